@@ -1,0 +1,45 @@
+"""The function's Starlette app: explicit routes, and a lifespan that owns the model and the workers."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
+
+from classifier_fn import health, model as model_module, predict, webhook
+from classifier_fn.running import running
+from gourmetgram.settings import Settings
+from gourmetgram.store import Store
+from minio_config.check import CheckReport, check
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, store: Store | None = None, loaded: model_module.LoadedModel | None = None,
+               run_check: bool = True, run_reconciler: bool = True) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        the_store = store or Store.connect(settings)
+        # Refuses to start (UnsafeSubscription) when the subscription would make the function trigger itself.
+        report = await run_in_threadpool(check, settings) if run_check else CheckReport(subscribed=True)
+        for problem in report.problems:
+            log.warning("start-up check: %s", problem)
+        the_model = loaded or await run_in_threadpool(model_module.load, settings.model_path)
+        with running(settings, the_store, the_model, reconcile=run_reconciler) as pipeline:
+            app.state.pipeline = pipeline
+            app.state.is_demo = the_model.is_demo
+            app.state.check = report
+            yield
+
+    routes = [
+        Route("/minio/events", webhook.receive, methods=["POST"]),
+        Route("/minio/events", webhook.head, methods=["HEAD", "GET"]),
+        Route("/predict", predict.predict, methods=["POST"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", health.metrics, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)

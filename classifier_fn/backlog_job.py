@@ -1,0 +1,61 @@
+"""`gourmetgram reconcile`: one pass over `incoming`, processed in this process with the same claims."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import click
+
+from classifier_fn import model
+from classifier_fn.queue import LIVE, Item
+from classifier_fn.reconciler import PassReport
+from classifier_fn.running import running
+from gourmetgram.settings import Settings
+from gourmetgram.store import Store, StoreError
+
+
+def run(settings: Settings, dry_run: bool = False, echo: Callable[[str], None] = print) -> PassReport:
+    store = Store.connect(settings)
+    report = PassReport()
+    try:
+        objects = [o for o in store.list(settings.bucket_incoming) if not o.key.endswith("/")]
+    except StoreError as exc:
+        report.errors.append(str(exc))
+        echo(f"cannot list {settings.bucket_incoming}: {exc}")
+        return report
+    report.listed = len(objects)
+    if dry_run or not objects:
+        echo(f"{len(objects)} object(s) waiting in {settings.bucket_incoming}")
+        return report
+    loaded = model.load(settings.model_path)
+    # This process is the only consumer of its own queue: everything goes in the live lane.
+    with running(settings, store, loaded, reconcile=False) as pipeline:
+        with click.progressbar(length=len(objects), label="processing incoming", show_pos=True) as bar:
+            for info in objects:
+                while not pipeline.queue.offer(Item(info.bucket, info.key, info.etag, LIVE)):
+                    if pipeline.queue.holds(info.bucket, info.key, info.etag):
+                        break
+                    time.sleep(0.05)
+                report.queued += 1
+            done = 0
+            while done < len(objects):
+                held = pipeline.queue.depth()["held"]
+                bar.update(len(objects) - held - done)
+                done = len(objects) - held
+                time.sleep(0.2)
+    outcomes = _counts(pipeline)
+    echo(f"queued {report.queued} of {report.listed} object(s): " +
+         ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())))
+    return report
+
+
+def _counts(pipeline) -> dict[str, int]:
+    """Items by final status, from the pipeline's own counter."""
+    counts: dict[str, int] = {}
+    for metric in pipeline.metrics.items.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and sample.value:
+                status = sample.labels["status"]
+                counts[status] = counts.get(status, 0) + int(sample.value)
+    return counts

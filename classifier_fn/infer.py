@@ -1,0 +1,84 @@
+"""The micro-batcher: one forward pass for up to N queued images or T milliseconds, one result each."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    index: int
+    probability: float
+
+
+class Batcher:
+    def __init__(self, module: torch.nn.Module, batch_size: int, wait_ms: float, on_batch=None):
+        self._module = module
+        self._batch_size = batch_size
+        self._wait_s = wait_ms / 1000.0
+        self._inbox: queue.SimpleQueue[tuple[torch.Tensor, Future] | None] = queue.SimpleQueue()
+        self._on_batch = on_batch or (lambda size, seconds: None)
+        self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
+
+    def start(self) -> Batcher:
+        self._thread.start()
+        return self
+
+    def submit(self, tensor: torch.Tensor) -> Future:
+        future: Future = Future()
+        self._inbox.put((tensor, future))
+        return future
+
+    def predict(self, tensor: torch.Tensor, timeout: float = 120.0) -> Prediction:
+        return self.submit(tensor).result(timeout)
+
+    def stop(self) -> None:
+        self._inbox.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            first = self._inbox.get()
+            if first is None:
+                return
+            batch = [first]
+            deadline = time.monotonic() + self._wait_s
+            stop = False
+            while len(batch) < self._batch_size:
+                left = deadline - time.monotonic()
+                try:
+                    nxt = self._inbox.get(timeout=left) if left > 0 else self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._forward(batch)
+            if stop:
+                return
+
+    def _forward(self, batch: list[tuple[torch.Tensor, Future]]) -> None:
+        started = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                logits = self._module(torch.stack([t for t, _ in batch]))
+                probs = torch.softmax(logits, dim=1)
+                best_p, best_i = probs.max(dim=1)
+        except Exception as exc:  # a model failure fails each item, never the batcher
+            log.exception("forward pass of %d images failed", len(batch))
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        self._on_batch(len(batch), time.perf_counter() - started)
+        for (_, future), i, p in zip(batch, best_i.tolist(), best_p.tolist()):
+            future.set_result(Prediction(i, p))

@@ -1,0 +1,103 @@
+"""The work queue: a live lane served first, a rate-limited backlog lane, and the in-flight set."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass, field
+
+from gourmetgram.store import ObjectInfo
+
+LIVE, BACKLOG = "live", "backlog"
+
+
+@dataclass
+class Item:
+    bucket: str
+    key: str
+    etag: str
+    lane: str = LIVE
+    info: ObjectInfo | None = None          # from the webhook's HEAD, saves the worker one request
+    event_time: str = ""
+    queued_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        return (self.bucket, self.key, self.etag)
+
+
+class WorkQueue:
+    """Thread-safe. An object version is held at most once between `offer` and `done`."""
+
+    def __init__(self, backlog_per_s: float, backlog_capacity: int):
+        self._live: collections.deque[Item] = collections.deque()
+        self._backlog: collections.deque[Item] = collections.deque()
+        self._held: set[tuple[str, str, str]] = set()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._rate = backlog_per_s
+        self._tokens = 1.0
+        self._refilled = time.monotonic()
+        self.backlog_capacity = backlog_capacity
+
+    def offer(self, item: Item) -> bool:
+        """Queue `item` unless that object version is already queued or being worked on."""
+        with self._cond:
+            if item.identity in self._held or self._closed:
+                return False
+            if item.lane == BACKLOG and len(self._backlog) >= self.backlog_capacity:
+                return False
+            self._held.add(item.identity)
+            (self._live if item.lane == LIVE else self._backlog).append(item)
+            self._cond.notify()
+            return True
+
+    def holds(self, bucket: str, key: str, etag: str) -> bool:
+        with self._cond:
+            return (bucket, key, etag) in self._held
+
+    def take(self, timeout: float | None = None) -> Item | None:
+        """The next item: live first; backlog only as the rate allows. None on timeout or close."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not self._closed:
+                if self._live:
+                    return self._live.popleft()
+                wait = None
+                if self._backlog:
+                    self._refill()
+                    if self._tokens >= 1.0:
+                        self._tokens -= 1.0
+                        return self._backlog.popleft()
+                    wait = (1.0 - self._tokens) / self._rate if self._rate > 0 else 1.0
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return None
+                    wait = left if wait is None else min(wait, left)
+                self._cond.wait(wait)
+            return None
+
+    def done(self, item: Item) -> None:
+        with self._cond:
+            self._held.discard(item.identity)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def depth(self) -> dict[str, int]:
+        with self._cond:
+            return {LIVE: len(self._live), BACKLOG: len(self._backlog), "held": len(self._held)}
+
+    def oldest_age_s(self) -> float:
+        with self._cond:
+            heads = [q[0].queued_at for q in (self._live, self._backlog) if q]
+        return round(time.monotonic() - min(heads), 3) if heads else 0.0
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(1.0, self._tokens + (now - self._refilled) * self._rate) if self._rate > 0 else 1.0
+        self._refilled = now

@@ -1,0 +1,78 @@
+"""Lists `incoming` and queues what events missed: lost events, drops while down, objects from before."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from classifier_fn.queue import BACKLOG, Item, WorkQueue
+from gourmetgram.store import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PassReport:
+    listed: int = 0
+    queued: int = 0
+    in_grace: int = 0      # too young: its live event is probably on the way
+    in_flight: int = 0     # already queued or being worked on
+    deferred: int = 0      # the backlog lane was full; the next pass takes it
+    errors: list[str] = field(default_factory=list)
+
+
+def reconcile_once(store: Store, bucket: str, queue: WorkQueue, grace_s: float,
+                   progress: Callable[[int], None] | None = None) -> PassReport:
+    report = PassReport()
+    cutoff = datetime.now(timezone.utc) - timedelta(seconds=grace_s)
+    try:
+        for info in store.list(bucket):
+            report.listed += 1
+            if progress:
+                progress(1)
+            if info.key.endswith("/"):
+                continue  # a folder marker, not a photo
+            if info.last_modified > cutoff:
+                report.in_grace += 1
+            elif queue.holds(bucket, info.key, info.etag):
+                report.in_flight += 1
+            elif queue.offer(Item(bucket, info.key, info.etag, lane=BACKLOG)):
+                report.queued += 1
+            else:
+                report.deferred += 1
+    except StoreError as exc:
+        report.errors.append(str(exc))
+        log.warning("reconciler pass stopped: %s", exc)
+    return report
+
+
+class Reconciler:
+    """Runs a pass at start and then every `interval_s` until stopped."""
+
+    def __init__(self, store: Store, bucket: str, queue: WorkQueue, grace_s: float, interval_s: float,
+                 on_pass: Callable[[PassReport], None] | None = None):
+        self._args = (store, bucket, queue, grace_s)
+        self._interval = interval_s
+        self._on_pass = on_pass or (lambda report: None)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
+        self.last: PassReport | None = None
+
+    def start(self) -> Reconciler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.last = reconcile_once(*self._args)
+            if self.last.queued:
+                log.info("reconciler queued %d of %d objects in incoming", self.last.queued, self.last.listed)
+            self._on_pass(self.last)
+            self._stop.wait(self._interval)

@@ -1,0 +1,60 @@
+"""Starts and stops the processing machinery (batcher, workers, reconciler) around a block."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+
+import torch
+
+from classifier_fn.infer import Batcher
+from classifier_fn.metrics import Metrics
+from classifier_fn.model import LoadedModel
+from classifier_fn.queue import WorkQueue
+from classifier_fn.reconciler import Reconciler
+from classifier_fn.worker import Pipeline, run_workers
+from gourmetgram.settings import Settings
+from gourmetgram.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def warm(module: torch.nn.Module, batch_size: int) -> None:
+    # The first passes allocate and pick kernels; do that before the first photo waits for it.
+    with torch.inference_mode():
+        for size in sorted({1, batch_size}):
+            module(torch.zeros(size, 3, 224, 224))
+
+
+@contextlib.contextmanager
+def running(settings: Settings, store: Store, loaded: LoadedModel, reconcile: bool = True) -> Iterator[Pipeline]:
+    s = settings
+    torch.set_num_threads(s.torch_threads or os.cpu_count() or 1)
+    warm(loaded.module, s.batch_size)
+    metrics = Metrics()
+    queue = WorkQueue(s.backlog_per_s, backlog_capacity=max(2 * s.workers, s.batch_size))
+    batcher = Batcher(loaded.module, s.batch_size, s.batch_wait_ms, metrics.on_batch).start()
+    pipeline = Pipeline(s, store, queue, batcher, loaded.version, metrics, f"fn-{uuid.uuid4().hex[:8]}")
+    stop = threading.Event()
+    workers = run_workers(pipeline, s.workers, stop)
+    reconciler = None
+    if reconcile:
+        reconciler = Reconciler(store, s.bucket_incoming, queue, s.reconcile_grace_s, s.reconcile_interval_s,
+                                lambda r: metrics.reconciled.inc(r.queued)).start()
+    log.info("processing: model %s, %d workers, batches of up to %d within %d ms", loaded.version, s.workers,
+             s.batch_size, s.batch_wait_ms)
+    try:
+        yield pipeline
+    finally:
+        # Stop taking new work, let the workers finish what they hold, then stop the model.
+        if reconciler:
+            reconciler.stop()
+        queue.close()
+        stop.set()
+        for t in workers:
+            t.join(timeout=60)
+        batcher.stop()

@@ -1,0 +1,3 @@
+from gourmetgram.cli import main
+
+main()

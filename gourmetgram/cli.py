@@ -1,0 +1,175 @@
+"""The `gourmetgram` command: parse flags, build Settings once, call one function, exit meaningfully."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from gourmetgram.settings import Settings, SettingsError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STARTUP = 0, 1, 2, 3
+
+
+def _settings(**overrides) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@click.group()
+def main() -> None:
+    """GourmetGram: every photo production sees, labelled, in MinIO."""
+
+
+@main.command()
+@click.option("--data", type=click.Path(path_type=Path), default=Path(".gourmetgram"), show_default=True,
+              help="State folder: MinIO's data, the webhook queue, logs.")
+@click.option("--no-queue-dir", is_flag=True, help="Deliver webhooks without MinIO's persistent queue.")
+@click.option("--minio-port", type=int, help="MinIO API port (MINIO_API_PORT, 9000).")
+@click.option("--console-port", type=int, help="MinIO console port (MINIO_CONSOLE_PORT, 9001).")
+@click.option("--function-port", type=int, help="Function port (FUNCTION_PORT, 8080).")
+@click.option("--web-port", type=int, help="Frontend port (WEB_PORT, 5000).")
+def up(data: Path, no_queue_dir: bool, minio_port, console_port, function_port, web_port) -> None:
+    """Run MinIO, the function and the frontend here until Ctrl-C."""
+    from gourmetgram.local import LocalStack, StartupError
+
+    _logging()
+    s = _settings(minio_port=minio_port, console_port=console_port, function_port=function_port,
+                  web_port=web_port)
+    s = s.replace(minio_url=f"http://127.0.0.1:{s.minio_port}", function_url=f"http://127.0.0.1:{s.function_port}")
+    stack = LocalStack(s, data, queue_dir=not no_queue_dir)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
+    try:
+        stack.start()
+        click.echo(f"""
+GourmetGram is running (state in {data.resolve()}, logs in {data.resolve() / 'logs'}):
+  upload page      {stack.web_url}
+  event log        {stack.web_url}/events
+  MinIO console    {stack.console_url}   (user {s.minio_user}, password {s.minio_password})
+  MinIO API        {s.minio_url}   (mc alias set local {s.minio_url} {s.minio_user} {s.minio_password})
+  function         {stack.function_base}   (/readyz, /metrics)
+Drop a photo: mc cp photo.jpg local/{s.bucket_incoming}/     Ctrl-C stops (a second Ctrl-C kills).
+""")
+        while all(c.process.poll() is None for c in stack.children.values()):
+            time.sleep(0.5)
+        dead = [c for c in stack.children.values() if c.process.poll() is not None]
+        for c in dead:
+            click.echo(f"{c.name} exited with {c.process.returncode}:\n{c.tail()}", err=True)
+        raise SystemExit(EXIT_FAILED)
+    except StartupError as exc:
+        click.echo(f"start-up failed: {exc}", err=True)
+        stack.stop_all()
+        raise SystemExit(EXIT_STARTUP) from None
+    except KeyboardInterrupt:
+        click.echo("stopping: draining the function (Ctrl-C again to kill)…")
+        try:
+            stack.stop_all()
+        except KeyboardInterrupt:
+            stack.stop_all(kill=True)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Print the plan (and its mc commands) without applying it.")
+def configure(dry_run: bool) -> None:
+    """Apply buckets and the webhook subscription to an existing MinIO (idempotent)."""
+    from minio_config.apply import ConfigureError, configure as apply
+
+    try:
+        apply(_settings(), echo=click.echo, dry_run=dry_run)
+    except ConfigureError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(EXIT_FAILED) from None
+
+
+@main.command("serve-fn")
+@click.option("--port", type=int, help="FUNCTION_PORT (8080).")
+def serve_fn(port) -> None:
+    """Run the classifier function (uvicorn)."""
+    import uvicorn
+
+    from classifier_fn.app import create_app
+
+    _logging()
+    s = _settings(function_port=port)
+    uvicorn.run(create_app(s), host=s.host, port=s.function_port, log_level="warning",
+                timeout_graceful_shutdown=30)
+
+
+@main.command("serve-web")
+@click.option("--port", type=int, help="WEB_PORT (5000).")
+def serve_web(port) -> None:
+    """Run the frontend (waitress, many threads for long-polls)."""
+    import waitress
+
+    from ingest import create_app
+
+    _logging()
+    s = _settings(web_port=port)
+    waitress.serve(create_app(s), host=s.host, port=s.web_port, threads=s.web_threads,
+                   channel_timeout=int(s.long_poll_max_s) + 30, ident="gourmetgram")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only count what would be processed.")
+def reconcile(dry_run: bool) -> None:
+    """Process what `incoming` still holds, here and now (safe beside a running function)."""
+    from classifier_fn.backlog_job import run
+
+    _logging()
+    report = run(_settings(), dry_run=dry_run, echo=click.echo)
+    raise SystemExit(EXIT_FAILED if report.errors else EXIT_OK)
+
+
+@main.command()
+@click.option("--failed/--no-failed", default=True, help="Also retry failed items now.")
+def requeue(failed: bool) -> None:
+    """Move quarantined objects back to incoming, and let failed ones be retried at once."""
+    from gourmetgram.requeue import requeue as run
+    from gourmetgram.store import Store
+
+    s = _settings()
+    moved, retried = run(Store.connect(s), s, include_failed=failed, echo=click.echo)
+    click.echo(f"requeued {moved} quarantined and {retried} failed item(s)")
+
+
+@main.command()
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new outcomes.")
+@click.option("--limit", default=20, show_default=True)
+def events(follow: bool, limit: int) -> None:
+    """Show the event log (outcome records), newest last."""
+    from gourmetgram import eventlog
+    from gourmetgram.store import Store, StoreError
+
+    s = _settings()
+    store = Store.connect(s)
+    try:
+        if follow:
+            for doc in eventlog.follow(store, s.bucket_events, limit=limit):
+                click.echo(eventlog.format_row(doc))
+        for doc in reversed(eventlog.recent(store, s.bucket_events, limit)):
+            click.echo(eventlog.format_row(doc))
+    except StoreError as exc:
+        click.echo(f"cannot read the event log: {exc}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

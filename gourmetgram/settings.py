@@ -1,0 +1,132 @@
+"""Every setting of the system, read from the environment in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable and the value."""
+
+
+def _env(name: str, **kwargs):
+    return field(metadata={"env": name}, **kwargs)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration. Build it with `from_env()` (once, at the edge) or directly in tests."""
+
+    minio_url: str = _env("MINIO_URL", default="http://127.0.0.1:9000")
+    minio_user: str = _env("MINIO_USER", default="gourmetgram")
+    minio_password: str = _env("MINIO_PASSWORD", default="gourmetgram-dev-password", repr=False)
+    webhook_token: str = _env("WEBHOOK_TOKEN", default="gourmetgram-dev-token", repr=False)
+    model_path: Path | None = _env("MODEL_PATH", default=None)
+
+    bucket_incoming: str = _env("BUCKET_INCOMING", default="incoming")
+    bucket_production: str = _env("BUCKET_PRODUCTION", default="production")
+    bucket_quarantine: str = _env("BUCKET_QUARANTINE", default="quarantine")
+    bucket_events: str = _env("BUCKET_EVENTS", default="events")
+
+    # Where MinIO reaches the function (the webhook endpoint is this plus /minio/events).
+    function_url: str = _env("FUNCTION_URL", default="http://127.0.0.1:8080")
+    host: str = _env("BIND_HOST", default="127.0.0.1")
+    function_port: int = _env("FUNCTION_PORT", default=8080)
+    web_port: int = _env("WEB_PORT", default=5000)
+    minio_port: int = _env("MINIO_API_PORT", default=9000)
+    console_port: int = _env("MINIO_CONSOLE_PORT", default=9001)
+
+    batch_size: int = _env("BATCH_SIZE", default=8)
+    batch_wait_ms: int = _env("BATCH_WAIT_MS", default=15)
+    workers: int = _env("WORKERS", default=6)
+    torch_threads: int = _env("TORCH_THREADS", default=0)  # 0: one per core
+    transient_retries: int = _env("TRANSIENT_RETRIES", default=4)
+    claim_ttl_s: float = _env("CLAIM_TTL_S", default=120.0)
+    reconcile_interval_s: float = _env("RECONCILE_INTERVAL_S", default=10.0)
+    reconcile_grace_s: float = _env("RECONCILE_GRACE_S", default=10.0)
+    backlog_per_s: float = _env("BACKLOG_PER_S", default=20.0)
+
+    max_object_bytes: int = _env("MAX_OBJECT_BYTES", default=25 * 1024 * 1024)
+    max_upload_bytes: int = _env("MAX_UPLOAD_BYTES", default=10 * 1000 * 1000)
+    max_pixels: int = _env("MAX_PIXELS", default=40_000_000)
+    long_poll_max_s: float = _env("LONG_POLL_MAX_S", default=30.0)
+    web_threads: int = _env("WEB_THREADS", default=48)
+    # Where scripts/setup.sh installs the MinIO server and mc built from source.
+    tools_dir: Path = _env("GOURMETGRAM_BIN", default=Path.home() / ".cache" / "gourmetgram" / "bin")
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.minio_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SettingsError(f"MINIO_URL {self.minio_url!r} is not an http(s) URL")
+        if not urlsplit(self.function_url).hostname:
+            raise SettingsError(f"FUNCTION_URL {self.function_url!r} is not an http(s) URL")
+        if len(self.minio_password) < 8:
+            raise SettingsError("MINIO_PASSWORD must be at least 8 characters (MinIO refuses shorter ones)")
+        if not self.webhook_token or len(self.webhook_token.split()) != 1:
+            raise SettingsError("WEBHOOK_TOKEN must be one word (MinIO drops the header otherwise)")
+        watched = {self.bucket_incoming}
+        for name in (self.bucket_production, self.bucket_quarantine, self.bucket_events):
+            if name in watched:
+                raise SettingsError(f"bucket {name!r} is the watched bucket: the function would trigger itself")
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+                raise SettingsError(f"{f.metadata['env']} {value!r} must not be negative")
+        if self.batch_size < 1 or self.workers < 1:
+            raise SettingsError("BATCH_SIZE and WORKERS must be at least 1")
+
+    @property
+    def buckets(self) -> tuple[str, str, str, str]:
+        return (self.bucket_incoming, self.bucket_production, self.bucket_quarantine, self.bucket_events)
+
+    @property
+    def webhook_endpoint(self) -> str:
+        return self.function_url.rstrip("/") + "/minio/events"
+
+    @classmethod
+    def env_names(cls) -> dict[str, str]:
+        """Field name -> environment variable, the single source of truth for deployment files."""
+        return {f.name: f.metadata["env"] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        """Read every variable that is set, cast it, and apply `overrides` (e.g. from CLI flags) last."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw is not None and raw != "":
+                values[f.name] = _cast(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes `from_env` in a child process rebuild these settings."""
+        env = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                env[f.metadata["env"]] = str(value)
+        return env
+
+    def replace(self, **changes) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _cast(f: dataclasses.Field, raw: str):
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind.startswith("Path"):
+            return Path(raw).expanduser()
+        return raw
+    except ValueError:
+        raise SettingsError(f"{f.metadata['env']} {raw!r} is not a valid {kind}") from None

@@ -1,0 +1,39 @@
+"""The GourmetGram web frontend (Flask): upload a photo into `incoming`, watch its outcome, give feedback."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from gourmetgram.settings import Settings
+from gourmetgram.store import Store, listen_keys
+from ingest.waiter import OutcomeWaiter
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None, listen: bool = True) -> Flask:
+    settings = settings or Settings.from_env()
+    store = store or Store.connect(settings)
+    app = Flask(__name__)
+    # Werkzeug refuses bigger bodies before reading them; the exact limit is checked on the file itself.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 64 * 1024
+    listener = (lambda: listen_keys(settings, settings.bucket_events, ".json")) if listen else None
+    app.extensions["gourmetgram"] = {
+        "settings": settings,
+        "store": store,
+        "waiter": OutcomeWaiter(store, settings.bucket_events, listener).start(),
+    }
+
+    from ingest import pages, predictions, upload
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(upload.bp)
+    app.register_blueprint(predictions.bp)
+
+    @app.errorhandler(HTTPException)
+    def json_error(exc: HTTPException):
+        message = exc.description
+        if exc.code == 413:
+            message = f"the upload is larger than the limit of {settings.max_upload_bytes / 1e6:.0f} MB"
+        return jsonify({"error": message}), exc.code
+
+    return app

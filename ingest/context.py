@@ -1,0 +1,26 @@
+"""Access to the app's settings, store and waiter from a request."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from gourmetgram.settings import Settings
+from gourmetgram.store import Store
+from ingest.waiter import OutcomeWaiter
+
+
+def settings() -> Settings:
+    return current_app.extensions["gourmetgram"]["settings"]
+
+
+def store() -> Store:
+    return current_app.extensions["gourmetgram"]["store"]
+
+
+def waiter() -> OutcomeWaiter:
+    return current_app.extensions["gourmetgram"]["waiter"]
+
+
+def cache() -> dict:
+    """A small per-app cache (the function's status)."""
+    return current_app.extensions["gourmetgram"].setdefault("cache", {})

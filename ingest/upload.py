@@ -1,0 +1,46 @@
+"""`POST /predict`: validate the upload, stream it into `incoming`, answer 202 with its id."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import quote
+
+from flask import Blueprint, jsonify, request
+
+from gourmetgram import names
+from gourmetgram.store import StoreError
+from ingest import context
+from ingest.validate import check_image, check_size, size_of
+
+bp = Blueprint("upload", __name__)
+
+_CONTENT_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
+                  "WEBP": "image/webp", "BMP": "image/bmp", "TIFF": "image/tiff"}
+
+
+def _refuse(status: int, message: str):
+    return jsonify({"error": message}), status
+
+
+@bp.post("/predict")
+def predict():
+    s = context.settings()
+    upload = request.files.get("file")
+    if upload is None:
+        return _refuse(400, "no file: send the photo as the multipart field 'file'")
+    # Werkzeug spools big uploads to a temporary file: the photo is never held whole in memory.
+    stream = upload.stream
+    refusal = check_size(size_of(stream), s.max_upload_bytes)
+    if refusal is None:
+        fmt, refusal = check_image(stream, s.max_pixels)
+    if refusal:
+        return _refuse(refusal.status, refusal.message)
+    pid = str(uuid.uuid4())
+    key = f"{pid}{names.extension(upload.filename or '', fmt)}"
+    metadata = {"prediction-id": pid, "source": "web", "original-filename": quote(upload.filename or "", safe="")}
+    try:
+        context.store().put(s.bucket_incoming, key, stream, content_type=_CONTENT_TYPES.get(fmt, "image/jpeg"),
+                            metadata=metadata)
+    except StoreError as exc:
+        return _refuse(503, f"storage is unavailable, please try again: {exc}")
+    return jsonify({"id": pid, "status": "pending", "poll": f"/predictions/{pid}"}), 202

@@ -1,0 +1,1 @@
+"""MinIO's desired state for GourmetGram (buckets, webhook subscription), planned and applied idempotently."""

@@ -1,0 +1,61 @@
+"""The function's start-up check: is the subscription there, and can it never re-trigger the function?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from minio.error import S3Error
+from urllib3.exceptions import HTTPError
+
+from gourmetgram.settings import Settings
+from minio_config import current
+from minio_config.desired import ARN, EVENTS
+
+
+class UnsafeSubscription(Exception):
+    """The subscription would make the function trigger itself: refuse to run."""
+
+
+@dataclass
+class CheckReport:
+    subscribed: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+def _retriggers(event: str) -> bool:
+    """Events the function's own work causes (tagging, copies into other buckets, its GETs and HEADs)."""
+    return event not in EVENTS and (event.startswith("s3:ObjectCreated:") or event.startswith("s3:ObjectAccessed:"))
+
+
+def check(settings: Settings) -> CheckReport:
+    """Raises UnsafeSubscription when running would loop; otherwise reports what is missing."""
+    report = CheckReport()
+    try:
+        mc = current.client(settings)
+        rules = {b: current.rules_of(current.read_notification(mc, b)) for b in settings.buckets}
+    except (S3Error, HTTPError, OSError) as exc:
+        report.problems.append(f"cannot read the bucket subscriptions from {settings.minio_url}: {exc}")
+        return report
+    for bucket, bucket_rules in rules.items():
+        for rule in bucket_rules:
+            if rule.arn != ARN:
+                continue
+            if bucket != settings.bucket_incoming:
+                raise UnsafeSubscription(
+                    f"bucket {bucket!r} notifies the function ({ARN}), but the function writes there: "
+                    f"remove that subscription (mc event rm local/{bucket} {ARN})")
+            loops = sorted(e for e in rule.events if _retriggers(e))
+            if loops:
+                raise UnsafeSubscription(
+                    f"the subscription on {bucket!r} includes {', '.join(loops)}, which the function's own "
+                    f"tagging, reads or deletes would trigger: run `gourmetgram configure` to set exactly "
+                    f"{', '.join(EVENTS)}")
+            if any(e.startswith("s3:ObjectRemoved:") for e in rule.events):
+                report.problems.append(f"the subscription on {bucket!r} also sends deletions, which the function "
+                                       f"ignores: every processed photo costs a wasted request")
+            report.subscribed = True
+    if not report.subscribed:
+        report.problems.append(
+            f"bucket {settings.bucket_incoming!r} has no subscription to {ARN}: new photos arrive only through "
+            f"the reconciler (every {settings.reconcile_interval_s:g} s); run `gourmetgram configure`")
+    return report

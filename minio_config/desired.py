@@ -1,0 +1,50 @@
+"""What MinIO should look like, built from Settings. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gourmetgram.settings import Settings
+
+TARGET_ID = "GOURMETGRAM"
+ARN = f"arn:minio:sqs::{TARGET_ID}:webhook"
+CONFIG_ID = "gourmetgram-classifier"
+
+# Exactly the creations that are new photos. Never ObjectCreated:* (it includes PutTagging, which the
+# function's own tagging would re-trigger) and never mc's `put` shorthand, which means the same.
+EVENTS = (
+    "s3:ObjectCreated:Put",
+    "s3:ObjectCreated:Post",
+    "s3:ObjectCreated:Copy",
+    "s3:ObjectCreated:CompleteMultipartUpload",
+)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    bucket: str
+    arn: str
+    events: tuple[str, ...]
+    config_id: str = CONFIG_ID
+
+
+@dataclass(frozen=True)
+class Desired:
+    buckets: tuple[str, ...]
+    subscription: Subscription
+
+
+def desired(settings: Settings) -> Desired:
+    return Desired(buckets=settings.buckets, subscription=Subscription(settings.bucket_incoming, ARN, EVENTS))
+
+
+def webhook_env(settings: Settings, queue_dir: str | None) -> dict[str, str]:
+    """The environment that makes a MinIO server load the webhook target at start."""
+    env = {
+        f"MINIO_NOTIFY_WEBHOOK_ENABLE_{TARGET_ID}": "on",
+        f"MINIO_NOTIFY_WEBHOOK_ENDPOINT_{TARGET_ID}": settings.webhook_endpoint,
+        f"MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_{TARGET_ID}": settings.webhook_token,
+    }
+    if queue_dir:
+        env[f"MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_{TARGET_ID}"] = queue_dir
+    return env

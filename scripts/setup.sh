@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh machine: MinIO and mc built from source into a cache shared by every
+# clone, a virtual environment with the pinned Python packages, and (with --browser) Debian's chromium.
+# Re-running it costs seconds once everything is in place.
+set -euo pipefail
+
+# Pinned: MinIO ships as source only. These are the Go pseudo-versions of the commits we test against.
+MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"   # = RELEASE.2025-10-15 code + Feb 2026 fixes
+MC_VERSION="v0.0.0-20250313080218-cf909e1063a9"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${GOURMETGRAM_CACHE:-$HOME/.cache/gourmetgram}"
+BIN="$CACHE/bin"
+VENV="${GOURMETGRAM_VENV:-$ROOT/.venv}"
+WANT_BROWSER=0
+[[ "${1:-}" == "--browser" ]] && WANT_BROWSER=1
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# go install <module>@<version> into $BIN/<name>, unless the stamp says that exact version is there.
+go_tool() {
+  local name="$1" module="$2" version="$3"
+  local stamp="$BIN/$name.version"
+  if [[ -x "$BIN/$name" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
+    return
+  fi
+  command -v go >/dev/null || { log "Go toolchain not found: install Go >= 1.24 (MinIO ships as source only)"; exit 1; }
+  log "building $name $version with go install (first time only: several minutes)"
+  local tmp; tmp="$(mktemp -d)"
+  local started=$SECONDS
+  GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS=-buildvcs=false go install "$module@$version"
+  mkdir -p "$BIN"
+  mv -f "$tmp/$name" "$BIN/$name"
+  echo "$version" > "$stamp"
+  rm -rf "$tmp"
+  log "$name built in $((SECONDS - started)) s"
+}
+
+go_tool minio github.com/minio/minio "$MINIO_VERSION" &
+minio_pid=$!
+go_tool mc github.com/minio/mc "$MC_VERSION" &
+mc_pid=$!
+
+# The venv is rebuilt only when pyproject.toml changes.
+stamp="$VENV/.pyproject.sha256"
+want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  log "installing Python packages into $VENV (first time: a few minutes, torch is large)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --upgrade pip
+  "$VENV/bin/pip" install --quiet -e "$ROOT[test]"
+  echo "$want" > "$stamp"
+fi
+
+if (( WANT_BROWSER )) && [[ ! -x /usr/bin/chromium ]]; then
+  log "installing Debian's chromium for the browser test"
+  if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+
+wait "$minio_pid" || { log "building minio failed"; exit 1; }
+wait "$mc_pid" || { log "building mc failed"; exit 1; }
+log "ready: minio and mc in $BIN, Python in $VENV"

@@ -1,0 +1,136 @@
+"""An in-memory Store with the real one's methods and semantics (ETags, conditional writes, tags)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+
+from gourmetgram.store import AlreadyExists, Changed, NotFound, ObjectInfo, StoreUnavailable
+
+
+class _Object:
+    def __init__(self, data: bytes, content_type: str, metadata: dict, tags: dict, modified: datetime):
+        self.data, self.content_type, self.metadata, self.tags = data, content_type, dict(metadata), dict(tags)
+        self.etag = hashlib.md5(data).hexdigest()
+        self.modified = modified
+
+
+class FakeStore:
+    def __init__(self, buckets=("incoming", "production", "quarantine", "events")):
+        self.buckets: dict[str, dict[str, _Object]] = {b: {} for b in buckets}
+        self.down = False          # every call raises StoreUnavailable while True
+        self.fail_next: dict[str, int] = {}  # method name -> how many calls fail transiently
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    # --- helpers for tests -----------------------------------------------------------------
+    def age(self, bucket: str, key: str, seconds: float) -> None:
+        self.buckets[bucket][key].modified -= timedelta(seconds=seconds)
+
+    def keys(self, bucket: str) -> list[str]:
+        return sorted(self.buckets[bucket])
+
+    def _enter(self, name: str) -> None:
+        self.calls.append(name)
+        if self.down:
+            raise StoreUnavailable(f"{name}: MinIO unreachable (fake)")
+        if self.fail_next.get(name):
+            self.fail_next[name] -= 1
+            raise StoreUnavailable(f"{name}: transient failure (fake)")
+
+    def _get(self, bucket: str, key: str) -> _Object:
+        try:
+            return self.buckets[bucket][key]
+        except KeyError:
+            raise NotFound(f"object {bucket}/{key} does not exist") from None
+
+    def _info(self, bucket: str, key: str, o: _Object) -> ObjectInfo:
+        return ObjectInfo(bucket, key, o.etag, len(o.data), o.modified, dict(o.metadata), o.content_type)
+
+    # --- Store's interface -------------------------------------------------------------------
+    def ping(self) -> None:
+        self._enter("ping")
+
+    def bucket_exists(self, bucket: str) -> bool:
+        self._enter("bucket_exists")
+        return bucket in self.buckets
+
+    def create_bucket(self, bucket: str) -> None:
+        self._enter("create_bucket")
+        self.buckets.setdefault(bucket, {})
+
+    def head(self, bucket: str, key: str) -> ObjectInfo:
+        self._enter("head")
+        return self._info(bucket, key, self._get(bucket, key))
+
+    def read(self, bucket: str, key: str, etag: str | None = None, limit: int | None = None) -> bytes:
+        self._enter("read")
+        o = self._get(bucket, key)
+        if etag and o.etag != etag:
+            raise Changed(f"object {bucket}/{key}: precondition failed")
+        return o.data if limit is None else o.data[: limit + 1]
+
+    def get_tags(self, bucket: str, key: str) -> dict[str, str]:
+        self._enter("get_tags")
+        return dict(self._get(bucket, key).tags)
+
+    def get_json(self, bucket: str, key: str) -> tuple[dict, str]:
+        self._enter("get_json")
+        o = self._get(bucket, key)
+        return json.loads(o.data), o.etag
+
+    def list(self, bucket: str, prefix: str = "", start_after: str = ""):
+        self._enter("list")
+        with self._lock:
+            items = sorted(self.buckets[bucket].items())
+        for key, o in items:
+            if key.startswith(prefix) and key > start_after:
+                yield self._info(bucket, key, o)
+
+    def put(self, bucket, key, body, *, content_type="application/octet-stream", metadata=None, tags=None) -> str:
+        self._enter("put")
+        data = body.read() if isinstance(body, io.IOBase) or hasattr(body, "read") else bytes(body)
+        o = _Object(data, content_type, metadata or {}, tags or {}, datetime.now(timezone.utc))
+        with self._lock:
+            self.buckets[bucket][key] = o
+        return o.etag
+
+    def copy(self, src: ObjectInfo, bucket: str, key: str, *, metadata: dict, tags: dict) -> None:
+        self._enter("copy")
+        o = self._get(src.bucket, src.key)
+        if o.etag != src.etag:
+            raise Changed(f"copying {src.bucket}/{src.key}: precondition failed")
+        with self._lock:
+            self.buckets[bucket][key] = _Object(o.data, o.content_type, metadata, tags, datetime.now(timezone.utc))
+
+    def put_json(self, bucket, key, doc, *, if_absent=False, if_match=None) -> str:
+        self._enter("put_json")
+        with self._lock:
+            existing = self.buckets[bucket].get(key)
+            if if_absent and existing is not None:
+                raise AlreadyExists(f"record {bucket}/{key}: precondition failed")
+            if if_match and (existing is None or existing.etag != if_match):
+                raise Changed(f"record {bucket}/{key}: precondition failed")
+            o = _Object(json.dumps(doc, sort_keys=True).encode(), "application/json", {}, {},
+                        datetime.now(timezone.utc))
+            self.buckets[bucket][key] = o
+        return o.etag
+
+    def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> dict[str, str]:
+        self._enter("set_tags")
+        o = self._get(bucket, key)
+        o.tags.update(tags)
+        return dict(o.tags)
+
+    def delete(self, bucket: str, key: str, etag: str | None = None) -> None:
+        self._enter("delete")
+        with self._lock:
+            o = self.buckets[bucket].get(key)
+            if o is None:
+                return
+            if etag is not None and o.etag != etag:
+                raise Changed(f"object {bucket}/{key} changed")
+            del self.buckets[bucket][key]

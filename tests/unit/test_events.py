@@ -1,0 +1,54 @@
+import json
+
+import pytest
+
+from classifier_fn.events import MalformedEvent, parse_body
+from tests.conftest import load_event
+
+
+def body(name: str) -> bytes:
+    return json.dumps(load_event(name)).encode()
+
+
+def test_simple_put():
+    [event] = parse_body(body("put_simple"))
+    assert (event.name, event.bucket, event.key) == ("s3:ObjectCreated:Put", "incoming", "photo.jpg")
+    assert event.accepted and len(event.etag) == 32 and event.size == 313591
+    assert event.time.endswith("Z")
+
+
+def test_key_is_decoded_once_form_style():
+    [event] = parse_body(body("put_encoded_key"))
+    # MinIO sent "my+folder%2Fpho+to%2B1+%C3%A9.jpg"
+    assert event.key == "my folder/pho to+1 é.jpg"
+    assert load_event("put_encoded_key")["Key"] == "incoming/" + event.key
+
+
+def test_multipart_has_a_dashed_etag():
+    [event] = parse_body(body("multipart"))
+    assert event.name == "s3:ObjectCreated:CompleteMultipartUpload" and event.accepted
+    assert event.key == "multi part.jpg" and event.etag.endswith("-2")
+
+
+def test_zero_byte_object_has_no_size():
+    [event] = parse_body(body("put_zero_bytes"))
+    assert event.size is None and event.accepted
+
+
+@pytest.mark.parametrize("name", ["put_tagging", "delete"])
+def test_tagging_and_deletes_are_not_work(name):
+    [event] = parse_body(body(name))
+    assert not event.accepted
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    pytest.param(b"{not json", "not JSON", id="garbage"),
+    pytest.param(b"\xff\xfe", "not JSON", id="binary"),
+    pytest.param(b"[]", "no Records", id="list"),
+    pytest.param(b'{"Records": [{"eventName": "s3:ObjectCreated:Put"}]}', "lacks", id="no-s3"),
+    pytest.param(b'{"Records": [{"eventName": "x", "s3": {"bucket": {"name": 1}, "object": {"key": "a"}}}]}',
+                 "non-string", id="bad-types"),
+])
+def test_malformed_bodies(raw, message):
+    with pytest.raises(MalformedEvent, match=message):
+        parse_body(raw)

@@ -1,0 +1,109 @@
+import json
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from classifier_fn import model, preprocess
+from tests.conftest import FIXTURES, ROOT, in_ci
+
+FULL = FIXTURES / "food11_full.pth"   # the course's torch.save(model), pickled torchvision classes
+STATE = model.DEMO_MODEL               # the same model as a state dict (the course's Flask app form)
+EXPECTED = json.loads((FIXTURES / "expected.json").read_text())["images"]
+
+
+@pytest.fixture(scope="module", params=[FULL, STATE], ids=["full-pickle", "state-dict"])
+def loaded(request):
+    return model.load(request.param)
+
+
+def logits(m: model.LoadedModel, data: bytes) -> torch.Tensor:
+    with torch.inference_mode():
+        return m.module(preprocess.prepare(data).tensor[None])[0]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_reproduces_the_reference_logits(loaded, name):
+    expected = EXPECTED[name]
+    data = (FIXTURES / name).read_bytes()
+    tensor = preprocess.prepare(data).tensor
+    assert tensor.sum().item() == pytest.approx(expected["input_sum"], abs=0.5)
+    got = logits(loaded, data)
+    assert torch.allclose(got, torch.tensor(expected["logits"]), atol=1e-3)
+    assert got.argmax().item() == expected["predicted_index"]
+    assert torch.softmax(got, 0).max().item() == pytest.approx(expected["probability"], abs=1e-4)
+
+
+def _shared_fixtures() -> Path:
+    return Path(os.environ.get("GOURMETGRAM_SHARED", ROOT.parent / "shared")) / "fixtures"
+
+
+def test_every_shared_photo_with_both_forms():
+    """The full proof over ../shared/fixtures (present beside the clone in CI)."""
+    shared = _shared_fixtures()
+    if not (shared / "model" / "expected.json").exists():
+        if in_ci():
+            pytest.fail(f"shared fixtures not found at {shared}")
+        pytest.skip(f"shared fixtures not found at {shared}")
+    expected = json.loads((shared / "model" / "expected.json").read_text())["images"]
+    models = [model.load(shared / "model" / "food11_full.pth"), model.load(shared / "model" / "food11_state.pth")]
+    assert len(expected) >= 27
+    for name, want in expected.items():
+        data = (shared / "food" / name).read_bytes()
+        for m in models:
+            got = logits(m, data)
+            assert torch.allclose(got, torch.tensor(want["logits"]), atol=1e-3), name
+            assert got.argmax().item() == want["predicted_index"], name
+
+
+def test_version_comes_from_content_and_demo_is_marked():
+    demo = model.load(None)
+    assert demo.is_demo and demo.version.startswith("demo-")
+    real = model.load(STATE)
+    assert not real.is_demo and real.version.startswith("food11-")
+    assert real.version.split("-")[1] == demo.version.split("-")[1]  # same bytes, same hash
+    assert model.load(FULL).version != real.version
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /tmp/gourmetgram-pwned",))
+
+
+def test_refuses_to_unpickle_arbitrary_code(tmp_path):
+    path = tmp_path / "evil.pth"
+    path.write_bytes(pickle.dumps(_Evil()))
+    with pytest.raises(model.ModelLoadError, match="not a loadable food11.pth"):
+        model.load(path)
+    assert not Path("/tmp/gourmetgram-pwned").exists()
+
+
+def test_refuses_a_model_with_another_head(tmp_path):
+    state = model.MobileNetV2(num_classes=5).state_dict()
+    path = tmp_path / "five.pth"
+    torch.save(state, path)
+    with pytest.raises(model.ModelLoadError, match="Linear\\(1280, 11\\)"):
+        model.load(path)
+
+
+def test_accepts_data_parallel_prefix(tmp_path):
+    state = {f"module.{k}": v for k, v in torch.load(STATE, weights_only=True).items()}
+    path = tmp_path / "dp.pth"
+    torch.save(state, path)
+    data = (FIXTURES / "photos" / "9_452.jpg").read_bytes()
+    assert torch.allclose(logits(model.load(path), data), logits(model.load(STATE), data))
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(model.ModelLoadError, match="cannot be read"):
+        model.load(tmp_path / "nope.pth")
+
+
+def test_the_full_pickle_names_torchvision_classes():
+    # Guard that the fixture really exercises the mapping (and torchvision is not installed).
+    raw = FULL.read_bytes()
+    with pytest.raises(ImportError):
+        __import__("torchvision")
+    assert b"torchvision.models.mobilenetv2" in raw

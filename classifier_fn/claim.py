@@ -39,10 +39,10 @@ def claim(store: Store, bucket: str, fresh: Outcome, ttl_s: float) -> Claim:
     fresh.status = Status.PENDING
     fresh.expires_at = now_iso(time.time() + ttl_s)
     fresh.stamp("claimed")
+    fresh.attempts = max(fresh.attempts, 1)
     for _ in range(3):  # a record deleted or replaced between our calls: look again
         try:
             store.put_json(bucket, key, fresh.to_json(), if_absent=True)
-            fresh.attempts = max(fresh.attempts, 1)
             return Claim(ClaimResult.CLAIMED, fresh)
         except AlreadyExists:
             pass

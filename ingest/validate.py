@@ -48,5 +48,5 @@ def check_image(stream: IO[bytes], max_pixels: int) -> tuple[str, Refusal | None
     if fmt not in ACCEPTED_FORMATS:
         return fmt, Refusal(415, f"{fmt or 'this'} images are not accepted: upload a JPEG, PNG, GIF, WebP, BMP or TIFF")
     if width * height > max_pixels:
-        return fmt, Refusal(413, f"the image is {width}x{height}: more than {max_pixels:,} pixels")
+        return fmt, Refusal(413, f"the image has too many pixels: {width}x{height} is more than {max_pixels:,}")
     return fmt, None

@@ -1,0 +1,35 @@
+import pytest
+
+from classifier_fn.outcome import Outcome, Status
+from gourmetgram import eventlog
+from ingest import create_app
+
+
+@pytest.fixture
+def client(settings, fake_store):
+    return create_app(settings.replace(function_url="http://127.0.0.1:9"), store=fake_store,
+                      listen=False).test_client()
+
+
+def test_the_page_offers_upload_feedback_and_every_class(client):
+    html = client.get("/").get_data(as_text=True)
+    assert 'type="file"' in html and 'id="corrected"' in html and "demo-banner" in html
+    assert all(f">{c}<" in html for c in ("Bread", "Noodles/Pasta", "Vegetable/Fruit"))
+    assert 'name="viewport"' in html
+
+
+def test_events_view_lists_newest_first(client, fake_store):
+    for i, status in enumerate([Status.DONE, Status.REJECTED]):
+        fake_store.put_json("events", f"id{i}.json", Outcome(id=f"id{i}", status=status, incoming_key=f"k{i}",
+                                                             incoming_etag="e", reason="why").to_json())
+        fake_store.age("events", f"id{i}.json", 100 - i * 50)
+    rows = client.get("/api/events").get_json()
+    assert [r["id"] for r in rows] == ["id1", "id0"] and all("time" in r for r in rows)
+    assert "<table" in client.get("/events").get_data(as_text=True)
+    line = eventlog.format_row(rows[0])
+    assert "rejected" in line and "k1" in line and "why" in line
+
+
+def test_status_says_when_the_function_is_unreachable(client):
+    assert client.get("/api/status").get_json()["function"] == "unreachable"
+    assert client.get("/healthz").get_json() == {"status": "ok"}

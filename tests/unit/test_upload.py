@@ -1,0 +1,70 @@
+import io
+import uuid
+
+import pytest
+
+from ingest import create_app
+from tests.conftest import bomb_png, image_bytes, photo
+
+
+@pytest.fixture
+def app(settings, fake_store):
+    return create_app(settings.replace(max_upload_bytes=2_000_000), store=fake_store, listen=False)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def upload(client, data: bytes, name: str = "dish.jpg"):
+    return client.post("/predict", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
+
+
+def test_an_upload_is_streamed_into_incoming_with_its_id(client, fake_store):
+    r = upload(client, photo(), "My Soup.JPG")
+    assert r.status_code == 202
+    body = r.get_json()
+    assert body["status"] == "pending" and body["poll"] == f"/predictions/{body['id']}"
+    uuid.UUID(body["id"])
+    [key] = fake_store.keys("incoming")
+    assert key == f"{body['id']}.jpg"
+    info = fake_store.head("incoming", key)
+    assert info.metadata["prediction-id"] == body["id"] and info.metadata["source"] == "web"
+    assert info.content_type == "image/jpeg" and fake_store.read("incoming", key) == photo()
+
+
+def test_the_extension_comes_from_the_content_when_the_name_lies(client, fake_store):
+    assert upload(client, image_bytes("PNG"), "photo.txt").status_code == 202
+    assert fake_store.keys("incoming")[0].endswith(".png")
+
+
+@pytest.mark.parametrize(("data", "status", "message"), [
+    pytest.param(b"", 400, "the file is empty", id="empty"),
+    pytest.param(b"name,price\nsoup,3\n", 415, "not an image", id="csv-named-jpg"),
+    pytest.param(b"%PDF-1.4 ...", 415, "not an image", id="pdf"),
+    pytest.param(photo() + b"\0" * 2_000_000, 413, "the limit is 2 MB", id="too-large"),
+    pytest.param(bomb_png(9000, 9000), 413, "too many pixels", id="too-many-pixels"),
+])
+def test_refusals_are_clear_and_write_nothing(client, fake_store, data, status, message):
+    r = upload(client, data)
+    assert r.status_code == status
+    assert message in r.get_json()["error"]
+    assert fake_store.keys("incoming") == []
+
+
+def test_no_file_field(client, fake_store):
+    r = client.post("/predict", data={"other": "x"}, content_type="multipart/form-data")
+    assert r.status_code == 400 and "no file" in r.get_json()["error"]
+    assert fake_store.keys("incoming") == []
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(client, fake_store):
+    r = client.post("/predict", data=b"x" * 3_000_000, content_type="application/octet-stream")
+    assert r.status_code == 413 and "larger than the limit of 2 MB" in r.get_json()["error"]
+
+
+def test_storage_down_is_a_503_not_a_crash(client, fake_store):
+    fake_store.down = True
+    r = upload(client, photo())
+    assert r.status_code == 503 and "try again" in r.get_json()["error"]

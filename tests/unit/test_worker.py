@@ -1,0 +1,140 @@
+import time
+
+import pytest
+
+from classifier_fn.infer import Prediction
+from classifier_fn.metrics import Metrics
+from classifier_fn.outcome import parse_iso
+from classifier_fn.queue import Item, WorkQueue
+from classifier_fn.worker import Pipeline, process
+from gourmetgram import names
+from tests.conftest import image_bytes, photo
+
+
+class FixedBatcher:
+    """Stands in for the model: always the same class, counting calls."""
+
+    def __init__(self, index: int = 9, probability: float = 0.8734):
+        self.calls = 0
+        self.prediction = Prediction(index, probability)
+
+    def predict(self, tensor, timeout=120.0):
+        assert tuple(tensor.shape) == (3, 224, 224)
+        self.calls += 1
+        return self.prediction
+
+
+@pytest.fixture
+def pipeline(settings, fake_store):
+    return Pipeline(settings, fake_store, WorkQueue(10, 10), FixedBatcher(), "food11-test", Metrics(), "w-test")
+
+
+def drop(store, key: str, data: bytes, **metadata) -> Item:
+    store.put("incoming", key, data, metadata=metadata)
+    return Item("incoming", key, store.head("incoming", key).etag)
+
+
+def record(store, pid: str) -> dict:
+    return store.get_json("events", names.record_key(pid))[0]
+
+
+def test_a_photo_ends_in_production_with_tags_record_and_empty_incoming(pipeline, fake_store):
+    # GIVEN a photo dropped straight into the bucket
+    item = drop(fake_store, "my dir/Soup +1é.JPG", photo())
+    pid = names.prediction_id("incoming", item.key, item.etag)
+    # WHEN the worker processes it
+    assert process(pipeline, item) == "done"
+    # THEN exactly one production object with the five tags, the record, and nothing left in incoming
+    assert fake_store.keys("production") == [f"class_09/{pid}.jpg"]
+    tags = fake_store.get_tags("production", f"class_09/{pid}.jpg")
+    assert tags["predicted_class"] == "Soup" and tags["confidence"] == "0.873" and tags["source"] == "bucket"
+    assert tags["model_version"] == "food11-test" and parse_iso(tags["timestamp"]) <= time.time()
+    meta = fake_store.head("production", f"class_09/{pid}.jpg").metadata
+    assert meta["original-key"] == "my dir/Soup %2B1%C3%A9.JPG" and meta["original-etag"] == item.etag
+    doc = record(fake_store, pid)
+    assert doc["status"] == "done" and doc["class_index"] == 9 and doc["production_key"] == f"class_09/{pid}.jpg"
+    assert doc["incoming_key"] == item.key and doc["latency_ms"] >= 0
+    assert {"uploaded", "received", "claimed", "fetched", "decoded", "classified", "stored", "finished"} <= \
+        set(doc["timestamps"])
+    assert fake_store.keys("incoming") == []
+
+
+def test_web_uploads_keep_their_id_and_source(pipeline, fake_store):
+    pid = "0b0f5a8e-4a65-4bb3-9d6e-6b9f7d7e0c11"
+    item = drop(fake_store, f"{pid}.png", image_bytes("PNG"), **{"prediction-id": pid, "source": "web"})
+    process(pipeline, item)
+    assert fake_store.keys("production") == [f"class_09/{pid}.png"]
+    assert record(fake_store, pid)["source"] == "web"
+
+
+def test_a_repeated_event_does_no_second_work(pipeline, fake_store):
+    item = drop(fake_store, "a.jpg", photo())
+    assert process(pipeline, item) == "done"
+    assert process(pipeline, Item("incoming", "a.jpg", item.etag)) == "gone"
+    assert pipeline.batcher.calls == 1 and len(fake_store.keys("production")) == 1
+
+
+def test_a_crash_between_record_and_delete_is_finished_later(pipeline, fake_store):
+    item = drop(fake_store, "a.jpg", photo())
+    fake_store.fail_next["delete"] = 99  # the delete never gets through this time
+    process(pipeline, item)
+    assert fake_store.keys("incoming") == ["a.jpg"]
+    fake_store.fail_next.clear()
+    assert process(pipeline, Item("incoming", "a.jpg", item.etag)) == "finished"
+    assert fake_store.keys("incoming") == [] and pipeline.batcher.calls == 1
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    pytest.param(b"", "empty", id="zero-bytes"),
+    pytest.param(b"hello, I am text", "not an image", id="text"),
+])
+def test_bad_files_go_to_quarantine_with_a_reason(pipeline, fake_store, data, reason):
+    item = drop(fake_store, "bad/file.jpg", data)
+    pid = names.prediction_id("incoming", item.key, item.etag)
+    assert process(pipeline, item) == "rejected"
+    assert fake_store.keys("quarantine") == ["bad/file.jpg"]
+    assert reason in fake_store.get_tags("quarantine", "bad/file.jpg")["reason"]
+    doc = record(fake_store, pid)
+    assert doc["status"] == "rejected" and reason in doc["reason"]
+    assert fake_store.keys("incoming") == [] and fake_store.keys("production") == []
+    assert pipeline.batcher.calls == 0
+
+
+def test_over_the_size_limit_is_rejected_without_reading(pipeline, fake_store):
+    pipeline.settings = pipeline.settings.replace(max_object_bytes=1000)
+    item = drop(fake_store, "big.jpg", photo())
+    assert process(pipeline, item) == "rejected"
+    assert "file too large" in fake_store.get_tags("quarantine", "big.jpg")["reason"]
+    assert "read" not in fake_store.calls
+
+
+def test_transient_errors_are_retried_then_succeed(pipeline, fake_store):
+    item = drop(fake_store, "a.jpg", photo())
+    fake_store.fail_next["read"] = 2
+    assert process(pipeline, item) == "done"
+
+
+def test_lasting_trouble_is_recorded_failed_and_left_for_the_reconciler(pipeline, fake_store):
+    item = drop(fake_store, "a.jpg", photo())
+    pid = names.prediction_id("incoming", item.key, item.etag)
+    fake_store.fail_next["copy"] = 99
+    assert process(pipeline, item) == "failed"
+    doc = record(fake_store, pid)
+    assert doc["status"] == "failed" and "storage unavailable" in doc["reason"]
+    assert parse_iso(doc["retry_after"]) > time.time()
+    assert fake_store.keys("incoming") == ["a.jpg"]
+
+
+def test_minio_down_at_claim_leaves_the_object_in_place(pipeline, fake_store):
+    item = drop(fake_store, "a.jpg", photo())
+    fake_store.down = True
+    assert process(pipeline, item) == "failed"
+    fake_store.down = False
+    assert fake_store.keys("incoming") == ["a.jpg"] and fake_store.keys("production") == []
+
+
+def test_a_replaced_object_is_not_classified_under_the_old_version(pipeline, fake_store):
+    item = drop(fake_store, "a.jpg", photo())
+    fake_store.put("incoming", "a.jpg", photo("10_36.jpg"))  # overwritten before the worker came
+    assert process(pipeline, item) == "stale"
+    assert fake_store.keys("production") == []

@@ -75,6 +75,7 @@ class LocalStack:
     settings: Settings
     data_dir: Path
     queue_dir: bool = True
+    minio_env: dict[str, str] = field(default_factory=dict)  # e.g. more notification targets
     children: dict[str, Child] = field(default_factory=dict)
 
     @property
@@ -107,7 +108,7 @@ class LocalStack:
         data.mkdir(parents=True, exist_ok=True)
         queue = str((self.data_dir / "webhook-queue").resolve()) if self.queue_dir else None
         env = {"MINIO_ROOT_USER": s.minio_user, "MINIO_ROOT_PASSWORD": s.minio_password,
-               "MINIO_UPDATE": "off", **webhook_env(s, queue)}
+               "MINIO_UPDATE": "off", **webhook_env(s, queue), **self.minio_env}
         child = self._spawn("minio", [str(tool(s, "minio")), "server", str(data.resolve()), "--quiet",
                                       "--address", f"127.0.0.1:{s.minio_port}",
                                       "--console-address", f"127.0.0.1:{s.console_port}"], env)

@@ -1,0 +1,139 @@
+"""A real MinIO (built by scripts/setup.sh), the real function and frontend, on free loopback ports."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from PIL import Image
+
+from gourmetgram import names
+from gourmetgram.local import LocalStack, free_port
+from gourmetgram.settings import Settings
+from gourmetgram.store import NotFound, Store
+from tests.conftest import FIXTURES
+
+pytestmark = pytest.mark.integration
+AUDIT_ARN = "arn:minio:sqs::AUDIT:webhook"
+
+
+def stack_settings(**overrides) -> Settings:
+    minio, fn = free_port(), free_port()
+    base = Settings.from_env({})  # tests never depend on the developer's environment
+    return base.replace(
+        minio_url=f"http://127.0.0.1:{minio}", minio_port=minio, console_port=free_port(),
+        function_url=f"http://127.0.0.1:{fn}", function_port=fn, web_port=free_port(),
+        model_path=FIXTURES / "food11_full.pth", reconcile_interval_s=2.0, reconcile_grace_s=3.0,
+        claim_ttl_s=20.0, **overrides)
+
+
+def start_stack(tmp: Path, **kwargs) -> LocalStack:
+    stack = LocalStack(stack_settings(), tmp, minio_env={
+        # A second, unrelated target: configure must leave its subscriptions alone.
+        "MINIO_NOTIFY_WEBHOOK_ENABLE_AUDIT": "on",
+        "MINIO_NOTIFY_WEBHOOK_ENDPOINT_AUDIT": f"http://127.0.0.1:{free_port()}/audit",
+    }, **kwargs)
+    try:
+        return stack.start()
+    except Exception:
+        stack.stop_all(kill=True)
+        raise
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    stack = start_stack(tmp_path_factory.mktemp("stack"))
+    yield stack
+    stack.stop_all()
+
+
+@pytest.fixture(scope="session")
+def store(stack) -> Store:
+    return Store.connect(stack.settings)
+
+
+@pytest.fixture(scope="session")
+def s3(stack):
+    """A plain boto3 client, to drop objects the way other S3 tools do (multipart included)."""
+    s = stack.settings
+    return boto3.client("s3", endpoint_url=s.minio_url, aws_access_key_id=s.minio_user,
+                        aws_secret_access_key=s.minio_password, region_name="us-east-1",
+                        config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required"))
+
+
+@pytest.fixture(scope="session")
+def mc(stack, tmp_path_factory):
+    """Runs the real `mc` against the stack."""
+    s = stack.settings
+    env = {**os.environ, "MC_CONFIG_DIR": str(tmp_path_factory.mktemp("mc"))}
+    binary = str(s.tools_dir / "mc")
+    subprocess.run([binary, "alias", "set", "local", s.minio_url, s.minio_user, s.minio_password],
+                   check=True, env=env, capture_output=True)
+
+    def run(*args: str) -> str:
+        return subprocess.run([binary, *args], check=True, env=env, capture_output=True, text=True).stdout
+
+    return run
+
+
+PART = 5 * 1024 * 1024
+
+
+def upload_multipart(s3, key: str, data: bytes) -> str:
+    """Upload in 5 MiB parts; returns the multipart ETag (the object may be gone before a HEAD could see it)."""
+    s3.upload_fileobj(io.BytesIO(data), "incoming", key,
+                      Config=TransferConfig(multipart_threshold=PART, multipart_chunksize=PART))
+    parts = [hashlib.md5(data[i:i + PART]).digest() for i in range(0, len(data), PART)]
+    return f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}"
+
+
+def big_jpeg(min_bytes: int = 6 * 1024 * 1024) -> bytes:
+    """A real food photo re-encoded large enough for a multipart upload."""
+    image = Image.open(FIXTURES / "photos" / "1_17.jpg").convert("RGB")
+    scale = 2
+    while True:
+        out = io.BytesIO()
+        image.resize((image.width * scale, image.height * scale)).save(out, "JPEG", quality=100, subsampling=0)
+        if out.tell() >= min_bytes:
+            return out.getvalue()
+        scale += 1
+
+
+def pid_of(store: Store, key: str, etag: str) -> str:
+    return names.prediction_id("incoming", key, etag)
+
+
+def wait_final(store: Store, pid: str, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    doc = None
+    while time.monotonic() < deadline:
+        try:
+            doc, _ = store.get_json("events", names.record_key(pid))
+            if doc["status"] in ("done", "rejected"):
+                return doc
+        except NotFound:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"prediction {pid} not final after {timeout} s (last record: {doc})")
+
+
+def production_objects(store: Store, pid: str) -> list[str]:
+    return [o.key for o in store.list("production") if o.key.split("/")[-1].split(".")[0] == pid]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -11,7 +11,7 @@ from minio.notificationconfig import NotificationConfig, QueueConfig
 
 from gourmetgram.settings import Settings
 from minio_config import current
-from minio_config.desired import TARGET_ID, Subscription, desired
+from minio_config.desired import TARGET_ID, Desired, Subscription, desired
 from minio_config.plan import CreateBucket, Step, Subscribe, plan
 
 log = logging.getLogger(__name__)
@@ -22,10 +22,10 @@ class ConfigureError(Exception):
 
 
 def configure(settings: Settings, echo: Callable[[str], None] = print, alias: str = "local",
-              dry_run: bool = False) -> list[Step]:
-    """Bring MinIO to the desired state; a second run finds nothing to do."""
+              dry_run: bool = False, want: Desired | None = None) -> list[Step]:
+    """Bring MinIO to the desired state (by default the one `settings` describe); a second run does nothing."""
     mc = current.client(settings)
-    want = desired(settings)
+    want = want or desired(settings)
     steps = plan(want, current.read(mc, want.buckets))
     if not steps:
         echo("MinIO already configured: nothing to do")

@@ -13,6 +13,9 @@ from PIL import Image
 from gourmetgram.settings import Settings
 from tests.fakes import FakeStore
 
+# The real-MinIO stack fixtures, shared by the integration and browser tests (started only when used).
+pytest_plugins = ["tests.stack"]
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 EVENTS = Path(__file__).parent / "events"

@@ -13,7 +13,7 @@ import pytest
 
 from gourmetgram import names
 from tests.conftest import FIXTURES, image_bytes, photo
-from tests.integration.conftest import (big_jpeg, pid_of, production_objects, upload_multipart, wait_final,
+from tests.stack import (big_jpeg, pid_of, production_objects, upload_multipart, wait_final,
                                         wait_until)
 
 pytestmark = pytest.mark.integration

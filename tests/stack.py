@@ -21,7 +21,6 @@ from gourmetgram.settings import Settings
 from gourmetgram.store import NotFound, Store
 from tests.conftest import FIXTURES
 
-pytestmark = pytest.mark.integration
 AUDIT_ARN = "arn:minio:sqs::AUDIT:webhook"
 
 

@@ -1,0 +1,70 @@
+"""One real-browser test: Debian's chromium, driven by Playwright, against the real stack."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.conftest import FIXTURES, ROOT
+from tests.stack import production_objects, wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: scripts/setup.sh --browser installs it"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+            "--disable-background-networking", "--disable-component-update"])
+        yield browser
+        browser.close()
+
+
+@pytest.mark.parametrize("viewport", [pytest.param({"width": 390, "height": 844}, id="phone")])
+def test_upload_see_the_label_and_correct_it(stack, store, browser, viewport):
+    page = browser.new_page(viewport=viewport)
+    page.goto(stack.web_url)
+    expect(page.locator("h1")).to_contain_text("GourmetGram")
+    # GIVEN a real food photo picked in the page
+    page.set_input_files("#file", str(FIXTURES / "photos" / "9_452.jpg"))
+    expect(page.locator("#preview")).to_be_visible()
+    # WHEN it is uploaded
+    started = time.monotonic()
+    page.click("#submit")
+    # THEN the label and confidence appear
+    expect(page.locator("#label")).to_have_text("Soup", timeout=30_000)
+    seconds = time.monotonic() - started
+    expect(page.locator("#confidence")).to_contain_text("%")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "result-phone.png"), full_page=True)
+    print(f"\nupload-to-label in the browser: {seconds:.2f} s")
+    # WHEN the user corrects the label
+    page.select_option("#corrected", "Seafood")
+    page.click("#correct")
+    expect(page.locator("#feedback-status")).to_contain_text('Saved "Seafood"')
+    page.screenshot(path=str(ARTIFACTS / "feedback-phone.png"), full_page=True)
+    # THEN the production object in MinIO carries the correction
+    [key] = wait_until(lambda: [o.key for o in store.list("production")
+                                if store.get_tags("production", o.key).get("corrected_class") == "Seafood"],
+                       10, "the corrected_class tag")
+    assert key.startswith("class_09/") and production_objects(store, key.split("/")[1].split(".")[0]) == [key]
+    page.close()
+
+
+def test_a_text_file_shows_the_reason(stack, browser, tmp_path):
+    page = browser.new_page()
+    page.goto(stack.web_url)
+    fake = tmp_path / "menu.jpg"
+    fake.write_text("soup of the day: tomato")
+    page.set_input_files("#file", str(fake))
+    page.click("#submit")
+    expect(page.locator("#status")).to_contain_text("not an image")
+    expect(page.locator("#result")).to_be_hidden()
+    page.close()

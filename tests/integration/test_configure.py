@@ -1,0 +1,69 @@
+"""minio_config against the real server: idempotent, keeps other subscriptions, guards against loops."""
+
+from __future__ import annotations
+
+import pytest
+from minio.notificationconfig import NotificationConfig, QueueConfig
+
+from minio_config import current
+from minio_config.apply import ConfigureError, configure
+from minio_config.check import UnsafeSubscription, check
+from minio_config.desired import ARN, EVENTS, Desired, Subscription
+from tests.stack import AUDIT_ARN
+
+pytestmark = pytest.mark.integration
+
+
+def rules(stack, bucket="incoming"):
+    return current.rules_of(current.read_notification(current.client(stack.settings), bucket))
+
+
+def test_second_run_changes_nothing(stack):
+    assert configure(stack.settings, echo=lambda line: None) == []
+    [ours] = [r for r in rules(stack) if r.arn == ARN]
+    assert set(ours.events) == set(EVENTS)
+
+
+def test_an_unrelated_subscription_is_kept_and_a_widened_one_repaired(stack):
+    mc = current.client(stack.settings)
+    # GIVEN someone widened ours to ObjectCreated:* (tagging would loop) and added an audit rule
+    mc.set_bucket_notification("incoming", NotificationConfig(queue_config_list=[
+        QueueConfig(queue=ARN, events=["s3:ObjectCreated:*"], config_id="widened"),
+        QueueConfig(queue=AUDIT_ARN, events=["s3:ObjectRemoved:*"], config_id="audit"),
+    ]))
+    try:
+        # THEN the function's start-up check refuses to run
+        with pytest.raises(UnsafeSubscription, match="PutTagging|ObjectCreated:\\*"):
+            check(stack.settings)
+        # WHEN configure runs
+        lines = []
+        steps = configure(stack.settings, echo=lines.append)
+        # THEN ours is exact again, the audit rule is still there, and the check passes
+        assert len(steps) == 1 and "replace subscription" in lines[0]
+        by_arn = {r.arn: r for r in rules(stack)}
+        assert set(by_arn[ARN].events) == set(EVENTS)
+        assert by_arn[AUDIT_ARN].events == ("s3:ObjectRemoved:*",)
+        assert check(stack.settings).subscribed
+    finally:
+        configure(stack.settings, echo=lambda line: None)
+
+
+def test_a_bucket_the_function_writes_to_must_not_notify_it(stack):
+    mc = current.client(stack.settings)
+    mc.set_bucket_notification("production", NotificationConfig(queue_config_list=[
+        QueueConfig(queue=ARN, events=["s3:ObjectCreated:Put"], config_id="loop")]))
+    try:
+        with pytest.raises(UnsafeSubscription, match="'production' notifies the function"):
+            check(stack.settings)
+    finally:
+        mc.delete_bucket_notification("production")
+
+
+def test_a_server_without_the_webhook_target_gets_instructions(stack):
+    want = Desired(("incoming-elsewhere",), Subscription("incoming-elsewhere", "arn:minio:sqs::MISSING:webhook",
+                                                         EVENTS))
+    try:
+        with pytest.raises(ConfigureError, match="MINIO_NOTIFY_WEBHOOK_ENDPOINT_GOURMETGRAM"):
+            configure(stack.settings, echo=lambda line: None, want=want)
+    finally:
+        current.client(stack.settings).remove_bucket("incoming-elsewhere")

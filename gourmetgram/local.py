@@ -117,11 +117,15 @@ class LocalStack:
     def configure(self) -> None:
         configure(self.settings, echo=lambda line: log.info("%s", line))
 
-    def start_function(self, timeout_s: float = 120, extra_env: dict[str, str] | None = None) -> None:
-        s = self.settings
-        child = self._spawn("function", [sys.executable, "-m", "gourmetgram", "serve-fn"],
+    def start_function(self, timeout_s: float = 120, name: str = "function", port: int | None = None,
+                       extra_env: dict[str, str] | None = None) -> str:
+        """Start a function process (several may run against one MinIO); returns its base URL."""
+        s = self.settings if port is None else self.settings.replace(function_port=port)
+        child = self._spawn(name, [sys.executable, "-m", "gourmetgram", "serve-fn"],
                             {**s.to_env(), **(extra_env or {})})
-        wait_http(f"{self.function_base}/healthz", child, timeout_s)
+        base = f"http://127.0.0.1:{s.function_port}"
+        wait_http(f"{base}/healthz", child, timeout_s)
+        return base
 
     def start_web(self, timeout_s: float = 60) -> None:
         child = self._spawn("web", [sys.executable, "-m", "gourmetgram", "serve-web"], self.settings.to_env())
@@ -146,5 +150,6 @@ class LocalStack:
             child.process.wait()
 
     def stop_all(self, kill: bool = False) -> None:
-        for name in ("web", "function", "minio"):
+        # The frontend and functions first, MinIO last, so nothing loses its store while draining.
+        for name in sorted(self.children, key=lambda n: n == "minio"):
             self.stop(name, kill=kill)

@@ -27,15 +27,15 @@ AUDIT_ARN = "arn:minio:sqs::AUDIT:webhook"
 def stack_settings(**overrides) -> Settings:
     minio, fn = free_port(), free_port()
     base = Settings.from_env({})  # tests never depend on the developer's environment
-    return base.replace(
-        minio_url=f"http://127.0.0.1:{minio}", minio_port=minio, console_port=free_port(),
-        function_url=f"http://127.0.0.1:{fn}", function_port=fn, web_port=free_port(),
-        model_path=FIXTURES / "food11_full.pth", reconcile_interval_s=2.0, reconcile_grace_s=3.0,
-        claim_ttl_s=20.0, **overrides)
+    return base.replace(**{
+        "minio_url": f"http://127.0.0.1:{minio}", "minio_port": minio, "console_port": free_port(),
+        "function_url": f"http://127.0.0.1:{fn}", "function_port": fn, "web_port": free_port(),
+        "model_path": FIXTURES / "food11_full.pth", "reconcile_interval_s": 2.0, "reconcile_grace_s": 3.0,
+        "claim_ttl_s": 20.0, **overrides})
 
 
-def start_stack(tmp: Path, **kwargs) -> LocalStack:
-    stack = LocalStack(stack_settings(), tmp, minio_env={
+def start_stack(tmp: Path, settings: Settings | None = None, **kwargs) -> LocalStack:
+    stack = LocalStack(settings or stack_settings(), tmp, minio_env={
         # A second, unrelated target: configure must leave its subscriptions alone.
         "MINIO_NOTIFY_WEBHOOK_ENABLE_AUDIT": "on",
         "MINIO_NOTIFY_WEBHOOK_ENDPOINT_AUDIT": f"http://127.0.0.1:{free_port()}/audit",
@@ -59,13 +59,16 @@ def store(stack) -> Store:
     return Store.connect(stack.settings)
 
 
-@pytest.fixture(scope="session")
-def s3(stack):
+def s3_client(s: Settings):
     """A plain boto3 client, to drop objects the way other S3 tools do (multipart included)."""
-    s = stack.settings
     return boto3.client("s3", endpoint_url=s.minio_url, aws_access_key_id=s.minio_user,
                         aws_secret_access_key=s.minio_password, region_name="us-east-1",
                         config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required"))
+
+
+@pytest.fixture(scope="session")
+def s3(stack):
+    return s3_client(stack.settings)
 
 
 @pytest.fixture(scope="session")

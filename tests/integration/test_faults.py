@@ -1,0 +1,172 @@
+"""Nothing lost, nothing twice: real processes killed and restarted, real MinIO, hostile input."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import copy
+import io
+import json
+import os
+import urllib.error
+import urllib.request
+
+import pytest
+from PIL import Image
+
+from gourmetgram import names
+from gourmetgram.store import Store
+from minio_config import current
+from minio_config.apply import configure
+from tests.conftest import bomb_png, image_bytes, load_event, photo
+from tests.stack import (free_port, pid_of, production_objects, s3_client, stack_settings, start_stack,
+                         upload_multipart, wait_final, wait_until)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+PHOTOS = ["9_452.jpg", "10_36.jpg", "4_87.jpg", "7_226.jpg", "1_17.jpg"]
+
+
+@pytest.fixture(scope="module")
+def faults(tmp_path_factory):
+    """A stack of its own: these tests stop, kill and restart its parts."""
+    # Short claims: a killed worker's photos are taken over within seconds.
+    stack = start_stack(tmp_path_factory.mktemp("faults"), stack_settings(claim_ttl_s=8.0))
+    yield stack
+    stack.stop_all(kill=True)
+
+
+@pytest.fixture(scope="module")
+def fstore(faults) -> Store:
+    return Store.connect(faults.settings)
+
+
+def drop_many(store: Store, prefix: str, count: int) -> dict[str, str]:
+    """Drop `count` distinct photos concurrently; returns key -> ETag."""
+    def one(i: int) -> tuple[str, str]:
+        # A distinct object per key: the photo plus a comment after its end marker.
+        data = photo(PHOTOS[i % len(PHOTOS)]) + f"#{prefix}{i}".encode()
+        key = f"{prefix}/{i:03d} photo.jpg"
+        return key, store.put("incoming", key, data)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        return dict(pool.map(one, range(count)))
+
+
+def assert_each_once(store: Store, drops: dict[str, str], timeout: float = 120.0) -> list[dict]:
+    records = [wait_final(store, pid_of(store, key, etag), timeout) for key, etag in drops.items()]
+    for record in records:
+        assert record["status"] == "done", record
+        assert production_objects(store, record["id"]) == [record["production_key"]]
+    wait_until(lambda: not [o for o in store.list("incoming") if o.key in drops], 30, "incoming drained")
+    return records
+
+
+def test_function_down_then_up(faults, fstore):
+    faults.stop("function")
+    drops = drop_many(fstore, "down", 20)
+    faults.start_function()
+    assert_each_once(fstore, drops)
+
+
+def test_kill_9_in_the_middle_of_a_burst(faults, fstore):
+    drops = drop_many(fstore, "crash", 50)
+    wait_until(lambda: len(list(fstore.list("incoming", prefix="crash/"))) < 50, 30, "work to start")
+    faults.stop("function", kill=True)
+    remaining = len(list(fstore.list("incoming", prefix="crash/")))
+    assert 0 < remaining < 50, "the kill should land mid-burst"
+    faults.start_function()
+    records = assert_each_once(fstore, drops, timeout=180)
+    assert max(r["attempts"] for r in records) >= 1
+
+
+def test_minio_restart_in_the_middle_of_a_burst(faults, fstore):
+    drops = drop_many(fstore, "restart", 20)
+    faults.stop("minio")
+    faults.start_minio()
+    drops.update(drop_many(fstore, "after-restart", 5))
+    assert_each_once(fstore, drops, timeout=180)
+
+
+def test_lost_events_are_found_by_the_reconciler(faults, fstore):
+    mc = current.client(faults.settings)
+    mc.delete_bucket_notification("incoming")
+    try:
+        drops = drop_many(fstore, "unsubscribed", 5)
+        assert_each_once(fstore, drops, timeout=60)
+    finally:
+        configure(faults.settings, echo=lambda line: None)
+
+
+def _event(key: str, etag: str) -> bytes:
+    doc = copy.deepcopy(load_event("put_simple"))
+    doc["Records"][0]["s3"]["object"].update({"key": key.replace(" ", "+"), "eTag": etag})
+    return json.dumps(doc).encode()
+
+
+def _post(url: str, body: bytes, token: str) -> int:
+    request = urllib.request.Request(f"{url}/minio/events", data=body, method="POST", headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_duplicates_to_two_function_processes(faults, fstore):
+    second = faults.start_function(name="function-2", port=free_port())
+    try:
+        drops = drop_many(fstore, "dupes", 10)
+        token = faults.settings.webhook_token
+        posts = [(url, _event(k, e)) for k, e in drops.items() for url in (faults.function_base, second)] * 2
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(lambda p: _post(p[0], p[1], token), posts))
+        assert set(statuses) <= {200, 202}
+        assert_each_once(fstore, drops)
+    finally:
+        faults.stop("function-2")
+
+
+def _cmyk_jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.open(io.BytesIO(photo())).convert("CMYK").save(out, "JPEG")
+    return out.getvalue()
+
+
+def _animated_gif() -> bytes:
+    frames = [Image.open(io.BytesIO(photo(p))).convert("P").resize((200, 150)) for p in PHOTOS[:3]]
+    out = io.BytesIO()
+    frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    return out.getvalue()
+
+
+ZOO = [
+    ("zoo/notes.txt", lambda: b"grocery list: eggs, milk\n", "rejected", "not an image"),
+    ("zoo/truncated.jpg", lambda: image_bytes("JPEG", (800, 600))[:6000], "rejected", "truncated"),
+    ("zoo/empty.jpg", lambda: b"", "rejected", "empty"),
+    ("zoo/bomb.png", lambda: bomb_png(10000, 10000), "rejected", "too many pixels"),
+    ("zoo/huge.jpg", lambda: photo() + os.urandom(30 * 1024 * 1024), "rejected", "file too large"),
+    ("zoo/cmyk.jpg", _cmyk_jpeg, "done", None),
+    ("zoo/animated.gif", _animated_gif, "done", None),
+    ("zoo/one-pixel.png", lambda: image_bytes("PNG", (1, 1)), "done", None),
+    ("zoo/with space+plus%percent/été 🍜.jpg", photo, "done", None),
+    ("zoo/" + "/".join(f"d{i}" for i in range(12)) + "/deep.jpg", photo, "done", None),
+]
+
+
+@pytest.mark.parametrize(("key", "make", "status", "reason"), [pytest.param(*z, id=z[0][4:20]) for z in ZOO])
+def test_bad_file_zoo(faults, fstore, key, make, status, reason):
+    data = make()
+    if len(data) > 5 * 1024 * 1024:
+        etag = upload_multipart(s3_client(faults.settings), key, data)
+    else:
+        etag = fstore.put("incoming", key, data)
+    record = wait_final(fstore, pid_of(fstore, key, etag), timeout=60)
+    assert record["status"] == status, record
+    if reason:
+        assert reason in record["reason"]
+        assert reason in fstore.get_tags("quarantine", key)["reason"]
+        assert production_objects(fstore, record["id"]) == []
+    else:
+        assert production_objects(fstore, record["id"]) == [record["production_key"]]
+    print(f"\n{key[:40]:40} {len(data):>10} bytes -> {record['status']}: "
+          f"{record.get('reason') or names.class_name(record['class_index'])}")

@@ -170,3 +170,58 @@ def test_bad_file_zoo(faults, fstore, key, make, status, reason):
         assert production_objects(fstore, record["id"]) == [record["production_key"]]
     print(f"\n{key[:40]:40} {len(data):>10} bytes -> {record['status']}: "
           f"{record.get('reason') or names.class_name(record['class_index'])}")
+
+
+def test_cli_reconcile_processes_the_backlog_while_the_function_is_down(faults, fstore):
+    from click.testing import CliRunner
+
+    from gourmetgram.cli import main
+
+    faults.stop("function")
+    try:
+        drops = drop_many(fstore, "cli-reconcile", 4)
+        dry = CliRunner().invoke(main, ["reconcile", "--dry-run"], env=faults.settings.to_env())
+        assert dry.exit_code == 0 and "4 object(s) waiting" in dry.output
+        result = CliRunner().invoke(main, ["reconcile"], env=faults.settings.to_env())
+        assert result.exit_code == 0, result.output
+        assert "queued 4 of 4" in result.output and "4 done" in result.output
+        assert_each_once(fstore, drops, timeout=10)
+    finally:
+        faults.start_function()
+
+
+def test_cli_requeue_moves_quarantined_objects_back(faults, fstore):
+    from click.testing import CliRunner
+
+    from gourmetgram.cli import main
+
+    etag = fstore.put("incoming", "requeue/not-a-photo.jpg", b"plain text")
+    pid = pid_of(fstore, "requeue/not-a-photo.jpg", etag)
+    assert wait_final(fstore, pid)["status"] == "rejected"
+    faults.stop("function")
+    try:
+        result = CliRunner().invoke(main, ["requeue"], env=faults.settings.to_env())
+        assert result.exit_code == 0, result.output
+        assert "requeued quarantine/requeue/not-a-photo.jpg -> incoming/requeue/not-a-photo.jpg" in result.output
+        assert [o.key for o in fstore.list("incoming", prefix="requeue/")] == ["requeue/not-a-photo.jpg"]
+        assert not list(fstore.list("quarantine", prefix="requeue/"))
+    finally:
+        faults.start_function()
+    # The function takes it again, from scratch, and rejects it again: nothing is lost on the way.
+    wait_until(lambda: list(fstore.list("quarantine", prefix="requeue/")), 60, "quarantined again")
+
+
+def test_the_function_refuses_to_start_on_a_looping_subscription(faults):
+    from minio.notificationconfig import NotificationConfig, QueueConfig
+
+    from gourmetgram.local import StartupError
+    from minio_config.desired import ARN
+
+    mc = current.client(faults.settings)
+    mc.set_bucket_notification("incoming", NotificationConfig(queue_config_list=[
+        QueueConfig(queue=ARN, events=["s3:ObjectCreated:*"], config_id="loop")]))
+    try:
+        with pytest.raises(StartupError, match="PutTagging|ObjectCreated"):
+            faults.start_function(name="function-unsafe", port=free_port(), timeout_s=60)
+    finally:
+        configure(faults.settings, echo=lambda line: None)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh machine: MinIO and mc built from source into a cache shared by every
-# clone, a virtual environment with the pinned Python packages, and (with --browser) Debian's chromium.
+# clone, a virtual environment with the pinned Python packages, and (with --test-tools) Debian's
+# chromium for the browser test and docker-compose for checking the deployment files.
 # Re-running it costs seconds once everything is in place.
 set -euo pipefail
 
@@ -12,8 +13,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${GOURMETGRAM_CACHE:-$HOME/.cache/gourmetgram}"
 BIN="$CACHE/bin"
 VENV="${GOURMETGRAM_VENV:-$ROOT/.venv}"
-WANT_BROWSER=0
-[[ "${1:-}" == "--browser" ]] && WANT_BROWSER=1
+WANT_TEST_TOOLS=0
+[[ "${1:-}" == "--test-tools" ]] && WANT_TEST_TOOLS=1
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -52,11 +53,16 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "$want" > "$stamp"
 fi
 
-if (( WANT_BROWSER )) && [[ ! -x /usr/bin/chromium ]]; then
-  log "installing Debian's chromium for the browser test"
+missing=()
+if (( WANT_TEST_TOOLS )); then
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
+fi
+if (( ${#missing[@]} )); then
+  log "installing Debian's ${missing[*]} for the tests"
   if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 wait "$minio_pid" || { log "building minio failed"; exit 1; }

@@ -4,7 +4,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 started=$SECONDS
-"$ROOT/scripts/setup.sh" --browser
+"$ROOT/scripts/setup.sh" --test-tools
 echo "[test] set-up took $((SECONDS - started)) s"
 cd "$ROOT"
 mkdir -p test-artifacts

@@ -18,7 +18,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 @pytest.fixture(scope="module")
 def browser():
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: scripts/setup.sh --browser installs it"
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: scripts/setup.sh --test-tools installs it"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",

@@ -1,0 +1,162 @@
+"""The deployment files agree with the code: names, ports, images, commands. No Docker engine needed."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gourmetgram.cli import main as cli
+from gourmetgram.settings import Settings
+from minio_config.desired import webhook_env
+from tests.conftest import ROOT, in_ci
+
+DOCKER = ROOT / "docker"
+COMPOSE_FILES = ["compose.yaml", "compose.scale.yaml"]
+APP_SERVICES = {"minio-init", "classifier", "web"}
+DEFAULTS = Settings()
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((DOCKER / name).read_text())
+
+
+def env_of(service: dict) -> dict[str, str]:
+    env = service.get("environment", {})
+    return dict(env) if isinstance(env, dict) else dict(e.split("=", 1) for e in env)
+
+
+def referenced_variables(text: str) -> set[str]:
+    return set(re.findall(r"\$\{([A-Z_]+)", text))
+
+
+@pytest.fixture(params=COMPOSE_FILES)
+def compose(request) -> tuple[str, dict]:
+    return request.param, load(request.param)
+
+
+def test_on_the_course_network(compose):
+    _, doc = compose
+    assert doc["networks"]["production_net"]["external"] is True
+    for name, service in doc["services"].items():
+        assert service["networks"] == ["production_net"], name
+
+
+def test_app_services_use_only_settings_names(compose):
+    _, doc = compose
+    known = set(Settings.env_names().values())
+    for name in APP_SERVICES:
+        unknown = set(env_of(doc["services"][name])) - known
+        assert not unknown, f"{name} sets {unknown}, which Settings never reads"
+
+
+def test_minio_gets_exactly_the_webhook_target_the_code_expects(compose):
+    _, doc = compose
+    expected = set(webhook_env(DEFAULTS, "/queue"))
+    nodes = [s for n, s in doc["services"].items() if n.startswith("minio") and "build" in s
+             and "minio.Dockerfile" in s["build"]["dockerfile"]]
+    assert nodes
+    for node in nodes:
+        env = env_of(node)
+        assert expected <= set(env)
+        assert env["MINIO_NOTIFY_WEBHOOK_ENDPOINT_GOURMETGRAM"].endswith("/minio/events")
+        assert env["MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_GOURMETGRAM"].startswith("/")  # MinIO wants it absolute
+        assert any(v.endswith(":/queue") for v in node["volumes"])  # the queue survives restarts
+
+
+def test_ports_and_urls_match_the_defaults(compose):
+    _, doc = compose
+    services = doc["services"]
+    assert f"{DEFAULTS.web_port}:{DEFAULTS.web_port}" in services["web"]["ports"]
+    assert env_of(services["classifier"])["FUNCTION_PORT"] == str(DEFAULTS.function_port)
+    minio_front = services["minio"]
+    assert {f"{DEFAULTS.minio_port}:9000", f"{DEFAULTS.console_port}:9001"} <= set(minio_front["ports"])
+    for name in APP_SERVICES:
+        env = env_of(services[name])
+        assert env["MINIO_URL"] == "http://minio:9000"
+        host = re.match(r"http://([^:]+):", env["FUNCTION_URL"]).group(1)
+        assert host in services
+
+
+def test_healthchecks_use_the_health_endpoints(compose):
+    _, doc = compose
+    services = doc["services"]
+    assert "/readyz" in " ".join(services["classifier"]["healthcheck"]["test"])
+    assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
+
+
+def test_no_default_passwords_and_every_variable_in_env_example(compose):
+    name, _ = compose
+    text = (DOCKER / name).read_text()
+    example = {line.split("=", 1)[0] for line in (DOCKER / ".env.example").read_text().splitlines()
+               if "=" in line and not line.startswith("#")}
+    assert referenced_variables(text) <= example
+    for secret in ("MINIO_USER", "MINIO_PASSWORD", "WEBHOOK_TOKEN"):
+        uses = re.findall(r"\$\{" + secret + r"([^}]*)\}", text)
+        assert uses and all(u.startswith(":?") for u in uses), f"{secret} must be required, never defaulted"
+
+
+def test_the_model_is_mounted_read_only_where_model_path_points(compose):
+    _, doc = compose
+    classifier = doc["services"]["classifier"]
+    model_path = Path(env_of(classifier)["MODEL_PATH"])
+    assert any(v.endswith(f":{model_path.parent}:ro") for v in classifier["volumes"])
+
+
+def test_commands_are_real_cli_commands(compose):
+    _, doc = compose
+    assert doc["services"]["minio-init"]["command"] == ["gourmetgram", "configure"]
+    for dockerfile in DOCKER.glob("*.Dockerfile"):
+        for cmd in re.findall(r'^CMD \["gourmetgram", "([a-z-]+)"', dockerfile.read_text(), re.M):
+            assert cmd in cli.commands, f"{dockerfile.name} runs unknown command {cmd}"
+
+
+def test_scale_out_has_four_erasure_coded_nodes_and_replicated_functions():
+    doc = load("compose.scale.yaml")
+    nodes = [n for n in doc["services"] if re.fullmatch(r"minio\d", n)]
+    assert len(nodes) == 4
+    assert doc["services"]["minio1"]["command"][1] == "http://minio{1...4}/data{1...2}"
+    assert doc["services"]["classifier"]["deploy"]["replicas"] >= 2
+    lb = (DOCKER / "nginx-classifier.conf").read_text()
+    assert "classifier" in lb and "8080" in lb
+    assert env_of(doc["services"]["minio1"])["MINIO_NOTIFY_WEBHOOK_ENDPOINT_GOURMETGRAM"].startswith(
+        "http://classifier-lb:8080")
+
+
+def test_minio_image_builds_the_versions_setup_pins():
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    dockerfile = (DOCKER / "minio.Dockerfile").read_text()
+    for name in ("MINIO_VERSION", "MC_VERSION"):
+        pinned = re.search(rf'^{name}="([^"]+)"', setup, re.M).group(1)
+        assert f"ARG {name}={pinned}" in dockerfile
+    assert "go install github.com/minio/minio@${MINIO_VERSION}" in dockerfile
+
+
+def test_python_images_pin_what_pyproject_pins():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    web = (DOCKER / "web.Dockerfile").read_text()
+    for pin in re.findall(r"([a-z_-]+==[0-9.]+)", web):
+        assert f'"{pin}"' in pyproject, f"web.Dockerfile pins {pin}, pyproject.toml does not"
+
+
+@pytest.mark.parametrize("name", COMPOSE_FILES)
+def test_docker_compose_accepts_the_file(name, tmp_path):
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        if in_ci():
+            pytest.fail("docker-compose is missing: scripts/setup.sh --test-tools installs it")
+        pytest.skip("docker-compose not installed")
+    env = tmp_path / ".env"
+    env.write_text((DOCKER / ".env.example").read_text())
+    done = subprocess.run([binary, "-f", str(DOCKER / name), "--env-file", str(env), "config", "-q"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    refused = subprocess.run([binary, "-f", str(DOCKER / name), "--env-file", str(empty), "config", "-q"],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "set MINIO_USER" in refused.stderr

@@ -71,7 +71,8 @@ class Batcher:
         started = time.perf_counter()
         try:
             with torch.inference_mode():
-                logits = self._module(torch.stack([t for t, _ in batch]))
+                inputs = torch.stack([t for t, _ in batch]).contiguous(memory_format=torch.channels_last)
+                logits = self._module(inputs)
                 probs = torch.softmax(logits, dim=1)
                 best_p, best_i = probs.max(dim=1)
         except Exception as exc:  # a model failure fails each item, never the batcher

@@ -19,6 +19,8 @@ class Metrics:
         self.latency = Histogram("gourmetgram_upload_to_outcome_seconds", "Upload to done record",
                                  buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300), registry=r)
         self.queue_depth = Gauge("gourmetgram_queue_depth", "Items waiting, by lane", ["lane"], registry=r)
+        self.s3_requests = Counter("gourmetgram_s3_requests_total", "S3 requests sent by the function",
+                                   ["operation"], registry=r)
         self.reconciled = Counter("gourmetgram_reconciler_queued_total", "Objects queued by the reconciler",
                                   registry=r)
 

@@ -13,7 +13,7 @@ import torch
 
 from classifier_fn.infer import Batcher
 from classifier_fn.metrics import Metrics
-from classifier_fn.model import LoadedModel
+from classifier_fn.model import LoadedModel, for_inference
 from classifier_fn.queue import WorkQueue
 from classifier_fn.reconciler import Reconciler
 from classifier_fn.worker import Pipeline, run_workers
@@ -27,17 +27,19 @@ def warm(module: torch.nn.Module, batch_size: int) -> None:
     # The first passes allocate and pick kernels; do that before the first photo waits for it.
     with torch.inference_mode():
         for size in sorted({1, batch_size}):
-            module(torch.zeros(size, 3, 224, 224))
+            module(torch.zeros(size, 3, 224, 224).contiguous(memory_format=torch.channels_last))
 
 
 @contextlib.contextmanager
 def running(settings: Settings, store: Store, loaded: LoadedModel, reconcile: bool = True) -> Iterator[Pipeline]:
     s = settings
     torch.set_num_threads(s.torch_threads or os.cpu_count() or 1)
-    warm(loaded.module, s.batch_size)
+    module = for_inference(loaded.module)
+    warm(module, s.batch_size)
     metrics = Metrics()
+    store.count_requests(lambda operation: metrics.s3_requests.labels(operation=operation).inc())
     queue = WorkQueue(s.backlog_per_s, backlog_capacity=max(2 * s.workers, s.batch_size))
-    batcher = Batcher(loaded.module, s.batch_size, s.batch_wait_ms, metrics.on_batch).start()
+    batcher = Batcher(module, s.batch_size, s.batch_wait_ms, metrics.on_batch).start()
     pipeline = Pipeline(s, store, queue, batcher, loaded.version, metrics, f"fn-{uuid.uuid4().hex[:8]}")
     stop = threading.Event()
     workers = run_workers(pipeline, s.workers, stop)

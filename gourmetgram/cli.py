@@ -171,5 +171,20 @@ def events(follow: bool, limit: int) -> None:
         pass
 
 
+@main.command()
+@click.option("--photos", default=200, show_default=True, help="Photos in the burst.")
+@click.option("--singles", default=20, show_default=True, help="Single uploads per latency measurement.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench(photos: int, singles: int, as_json: bool) -> None:
+    """Measure throughput and latency against the model's ceiling (starts its own MinIO)."""
+    import json
+
+    from gourmetgram import bench as benchmark
+
+    logging.basicConfig(level=logging.WARNING)
+    result = benchmark.run(_settings(), photos=photos, singles=singles)
+    click.echo(json.dumps(result, indent=1) if as_json else benchmark.table(result))
+
+
 if __name__ == "__main__":
     sys.exit(main())

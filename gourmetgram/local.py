@@ -121,8 +121,9 @@ class LocalStack:
                        extra_env: dict[str, str] | None = None) -> str:
         """Start a function process (several may run against one MinIO); returns its base URL."""
         s = self.settings if port is None else self.settings.replace(function_port=port)
+        # Few malloc arenas: many threads decoding big photos otherwise fragment into gigabytes.
         child = self._spawn(name, [sys.executable, "-m", "gourmetgram", "serve-fn"],
-                            {**s.to_env(), **(extra_env or {})})
+                            {"MALLOC_ARENA_MAX": "2", **s.to_env(), **(extra_env or {})})
         base = f"http://127.0.0.1:{s.function_port}"
         wait_http(f"{base}/healthz", child, timeout_s)
         return base

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -83,6 +83,11 @@ class Store:
     def __init__(self, client: Any, settings: Settings | None = None):
         self._client = client
         self._settings = settings
+
+    def count_requests(self, counter: Callable[[str], None]) -> None:
+        """Call `counter(operation)` for every S3 request this store sends (retries included)."""
+        self._client.meta.events.register("before-send.s3.*", lambda request, event_name, **_: counter(
+            event_name.rsplit(".", 1)[-1]))
 
     @classmethod
     def connect(cls, settings: Settings, timeout_s: float = 10.0) -> Store:
@@ -271,15 +276,3 @@ def console_object_url(console_url: str, bucket: str, key: str = "") -> str:
     base = urlsplit(console_url)
     return f"{base.scheme}://{base.netloc}/browser/{bucket}/{quote(key)}"
 
-
-def listen_keys(settings: Settings, bucket: str, suffix: str = "") -> Iterator[str]:
-    """Keys created in `bucket` as MinIO announces them (the listen API: at-most-once, while connected)."""
-    from minio import Minio  # only the frontend's watcher needs the second SDK
-
-    url = urlsplit(settings.minio_url)
-    client = Minio(url.netloc, access_key=settings.minio_user, secret_key=settings.minio_password,
-                   secure=url.scheme == "https")
-    with client.listen_bucket_notification(bucket, suffix=suffix, events=("s3:ObjectCreated:*",)) as events:
-        for event in events:
-            for record in event.get("Records", []):
-                yield record["s3"]["object"]["key"]

@@ -6,21 +6,22 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from gourmetgram.settings import Settings
-from gourmetgram.store import Store, listen_keys
+from gourmetgram.store import Store
+from ingest.nudge import Nudger
 from ingest.waiter import OutcomeWaiter
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None, listen: bool = True) -> Flask:
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
     settings = settings or Settings.from_env()
     store = store or Store.connect(settings)
     app = Flask(__name__)
     # Werkzeug refuses bigger bodies before reading them; the exact limit is checked on the file itself.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 64 * 1024
-    listener = (lambda: listen_keys(settings, settings.bucket_events, ".json")) if listen else None
     app.extensions["gourmetgram"] = {
         "settings": settings,
         "store": store,
-        "waiter": OutcomeWaiter(store, settings.bucket_events, listener).start(),
+        "waiter": OutcomeWaiter(store, settings.bucket_events),
+        "nudger": Nudger(settings),
     }
 
     from ingest import pages, predictions, upload

@@ -6,6 +6,7 @@ from flask import current_app
 
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
+from ingest.nudge import Nudger
 from ingest.waiter import OutcomeWaiter
 
 
@@ -19,6 +20,10 @@ def store() -> Store:
 
 def waiter() -> OutcomeWaiter:
     return current_app.extensions["gourmetgram"]["waiter"]
+
+
+def nudger() -> Nudger:
+    return current_app.extensions["gourmetgram"]["nudger"]
 
 
 def cache() -> dict:

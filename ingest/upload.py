@@ -38,9 +38,11 @@ def predict():
     pid = str(uuid.uuid4())
     key = f"{pid}{names.extension(upload.filename or '', fmt)}"
     metadata = {"prediction-id": pid, "source": "web", "original-filename": quote(upload.filename or "", safe="")}
+    size = size_of(stream)
     try:
-        context.store().put(s.bucket_incoming, key, stream, content_type=_CONTENT_TYPES.get(fmt, "image/jpeg"),
-                            metadata=metadata)
+        etag = context.store().put(s.bucket_incoming, key, stream, content_type=_CONTENT_TYPES.get(fmt, "image/jpeg"),
+                                   metadata=metadata)
     except StoreError as exc:
         return _refuse(503, f"storage is unavailable, please try again: {exc}")
+    context.nudger().nudge(s.bucket_incoming, key, etag, size)
     return jsonify({"id": pid, "status": "pending", "poll": f"/predictions/{pid}"}), 202

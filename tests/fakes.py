@@ -134,3 +134,6 @@ class FakeStore:
             if etag is not None and o.etag != etag:
                 raise Changed(f"object {bucket}/{key} changed")
             del self.buckets[bucket][key]
+
+    def count_requests(self, counter) -> None:
+        """The fake sends no requests, so there is nothing to count."""

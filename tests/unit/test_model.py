@@ -14,14 +14,18 @@ STATE = model.DEMO_MODEL               # the same model as a state dict (the cou
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())["images"]
 
 
-@pytest.fixture(scope="module", params=[FULL, STATE], ids=["full-pickle", "state-dict"])
+@pytest.fixture(scope="module", params=[FULL, STATE, "served"], ids=["full-pickle", "state-dict", "served"])
 def loaded(request):
+    if request.param == "served":  # BatchNorm folded, channels-last: what the function runs
+        plain = model.load(FULL)
+        return model.LoadedModel(model.for_inference(plain.module), plain.version, False, plain.source)
     return model.load(request.param)
 
 
 def logits(m: model.LoadedModel, data: bytes) -> torch.Tensor:
     with torch.inference_mode():
-        return m.module(preprocess.prepare(data).tensor[None])[0]
+        batch = preprocess.prepare(data).tensor[None].contiguous(memory_format=torch.channels_last)
+        return m.module(batch)[0]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -7,8 +7,7 @@ from ingest import create_app
 
 @pytest.fixture
 def client(settings, fake_store):
-    return create_app(settings.replace(function_url="http://127.0.0.1:9"), store=fake_store,
-                      listen=False).test_client()
+    return create_app(settings.replace(function_url="http://127.0.0.1:9"), store=fake_store).test_client()
 
 
 def test_the_page_offers_upload_feedback_and_every_class(client):

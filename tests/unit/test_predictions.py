@@ -14,7 +14,7 @@ PID = "6f1c1f5e-2a55-4c4c-9b44-3c5d2f0a9e01"
 
 @pytest.fixture
 def client(settings, fake_store):
-    return create_app(settings, store=fake_store, listen=False).test_client()
+    return create_app(settings, store=fake_store).test_client()
 
 
 def write(store, status: Status, **fields) -> None:

@@ -9,7 +9,7 @@ from tests.conftest import bomb_png, image_bytes, photo
 
 @pytest.fixture
 def app(settings, fake_store):
-    return create_app(settings.replace(max_upload_bytes=2_000_000), store=fake_store, listen=False)
+    return create_app(settings.replace(max_upload_bytes=2_000_000), store=fake_store)
 
 
 @pytest.fixture

@@ -1,0 +1,244 @@
+"""`gourmetgram bench`: the pipeline against the model's own ceiling, on the real MinIO, in one run.
+
+Every figure is reported beside a baseline measured in the same run (this machine is small and noisy):
+burst throughput as a ratio of the in-process ceiling, web latency as a ratio of the synchronous path.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import concurrent.futures
+import io
+import json
+import re
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import click
+from PIL import Image
+
+from gourmetgram import names
+from gourmetgram.local import LocalStack, free_port
+from gourmetgram.settings import Settings
+from gourmetgram.store import NotFound, Store
+
+PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "photos"
+SIZES = (320, 800, 1600, 3000)  # longer side: thumbnails to camera-size photos
+
+
+def sample_images() -> list[bytes]:
+    """The fixture photos at four sizes each: a mix like real traffic."""
+    images = []
+    for path in sorted(PHOTOS.glob("*.jpg")):
+        original = Image.open(path).convert("RGB")
+        for side in SIZES:
+            scale = side / max(original.size)
+            out = io.BytesIO()
+            original.resize((round(original.width * scale), round(original.height * scale))).save(out, "JPEG",
+                                                                                                  quality=90)
+            images.append(out.getvalue())
+    return images
+
+
+def ceiling(settings: Settings, images: list[bytes], rounds: int = 2) -> dict:
+    """Decode + preprocess + forward in this process, at the best batch size: images per second."""
+    import torch
+
+    from classifier_fn import model, preprocess
+    from classifier_fn.running import warm
+
+    module = model.for_inference(model.load(settings.model_path).module)  # as the function serves it
+    torch.set_num_threads(settings.torch_threads or os.cpu_count() or 1)
+    warm(module, 16)
+    best = {}
+    for batch in (1, 4, 8, 16):
+        started = time.perf_counter()
+        done = 0
+        for _ in range(rounds):
+            for i in range(0, len(images), batch):
+                tensors = [preprocess.prepare(data).tensor for data in images[i:i + batch]]
+                with torch.inference_mode():
+                    torch.softmax(module(torch.stack(tensors).contiguous(memory_format=torch.channels_last)), 1)
+                done += len(tensors)
+        rate = done / (time.perf_counter() - started)
+        if rate > best.get("images_per_s", 0):
+            best = {"images_per_s": rate, "batch_size": batch}
+    return best
+
+
+def _metric_total(function_url: str, name: str) -> float:
+    with urllib.request.urlopen(f"{function_url}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M))
+
+
+def _memory_mb(pid: int) -> dict[str, float]:
+    """Peak RSS (VmHWM) and current anonymous RSS: torch's CUDA build maps ~450 MB of libraries."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {k: int(re.search(rf"{k}:\s+(\d+) kB", status).group(1)) / 1024 for k in ("VmHWM", "RssAnon", "RssFile")}
+
+
+class _MemorySampler(threading.Thread):
+    """Samples a process's anonymous RSS every 50 ms; the kernel keeps no peak of it."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak_anon_mb, self._halt = pid, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(0.05):
+            self.peak_anon_mb = max(self.peak_anon_mb, _memory_mb(self.pid)["RssAnon"])
+
+    def stop(self) -> float:
+        self._halt.set()
+        self.join()
+        return self.peak_anon_mb
+
+
+def _wait_final(store: Store, pid: str, timeout: float = 120.0, interval: float = 0.01) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            doc, _ = store.get_json("events", names.record_key(pid))
+            if doc["status"] in ("done", "rejected"):
+                return doc
+        except NotFound:
+            pass
+        time.sleep(interval)
+    raise TimeoutError(f"no outcome for {pid} within {timeout} s")
+
+
+def burst(stack: LocalStack, store: Store, images: list[bytes], count: int) -> dict:
+    """`count` photos dropped concurrently, as mc cp would; first drop to last outcome record."""
+    base = stack.function_base
+    requests_before = _metric_total(base, "gourmetgram_s3_requests_total")
+    function_pid = stack.children["function"].process.pid
+    sampler = _MemorySampler(function_pid)
+    sampler.start()
+    run = uuid.uuid4().hex[:8]
+    drops = [(f"bench-{run}/{i:04d}.jpg", images[i % len(images)] + f"#{run}{i}".encode()) for i in range(count)]
+    started = time.time()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        etags = list(pool.map(lambda d: store.put("incoming", d[0], d[1]), drops))
+    pids = [names.prediction_id("incoming", key, etag) for (key, _), etag in zip(drops, etags)]
+    with click.progressbar(pids, label=f"burst of {count}", file=click.get_text_stream("stderr")) as bar:
+        records = [_wait_final(store, pid, interval=0.05) for pid in bar]
+    from classifier_fn.outcome import parse_iso
+    finished = max(parse_iso(r["timestamps"]["finished"]) for r in records)
+    requests = _metric_total(base, "gourmetgram_s3_requests_total") - requests_before
+    memory = _memory_mb(function_pid)
+    return {"images": count, "seconds": finished - started, "images_per_s": count / (finished - started),
+            "done": sum(r["status"] == "done" for r in records), "peak_rss_mb": memory["VmHWM"],
+            "peak_anon_rss_mb": sampler.stop(), "libraries_rss_mb": memory["RssFile"],
+            "s3_requests_per_image": requests / count}
+
+
+def _post_multipart(url: str, data: bytes) -> dict:
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.jpg\"\r\n"
+            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request, timeout=30) as r:
+        return json.load(r)
+
+
+def _percentiles(samples: list[float]) -> dict:
+    ordered = sorted(samples)
+    return {"p50_ms": 1000 * statistics.median(ordered),
+            "p95_ms": 1000 * ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]}
+
+
+def latency(stack: LocalStack, store: Store, images: list[bytes], singles: int) -> dict:
+    """One photo at a time on an idle system: web upload + long-poll, a bucket drop, the sync path."""
+    web, bucket, sync = [], [], []
+    for i in range(singles):
+        data = images[i % len(images)]
+        started = time.perf_counter()
+        accepted = _post_multipart(f"{stack.web_url}/predict", data)
+        with urllib.request.urlopen(f"{stack.web_url}{accepted['poll']}?wait=30", timeout=40) as r:
+            assert json.load(r)["status"] == "done"
+        web.append(time.perf_counter() - started)
+
+        key = f"bench-single/{uuid.uuid4().hex}.jpg"
+        started = time.perf_counter()
+        etag = store.put("incoming", key, data)
+        _wait_final(store, names.prediction_id("incoming", key, etag))
+        bucket.append(time.perf_counter() - started)
+
+        body = json.dumps({"image": base64.b64encode(data).decode()}).encode()
+        started = time.perf_counter()
+        request = urllib.request.Request(f"{stack.function_base}/predict", data=body, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            r.read()
+        sync.append(time.perf_counter() - started)
+    return {"web": _percentiles(web), "bucket": _percentiles(bucket), "sync": _percentiles(sync)}
+
+
+def run(settings: Settings, photos: int = 200, singles: int = 20, echo=click.echo) -> dict:
+    images = sample_images()
+    echo(f"measuring the ceiling on {len(images)} images…", err=True)
+    result = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "ceiling": ceiling(settings, images)}
+    with tempfile.TemporaryDirectory(prefix="gourmetgram-bench-") as tmp:
+        for queue_dir in (True, False):
+            stack = _stack(settings, Path(tmp) / f"queue-{queue_dir}", queue_dir)
+            try:
+                stack.start()
+                store = Store.connect(stack.settings)
+                mode = "queue_dir_on" if queue_dir else "queue_dir_off"
+                echo(f"[{mode}] latency of {singles} single photos…", err=True)
+                result[f"latency_{mode}"] = latency(stack, store, images, singles)
+                result[f"burst_{mode}"] = burst(stack, store, images, photos)
+                result[f"burst_{mode}"]["ratio_to_ceiling"] = (result[f"burst_{mode}"]["images_per_s"]
+                                                               / result["ceiling"]["images_per_s"])
+            finally:
+                stack.stop_all()
+    on = result["latency_queue_dir_on"]
+    on["web_vs_sync_target_ms"] = 1.5 * on["sync"]["p50_ms"] + 100
+    return result
+
+
+def _stack(settings: Settings, data: Path, queue_dir: bool) -> LocalStack:
+    minio, fn = free_port(), free_port()
+    s = settings.replace(minio_url=f"http://127.0.0.1:{minio}", minio_port=minio, console_port=free_port(),
+                         function_url=f"http://127.0.0.1:{fn}", function_port=fn, web_port=free_port())
+    return LocalStack(s, data, queue_dir=queue_dir)
+
+
+def _machine() -> str:
+    mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+    return f"{os.cpu_count()} cores, {mem_kb / 1024 / 1024:.0f} GiB"
+
+
+def table(r: dict) -> str:
+    c, on, off = r["ceiling"], r["latency_queue_dir_on"], r["latency_queue_dir_off"]
+    rows = [("ceiling: model alone, in process", f"{c['images_per_s']:.1f} img/s (batch {c['batch_size']})", "")]
+    for label, b in (("queue_dir on", r["burst_queue_dir_on"]), ("queue_dir off", r["burst_queue_dir_off"])):
+        rows += [
+            (f"burst of {b['images']} drops, {label}", f"{b['images_per_s']:.1f} img/s",
+             f"{b['ratio_to_ceiling']:.2f} of ceiling (target >= 0.8)"),
+            (f"function peak RSS, {label}", f"{b['peak_rss_mb']:.0f} MB (anon {b['peak_anon_rss_mb']:.0f} MB)",
+             f"target < 1024 MB; {b['libraries_rss_mb']:.0f} MB of it mapped libraries"),
+        ]
+    rows += [
+        ("S3 requests per image (function)", f"{r['burst_queue_dir_on']['s3_requests_per_image']:.1f}", ""),
+        ("sync POST /predict (course design)", f"p50 {on['sync']['p50_ms']:.0f} ms, p95 {on['sync']['p95_ms']:.0f} ms",
+         "baseline"),
+    ]
+    for label, lat in (("queue_dir on", on), ("queue_dir off", off)):
+        rows.append((f"web upload to label, {label}", f"p50 {lat['web']['p50_ms']:.0f} ms, p95 "
+                     f"{lat['web']['p95_ms']:.0f} ms", f"{lat['web']['p50_ms'] / lat['sync']['p50_ms']:.1f}x sync"))
+        rows.append((f"bucket drop to record, {label}", f"p50 {lat['bucket']['p50_ms']:.0f} ms, p95 "
+                     f"{lat['bucket']['p95_ms']:.0f} ms", f"{lat['bucket']['p50_ms'] / lat['sync']['p50_ms']:.1f}x sync"))
+    rows.append(("target web p50 (1.5 x sync + 100 ms)", f"{on['web_vs_sync_target_ms']:.0f} ms", ""))
+    width = max(len(row[0]) for row in rows)
+    lines = [f"GourmetGram bench, {r['date']}, {r['machine']}"]
+    lines += [f"{a:<{width}}  {b_:<32}  {c_}" for a, b_, c_ in rows]
+    return "\n".join(lines)

@@ -46,29 +46,34 @@ def sample_images() -> list[bytes]:
     return images
 
 
-def ceiling(settings: Settings, images: list[bytes], rounds: int = 2) -> dict:
-    """Decode + preprocess + forward in this process, at the best batch size: images per second."""
+def ceiling(settings: Settings, images: list[bytes], rounds: int = 2, decoders: int | None = None) -> dict:
+    """The model alone, in process: decode + preprocess on `decoders` threads (default: one per core),
+    forward at the best batch size; images per second."""
     import torch
 
     from classifier_fn import model, preprocess
     from classifier_fn.running import warm
 
     module = model.for_inference(model.load(settings.model_path).module)  # as the function serves it
-    torch.set_num_threads(settings.torch_threads or os.cpu_count() or 1)
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(settings.torch_threads or cores)
     warm(module, 16)
-    best = {}
-    for batch in (1, 4, 8, 16):
-        started = time.perf_counter()
-        done = 0
-        for _ in range(rounds):
-            for i in range(0, len(images), batch):
-                tensors = [preprocess.prepare(data).tensor for data in images[i:i + batch]]
+    best: dict = {}
+    with concurrent.futures.ThreadPoolExecutor(decoders or cores) as pool:
+        for batch in (1, 4, 8, 16):
+            started = time.perf_counter()
+            work = images * rounds
+            # Decode the next batch while the current one runs, as the function's workers do.
+            pending = pool.map(lambda data: preprocess.prepare(data).tensor, work)
+            done = 0
+            while done < len(work):
+                tensors = [next(pending) for _ in range(min(batch, len(work) - done))]
                 with torch.inference_mode():
                     torch.softmax(module(torch.stack(tensors).contiguous(memory_format=torch.channels_last)), 1)
                 done += len(tensors)
-        rate = done / (time.perf_counter() - started)
-        if rate > best.get("images_per_s", 0):
-            best = {"images_per_s": rate, "batch_size": batch}
+            rate = done / (time.perf_counter() - started)
+            if rate > best.get("images_per_s", 0):
+                best = {"images_per_s": rate, "batch_size": batch}
     return best
 
 
@@ -185,7 +190,8 @@ def latency(stack: LocalStack, store: Store, images: list[bytes], singles: int) 
 def run(settings: Settings, photos: int = 200, singles: int = 20, echo=click.echo) -> dict:
     images = sample_images()
     echo(f"measuring the ceiling on {len(images)} images…", err=True)
-    result = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "ceiling": ceiling(settings, images)}
+    result = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "ceiling": ceiling(settings, images),
+              "ceiling_one_decoder": ceiling(settings, images, decoders=1)}
     with tempfile.TemporaryDirectory(prefix="gourmetgram-bench-") as tmp:
         for queue_dir in (True, False):
             stack = _stack(settings, Path(tmp) / f"queue-{queue_dir}", queue_dir)
@@ -196,8 +202,9 @@ def run(settings: Settings, photos: int = 200, singles: int = 20, echo=click.ech
                 echo(f"[{mode}] latency of {singles} single photos…", err=True)
                 result[f"latency_{mode}"] = latency(stack, store, images, singles)
                 result[f"burst_{mode}"] = burst(stack, store, images, photos)
-                result[f"burst_{mode}"]["ratio_to_ceiling"] = (result[f"burst_{mode}"]["images_per_s"]
-                                                               / result["ceiling"]["images_per_s"])
+                b = result[f"burst_{mode}"]
+                b["ratio_to_ceiling"] = b["images_per_s"] / result["ceiling"]["images_per_s"]
+                b["ratio_to_ceiling_one_decoder"] = b["images_per_s"] / result["ceiling_one_decoder"]["images_per_s"]
             finally:
                 stack.stop_all()
     on = result["latency_queue_dir_on"]
@@ -219,11 +226,15 @@ def _machine() -> str:
 
 def table(r: dict) -> str:
     c, on, off = r["ceiling"], r["latency_queue_dir_on"], r["latency_queue_dir_off"]
-    rows = [("ceiling: model alone, in process", f"{c['images_per_s']:.1f} img/s (batch {c['batch_size']})", "")]
+    c1 = r["ceiling_one_decoder"]
+    rows = [("ceiling: model alone, decoding on all cores", f"{c['images_per_s']:.1f} img/s (batch {c['batch_size']})",
+             ""),
+            ("ceiling: model alone, one decoding thread", f"{c1['images_per_s']:.1f} img/s (batch {c1['batch_size']})",
+             "")]
     for label, b in (("queue_dir on", r["burst_queue_dir_on"]), ("queue_dir off", r["burst_queue_dir_off"])):
         rows += [
             (f"burst of {b['images']} drops, {label}", f"{b['images_per_s']:.1f} img/s",
-             f"{b['ratio_to_ceiling']:.2f} of ceiling (target >= 0.8)"),
+             f"{b['ratio_to_ceiling']:.2f} / {b['ratio_to_ceiling_one_decoder']:.2f} of the ceilings (target >= 0.8)"),
             (f"function peak RSS, {label}", f"{b['peak_rss_mb']:.0f} MB (anon {b['peak_anon_rss_mb']:.0f} MB)",
              f"target < 1024 MB; {b['libraries_rss_mb']:.0f} MB of it mapped libraries"),
         ]

@@ -103,7 +103,7 @@ def test_no_default_passwords_and_every_variable_in_env_example(compose):
 def test_the_model_is_mounted_read_only_where_model_path_points(compose):
     _, doc = compose
     classifier = doc["services"]["classifier"]
-    model_path = Path(env_of(classifier)["MODEL_PATH"])
+    model_path = Path(re.sub(r"\$\{MODEL_PATH-([^}]*)\}", r"\1", env_of(classifier)["MODEL_PATH"]))
     assert any(v.endswith(f":{model_path.parent}:ro") for v in classifier["volumes"])
 
 

@@ -1,0 +1,31 @@
+"""`gourmetgram bench` runs end to end (small sizes); it prints figures, and no test asserts a time."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.stack import stack_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_bench_reports_every_figure_as_json():
+    env = {**stack_settings().to_env(), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "gourmetgram", "bench", "--photos", "6", "--singles", "2",
+                           "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    for name in ("ceiling", "ceiling_one_decoder"):
+        assert result[name]["images_per_s"] > 0 and result[name]["batch_size"] in (1, 4, 8, 16)
+    for mode in ("queue_dir_on", "queue_dir_off"):
+        burst = result[f"burst_{mode}"]
+        assert burst["done"] == 6 and burst["ratio_to_ceiling"] > 0
+        assert burst["peak_rss_mb"] > burst["peak_anon_rss_mb"] > 0
+        assert burst["s3_requests_per_image"] >= 6  # head, claim, get, copy, record, delete at least
+        latency = result[f"latency_{mode}"]
+        assert {"web", "bucket", "sync"} == set(latency)
+        assert all(v["p95_ms"] >= v["p50_ms"] > 0 for v in latency.values())
+    print(done.stdout)

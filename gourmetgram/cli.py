@@ -159,10 +159,9 @@ def events(follow: bool, limit: int) -> None:
     s = _settings()
     store = Store.connect(s)
     try:
-        if follow:
-            for doc in eventlog.follow(store, s.bucket_events, limit=limit):
-                click.echo(eventlog.format_row(doc))
-        for doc in reversed(eventlog.recent(store, s.bucket_events, limit)):
+        docs = (eventlog.follow(store, s.bucket_events, limit=limit) if follow
+                else reversed(eventlog.recent(store, s.bucket_events, limit)))
+        for doc in docs:
             click.echo(eventlog.format_row(doc))
     except StoreError as exc:
         click.echo(f"cannot read the event log: {exc}", err=True)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import boto3
 from botocore.config import Config
@@ -80,9 +80,8 @@ def _translate(exc: Exception, what: str, precondition: type[StoreError] = Chang
 class Store:
     """S3 operations on MinIO in the pipeline's vocabulary. Thread-safe; build one per process."""
 
-    def __init__(self, client: Any, settings: Settings | None = None):
+    def __init__(self, client: Any):
         self._client = client
-        self._settings = settings
 
     def count_requests(self, counter: Callable[[str], None]) -> None:
         """Call `counter(operation)` for every S3 request this store sends (retries included)."""
@@ -107,7 +106,7 @@ class Store:
             "s3", endpoint_url=settings.minio_url, aws_access_key_id=settings.minio_user,
             aws_secret_access_key=settings.minio_password, config=config,
         )
-        return cls(client, settings)
+        return cls(client)
 
     # --- reads -------------------------------------------------------------------------------
     def ping(self) -> None:
@@ -115,16 +114,6 @@ class Store:
             self._client.list_buckets()
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, "MinIO") from exc
-
-    def bucket_exists(self, bucket: str) -> bool:
-        try:
-            self._client.head_bucket(Bucket=bucket)
-            return True
-        except (ClientError, BotoCoreError) as exc:
-            err = _translate(exc, f"bucket {bucket}")
-            if isinstance(err, NotFound):
-                return False
-            raise err from exc
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         try:
@@ -249,18 +238,6 @@ class Store:
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, f"deleting {bucket}/{key}") from exc
 
-    def create_bucket(self, bucket: str) -> None:
-        try:
-            self._client.create_bucket(Bucket=bucket)
-        except (ClientError, BotoCoreError) as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-            if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise _translate(exc, f"creating bucket {bucket}") from exc
-
-    def presigned_url(self, bucket: str, key: str, expires_s: int = 3600) -> str:
-        return self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_s)
-
 
 def _tagging_set(tags: dict[str, str]) -> dict:
     return {"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]}
@@ -269,10 +246,4 @@ def _tagging_set(tags: dict[str, str]) -> dict:
 def _tagging(tags: dict[str, str]) -> str:
     # The x-amz-tagging header is URL-query encoded; '/' in "Noodles/Pasta" must be escaped too.
     return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in tags.items())
-
-
-def console_object_url(console_url: str, bucket: str, key: str = "") -> str:
-    """A link into MinIO's console object browser."""
-    base = urlsplit(console_url)
-    return f"{base.scheme}://{base.netloc}/browser/{bucket}/{quote(key)}"
 

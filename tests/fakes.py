@@ -54,14 +54,6 @@ class FakeStore:
     def ping(self) -> None:
         self._enter("ping")
 
-    def bucket_exists(self, bucket: str) -> bool:
-        self._enter("bucket_exists")
-        return bucket in self.buckets
-
-    def create_bucket(self, bucket: str) -> None:
-        self._enter("create_bucket")
-        self.buckets.setdefault(bucket, {})
-
     def head(self, bucket: str, key: str) -> ObjectInfo:
         self._enter("head")
         return self._info(bucket, key, self._get(bucket, key))

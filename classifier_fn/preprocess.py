@@ -50,8 +50,9 @@ def prepare(data: bytes, max_pixels: int = 40_000_000) -> Prepared:
     fmt, mode = image.format or "", image.mode
     try:
         image.load()  # a truncated or corrupt file fails here, not in the middle of a batch
-        image = ImageOps.exif_transpose(image)
-        rgb = image.convert("RGB")
+        # In place, and no convert for RGB: each would copy a camera-sized image for nothing.
+        ImageOps.exif_transpose(image, in_place=True)
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise Rejected(f"corrupt or truncated {fmt or 'image'}: {exc}") from None
     width, height = rgb.size

@@ -1,0 +1,78 @@
+"""README's first command: `gourmetgram up` runs everything, prints where to go, stops cleanly, resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from gourmetgram.local import free_port
+from tests.conftest import ROOT, photo
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def run_up(data, ports: dict[str, int]) -> tuple[subprocess.Popen, list[str]]:
+    argv = [sys.executable, "-m", "gourmetgram", "up", "--data", str(data)]
+    for flag, port in ports.items():
+        argv += [f"--{flag}", str(port)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                               env={k: v for k, v in os.environ.items() if not k.startswith(("MINIO_", "WEB_"))})
+    lines: list[str] = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("Drop a photo"):
+            return process, lines
+    process.kill()
+    raise AssertionError("`up` did not come up:\n" + "".join(lines))
+
+
+def stop(process: subprocess.Popen) -> str:
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=90)
+    return out
+
+
+def test_up_prints_the_urls_serves_and_stops_cleanly_then_resumes(tmp_path):
+    ports = {"minio-port": free_port(), "console-port": free_port(), "function-port": free_port(),
+             "web-port": free_port()}
+    process, lines = run_up(tmp_path / "state", ports)
+    try:
+        text = "".join(lines)
+        assert f"http://127.0.0.1:{ports['web-port']}" in text and f"http://127.0.0.1:{ports['console-port']}" in text
+        assert "mc alias set local" in text
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['function-port']}/readyz", timeout=10) as r:
+            ready = json.load(r)
+        assert ready["demo_model"] and ready["subscription"] == "ok"
+    finally:
+        out = stop(process)
+    assert process.returncode == 0, out
+    assert "stopping" in out
+    assert (tmp_path / "state" / "minio").is_dir() and (tmp_path / "state" / "logs" / "function.log").exists()
+
+    # Started again on the same folder: nothing to configure, and the data is still there.
+    process, lines = run_up(tmp_path / "state", ports)
+    try:
+        assert "MinIO already configured: nothing to do" in "".join(lines)
+        boundary = "b0undary"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.jpg\"\r\n\r\n"
+                ).encode() + photo() + f"\r\n--{boundary}--\r\n".encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{ports['web-port']}/predict", data=body, method="POST",
+                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            poll = json.load(r)["poll"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['web-port']}{poll}?wait=30", timeout=40) as r:
+            assert json.load(r)["status"] == "done"
+    finally:
+        stop(process)
+    assert process.returncode == 0

@@ -9,7 +9,8 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
-from classifier_fn import health, model as model_module, predict, webhook
+from classifier_fn import health, predict, webhook
+from classifier_fn import model as model_module
 from classifier_fn.running import running
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store

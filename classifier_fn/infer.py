@@ -81,5 +81,5 @@ class Batcher:
                 future.set_exception(exc)
             return
         self._on_batch(len(batch), time.perf_counter() - started)
-        for (_, future), i, p in zip(batch, best_i.tolist(), best_p.tolist()):
+        for (_, future), i, p in zip(batch, best_i.tolist(), best_p.tolist(), strict=True):
             future.set_result(Prediction(i, p))

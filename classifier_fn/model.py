@@ -160,7 +160,7 @@ def for_inference(module: MobileNetV2) -> nn.Module:
     for parent in fused.modules():
         if isinstance(parent, nn.Sequential):
             children = list(parent.named_children())
-            for (name, child), (next_name, following) in zip(children, children[1:]):
+            for (name, child), (next_name, following) in zip(children, children[1:], strict=False):
                 if isinstance(child, nn.Conv2d) and isinstance(following, nn.BatchNorm2d):
                     setattr(parent, name, fuse_conv_bn_eval(child, following))
                     setattr(parent, next_name, nn.Identity())

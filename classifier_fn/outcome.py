@@ -6,7 +6,7 @@ import dataclasses
 import enum
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 class Status(str, enum.Enum):
@@ -22,7 +22,7 @@ class Status(str, enum.Enum):
 
 def now_iso(moment: float | None = None) -> str:
     t = time.time() if moment is None else moment
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_iso(text: str) -> float:

@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from classifier_fn.queue import BACKLOG, Item, WorkQueue
 from gourmetgram.store import Store, StoreError
@@ -27,7 +27,7 @@ class PassReport:
 def reconcile_once(store: Store, bucket: str, queue: WorkQueue, grace_s: float,
                    progress: Callable[[int], None] | None = None) -> PassReport:
     report = PassReport()
-    cutoff = datetime.now(timezone.utc) - timedelta(seconds=grace_s)
+    cutoff = datetime.now(UTC) - timedelta(seconds=grace_s)
     try:
         for info in store.list(bucket):
             report.listed += 1

@@ -7,10 +7,10 @@ burst throughput as a ratio of the in-process ceiling, web latency as a ratio of
 from __future__ import annotations
 
 import base64
-import os
 import concurrent.futures
 import io
 import json
+import os
 import re
 import statistics
 import tempfile
@@ -24,9 +24,10 @@ import click
 from PIL import Image
 
 from gourmetgram import names
+from gourmetgram.client import post_photo, wait_outcome
 from gourmetgram.local import LocalStack, free_port
 from gourmetgram.settings import Settings
-from gourmetgram.store import NotFound, Store
+from gourmetgram.store import Store
 
 PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "photos"
 SIZES = (320, 800, 1600, 3000)  # longer side: thumbnails to camera-size photos
@@ -106,19 +107,6 @@ class _MemorySampler(threading.Thread):
         return self.peak_anon_mb
 
 
-def _wait_final(store: Store, pid: str, timeout: float = 120.0, interval: float = 0.01) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            doc, _ = store.get_json("events", names.record_key(pid))
-            if doc["status"] in ("done", "rejected"):
-                return doc
-        except NotFound:
-            pass
-        time.sleep(interval)
-    raise TimeoutError(f"no outcome for {pid} within {timeout} s")
-
-
 def burst(stack: LocalStack, store: Store, images: list[bytes], count: int) -> dict:
     """`count` photos dropped concurrently, as mc cp would; first drop to last outcome record."""
     base = stack.function_base
@@ -131,9 +119,9 @@ def burst(stack: LocalStack, store: Store, images: list[bytes], count: int) -> d
     started = time.time()
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         etags = list(pool.map(lambda d: store.put("incoming", d[0], d[1]), drops))
-    pids = [names.prediction_id("incoming", key, etag) for (key, _), etag in zip(drops, etags)]
+    pids = [names.prediction_id("incoming", key, etag) for (key, _), etag in zip(drops, etags, strict=True)]
     with click.progressbar(pids, label=f"burst of {count}", file=click.get_text_stream("stderr")) as bar:
-        records = [_wait_final(store, pid, interval=0.05) for pid in bar]
+        records = [wait_outcome(store, stack.settings.bucket_events, pid) for pid in bar]
     from classifier_fn.outcome import parse_iso
     finished = max(parse_iso(r["timestamps"]["finished"]) for r in records)
     requests = _metric_total(base, "gourmetgram_s3_requests_total") - requests_before
@@ -142,16 +130,6 @@ def burst(stack: LocalStack, store: Store, images: list[bytes], count: int) -> d
             "done": sum(r["status"] == "done" for r in records), "peak_rss_mb": memory["VmHWM"],
             "peak_anon_rss_mb": sampler.stop(), "libraries_rss_mb": memory["RssFile"],
             "s3_requests_per_image": requests / count}
-
-
-def _post_multipart(url: str, data: bytes) -> dict:
-    boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.jpg\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-    with urllib.request.urlopen(request, timeout=30) as r:
-        return json.load(r)
 
 
 def _percentiles(samples: list[float]) -> dict:
@@ -166,7 +144,7 @@ def latency(stack: LocalStack, store: Store, images: list[bytes], singles: int) 
     for i in range(singles):
         data = images[i % len(images)]
         started = time.perf_counter()
-        accepted = _post_multipart(f"{stack.web_url}/predict", data)
+        accepted = post_photo(stack.web_url, data)
         with urllib.request.urlopen(f"{stack.web_url}{accepted['poll']}?wait=30", timeout=40) as r:
             assert json.load(r)["status"] == "done"
         web.append(time.perf_counter() - started)
@@ -174,7 +152,8 @@ def latency(stack: LocalStack, store: Store, images: list[bytes], singles: int) 
         key = f"bench-single/{uuid.uuid4().hex}.jpg"
         started = time.perf_counter()
         etag = store.put("incoming", key, data)
-        _wait_final(store, names.prediction_id("incoming", key, etag))
+        wait_outcome(store, stack.settings.bucket_events, names.prediction_id("incoming", key, etag),
+                     interval=0.01)
         bucket.append(time.perf_counter() - started)
 
         body = json.dumps({"image": base64.b64encode(data).decode()}).encode()
@@ -246,8 +225,9 @@ def table(r: dict) -> str:
     for label, lat in (("queue_dir on", on), ("queue_dir off", off)):
         rows.append((f"web upload to label, {label}", f"p50 {lat['web']['p50_ms']:.0f} ms, p95 "
                      f"{lat['web']['p95_ms']:.0f} ms", f"{lat['web']['p50_ms'] / lat['sync']['p50_ms']:.1f}x sync"))
-        rows.append((f"bucket drop to record, {label}", f"p50 {lat['bucket']['p50_ms']:.0f} ms, p95 "
-                     f"{lat['bucket']['p95_ms']:.0f} ms", f"{lat['bucket']['p50_ms'] / lat['sync']['p50_ms']:.1f}x sync"))
+        drop = lat["bucket"]
+        rows.append((f"bucket drop to record, {label}", f"p50 {drop['p50_ms']:.0f} ms, p95 {drop['p95_ms']:.0f} ms",
+                     f"{drop['p50_ms'] / lat['sync']['p50_ms']:.1f}x sync"))
     rows.append(("target web p50 (1.5 x sync + 100 ms)", f"{on['web_vs_sync_target_ms']:.0f} ms", ""))
     width = max(len(row[0]) for row in rows)
     lines = [f"GourmetGram bench, {r['date']}, {r['machine']}"]

@@ -88,7 +88,8 @@ Drop a photo: mc cp photo.jpg local/{s.bucket_incoming}/     Ctrl-C stops (a sec
 @click.option("--dry-run", is_flag=True, help="Print the plan (and its mc commands) without applying it.")
 def configure(dry_run: bool) -> None:
     """Apply buckets and the webhook subscription to an existing MinIO (idempotent)."""
-    from minio_config.apply import ConfigureError, configure as apply
+    from minio_config.apply import ConfigureError
+    from minio_config.apply import configure as apply
 
     try:
         apply(_settings(), echo=click.echo, dry_run=dry_run)

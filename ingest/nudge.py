@@ -12,7 +12,7 @@ import json
 import logging
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote_plus
 
 from gourmetgram.settings import Settings
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def event_body(bucket: str, key: str, etag: str, size: int) -> bytes:
     record = {
         "eventVersion": "2.0", "eventSource": "gourmetgram:web", "eventName": "s3:ObjectCreated:Put",
-        "eventTime": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "eventTime": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key), "eTag": etag, "size": size}},
     }
     return json.dumps({"EventName": record["eventName"], "Key": f"{bucket}/{key}", "Records": [record]}).encode()

@@ -6,7 +6,7 @@ import hashlib
 import io
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from gourmetgram.store import AlreadyExists, Changed, NotFound, ObjectInfo, StoreUnavailable
 
@@ -85,7 +85,7 @@ class FakeStore:
     def put(self, bucket, key, body, *, content_type="application/octet-stream", metadata=None, tags=None) -> str:
         self._enter("put")
         data = body.read() if isinstance(body, io.IOBase) or hasattr(body, "read") else bytes(body)
-        o = _Object(data, content_type, metadata or {}, tags or {}, datetime.now(timezone.utc))
+        o = _Object(data, content_type, metadata or {}, tags or {}, datetime.now(UTC))
         with self._lock:
             self.buckets[bucket][key] = o
         return o.etag
@@ -96,7 +96,7 @@ class FakeStore:
         if o.etag != src.etag:
             raise Changed(f"copying {src.bucket}/{src.key}: precondition failed")
         with self._lock:
-            self.buckets[bucket][key] = _Object(o.data, o.content_type, metadata, tags, datetime.now(timezone.utc))
+            self.buckets[bucket][key] = _Object(o.data, o.content_type, metadata, tags, datetime.now(UTC))
 
     def put_json(self, bucket, key, doc, *, if_absent=False, if_match=None) -> str:
         self._enter("put_json")
@@ -107,7 +107,7 @@ class FakeStore:
             if if_match and (existing is None or existing.etag != if_match):
                 raise Changed(f"record {bucket}/{key}: precondition failed")
             o = _Object(json.dumps(doc, sort_keys=True).encode(), "application/json", {}, {},
-                        datetime.now(timezone.utc))
+                        datetime.now(UTC))
             self.buckets[bucket][key] = o
         return o.etag
 

@@ -16,9 +16,10 @@ from botocore.config import Config
 from PIL import Image
 
 from gourmetgram import names
+from gourmetgram.client import wait_outcome
 from gourmetgram.local import LocalStack, free_port
 from gourmetgram.settings import Settings
-from gourmetgram.store import NotFound, Store
+from gourmetgram.store import Store
 from tests.conftest import FIXTURES
 
 AUDIT_ARN = "arn:minio:sqs::AUDIT:webhook"
@@ -114,17 +115,10 @@ def pid_of(store: Store, key: str, etag: str) -> str:
 
 
 def wait_final(store: Store, pid: str, timeout: float = 60.0) -> dict:
-    deadline = time.monotonic() + timeout
-    doc = None
-    while time.monotonic() < deadline:
-        try:
-            doc, _ = store.get_json("events", names.record_key(pid))
-            if doc["status"] in ("done", "rejected"):
-                return doc
-        except NotFound:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"prediction {pid} not final after {timeout} s (last record: {doc})")
+    try:
+        return wait_outcome(store, "events", pid, timeout)
+    except TimeoutError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 def production_objects(store: Store, pid: str) -> list[str]:

@@ -18,8 +18,17 @@ from gourmetgram.store import Store
 from minio_config import current
 from minio_config.apply import configure
 from tests.conftest import bomb_png, image_bytes, load_event, photo
-from tests.stack import (free_port, pid_of, production_objects, s3_client, stack_settings, start_stack,
-                         upload_multipart, wait_final, wait_until)
+from tests.stack import (
+    free_port,
+    pid_of,
+    production_objects,
+    s3_client,
+    stack_settings,
+    start_stack,
+    upload_multipart,
+    wait_final,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PHOTOS = ["9_452.jpg", "10_36.jpg", "4_87.jpg", "7_226.jpg", "1_17.jpg"]

@@ -12,9 +12,9 @@ import uuid
 import pytest
 
 from gourmetgram import names
+from gourmetgram.client import post_photo
 from tests.conftest import FIXTURES, image_bytes, photo
-from tests.stack import (big_jpeg, pid_of, production_objects, upload_multipart, wait_final,
-                                        wait_until)
+from tests.stack import big_jpeg, pid_of, production_objects, upload_multipart, wait_final, wait_until
 
 pytestmark = pytest.mark.integration
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())["images"]
@@ -87,20 +87,9 @@ def test_a_text_file_is_quarantined_with_a_reason(stack, store):
     wait_until(lambda: not any(o.key == "notes/readme.jpg" for o in store.list("incoming")), 10, "incoming empty")
 
 
-def _post_photo(url: str, data: bytes, name: str) -> dict:
-    boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-    with urllib.request.urlopen(request, timeout=30) as r:
-        assert r.status == 202
-        return json.load(r)
-
-
 def test_web_upload_long_poll_and_feedback(stack, store):
     started = time.monotonic()
-    accepted = _post_photo(f"{stack.web_url}/predict", photo("7_226.jpg"), "rice.jpg")
+    accepted = post_photo(stack.web_url, photo("7_226.jpg"), "rice.jpg")
     with urllib.request.urlopen(f"{stack.web_url}{accepted['poll']}?wait=30", timeout=40) as r:
         record = json.load(r)
     assert record["status"] == "done" and record["source"] == "web" and record["id"] == accepted["id"]

@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from gourmetgram.client import post_photo
 from gourmetgram.local import free_port
 from tests.conftest import ROOT, photo
 
@@ -64,13 +65,7 @@ def test_up_prints_the_urls_serves_and_stops_cleanly_then_resumes(tmp_path):
     process, lines = run_up(tmp_path / "state", ports)
     try:
         assert "MinIO already configured: nothing to do" in "".join(lines)
-        boundary = "b0undary"
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.jpg\"\r\n\r\n"
-                ).encode() + photo() + f"\r\n--{boundary}--\r\n".encode()
-        request = urllib.request.Request(f"http://127.0.0.1:{ports['web-port']}/predict", data=body, method="POST",
-                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        with urllib.request.urlopen(request, timeout=30) as r:
-            poll = json.load(r)["poll"]
+        poll = post_photo(f"http://127.0.0.1:{ports['web-port']}", photo())["poll"]
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['web-port']}{poll}?wait=30", timeout=40) as r:
             assert json.load(r)["status"] == "done"
     finally:

@@ -1,5 +1,5 @@
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -41,7 +41,7 @@ def test_production_key_and_record_key():
 
 
 def test_tag_values():
-    moment = datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=timezone.utc)
+    moment = datetime(2026, 1, 2, 3, 4, 5, 600000, tzinfo=UTC)
     tags = names.production_tags(6, 0.87349, "food11-abc", "web", moment)
     assert tags == {"predicted_class": "Noodles/Pasta", "confidence": "0.873", "timestamp": "2026-01-02T03:04:05Z",
                     "model_version": "food11-abc", "source": "web"}

@@ -53,6 +53,17 @@ class WorkQueue:
             self._cond.notify()
             return True
 
+    def wait_for_backlog_room(self, timeout: float) -> bool:
+        """Block until the backlog lane has room (True) or `timeout` passes or the queue closes (False)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._backlog) >= self.backlog_capacity and not self._closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return not self._closed
+
     def holds(self, bucket: str, key: str, etag: str) -> bool:
         with self._cond:
             return (bucket, key, etag) in self._held
@@ -69,6 +80,7 @@ class WorkQueue:
                     self._refill()
                     if self._tokens >= 1.0:
                         self._tokens -= 1.0
+                        self._cond.notify_all()  # a reconciler may be waiting for backlog room
                         return self._backlog.popleft()
                     wait = (1.0 - self._tokens) / self._rate if self._rate > 0 else 1.0
                 if deadline is not None:
@@ -82,6 +94,10 @@ class WorkQueue:
     def done(self, item: Item) -> None:
         with self._cond:
             self._held.discard(item.identity)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def close(self) -> None:
         with self._cond:

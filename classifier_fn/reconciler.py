@@ -20,33 +20,46 @@ class PassReport:
     queued: int = 0
     in_grace: int = 0      # too young: its live event is probably on the way
     in_flight: int = 0     # already queued or being worked on
-    deferred: int = 0      # the backlog lane was full; the next pass takes it
+    deferred: int = 0      # stopped while waiting for backlog room; the next pass takes it
     errors: list[str] = field(default_factory=list)
 
 
 def reconcile_once(store: Store, bucket: str, queue: WorkQueue, grace_s: float,
-                   progress: Callable[[int], None] | None = None) -> PassReport:
+                   stop: threading.Event | None = None) -> PassReport:
+    """One pass over `bucket`. When the backlog lane is full it waits for room, so a long backlog drains
+    at the backlog rate within one pass; live events never wait for it (they have their own lane)."""
     report = PassReport()
+    stop = stop or threading.Event()
     cutoff = datetime.now(UTC) - timedelta(seconds=grace_s)
     try:
         for info in store.list(bucket):
             report.listed += 1
-            if progress:
-                progress(1)
             if info.key.endswith("/"):
                 continue  # a folder marker, not a photo
             if info.last_modified > cutoff:
                 report.in_grace += 1
             elif queue.holds(bucket, info.key, info.etag):
                 report.in_flight += 1
-            elif queue.offer(Item(bucket, info.key, info.etag, lane=BACKLOG)):
-                report.queued += 1
             else:
-                report.deferred += 1
+                _offer_when_room(queue, Item(bucket, info.key, info.etag, lane=BACKLOG), stop, report)
+            if stop.is_set():
+                break
     except StoreError as exc:
         report.errors.append(str(exc))
         log.warning("reconciler pass stopped: %s", exc)
     return report
+
+
+def _offer_when_room(queue: WorkQueue, item: Item, stop: threading.Event, report: PassReport) -> None:
+    while not queue.offer(item):
+        if queue.holds(item.bucket, item.key, item.etag):
+            report.in_flight += 1  # a live event got there first
+            return
+        if stop.is_set() or queue.closed:
+            report.deferred += 1
+            return
+        queue.wait_for_backlog_room(timeout=1.0)
+    report.queued += 1
 
 
 class Reconciler:
@@ -71,7 +84,7 @@ class Reconciler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.last = reconcile_once(*self._args)
+            self.last = reconcile_once(*self._args, stop=self._stop)
             if self.last.queued:
                 log.info("reconciler queued %d of %d objects in incoming", self.last.queued, self.last.listed)
             self._on_pass(self.last)

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from gourmetgram import names
+from gourmetgram.client import post_photo
 from gourmetgram.store import Store
 from minio_config import current
 from minio_config.apply import configure
@@ -234,3 +235,22 @@ def test_the_function_refuses_to_start_on_a_looping_subscription(faults):
             faults.start_function(name="function-unsafe", port=free_port(), timeout_s=60)
     finally:
         configure(faults.settings, echo=lambda line: None)
+
+
+def test_a_fresh_upload_overtakes_a_large_backlog(faults, fstore):
+    """Objects that predate the subscription drain at BACKLOG_PER_S; a new photo does not queue behind them."""
+    mc = current.client(faults.settings)
+    mc.delete_bucket_notification("incoming")
+    try:
+        backlog = drop_many(fstore, "backlog", 150)  # no events: only the reconciler can find these
+    finally:
+        configure(faults.settings, echo=lambda line: None)
+    wait_until(lambda: len(list(fstore.list("incoming", prefix="backlog/"))) < 150, 60, "the backlog to start")
+    accepted = post_photo(faults.web_url, photo("7_226.jpg"))
+    record = wait_final(fstore, accepted["id"])
+    left = len(list(fstore.list("incoming", prefix="backlog/")))
+    print(f"\nfresh upload labelled in {record['latency_ms']} ms with {left} of 150 backlog photos still waiting")
+    assert record["status"] == "done"
+    # At 20 backlog photos a second, most of the 150 are still waiting when the fresh one is labelled.
+    assert left > 50, f"only {left} backlog photos left: the fresh upload waited behind the backlog"
+    assert_each_once(fstore, backlog, timeout=120)

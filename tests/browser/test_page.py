@@ -42,6 +42,7 @@ def test_upload_see_the_label_and_correct_it(stack, store, browser, viewport):
     expect(page.locator("#label")).to_have_text("Soup", timeout=30_000)
     seconds = time.monotonic() - started
     expect(page.locator("#confidence")).to_contain_text("%")
+    expect(page.locator("#demo-banner")).to_be_hidden()  # the stack serves the fixture model, not the demo
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "result-phone.png"), full_page=True)
     print(f"\nupload-to-label in the browser: {seconds:.2f} s")

@@ -55,6 +55,8 @@ def test_up_prints_the_urls_serves_and_stops_cleanly_then_resumes(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['function-port']}/readyz", timeout=10) as r:
             ready = json.load(r)
         assert ready["demo_model"] and ready["subscription"] == "ok"
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['web-port']}/api/status", timeout=10) as r:
+            assert json.load(r)["demo_model"] is True  # the page shows its banner from this
     finally:
         out = stop(process)
     assert process.returncode == 0, out

@@ -54,6 +54,8 @@ class Settings:
     max_object_bytes: int = _env("MAX_OBJECT_BYTES", default=25 * 1024 * 1024)
     max_upload_bytes: int = _env("MAX_UPLOAD_BYTES", default=10 * 1000 * 1000)
     max_pixels: int = _env("MAX_PIXELS", default=40_000_000)
+    # 0 keeps quarantined files forever; N > 0 lets MinIO expire them after N days (a lifecycle rule).
+    quarantine_expiry_days: int = _env("QUARANTINE_EXPIRY_DAYS", default=0)
     long_poll_max_s: float = _env("LONG_POLL_MAX_S", default=30.0)
     web_threads: int = _env("WEB_THREADS", default=48)
     # Where scripts/setup.sh installs the MinIO server and mc built from source.

@@ -6,13 +6,15 @@ import logging
 from collections.abc import Callable
 
 from minio import Minio
+from minio.commonconfig import ENABLED, Filter
 from minio.error import S3Error
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from minio.notificationconfig import NotificationConfig, QueueConfig
 
 from gourmetgram.settings import Settings
 from minio_config import current
-from minio_config.desired import TARGET_ID, Desired, Subscription, desired
-from minio_config.plan import CreateBucket, Step, Subscribe, plan
+from minio_config.desired import TARGET_ID, Desired, Expiry, Subscription, desired
+from minio_config.plan import CreateBucket, SetExpiry, Step, Subscribe, plan
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ def configure(settings: Settings, echo: Callable[[str], None] = print, alias: st
     """Bring MinIO to the desired state (by default the one `settings` describe); a second run does nothing."""
     mc = current.client(settings)
     want = want or desired(settings)
-    steps = plan(want, current.read(mc, want.buckets))
+    steps = plan(want, current.read(mc, want.buckets, want.expiry.bucket if want.expiry else None))
     if not steps:
         echo("MinIO already configured: nothing to do")
     for step in steps:
@@ -45,6 +47,21 @@ def _apply(mc: Minio, step: Step, settings: Settings) -> None:
                 raise
     elif isinstance(step, Subscribe):
         _subscribe(mc, step.subscription, settings)
+    elif isinstance(step, SetExpiry):
+        _set_expiry(mc, step.expiry)
+
+
+def _set_expiry(mc: Minio, expiry: Expiry) -> None:
+    # The lifecycle document is replaced whole: keep every rule that is not ours.
+    config = current.read_lifecycle(mc, expiry.bucket)
+    rules = [r for r in (config.rules if config else []) if r.rule_id != expiry.rule_id]
+    if expiry.days is not None:
+        rules.append(Rule(ENABLED, rule_filter=Filter(prefix=""), rule_id=expiry.rule_id,
+                          expiration=Expiration(days=expiry.days)))
+    if rules:
+        mc.set_bucket_lifecycle(expiry.bucket, LifecycleConfig(rules))
+    else:
+        mc.delete_bucket_lifecycle(expiry.bucket)
 
 
 def _subscribe(mc: Minio, sub: Subscription, settings: Settings) -> None:

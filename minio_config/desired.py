@@ -28,14 +28,26 @@ class Subscription:
     config_id: str = CONFIG_ID
 
 
+EXPIRY_RULE_ID = "gourmetgram-quarantine-expiry"
+
+
+@dataclass(frozen=True)
+class Expiry:
+    bucket: str
+    days: int | None  # None: no expiry rule of ours (keep forever)
+    rule_id: str = EXPIRY_RULE_ID
+
+
 @dataclass(frozen=True)
 class Desired:
     buckets: tuple[str, ...]
     subscription: Subscription
+    expiry: Expiry | None = None
 
 
 def desired(settings: Settings) -> Desired:
-    return Desired(buckets=settings.buckets, subscription=Subscription(settings.bucket_incoming, ARN, EVENTS))
+    return Desired(buckets=settings.buckets, subscription=Subscription(settings.bucket_incoming, ARN, EVENTS),
+                   expiry=Expiry(settings.bucket_quarantine, settings.quarantine_expiry_days or None))
 
 
 def webhook_env(settings: Settings, queue_dir: str | None) -> dict[str, str]:

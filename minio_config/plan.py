@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from minio_config.current import Current
-from minio_config.desired import Desired, Subscription
+from minio_config.desired import Desired, Expiry, Subscription
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,24 @@ class Subscribe:
                 f"mc event list {alias}/{s.bucket}   # check: {s.arn} {','.join(s.events)}")
 
 
-Step = CreateBucket | Subscribe
+@dataclass(frozen=True)
+class SetExpiry:
+    expiry: Expiry
+
+    def describe(self) -> str:
+        e = self.expiry
+        if e.days is None:
+            return f"remove the expiry rule of {e.bucket} (keep everything)"
+        return f"expire objects in {e.bucket} after {e.days} days"
+
+    def mc(self, alias: str) -> str:
+        e = self.expiry
+        if e.days is None:
+            return f"mc ilm rule rm --id {e.rule_id} {alias}/{e.bucket}"
+        return f"mc ilm rule add --expire-days {e.days} {alias}/{e.bucket}   # rule id {e.rule_id}"
+
+
+Step = CreateBucket | Subscribe | SetExpiry
 
 
 def plan(want: Desired, have: Current) -> list[Step]:
@@ -48,4 +65,7 @@ def plan(want: Desired, have: Current) -> list[Step]:
     exact = [r for r in ours if set(r.events) == set(sub.events) and r.prefix is None and r.suffix is None]
     if not exact or len(ours) > 1:
         steps.append(Subscribe(sub, replaces=bool(ours)))
+    expiry = want.expiry
+    if expiry is not None and have.expiry_days.get(expiry.bucket) != expiry.days:
+        steps.append(SetExpiry(expiry))
     return steps

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from minio.commonconfig import ENABLED, Filter
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from minio.notificationconfig import NotificationConfig, QueueConfig
 
 from minio_config import current
@@ -67,3 +69,20 @@ def test_a_server_without_the_webhook_target_gets_instructions(stack):
             configure(stack.settings, echo=lambda line: None, want=want)
     finally:
         current.client(stack.settings).remove_bucket("incoming-elsewhere")
+
+
+def test_quarantine_expiry_is_applied_idempotently_beside_other_rules(stack):
+    mc = current.client(stack.settings)
+    mc.set_bucket_lifecycle("quarantine", LifecycleConfig([Rule(
+        ENABLED, rule_filter=Filter(prefix="tmp/"), rule_id="operator-tmp", expiration=Expiration(days=1))]))
+    expiring = stack.settings.replace(quarantine_expiry_days=30)
+    try:
+        assert [type(s).__name__ for s in configure(expiring, echo=lambda line: None)] == ["SetExpiry"]
+        assert configure(expiring, echo=lambda line: None) == []
+        rules = {r.rule_id: r.expiration.days for r in mc.get_bucket_lifecycle("quarantine").rules}
+        assert rules == {"operator-tmp": 1, "gourmetgram-quarantine-expiry": 30}
+        # Back to the default: our rule goes, the operator's stays.
+        assert len(configure(stack.settings, echo=lambda line: None)) == 1
+        assert [r.rule_id for r in mc.get_bucket_lifecycle("quarantine").rules] == ["operator-tmp"]
+    finally:
+        mc.delete_bucket_lifecycle("quarantine")

@@ -2,7 +2,7 @@ from gourmetgram.settings import Settings
 from minio_config.check import _retriggers
 from minio_config.current import Current, QueueRule
 from minio_config.desired import ARN, EVENTS, desired
-from minio_config.plan import CreateBucket, Subscribe, plan
+from minio_config.plan import CreateBucket, SetExpiry, Subscribe, plan
 
 WANT = desired(Settings())
 OURS = QueueRule(ARN, EVENTS, "gourmetgram-classifier", None, None)
@@ -41,3 +41,15 @@ def test_which_events_would_retrigger_the_function():
     assert _retriggers("s3:ObjectAccessed:Get")
     assert not any(_retriggers(e) for e in EVENTS)
     assert not _retriggers("s3:ObjectRemoved:Delete")
+
+
+def test_quarantine_expiry_is_off_by_default_and_planned_when_asked():
+    assert WANT.expiry.days is None  # nothing is ever deleted unless an operator asks
+    assert not [s for s in plan(WANT, Current(ALL_BUCKETS, {"incoming": (OURS,)})) if isinstance(s, SetExpiry)]
+    want = desired(Settings(quarantine_expiry_days=30))
+    [step] = plan(want, Current(ALL_BUCKETS, {"incoming": (OURS,)}))
+    assert isinstance(step, SetExpiry) and "after 30 days" in step.describe()
+    assert step.mc("local").startswith("mc ilm rule add --expire-days 30 local/quarantine")
+    assert plan(want, Current(ALL_BUCKETS, {"incoming": (OURS,)}, {"quarantine": 30})) == []
+    [removal] = plan(WANT, Current(ALL_BUCKETS, {"incoming": (OURS,)}, {"quarantine": 30}))
+    assert removal.mc("local") == "mc ilm rule rm --id gourmetgram-quarantine-expiry local/quarantine"

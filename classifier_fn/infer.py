@@ -6,6 +6,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -21,10 +22,15 @@ class Prediction:
 
 
 class Batcher:
-    def __init__(self, module: torch.nn.Module, batch_size: int, wait_ms: float, on_batch=None):
+    """`others_coming()` says how many photos may still join a batch (in flight elsewhere); when none
+    can, the batch runs at once instead of waiting `wait_ms` for company that will not come."""
+
+    def __init__(self, module: torch.nn.Module, batch_size: int, wait_ms: float, on_batch=None,
+                 others_coming: Callable[[], int] = lambda: 1):
         self._module = module
         self._batch_size = batch_size
         self._wait_s = wait_ms / 1000.0
+        self._others_coming = others_coming
         self._inbox: queue.SimpleQueue[tuple[torch.Tensor, Future] | None] = queue.SimpleQueue()
         self._on_batch = on_batch or (lambda size, seconds: None)
         self._thread = threading.Thread(target=self._run, name="batcher", daemon=True)
@@ -54,6 +60,8 @@ class Batcher:
             deadline = time.monotonic() + self._wait_s
             stop = False
             while len(batch) < self._batch_size:
+                if self._inbox.empty() and self._others_coming() <= len(batch):
+                    break  # everything that could join is already here
                 left = deadline - time.monotonic()
                 try:
                     nxt = self._inbox.get(timeout=left) if left > 0 else self._inbox.get_nowait()

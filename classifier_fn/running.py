@@ -39,7 +39,9 @@ def running(settings: Settings, store: Store, loaded: LoadedModel, reconcile: bo
     metrics = Metrics()
     store.count_requests(lambda operation: metrics.s3_requests.labels(operation=operation).inc())
     queue = WorkQueue(s.backlog_per_s, backlog_capacity=max(2 * s.workers, s.batch_size))
-    batcher = Batcher(module, s.batch_size, s.batch_wait_ms, metrics.on_batch).start()
+    # Photos held by the queue (waiting or being worked) are the ones that could still join a batch.
+    batcher = Batcher(module, s.batch_size, s.batch_wait_ms, metrics.on_batch,
+                      others_coming=lambda: queue.depth()["held"]).start()
     pipeline = Pipeline(s, store, queue, batcher, loaded.version, metrics, f"fn-{uuid.uuid4().hex[:8]}")
     stop = threading.Event()
     workers = run_workers(pipeline, s.workers, stop)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 import urllib.request
 import uuid
 
@@ -65,7 +64,7 @@ def test_mc_cp_drop(stack, store, mc, tmp_path):
     mc("cp", str(source), "local/incoming/mc drops/soup photo.jpg")
     etag = hashlib.md5(source.read_bytes()).hexdigest()
     record = assert_landed(store, "mc drops/soup photo.jpg", etag, ".jpg")
-    assert record["latency_ms"] < 30_000
+    assert record["source"] == "bucket" and record["incoming_key"] == "mc drops/soup photo.jpg"
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -88,12 +87,10 @@ def test_a_text_file_is_quarantined_with_a_reason(stack, store):
 
 
 def test_web_upload_long_poll_and_feedback(stack, store):
-    started = time.monotonic()
     accepted = post_photo(stack.web_url, photo("7_226.jpg"), "rice.jpg")
     with urllib.request.urlopen(f"{stack.web_url}{accepted['poll']}?wait=30", timeout=40) as r:
         record = json.load(r)
     assert record["status"] == "done" and record["source"] == "web" and record["id"] == accepted["id"]
-    assert time.monotonic() - started < 30
     assert production_objects(store, accepted["id"]) == [record["production_key"]]
     assert store.get_tags("production", record["production_key"])["source"] == "web"
     request = urllib.request.Request(f"{stack.web_url}/predictions/{accepted['id']}/feedback", method="POST",

@@ -10,8 +10,8 @@ MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"   # = RELEASE.2025-10-15 code
 MC_VERSION="v0.0.0-20250313080218-cf909e1063a9"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="${GOURMETGRAM_CACHE:-$HOME/.cache/gourmetgram}"
-BIN="$CACHE/bin"
+# The same variable and default as Settings.tools_dir, so the Python side finds what is built here.
+BIN="${GOURMETGRAM_BIN:-$HOME/.cache/gourmetgram/bin}"
 VENV="${GOURMETGRAM_VENV:-$ROOT/.venv}"
 WANT_TEST_TOOLS=0
 [[ "${1:-}" == "--test-tools" ]] && WANT_TEST_TOOLS=1

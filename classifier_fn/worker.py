@@ -7,9 +7,10 @@ Every item ends with its own outcome record: `done`, `rejected` (moved to quaran
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from classifier_fn import preprocess
@@ -44,6 +45,9 @@ class Pipeline:
     model_version: str
     metrics: Metrics
     worker_id: str
+    # Decoding is CPU and memory (a camera photo is ~20 MB decoded): more at once than cores only thrashes.
+    decode_slots: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(os.cpu_count() or 1))
 
 
 def run_workers(pipeline: Pipeline, count: int, stop: threading.Event) -> list[threading.Thread]:
@@ -126,7 +130,9 @@ def _classify(p: Pipeline, info: ObjectInfo, outcome: Outcome) -> None:
     except Changed:
         raise Gone("the object was replaced by a newer upload; that upload is classified on its own") from None
     outcome.stamp("fetched")
-    prepared = preprocess.prepare(data, s.max_pixels)
+    with p.decode_slots:
+        prepared = preprocess.prepare(data, s.max_pixels)
+    del data
     outcome.stamp("decoded")
     prediction = p.batcher.predict(prepared.tensor)
     outcome.stamp("classified")

@@ -7,7 +7,8 @@ COPY classifier_fn ./classifier_fn
 COPY ingest ./ingest
 COPY minio_config ./minio_config
 RUN pip install --no-cache-dir .
-ENV BIND_HOST=0.0.0.0 FUNCTION_PORT=8080 MODEL_PATH=/models/food11.pth
+# Few malloc arenas: worker threads decoding big photos otherwise fragment memory into gigabytes.
+ENV BIND_HOST=0.0.0.0 FUNCTION_PORT=8080 MODEL_PATH=/models/food11.pth MALLOC_ARENA_MAX=2
 EXPOSE 8080
 USER nobody
 CMD ["gourmetgram", "serve-fn"]

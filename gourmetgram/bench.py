@@ -25,7 +25,7 @@ from PIL import Image
 
 from gourmetgram import names
 from gourmetgram.client import post_photo, wait_outcome
-from gourmetgram.local import LocalStack, free_port
+from gourmetgram.local import LocalStack, on_loopback
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 
@@ -192,10 +192,7 @@ def run(settings: Settings, photos: int = 200, singles: int = 20, echo=click.ech
 
 
 def _stack(settings: Settings, data: Path, queue_dir: bool) -> LocalStack:
-    minio, fn = free_port(), free_port()
-    s = settings.replace(minio_url=f"http://127.0.0.1:{minio}", minio_port=minio, console_port=free_port(),
-                         function_url=f"http://127.0.0.1:{fn}", function_port=fn, web_port=free_port())
-    return LocalStack(s, data, queue_dir=queue_dir)
+    return LocalStack(on_loopback(settings, free=True), data, queue_dir=queue_dir)
 
 
 def _machine() -> str:

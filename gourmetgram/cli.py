@@ -47,13 +47,13 @@ def main() -> None:
 @click.option("--web-port", type=int, help="Frontend port (WEB_PORT, 5000).")
 def up(data: Path, no_queue_dir: bool, minio_port, console_port, function_port, web_port) -> None:
     """Run MinIO, the function and the frontend here until Ctrl-C."""
-    from gourmetgram.local import LocalStack, StartupError
+    from gourmetgram.local import LocalStack, StartupError, on_loopback
 
     _logging()
     s = _settings(minio_port=minio_port, console_port=console_port, function_port=function_port,
                   web_port=web_port)
-    s = s.replace(minio_url=f"http://127.0.0.1:{s.minio_port}", function_url=f"http://127.0.0.1:{s.function_port}")
-    stack = LocalStack(s, data, queue_dir=not no_queue_dir)
+    stack = LocalStack(on_loopback(s), data, queue_dir=not no_queue_dir)
+    s = stack.settings
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
     try:
         stack.start()

@@ -33,6 +33,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def on_loopback(settings: Settings, free: bool = False) -> Settings:
+    """The settings of a stack on this machine: URLs follow the ports (fresh free ones with `free`)."""
+    if free:
+        settings = settings.replace(minio_port=free_port(), console_port=free_port(), function_port=free_port(),
+                                    web_port=free_port())
+    return settings.replace(minio_url=f"http://127.0.0.1:{settings.minio_port}",
+                            function_url=f"http://127.0.0.1:{settings.function_port}")
+
+
 def tool(settings: Settings, name: str) -> Path:
     path = settings.tools_dir / name
     if not os.access(path, os.X_OK):

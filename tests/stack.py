@@ -17,7 +17,7 @@ from PIL import Image
 
 from gourmetgram import names
 from gourmetgram.client import wait_outcome
-from gourmetgram.local import LocalStack, free_port
+from gourmetgram.local import LocalStack, free_port, on_loopback
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 from tests.conftest import FIXTURES
@@ -26,11 +26,8 @@ AUDIT_ARN = "arn:minio:sqs::AUDIT:webhook"
 
 
 def stack_settings(**overrides) -> Settings:
-    minio, fn = free_port(), free_port()
-    base = Settings.from_env({})  # tests never depend on the developer's environment
+    base = on_loopback(Settings.from_env({}), free=True)  # never the developer's environment
     return base.replace(**{
-        "minio_url": f"http://127.0.0.1:{minio}", "minio_port": minio, "console_port": free_port(),
-        "function_url": f"http://127.0.0.1:{fn}", "function_port": fn, "web_port": free_port(),
         "model_path": FIXTURES / "food11_full.pth", "reconcile_interval_s": 2.0, "reconcile_grace_s": 3.0,
         "claim_ttl_s": 20.0, **overrides})
 

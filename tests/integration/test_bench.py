@@ -20,11 +20,15 @@ def test_bench_reports_every_figure_as_json():
     result = json.loads(done.stdout)
     for name in ("ceiling", "ceiling_one_decoder"):
         assert result[name]["images_per_s"] > 0 and result[name]["batch_size"] in (1, 4, 8, 16)
+        assert result[name]["cpu_ms_per_image"] > 0
     for mode in ("queue_dir_on", "queue_dir_off"):
         burst = result[f"burst_{mode}"]
         assert burst["done"] == 6 and burst["ratio_to_ceiling"] > 0
         assert burst["peak_rss_mb"] > burst["peak_anon_rss_mb"] > 0
         assert burst["s3_requests_per_image"] >= 6  # head, claim, get, copy, record, delete at least
+        cpu = burst["cpu_ms_per_image"]
+        assert set(cpu) == {"minio", "function", "web", "bench"} and cpu["function"] > 0 and cpu["minio"] > 0
+        assert burst["cpu_bound_ratio"] == pytest.approx(result["ceiling"]["cpu_ms_per_image"] / sum(cpu.values()))
         latency = result[f"latency_{mode}"]
         assert all(latency[path]["p95_ms"] >= latency[path]["p50_ms"] > 0 for path in ("web", "bucket", "sync"))
     assert result["latency_queue_dir_on"]["web_vs_sync_target_ms"] > 100

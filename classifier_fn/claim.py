@@ -60,6 +60,6 @@ def claim(store: Store, bucket: str, fresh: Outcome, ttl_s: float) -> Claim:
         try:
             store.put_json(bucket, key, fresh.to_json(), if_match=etag)
             return Claim(ClaimResult.CLAIMED, fresh)
-        except Changed:
+        except (Changed, NotFound):  # MinIO answers 404 when the record was deleted meanwhile (requeue)
             continue
     return Claim(ClaimResult.BUSY, fresh)

@@ -104,7 +104,9 @@ class FakeStore:
             existing = self.buckets[bucket].get(key)
             if if_absent and existing is not None:
                 raise AlreadyExists(f"record {bucket}/{key}: precondition failed")
-            if if_match and (existing is None or existing.etag != if_match):
+            if if_match and existing is None:  # as MinIO: 404, not 412, when there is nothing to match
+                raise NotFound(f"record {bucket}/{key} does not exist")
+            if if_match and existing.etag != if_match:
                 raise Changed(f"record {bucket}/{key}: precondition failed")
             o = _Object(json.dumps(doc, sort_keys=True).encode(), "application/json", {}, {},
                         datetime.now(UTC))

@@ -70,3 +70,22 @@ def test_a_takeover_race_has_one_winner(fake_store):
     fake_store.get_json = racing_get
     assert claim(fake_store, "events", fresh("w2"), ttl_s=60).result is ClaimResult.BUSY
     assert stored(fake_store).worker == "w3"
+
+
+def test_a_record_deleted_between_read_and_takeover_is_claimed_afresh(fake_store):
+    record = fresh("dead")
+    record.status = Status.FAILED
+    record.retry_after = now_iso(time.time() - 1)
+    fake_store.put_json("events", "p1.json", record.to_json())
+    original = fake_store.get_json
+
+    def get_then_requeue(bucket, key):  # `gourmetgram requeue` deletes failed records
+        doc, etag = original(bucket, key)
+        fake_store.get_json = original
+        fake_store.delete(bucket, key)
+        return doc, etag
+
+    fake_store.get_json = get_then_requeue
+    got = claim(fake_store, "events", fresh("w2"), ttl_s=60)
+    assert got.result is ClaimResult.CLAIMED
+    assert stored(fake_store).worker == "w2" and stored(fake_store).status is Status.PENDING

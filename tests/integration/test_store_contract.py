@@ -1,0 +1,149 @@
+"""The Store's contract, checked on the real MinIO and on the FakeStore the unit tests rely on.
+
+The same assertions run on both: what the pipeline's correctness rests on (conditional writes, copies of
+one exact version, deletes that spare a newer upload) must hold on the server, and the fake must not
+promise more than the server does. Only unwatched buckets are written, so the function never sees these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import pytest
+
+from gourmetgram.local import free_port
+from gourmetgram.store import AlreadyExists, Changed, NotFound, Store, StoreUnavailable
+from tests.fakes import FakeStore
+
+pytestmark = pytest.mark.integration
+
+BUCKET, OTHER, RECORDS = "quarantine", "production", "events"
+
+
+@pytest.fixture(params=["minio", "fake"])
+def any_store(request):
+    if request.param == "fake":
+        return FakeStore()
+    return request.getfixturevalue("store")
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"contract/{uuid.uuid4().hex}/"
+
+
+def test_put_then_head_keeps_metadata_content_type_and_md5_etag(any_store, prefix):
+    key = prefix + "my folder/pho to+1 é.jpg"  # keys as operators name files
+    data = b"\xff\xd8 not really a jpeg"
+    etag = any_store.put(BUCKET, key, data, content_type="image/jpeg",
+                         metadata={"prediction-id": "abc", "source": "web"})
+    info = any_store.head(BUCKET, key)
+    assert etag == info.etag == hashlib.md5(data).hexdigest()
+    assert (info.size, info.content_type) == (len(data), "image/jpeg")
+    assert info.metadata == {"prediction-id": "abc", "source": "web"}
+    assert info.last_modified.tzinfo is not None
+
+
+def test_read_refuses_another_version_and_stops_past_the_limit(any_store, prefix):
+    key = prefix + "photo.jpg"
+    etag = any_store.put(BUCKET, key, b"0123456789")
+    assert any_store.read(BUCKET, key, etag) == b"0123456789"
+    assert any_store.read(BUCKET, key, etag, limit=3) == b"0123"  # limit + 1 bytes: "too large" is visible
+    with pytest.raises(Changed):
+        any_store.read(BUCKET, key, "0" * 32)
+    with pytest.raises(NotFound):
+        any_store.read(BUCKET, prefix + "missing.jpg")
+    with pytest.raises(NotFound):
+        any_store.head(BUCKET, prefix + "missing.jpg")
+
+
+def test_conditional_json_writes_are_the_claim(any_store, prefix):
+    key = prefix + "record.json"
+    first = any_store.put_json(RECORDS, key, {"status": "pending"}, if_absent=True)
+    with pytest.raises(AlreadyExists):
+        any_store.put_json(RECORDS, key, {"status": "pending", "by": "someone else"}, if_absent=True)
+    doc, etag = any_store.get_json(RECORDS, key)
+    assert (doc, etag) == ({"status": "pending"}, first)
+    second = any_store.put_json(RECORDS, key, {"status": "done"}, if_match=etag)
+    with pytest.raises(Changed):
+        any_store.put_json(RECORDS, key, {"status": "failed"}, if_match=etag)  # stale: overwritten meanwhile
+    assert any_store.get_json(RECORDS, key) == ({"status": "done"}, second)
+    with pytest.raises(NotFound):
+        any_store.get_json(RECORDS, prefix + "missing.json")
+
+
+def test_copy_takes_exactly_one_version_with_new_metadata_and_tags(any_store, prefix):
+    key = prefix + "photo.jpg"
+    any_store.put(BUCKET, key, b"version 1", content_type="image/jpeg", metadata={"source": "web"})
+    src = any_store.head(BUCKET, key)
+    tags = {"predicted_class": "Noodles/Pasta", "confidence": "0.873", "timestamp": "2026-11-26T10:00:00Z"}
+    any_store.copy(src, OTHER, prefix + "copy.jpg", metadata={"original-key": "a%20b.jpg"}, tags=tags)
+    copied = any_store.head(OTHER, prefix + "copy.jpg")
+    assert (copied.etag, copied.content_type, copied.metadata) == (src.etag, "image/jpeg",
+                                                                  {"original-key": "a%20b.jpg"})
+    assert any_store.get_tags(OTHER, prefix + "copy.jpg") == tags
+
+    any_store.put(BUCKET, key, b"version 2")  # replaced after we looked
+    with pytest.raises(Changed):
+        any_store.copy(src, OTHER, prefix + "stale.jpg", metadata={}, tags={"a": "b"})
+    with pytest.raises(NotFound):
+        any_store.head(OTHER, prefix + "stale.jpg")
+
+
+def test_set_tags_merges_into_the_tag_set(any_store, prefix):
+    key = prefix + "photo.jpg"
+    any_store.put(BUCKET, key, b"x", tags={"predicted_class": "Soup", "confidence": "0.5"})
+    merged = any_store.set_tags(BUCKET, key, {"corrected_class": "Egg"})
+    assert merged == any_store.get_tags(BUCKET, key) == {"predicted_class": "Soup", "confidence": "0.5",
+                                                         "corrected_class": "Egg"}
+
+
+def test_delete_spares_a_newer_upload_and_ignores_a_missing_object(any_store, prefix):
+    key = prefix + "photo.jpg"
+    old = any_store.put(BUCKET, key, b"old")
+    new = any_store.put(BUCKET, key, b"new")
+    with pytest.raises(Changed):
+        any_store.delete(BUCKET, key, etag=old)
+    assert any_store.head(BUCKET, key).etag == new
+    any_store.delete(BUCKET, key, etag=new)
+    with pytest.raises(NotFound):
+        any_store.head(BUCKET, key)
+    any_store.delete(BUCKET, key, etag=new)  # already gone: nothing to do
+
+
+def test_list_is_in_key_order_under_a_prefix_after_a_key(any_store, prefix):
+    for name in ("b.jpg", "a.jpg", "c/d.jpg"):
+        any_store.put(BUCKET, prefix + name, name.encode())
+    assert [o.key for o in any_store.list(BUCKET, prefix)] == [prefix + n for n in ("a.jpg", "b.jpg", "c/d.jpg")]
+    assert [o.key for o in any_store.list(BUCKET, prefix, start_after=prefix + "a.jpg")] == [
+        prefix + "b.jpg", prefix + "c/d.jpg"]
+    assert [o.size for o in any_store.list(BUCKET, prefix + "c/")] == [len(b"c/d.jpg")]
+
+
+def test_an_unreachable_server_is_unavailable_not_missing(stack):
+    dead = Store.connect(stack.settings.replace(minio_url=f"http://127.0.0.1:{free_port()}"), timeout_s=2)
+    for call in (lambda: dead.head(BUCKET, "x"), lambda: dead.put_json(RECORDS, "x.json", {}, if_absent=True),
+                 lambda: dead.ping()):
+        with pytest.raises(StoreUnavailable):
+            call()
+
+
+def test_every_request_is_counted_by_operation(stack, prefix):
+    store = Store.connect(stack.settings)
+    seen: list[str] = []
+    store.count_requests(seen.append)
+    etag = store.put(BUCKET, prefix + "p.jpg", b"x")
+    store.delete(BUCKET, prefix + "p.jpg", etag=etag)
+    assert seen == ["PutObject", "HeadObject", "DeleteObject"]
+
+
+def test_a_conditional_overwrite_of_a_deleted_record_is_refused(any_store, prefix):
+    # The claim reads a record, then overwrites it with If-Match; a delete in between must not pass.
+    key = prefix + "record.json"
+    etag = any_store.put_json(RECORDS, key, {"status": "failed"})
+    any_store.delete(RECORDS, key)
+    with pytest.raises(NotFound):  # MinIO's answer is 404 here, not 412
+        any_store.put_json(RECORDS, key, {"status": "pending"}, if_match=etag)
+    with pytest.raises(NotFound):
+        any_store.get_json(RECORDS, key)

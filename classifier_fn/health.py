@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -32,6 +34,8 @@ async def readyz(request: Request) -> JSONResponse:
         "problems": state.check.problems,
         "queue": {"live": depth["live"], "backlog": depth["backlog"], "in_flight": depth["held"],
                   "oldest_age_s": pipeline.queue.oldest_age_s()},
+        # None until the first pass ends (or when this process runs no reconciler).
+        "last_reconcile": dataclasses.asdict(pipeline.last_reconcile) if pipeline.last_reconcile else None,
     }
     return JSONResponse(body, status_code=200 if body["ready"] else 503)
 

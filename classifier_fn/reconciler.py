@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PassReport:
+    started_at: str = ""
     listed: int = 0
     queued: int = 0
     in_grace: int = 0      # too young: its live event is probably on the way
@@ -28,7 +29,7 @@ def reconcile_once(store: Store, bucket: str, queue: WorkQueue, grace_s: float,
                    stop: threading.Event | None = None) -> PassReport:
     """One pass over `bucket`. When the backlog lane is full it waits for room, so a long backlog drains
     at the backlog rate within one pass; live events never wait for it (they have their own lane)."""
-    report = PassReport()
+    report = PassReport(started_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
     stop = stop or threading.Event()
     cutoff = datetime.now(UTC) - timedelta(seconds=grace_s)
     try:

@@ -15,7 +15,7 @@ from classifier_fn.infer import Batcher
 from classifier_fn.metrics import Metrics
 from classifier_fn.model import LoadedModel, for_inference
 from classifier_fn.queue import WorkQueue
-from classifier_fn.reconciler import Reconciler
+from classifier_fn.reconciler import PassReport, Reconciler
 from classifier_fn.worker import Pipeline, run_workers
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
@@ -47,8 +47,12 @@ def running(settings: Settings, store: Store, loaded: LoadedModel, reconcile: bo
     workers = run_workers(pipeline, s.workers, stop)
     reconciler = None
     if reconcile:
+        def on_pass(report: PassReport) -> None:
+            metrics.reconciled.inc(report.queued)
+            pipeline.last_reconcile = report
+
         reconciler = Reconciler(store, s.bucket_incoming, queue, s.reconcile_grace_s, s.reconcile_interval_s,
-                                lambda r: metrics.reconciled.inc(r.queued)).start()
+                                on_pass).start()
     log.info("processing: model %s, %d workers, batches of up to %d within %d ms", loaded.version, s.workers,
              s.batch_size, s.batch_wait_ms)
     try:

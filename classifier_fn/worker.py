@@ -20,6 +20,7 @@ from classifier_fn.infer import Batcher
 from classifier_fn.metrics import Metrics
 from classifier_fn.outcome import Outcome, Status, now_iso, parse_iso
 from classifier_fn.queue import Item, WorkQueue
+from classifier_fn.reconciler import PassReport
 from classifier_fn.retry import with_retries
 from gourmetgram import names
 from gourmetgram.settings import Settings
@@ -45,6 +46,8 @@ class Pipeline:
     model_version: str
     metrics: Metrics
     worker_id: str
+    # The reconciler's last pass, for /readyz: what `incoming` held that events had not brought.
+    last_reconcile: PassReport | None = None
     # Decoding is CPU and memory (a camera photo is ~20 MB decoded): more at once than cores only thrashes.
     decode_slots: threading.BoundedSemaphore = field(
         default_factory=lambda: threading.BoundedSemaphore(os.cpu_count() or 1))

@@ -102,8 +102,10 @@ def test_web_upload_long_poll_and_feedback(stack, store):
     assert tags["corrected_class"] == "Rice" and tags["flagged"] == "true"
 
 
-def test_function_readiness_reports_subscription_and_queue(stack):
+def test_function_readiness_reports_subscription_queue_and_reconciler(stack):
     with urllib.request.urlopen(f"{stack.function_base}/readyz", timeout=10) as r:
         ready = json.load(r)
     assert ready["ready"] and ready["subscription"] == "ok" and ready["minio"] == "ok"
     assert ready["model_version"].startswith("food11-") and not ready["demo_model"]
+    last = ready["last_reconcile"]  # the first pass runs at start
+    assert last["started_at"].endswith("Z") and last["listed"] >= 0 and last["errors"] == []

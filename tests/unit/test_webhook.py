@@ -127,4 +127,5 @@ def test_health_ready_and_metrics(client):
     ready = client.get("/readyz").json()
     assert ready["ready"] and ready["demo_model"] and ready["model_version"].startswith("demo-")
     assert set(ready["queue"]) == {"live", "backlog", "in_flight", "oldest_age_s"}
+    assert ready["last_reconcile"] is None  # this app runs no reconciler
     assert "gourmetgram_items_total" in client.get("/metrics").text

@@ -26,7 +26,6 @@ class ObjectEvent:
     etag: str         # without quotes; "" when MinIO omitted it
     size: int | None  # None when MinIO omitted it (0-byte objects)
     time: str         # eventTime as sent
-    user_agent: str
 
     @property
     def accepted(self) -> bool:
@@ -64,5 +63,4 @@ def parse_record(record: Any) -> ObjectEvent:
         etag=str(obj.get("eTag", "")).strip('"'),
         size=size if isinstance(size, int) else None,
         time=str(record.get("eventTime", "")),
-        user_agent=str((record.get("source") or {}).get("userAgent", "")),
     )

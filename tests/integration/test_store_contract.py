@@ -8,6 +8,7 @@ promise more than the server does. Only unwatched buckets are written, so the fu
 from __future__ import annotations
 
 import hashlib
+import io
 import uuid
 
 import pytest
@@ -147,3 +148,10 @@ def test_a_conditional_overwrite_of_a_deleted_record_is_refused(any_store, prefi
         any_store.put_json(RECORDS, key, {"status": "pending"}, if_match=etag)
     with pytest.raises(NotFound):
         any_store.get_json(RECORDS, key)
+
+
+def test_a_photo_over_the_multipart_threshold_is_still_one_put(any_store, prefix):
+    # Web uploads go up to MAX_UPLOAD_BYTES (10 MB): one PUT, so the ETag stays the plain MD5.
+    data = bytes(range(256)) * (24 * 1024 + 7)  # about 6 MiB, past the SDK's 5 MiB part size
+    etag = any_store.put(BUCKET, prefix + "big.jpg", io.BytesIO(data))
+    assert etag == any_store.head(BUCKET, prefix + "big.jpg").etag == hashlib.md5(data).hexdigest()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
 import urllib.request
 import uuid
 
@@ -109,3 +112,16 @@ def test_function_readiness_reports_subscription_queue_and_reconciler(stack):
     assert ready["model_version"].startswith("food11-") and not ready["demo_model"]
     last = ready["last_reconcile"]  # the first pass runs at start
     assert last["started_at"].endswith("Z") and last["listed"] >= 0 and last["errors"] == []
+
+
+def test_the_event_log_shows_an_outcome_on_the_page_api_and_in_the_terminal(stack, store):
+    key = f"log/{uuid.uuid4().hex}.jpg"
+    record = assert_landed(store, key, store.put("incoming", key, photo("1_17.jpg")), ".jpg")
+    with urllib.request.urlopen(f"{stack.web_url}/api/events?limit=500", timeout=10) as r:
+        rows = {row["id"]: row for row in json.load(r)}
+    assert rows[record["id"]]["incoming_key"] == key and rows[record["id"]]["status"] == "done"
+    env = {**os.environ, **stack.settings.to_env()}
+    shown = subprocess.run([sys.executable, "-m", "gourmetgram", "events", "--limit", "500"], capture_output=True,
+                           text=True, env=env, timeout=60, check=True).stdout
+    [line] = [line for line in shown.splitlines() if key in line]
+    assert "done" in line and record["predicted_class"] in line

@@ -3,22 +3,49 @@
 from __future__ import annotations
 
 import heapq
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
-from gourmetgram.store import NotFound, Store
+from gourmetgram.store import NotFound, ObjectInfo, Store
 
 COLUMNS = ("time", "source", "incoming_key", "predicted_class", "confidence", "latency_ms", "status", "reason")
 
 
-def recent(store: Store, bucket: str, limit: int = 50) -> list[dict]:
+class RecordCache:
+    """Records already read, by key and ETag. A page that refreshes every few seconds then costs MinIO
+    one listing and a GET per record that changed, not a GET per record shown."""
+
+    def __init__(self, capacity: int = 2000):
+        self._capacity = capacity
+        self._docs: OrderedDict[str, tuple[str, dict]] = OrderedDict()
+        self._lock = threading.Lock()  # the frontend serves many requests at once
+
+    def read(self, store: Store, info: ObjectInfo) -> dict:
+        with self._lock:
+            hit = self._docs.get(info.key)
+            if hit and hit[0] == info.etag:
+                self._docs.move_to_end(info.key)
+                return dict(hit[1])
+        doc, etag = store.get_json(info.bucket, info.key)
+        with self._lock:
+            self._docs[info.key] = (etag, doc)
+            self._docs.move_to_end(info.key)
+            while len(self._docs) > self._capacity:
+                self._docs.popitem(last=False)
+        return dict(doc)
+
+
+def recent(store: Store, bucket: str, limit: int = 50, cache: RecordCache | None = None) -> list[dict]:
     """The `limit` newest outcome records (by last write), newest first."""
+    cache = cache or RecordCache(capacity=limit)
     newest = heapq.nlargest(limit, (o for o in store.list(bucket) if o.key.endswith(".json")),
                             key=lambda o: o.last_modified)
     records = []
     for info in newest:
         try:
-            doc, _ = store.get_json(bucket, info.key)
+            doc = cache.read(store, info)
         except NotFound:
             continue
         doc["time"] = info.last_modified.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -30,9 +57,10 @@ def follow(store: Store, bucket: str, interval_s: float = 1.0, sleep: Callable[[
            limit: int = 20) -> Iterator[dict]:
     """Yield the newest records, then every record written (or rewritten) after them. Never ends."""
     seen: dict[str, str] = {}
+    cache = RecordCache()
     first = True
     while True:
-        batch = recent(store, bucket, limit if first else 200)
+        batch = recent(store, bucket, limit if first else 200, cache)
         for doc in reversed(batch):
             marker = f"{doc.get('status')}@{doc['time']}"
             if seen.get(doc["id"]) != marker:

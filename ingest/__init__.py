@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from gourmetgram.eventlog import RecordCache
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 from ingest.nudge import Nudger
@@ -22,6 +23,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         "store": store,
         "waiter": OutcomeWaiter(store, settings.bucket_events),
         "nudger": Nudger(settings),
+        "records": RecordCache(),
     }
 
     from ingest import pages, predictions, upload

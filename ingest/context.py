@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from gourmetgram.eventlog import RecordCache
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 from ingest.nudge import Nudger
@@ -24,6 +25,11 @@ def waiter() -> OutcomeWaiter:
 
 def nudger() -> Nudger:
     return current_app.extensions["gourmetgram"]["nudger"]
+
+
+def records() -> RecordCache:
+    """Outcome records already read for the event log, shared by every request of this app."""
+    return current_app.extensions["gourmetgram"]["records"]
 
 
 def cache() -> dict:

@@ -30,7 +30,7 @@ def events_page():
 def events_json():
     limit = min(max(request.args.get("limit", 50, type=int), 1), 500)
     try:
-        return jsonify(eventlog.recent(context.store(), context.settings().bucket_events, limit))
+        return jsonify(eventlog.recent(context.store(), context.settings().bucket_events, limit, context.records()))
     except StoreError as exc:
         return jsonify({"error": f"storage is unavailable: {exc}"}), 503
 

@@ -35,3 +35,29 @@ def test_follow_prints_the_tail_then_new_and_changed_records(fake_store):
     assert seen[:2] == [("old", "done"), ("busy", "pending")]
     assert sorted(seen[2:]) == [("busy", "done"), ("new", "rejected")]
     assert ticks == [0.5, 0.5]
+
+
+def test_a_refresh_reads_only_the_records_that_changed(fake_store):
+    for pid in ("a", "b", "c"):
+        write(fake_store, pid, Status.DONE)
+    cache = eventlog.RecordCache()
+    assert {d["id"] for d in eventlog.recent(fake_store, "events", 10, cache)} == {"a", "b", "c"}
+    assert fake_store.calls.count("get_json") == 3
+    eventlog.recent(fake_store, "events", 10, cache)
+    assert fake_store.calls.count("get_json") == 3      # nothing changed: the listing alone
+    write(fake_store, "b", Status.REJECTED)
+    shown = {d["id"]: d["status"] for d in eventlog.recent(fake_store, "events", 10, cache)}
+    assert shown == {"a": "done", "b": "rejected", "c": "done"}
+    assert fake_store.calls.count("get_json") == 4      # only the rewritten one
+
+
+def test_the_record_cache_keeps_only_its_capacity(fake_store):
+    for pid in ("a", "b", "c"):
+        write(fake_store, pid, Status.DONE)
+    cache = eventlog.RecordCache(capacity=2)
+    eventlog.recent(fake_store, "events", 10, cache)
+    eventlog.recent(fake_store, "events", 10, cache)
+    assert fake_store.calls.count("get_json") == 6      # three records never fit in two places
+    doc = eventlog.recent(fake_store, "events", 1, cache)[0]
+    doc["status"] = "edited by a caller"
+    assert eventlog.recent(fake_store, "events", 1, cache)[0]["status"] == "done"  # callers get copies

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from classifier_fn.outcome import now_iso
 from classifier_fn.queue import BACKLOG, Item, WorkQueue
 from gourmetgram.store import Store, StoreError
 
@@ -29,7 +30,7 @@ def reconcile_once(store: Store, bucket: str, queue: WorkQueue, grace_s: float,
                    stop: threading.Event | None = None) -> PassReport:
     """One pass over `bucket`. When the backlog lane is full it waits for room, so a long backlog drains
     at the backlog rate within one pass; live events never wait for it (they have their own lane)."""
-    report = PassReport(started_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"))
+    report = PassReport(started_at=now_iso())
     stop = stop or threading.Event()
     cutoff = datetime.now(UTC) - timedelta(seconds=grace_s)
     try:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 import uuid
 
-from gourmetgram import names
-from gourmetgram.store import NotFound, Store
-
-FINAL = ("done", "rejected")
+from gourmetgram.store import Store
+from gourmetgram.waiter import FINAL, OutcomeWaiter
 
 
 def post_photo(web_url: str, data: bytes, filename: str = "photo.jpg", timeout: float = 30) -> dict:
@@ -25,15 +22,8 @@ def post_photo(web_url: str, data: bytes, filename: str = "photo.jpg", timeout: 
 
 
 def wait_outcome(store: Store, bucket: str, pid: str, timeout: float = 120.0, interval: float = 0.05) -> dict:
-    """The outcome record of `pid` once it is final; TimeoutError (with the last state) otherwise."""
-    deadline = time.monotonic() + timeout
-    doc = None
-    while time.monotonic() < deadline:
-        try:
-            doc, _ = store.get_json(bucket, names.record_key(pid))
-            if doc["status"] in FINAL:
-                return doc
-        except NotFound:
-            pass
-        time.sleep(interval)
-    raise TimeoutError(f"prediction {pid} not final after {timeout} s (last record: {doc})")
+    """The outcome record of `pid` once it is final (polled every `interval`); TimeoutError otherwise."""
+    doc = OutcomeWaiter(store, bucket, first_interval_s=interval, max_interval_s=interval).wait(pid, timeout)
+    if doc is None or doc.get("status") not in FINAL:
+        raise TimeoutError(f"prediction {pid} not final after {timeout} s (last record: {doc})")
+    return doc

@@ -8,8 +8,8 @@ from werkzeug.exceptions import HTTPException
 from gourmetgram.eventlog import RecordCache
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
+from gourmetgram.waiter import OutcomeWaiter
 from ingest.nudge import Nudger
-from ingest.waiter import OutcomeWaiter
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:

@@ -7,8 +7,8 @@ from flask import current_app
 from gourmetgram.eventlog import RecordCache
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
+from gourmetgram.waiter import OutcomeWaiter
 from ingest.nudge import Nudger
-from ingest.waiter import OutcomeWaiter
 
 
 def settings() -> Settings:

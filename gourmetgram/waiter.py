@@ -1,4 +1,5 @@
-"""Long-poll support: wait until an outcome record is final, re-reading it at a short interval.
+"""Waiting for an outcome record to be final, re-reading it at a short interval (the frontend's
+long-poll, the bench and the tests).
 
 MinIO's listen API would push record writes to us, but on the pinned server it delivers nothing
 (`mc watch` sees no events either), so the waiter polls: every 50 ms at first, when a photo's

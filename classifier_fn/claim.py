@@ -4,6 +4,7 @@ The record doubles as the lock, so no other service is needed and two function p
 redelivered event racing the reconciler) agree through MinIO's conditional writes:
 
     no record            -> write pending (If-None-Match: *)          -> CLAIMED
+    another object version's record (an upload id on a copy)           -> FOREIGN
     done / rejected      -> nothing to do but finish the delete        -> FINISHED
     pending, not expired -> another worker is on it                    -> BUSY
     pending expired, or failed and its back-off over
@@ -25,6 +26,7 @@ class ClaimResult(enum.Enum):
     CLAIMED = "claimed"
     BUSY = "busy"
     FINISHED = "finished"
+    FOREIGN = "foreign"  # the id belongs to another object version: this one needs an id of its own
 
 
 @dataclass
@@ -51,6 +53,8 @@ def claim(store: Store, bucket: str, fresh: Outcome, ttl_s: float) -> Claim:
         except NotFound:
             continue
         existing = Outcome.from_json(doc)
+        if not existing.same_version(fresh):
+            return Claim(ClaimResult.FOREIGN, existing)
         if existing.status.final:
             return Claim(ClaimResult.FINISHED, existing)
         if not existing.expired():

@@ -35,6 +35,7 @@ class Outcome:
     status: Status
     incoming_key: str
     incoming_etag: str
+    incoming_modified: str | None = None  # the object's Last-Modified: with key and ETag, which version this is
     source: str = "bucket"
     size: int | None = None
     predicted_class: str | None = None
@@ -66,6 +67,13 @@ class Outcome:
         values = {k: v for k, v in doc.items() if k in names}
         values["status"] = Status(values["status"])
         return cls(**values)
+
+    def same_version(self, other: Outcome) -> bool:
+        """Whether both records speak of one object version (records from before `incoming_modified` match
+        on key and ETag alone)."""
+        modified = None in (self.incoming_modified, other.incoming_modified) or \
+            self.incoming_modified == other.incoming_modified
+        return self.incoming_key == other.incoming_key and self.incoming_etag == other.incoming_etag and modified
 
     def expired(self, now: float | None = None) -> bool:
         """A pending claim whose worker is presumed dead, or a failure whose back-off is over."""

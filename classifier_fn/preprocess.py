@@ -10,6 +10,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from classifier_fn.errors import Rejected
+from gourmetgram.names import PILLOW_OPENERS
 
 SIZE = 224
 # Resize(224) on the shorter side would blow a 1x10000 strip up to 224x2,240,000 pixels.
@@ -32,9 +33,11 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     if not data:
         raise Rejected("the file is empty (0 bytes)")
     try:
-        image = Image.open(io.BytesIO(data))
+        # Only the formats we serve: no other Pillow plugin (EPS would run Ghostscript) ever sees the bytes.
+        image = Image.open(io.BytesIO(data), formats=PILLOW_OPENERS)
     except UnidentifiedImageError:
-        raise Rejected("not an image: the content is in no image format we can read") from None
+        raise Rejected("not an image: the content is in no image format we accept "
+                       "(JPEG, PNG, GIF, WebP, BMP or TIFF)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise Rejected(f"too many pixels (more than {max_pixels:,}): refused as a decompression bomb") from None
     except (OSError, ValueError, SyntaxError) as exc:

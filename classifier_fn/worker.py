@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from classifier_fn import preprocess
-from classifier_fn.claim import ClaimResult, claim
+from classifier_fn.claim import Claim, ClaimResult, claim
 from classifier_fn.errors import Rejected
 from classifier_fn.infer import Batcher
 from classifier_fn.metrics import Metrics
@@ -88,19 +88,19 @@ def process(p: Pipeline, item: Item) -> str:
         return Status.FAILED.value
     if item.etag and info.etag != item.etag:
         return "stale"  # replaced by a newer upload, which has its own event
-    pid = names.prediction_id(item.bucket, item.key, info.etag, info.metadata.get("prediction-id"))
-    fresh = Outcome(id=pid, status=Status.PENDING, incoming_key=item.key, incoming_etag=info.etag,
-                    source="web" if info.metadata.get("source") == "web" else "bucket", size=info.size,
-                    worker=p.worker_id)
-    # eventTime has milliseconds; Last-Modified from HEAD only whole seconds.
-    fresh.stamp("uploaded", parse_iso(item.event_time) if item.event_time else info.last_modified.timestamp())
-    fresh.stamp("received", time.time() - (time.monotonic() - item.queued_at))
+    # An upload's own id is honoured only for the object it was made for; any other object is a new photo.
+    upload_id = names.honoured_upload_id(item.key, info.metadata.get("prediction-id"))
     try:
-        got = with_retries(lambda: claim(p.store, s.bucket_events, fresh, s.claim_ttl_s), s.transient_retries,
-                           "claim")
+        got = _claim(p, item, info, upload_id)
+        if got.result is ClaimResult.FOREIGN and upload_id:
+            log.info("incoming/%s carries the id of another photo (%s): it gets an id of its own", item.key, upload_id)
+            got = _claim(p, item, info, None)
     except StoreUnavailable as exc:
-        log.warning("cannot claim %s (incoming/%s): %s", pid, item.key, exc)
+        log.warning("cannot claim incoming/%s: %s", item.key, exc)
         return Status.FAILED.value
+    if got.result is ClaimResult.FOREIGN:  # a drop id is one object version's own: a hash collision
+        log.error("incoming/%s: record %s belongs to another object; left for the operator", item.key, got.outcome.id)
+        return "foreign"
     if got.result is ClaimResult.BUSY:
         return "busy"
     if got.result is ClaimResult.FINISHED:
@@ -121,6 +121,19 @@ def process(p: Pipeline, item: Item) -> str:
     return outcome.status.value
 
 
+def _claim(p: Pipeline, item: Item, info: ObjectInfo, upload_id: str | None) -> Claim:
+    s = p.settings
+    pid = upload_id or names.drop_id(item.bucket, item.key, info.etag, info.last_modified)
+    fresh = Outcome(id=pid, status=Status.PENDING, incoming_key=item.key, incoming_etag=info.etag,
+                    incoming_modified=names.timestamp_tag(info.last_modified),
+                    source="web" if upload_id and info.metadata.get("source") == "web" else "bucket",
+                    size=info.size, worker=p.worker_id)
+    # eventTime has milliseconds; Last-Modified from HEAD only whole seconds.
+    fresh.stamp("uploaded", parse_iso(item.event_time) if item.event_time else info.last_modified.timestamp())
+    fresh.stamp("received", time.time() - (time.monotonic() - item.queued_at))
+    return with_retries(lambda: claim(p.store, s.bucket_events, fresh, s.claim_ttl_s), s.transient_retries, "claim")
+
+
 def _classify(p: Pipeline, info: ObjectInfo, outcome: Outcome) -> None:
     s = p.settings
     if info.size > s.max_object_bytes:
@@ -139,13 +152,14 @@ def _classify(p: Pipeline, info: ObjectInfo, outcome: Outcome) -> None:
     outcome.stamp("decoded")
     prediction = p.batcher.predict(prepared.tensor)
     outcome.stamp("classified")
-    ext = names.extension(info.key, prepared.format)
-    key = names.production_key(prediction.index, outcome.id, ext)
+    # The extension and Content-Type follow the content: a JPEG named x.png is stored as .jpg.
+    key = names.production_key(prediction.index, outcome.id, names.extension(prepared.format))
     tags = names.production_tags(prediction.index, prediction.probability, p.model_version, outcome.source)
     metadata = {"original-key": quote(info.key, safe="/ "), "original-etag": info.etag,
                 "prediction-id": outcome.id, "source": outcome.source}
     try:
-        with_retries(lambda: p.store.copy(info, s.bucket_production, key, metadata=metadata, tags=tags),
+        with_retries(lambda: p.store.copy(info, s.bucket_production, key, metadata=metadata, tags=tags,
+                                          content_type=names.content_type(prepared.format)),
                      s.transient_retries, "copy")
     except (NotFound, Changed):
         raise Gone("the object left incoming while it was being classified") from None

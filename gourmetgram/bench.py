@@ -23,8 +23,7 @@ from pathlib import Path
 import click
 from PIL import Image
 
-from gourmetgram import names
-from gourmetgram.client import post_photo, wait_outcome
+from gourmetgram.client import drop, post_photo, wait_outcome
 from gourmetgram.local import LocalStack, on_loopback
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
@@ -132,14 +131,13 @@ def burst(stack: LocalStack, store: Store, images: list[bytes], count: int) -> d
     cpu_before = {name: _cpu_seconds(pid) for name, pid in processes.items()}
     own_cpu_before = time.process_time()
     run = uuid.uuid4().hex[:8]
-    drops = [(f"bench-{run}/{i:04d}.jpg", images[i % len(images)] + f"#{run}{i}".encode()) for i in range(count)]
+    photos = [(f"bench-{run}/{i:04d}.jpg", images[i % len(images)] + f"#{run}{i}".encode()) for i in range(count)]
     started = time.time()
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        etags = list(pool.map(lambda d: store.put("incoming", d[0], d[1]), drops))
-    pids = [names.prediction_id("incoming", key, etag) for (key, _), etag in zip(drops, etags, strict=True)]
-    with click.progressbar(pids, label=f"burst of {count}", file=click.get_text_stream("stderr")) as bar:
+        dropped = list(pool.map(lambda d: drop(store, "incoming", d[0], d[1]), photos))
+    with click.progressbar(dropped, label=f"burst of {count}", file=click.get_text_stream("stderr")) as bar:
         # The figure comes from the records' own timestamps, so a slow poll costs no accuracy, only less load.
-        records = [wait_outcome(store, stack.settings.bucket_events, pid, interval=0.25) for pid in bar]
+        records = [wait_outcome(store, stack.settings.bucket_events, d, interval=0.25) for d in bar]
     cpu = {name: 1000 * (_cpu_seconds(pid) - cpu_before[name]) / count for name, pid in processes.items()}
     cpu["bench"] = 1000 * (time.process_time() - own_cpu_before) / count
     from classifier_fn.outcome import parse_iso
@@ -171,9 +169,7 @@ def latency(stack: LocalStack, store: Store, images: list[bytes], singles: int) 
 
         key = f"bench-single/{uuid.uuid4().hex}.jpg"
         started = time.perf_counter()
-        etag = store.put("incoming", key, data)
-        wait_outcome(store, stack.settings.bucket_events, names.prediction_id("incoming", key, etag),
-                     interval=0.01)
+        wait_outcome(store, stack.settings.bucket_events, drop(store, "incoming", key, data), interval=0.01)
         bucket.append(time.perf_counter() - started)
 
         body = json.dumps({"image": base64.b64encode(data).decode()}).encode()

@@ -1,13 +1,38 @@
-"""Client-side helpers for the bench and the tests: upload through the frontend, wait for an outcome."""
+"""Client-side helpers for the bench and the tests: drop or upload a photo, wait for its outcome."""
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 
+from gourmetgram import names
 from gourmetgram.store import Store
 from gourmetgram.waiter import FINAL, OutcomeWaiter
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """An object PUT into `incoming` by this client, and when: its id depends on its Last-Modified, which
+    the PUT does not return (and the object may be gone before a HEAD could ask)."""
+
+    bucket: str
+    key: str
+    etag: str
+    started: float
+    ended: float
+
+    @property
+    def candidate_ids(self) -> list[str]:
+        return names.drop_id_candidates(self.bucket, self.key, self.etag, self.started, self.ended)
+
+
+def drop(store: Store, bucket: str, key: str, data: bytes) -> Dropped:
+    started = time.time()
+    etag = store.put(bucket, key, data)
+    return Dropped(bucket, key, etag, started, time.time())
 
 
 def post_photo(web_url: str, data: bytes, filename: str = "photo.jpg", timeout: float = 30) -> dict:
@@ -21,9 +46,21 @@ def post_photo(web_url: str, data: bytes, filename: str = "photo.jpg", timeout: 
         return json.load(response)
 
 
-def wait_outcome(store: Store, bucket: str, pid: str, timeout: float = 120.0, interval: float = 0.05) -> dict:
-    """The outcome record of `pid` once it is final (polled every `interval`); TimeoutError otherwise."""
-    doc = OutcomeWaiter(store, bucket, first_interval_s=interval, max_interval_s=interval).wait(pid, timeout)
-    if doc is None or doc.get("status") not in FINAL:
-        raise TimeoutError(f"prediction {pid} not final after {timeout} s (last record: {doc})")
-    return doc
+def wait_outcome(store: Store, bucket: str, photo: str | Dropped, timeout: float = 120.0,
+                 interval: float = 0.05) -> dict:
+    """The final outcome record of a prediction id or of a dropped object (polled every `interval`);
+    TimeoutError otherwise."""
+    ids = photo.candidate_ids if isinstance(photo, Dropped) else [photo]
+    waiter = OutcomeWaiter(store, bucket)
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        for pid in ids:
+            doc = waiter.read(pid)
+            if doc is not None:
+                last = doc
+                if doc.get("status") in FINAL:
+                    return doc
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"prediction of {photo} not final after {timeout} s (last record: {last})")
+        time.sleep(interval)

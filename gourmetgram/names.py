@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
+import os
 import re
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -12,12 +16,15 @@ CLASSES = (
     "Noodles/Pasta", "Rice", "Seafood", "Soup", "Vegetable/Fruit",
 )
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff")
-_FORMAT_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "GIF": ".gif", "WEBP": ".webp",
-                      "BMP": ".bmp", "TIFF": ".tiff", "MPO": ".jpg"}
-
-# Fixed namespace so every process derives the same id for the same object version.
-_ID_NAMESPACE = uuid.NAMESPACE_URL
+# The image formats we classify (Pillow's names), with the extension and Content-Type that production
+# objects get: both follow the content, never the uploaded file's name. MPO is a camera's multi-picture JPEG.
+IMAGE_FORMATS = {
+    "JPEG": (".jpg", "image/jpeg"), "MPO": (".jpg", "image/jpeg"), "PNG": (".png", "image/png"),
+    "GIF": (".gif", "image/gif"), "WEBP": (".webp", "image/webp"), "BMP": (".bmp", "image/bmp"),
+    "TIFF": (".tiff", "image/tiff"),
+}
+# What to let Pillow try when opening untrusted bytes (an MPO opens through the JPEG plugin).
+PILLOW_OPENERS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
 
 # S3 tag values allow letters, digits, white space and + - = . _ : / @, up to 256 characters.
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9 +\-=._:/@]")
@@ -35,14 +42,42 @@ def class_index(name: str) -> int:
     raise ValueError(f"{name!r} is not a Food-11 class")
 
 
-def prediction_id(bucket: str, key: str, etag: str, metadata_id: str | None = None) -> str:
-    """The upload's own id when it carries a valid one, else a UUIDv5 of `<bucket>/<key>@<etag>`."""
-    if metadata_id:
-        try:
-            return str(uuid.UUID(metadata_id))
-        except ValueError:
-            pass  # hostile or garbled metadata: fall back to the derived id
-    return str(uuid.uuid5(_ID_NAMESPACE, f"{bucket}/{key}@{etag}"))
+def upload_id(moment: float | None = None) -> str:
+    """A web upload's prediction id: a UUIDv7 (RFC 9562), the upload's time in ms then random bits."""
+    ms = int((time.time() if moment is None else moment) * 1000)
+    return _uuid_with_time(ms, 7, int.from_bytes(os.urandom(10), "big"))
+
+
+def drop_id(bucket: str, key: str, etag: str, last_modified: datetime) -> str:
+    """A dropped object's prediction id, the same for every event of one object version and ordered by time.
+
+    UUIDv8 layout: the object's Last-Modified in whole seconds (as HEAD reports it, so every path to the
+    object computes the same value) as 48 bits of milliseconds, then a SHA-256 of `<bucket>/<key>@<etag>`.
+    """
+    ms = int(last_modified.timestamp()) * 1000
+    digest = hashlib.sha256(f"{bucket}/{key}@{etag}".encode()).digest()
+    return _uuid_with_time(ms, 8, int.from_bytes(digest[:10], "big"))
+
+
+def drop_id_candidates(bucket: str, key: str, etag: str, put_started: float, put_ended: float) -> list[str]:
+    """The ids an object PUT between the two moments can have (its Last-Modified is not known to the client)."""
+    first, last = math.floor(put_started) - 1, math.floor(put_ended) + 1
+    return [drop_id(bucket, key, etag, datetime.fromtimestamp(t, UTC)) for t in range(first, last + 1)]
+
+
+def _uuid_with_time(ms: int, version: int, bits: int) -> str:
+    # 48 bits of time, 4 of version, 12 + 62 of `bits`, the RFC 4122 variant in between.
+    value = (ms & (1 << 48) - 1) << 80 | version << 76 | (bits >> 62 & 0xFFF) << 64 | 0b10 << 62 | bits & (1 << 62) - 1
+    return str(uuid.UUID(int=value))
+
+
+def honoured_upload_id(key: str, metadata_id: str | None) -> str | None:
+    """The upload's own id from its metadata, if it belongs to this key: the frontend stores uploads as
+    `<id><ext>` at the top of `incoming`. Any other key carrying an id (a production object copied back,
+    hostile metadata) is a new photo with an id of its own."""
+    if not metadata_id or not is_prediction_id(metadata_id):
+        return None
+    return metadata_id if "/" not in key and PurePosixPath(key).stem == metadata_id else None
 
 
 def is_prediction_id(value: str) -> bool:
@@ -52,12 +87,13 @@ def is_prediction_id(value: str) -> bool:
         return False
 
 
-def extension(key: str, detected_format: str | None) -> str:
-    """Lower-cased image extension of the key, else the one of the detected format, else ''."""
-    suffix = PurePosixPath(key).suffix.lower()
-    if suffix in IMAGE_EXTENSIONS:
-        return suffix
-    return _FORMAT_EXTENSIONS.get((detected_format or "").upper(), "")
+def extension(detected_format: str | None) -> str:
+    """The extension of a detected image format (Pillow's name), '' for anything else."""
+    return IMAGE_FORMATS.get((detected_format or "").upper(), ("", ""))[0]
+
+
+def content_type(detected_format: str | None) -> str:
+    return IMAGE_FORMATS.get((detected_format or "").upper(), ("", "application/octet-stream"))[1]
 
 
 def production_key(index: int, pid: str, ext: str) -> str:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
+import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +29,16 @@ class Settings:
     minio_user: str = _env("MINIO_USER", default="gourmetgram")
     minio_password: str = _env("MINIO_PASSWORD", default="gourmetgram-dev-password", repr=False)
     webhook_token: str = _env("WEBHOOK_TOKEN", default="gourmetgram-dev-token", repr=False)
+    # Each component's own MinIO identity, created by `configure` (root credentials) and handed by `up`
+    # and compose to that component alone as its MINIO_USER/MINIO_PASSWORD. Unset passwords are derived
+    # from the root password (see `component_credentials`), so `up` needs no stored secrets.
+    function_minio_user: str = _env("FUNCTION_MINIO_USER", default="gourmetgram-function")
+    function_minio_password: str | None = _env("FUNCTION_MINIO_PASSWORD", default=None, repr=False)
+    web_minio_user: str = _env("WEB_MINIO_USER", default="gourmetgram-web")
+    web_minio_password: str | None = _env("WEB_MINIO_PASSWORD", default=None, repr=False)
+    # The frontend's credential for telling the function about an upload (narrower than WEBHOOK_TOKEN:
+    # it can only ask the function to look at an object of `incoming`). Unset: derived from WEBHOOK_TOKEN.
+    nudge_token: str | None = _env("NUDGE_TOKEN", default=None, repr=False)
     model_path: Path | None = _env("MODEL_PATH", default=None)
 
     bucket_incoming: str = _env("BUCKET_INCOMING", default="incoming")
@@ -58,6 +71,13 @@ class Settings:
     quarantine_expiry_days: int = _env("QUARANTINE_EXPIRY_DAYS", default=0)
     long_poll_max_s: float = _env("LONG_POLL_MAX_S", default=30.0)
     web_threads: int = _env("WEB_THREADS", default=48)
+    # Long-polls that may wait at once; past it a poll answers the current status at once, so waiting
+    # clients can never take every thread of the frontend.
+    long_poll_max_concurrent: int = _env("LONG_POLL_MAX_CONCURRENT", default=16)
+    # Open connections the frontend accepts (slow or idle clients each hold one).
+    web_connection_limit: int = _env("WEB_CONNECTION_LIMIT", default=1000)
+    # Synchronous `POST /predict` requests the function works at once; more are refused with 503.
+    predict_concurrency: int = _env("PREDICT_CONCURRENCY", default=4)
     # Where scripts/setup.sh installs the MinIO server and mc built from source.
     tools_dir: Path = _env("GOURMETGRAM_BIN", default=Path.home() / ".cache" / "gourmetgram" / "bin")
 
@@ -71,6 +91,13 @@ class Settings:
             raise SettingsError("MINIO_PASSWORD must be at least 8 characters (MinIO refuses shorter ones)")
         if not self.webhook_token or len(self.webhook_token.split()) != 1:
             raise SettingsError("WEBHOOK_TOKEN must be one word (MinIO drops the header otherwise)")
+        for name, value in (("FUNCTION_MINIO_PASSWORD", self.function_minio_password),
+                            ("WEB_MINIO_PASSWORD", self.web_minio_password)):
+            if value is not None and len(value) < 8:
+                raise SettingsError(f"{name} must be at least 8 characters (MinIO refuses shorter ones)")
+        nudge = self.nudge_token
+        if nudge is not None and (len(nudge.split()) != 1 or nudge == self.webhook_token):
+            raise SettingsError("NUDGE_TOKEN must be one word, and not the WEBHOOK_TOKEN")
         watched = {self.bucket_incoming}
         for name in (self.bucket_production, self.bucket_quarantine, self.bucket_events):
             if name in watched:
@@ -81,6 +108,8 @@ class Settings:
                 raise SettingsError(f"{f.metadata['env']} {value!r} must not be negative")
         if self.batch_size < 1 or self.workers < 1:
             raise SettingsError("BATCH_SIZE and WORKERS must be at least 1")
+        if self.long_poll_max_concurrent < 1 or self.predict_concurrency < 1:
+            raise SettingsError("LONG_POLL_MAX_CONCURRENT and PREDICT_CONCURRENCY must be at least 1")
 
     @property
     def buckets(self) -> tuple[str, str, str, str]:
@@ -118,6 +147,22 @@ class Settings:
 
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    def component_credentials(self, component: str) -> tuple[str, str]:
+        """(user, password) of a component's own MinIO identity: "function" or "web"."""
+        user, password = {"function": (self.function_minio_user, self.function_minio_password),
+                          "web": (self.web_minio_user, self.web_minio_password)}[component]
+        return user, password or _derive(self.minio_password, f"minio:{component}")
+
+    @property
+    def effective_nudge_token(self) -> str:
+        return self.nudge_token or _derive(self.webhook_token, "nudge")
+
+
+def _derive(secret: str, purpose: str) -> str:
+    """A secret for `purpose` that whoever holds it cannot turn back into `secret` (HMAC-SHA256)."""
+    digest = hmac.new(secret.encode(), f"gourmetgram:{purpose}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")[:40]
 
 
 def _cast(f: dataclasses.Field, raw: str):

@@ -189,13 +189,15 @@ class Store:
         return _strip(r.etag or "")
 
     def copy(self, src: ObjectInfo, bucket: str, key: str, *, metadata: dict[str, str],
-             tags: dict[str, str]) -> None:
-        """Server-side copy of exactly version `src.etag`, with new metadata and tags in the same request."""
+             tags: dict[str, str], content_type: str | None = None) -> None:
+        """Server-side copy of exactly version `src.etag`, with new metadata and tags in the same request
+        (and a new Content-Type if given)."""
         self._counter("CopyObject")
         headers = {
             **CopySource(src.bucket, src.key, match_etag=src.etag).gen_copy_headers(),
             "x-amz-metadata-directive": "REPLACE", "x-amz-tagging-directive": "REPLACE",
-            "x-amz-tagging": _tagging(tags), "Content-Type": src.content_type or "application/octet-stream",
+            "x-amz-tagging": _tagging(tags),
+            "Content-Type": content_type or src.content_type or "application/octet-stream",
             **{f"{_USER_META}{k}": v for k, v in metadata.items()},
         }
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from urllib.parse import quote
 
 from flask import Blueprint, jsonify, request
@@ -13,10 +12,6 @@ from ingest import context
 from ingest.validate import check_image, check_size, size_of
 
 bp = Blueprint("upload", __name__)
-
-_CONTENT_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
-                  "WEBP": "image/webp", "BMP": "image/bmp", "TIFF": "image/tiff"}
-
 
 def _refuse(status: int, message: str):
     return jsonify({"error": message}), status
@@ -35,12 +30,12 @@ def predict():
         fmt, refusal = check_image(stream, s.max_pixels)
     if refusal:
         return _refuse(refusal.status, refusal.message)
-    pid = str(uuid.uuid4())
-    key = f"{pid}{names.extension(upload.filename or '', fmt)}"
+    pid = names.upload_id()  # time-ordered: records and production keys list by time
+    key = f"{pid}{names.extension(fmt)}"  # the detected format's extension, whatever the file's name says
     metadata = {"prediction-id": pid, "source": "web", "original-filename": quote(upload.filename or "", safe="")}
     size = size_of(stream)
     try:
-        etag = context.store().put(s.bucket_incoming, key, stream, content_type=_CONTENT_TYPES.get(fmt, "image/jpeg"),
+        etag = context.store().put(s.bucket_incoming, key, stream, content_type=names.content_type(fmt),
                                    metadata=metadata)
     except StoreError as exc:
         return _refuse(503, f"storage is unavailable, please try again: {exc}")

@@ -7,7 +7,7 @@ from typing import IO
 
 from PIL import Image, UnidentifiedImageError
 
-ACCEPTED_FORMATS = {"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "MPO"}
+from gourmetgram.names import IMAGE_FORMATS, PILLOW_OPENERS
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def check_image(stream: IO[bytes], max_pixels: int) -> tuple[str, Refusal | None
     """Identify the image by its content (the header only; the function decodes it fully)."""
     try:
         # Over Pillow's own limit it warns (an error where warnings are errors); ours below is lower anyway.
-        image = Image.open(stream)
+        image = Image.open(stream, formats=PILLOW_OPENERS)
         fmt, (width, height) = image.format or "", image.size
     except UnidentifiedImageError:
         return "", Refusal(415, "this is not an image: upload a JPEG, PNG, GIF, WebP, BMP or TIFF photo")
@@ -45,7 +45,7 @@ def check_image(stream: IO[bytes], max_pixels: int) -> tuple[str, Refusal | None
         return "", Refusal(415, f"the image cannot be read: {exc}")
     finally:
         stream.seek(0)
-    if fmt not in ACCEPTED_FORMATS:
+    if fmt not in IMAGE_FORMATS:
         return fmt, Refusal(415, f"{fmt or 'this'} images are not accepted: upload a JPEG, PNG, GIF, WebP, BMP or TIFF")
     if width * height > max_pixels:
         return fmt, Refusal(413, f"the image has too many pixels: {width}x{height} is more than {max_pixels:,}")

@@ -90,13 +90,15 @@ class FakeStore:
             self.buckets[bucket][key] = o
         return o.etag
 
-    def copy(self, src: ObjectInfo, bucket: str, key: str, *, metadata: dict, tags: dict) -> None:
+    def copy(self, src: ObjectInfo, bucket: str, key: str, *, metadata: dict, tags: dict,
+             content_type: str | None = None) -> None:
         self._enter("copy")
         o = self._get(src.bucket, src.key)
         if o.etag != src.etag:
             raise Changed(f"copying {src.bucket}/{src.key}: precondition failed")
         with self._lock:
-            self.buckets[bucket][key] = _Object(o.data, o.content_type, metadata, tags, datetime.now(UTC))
+            self.buckets[bucket][key] = _Object(o.data, content_type or o.content_type, metadata, tags,
+                                                datetime.now(UTC))
 
     def put_json(self, bucket, key, doc, *, if_absent=False, if_match=None) -> str:
         self._enter("put_json")

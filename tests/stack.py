@@ -15,8 +15,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from PIL import Image
 
-from gourmetgram import names
-from gourmetgram.client import wait_outcome
+from gourmetgram.client import Dropped, wait_outcome
 from gourmetgram.local import LocalStack, free_port, on_loopback
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
@@ -87,12 +86,13 @@ def mc(stack, tmp_path_factory):
 PART = 5 * 1024 * 1024
 
 
-def upload_multipart(s3, key: str, data: bytes) -> str:
-    """Upload in 5 MiB parts; returns the multipart ETag (the object may be gone before a HEAD could see it)."""
+def upload_multipart(s3, key: str, data: bytes) -> Dropped:
+    """Upload in 5 MiB parts, with the multipart ETag (the object may be gone before a HEAD could see it)."""
+    started = time.time()
     s3.upload_fileobj(io.BytesIO(data), "incoming", key,
                       Config=TransferConfig(multipart_threshold=PART, multipart_chunksize=PART))
     parts = [hashlib.md5(data[i:i + PART]).digest() for i in range(0, len(data), PART)]
-    return f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}"
+    return Dropped("incoming", key, f"{hashlib.md5(b''.join(parts)).hexdigest()}-{len(parts)}", started, time.time())
 
 
 def big_jpeg(min_bytes: int = 6 * 1024 * 1024) -> bytes:
@@ -107,13 +107,10 @@ def big_jpeg(min_bytes: int = 6 * 1024 * 1024) -> bytes:
         scale += 1
 
 
-def pid_of(store: Store, key: str, etag: str) -> str:
-    return names.prediction_id("incoming", key, etag)
-
-
-def wait_final(store: Store, pid: str, timeout: float = 60.0) -> dict:
+def wait_final(store: Store, photo: str | Dropped, timeout: float = 60.0) -> dict:
+    """The final record of a prediction id or of a dropped object."""
     try:
-        return wait_outcome(store, "events", pid, timeout)
+        return wait_outcome(store, "events", photo, timeout)
     except TimeoutError as exc:
         raise AssertionError(str(exc)) from None
 

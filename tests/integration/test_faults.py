@@ -14,14 +14,13 @@ import pytest
 from PIL import Image
 
 from gourmetgram import names
-from gourmetgram.client import post_photo
+from gourmetgram.client import Dropped, drop, post_photo
 from gourmetgram.store import Store
 from minio_config import current
 from minio_config.apply import configure
 from tests.conftest import bomb_png, image_bytes, load_event, photo
 from tests.stack import (
     free_port,
-    pid_of,
     production_objects,
     s3_client,
     stack_settings,
@@ -49,20 +48,20 @@ def fstore(faults) -> Store:
     return Store.connect(faults.settings)
 
 
-def drop_many(store: Store, prefix: str, count: int) -> dict[str, str]:
-    """Drop `count` distinct photos concurrently; returns key -> ETag."""
-    def one(i: int) -> tuple[str, str]:
+def drop_many(store: Store, prefix: str, count: int) -> dict[str, Dropped]:
+    """Drop `count` distinct photos concurrently; returns key -> what was dropped."""
+    def one(i: int) -> tuple[str, Dropped]:
         # A distinct object per key: the photo plus a comment after its end marker.
         data = photo(PHOTOS[i % len(PHOTOS)]) + f"#{prefix}{i}".encode()
         key = f"{prefix}/{i:03d} photo.jpg"
-        return key, store.put("incoming", key, data)
+        return key, drop(store, "incoming", key, data)
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         return dict(pool.map(one, range(count)))
 
 
-def assert_each_once(store: Store, drops: dict[str, str], timeout: float = 120.0) -> list[dict]:
-    records = [wait_final(store, pid_of(store, key, etag), timeout) for key, etag in drops.items()]
+def assert_each_once(store: Store, drops: dict[str, Dropped], timeout: float = 120.0) -> list[dict]:
+    records = [wait_final(store, dropped, timeout) for dropped in drops.values()]
     for record in records:
         assert record["status"] == "done", record
         assert production_objects(store, record["id"]) == [record["production_key"]]
@@ -127,7 +126,7 @@ def test_duplicates_to_two_function_processes(faults, fstore):
     try:
         drops = drop_many(fstore, "dupes", 10)
         token = faults.settings.webhook_token
-        posts = [(url, _event(k, e)) for k, e in drops.items() for url in (faults.function_base, second)] * 2
+        posts = [(url, _event(d.key, d.etag)) for d in drops.values() for url in (faults.function_base, second)] * 2
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
             statuses = list(pool.map(lambda p: _post(p[0], p[1], token), posts))
         assert set(statuses) <= {200, 202}
@@ -167,10 +166,10 @@ ZOO = [
 def test_bad_file_zoo(faults, fstore, key, make, status, reason):
     data = make()
     if len(data) > 5 * 1024 * 1024:
-        etag = upload_multipart(s3_client(faults.settings), key, data)
+        dropped = upload_multipart(s3_client(faults.settings), key, data)
     else:
-        etag = fstore.put("incoming", key, data)
-    record = wait_final(fstore, pid_of(fstore, key, etag), timeout=60)
+        dropped = drop(fstore, "incoming", key, data)
+    record = wait_final(fstore, dropped, timeout=60)
     assert record["status"] == status, record
     if reason:
         assert reason in record["reason"]
@@ -205,9 +204,8 @@ def test_cli_requeue_moves_quarantined_objects_back(faults, fstore):
 
     from gourmetgram.cli import main
 
-    etag = fstore.put("incoming", "requeue/not-a-photo.jpg", b"plain text")
-    pid = pid_of(fstore, "requeue/not-a-photo.jpg", etag)
-    assert wait_final(fstore, pid)["status"] == "rejected"
+    rejected = wait_final(fstore, drop(fstore, "incoming", "requeue/not-a-photo.jpg", b"plain text"))
+    assert rejected["status"] == "rejected"
     faults.stop("function")
     try:
         result = CliRunner().invoke(main, ["requeue"], env=faults.settings.to_env())

@@ -8,24 +8,27 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 
 import pytest
 
+from classifier_fn.outcome import parse_iso
 from gourmetgram import names
-from gourmetgram.client import post_photo
+from gourmetgram.client import Dropped, drop, post_photo
 from tests.conftest import FIXTURES, image_bytes, photo
-from tests.stack import big_jpeg, pid_of, production_objects, upload_multipart, wait_final, wait_until
+from tests.stack import big_jpeg, production_objects, upload_multipart, wait_final, wait_until
 
 pytestmark = pytest.mark.integration
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())["images"]
 
 
-def assert_landed(store, key: str, etag: str, ext: str, source: str = "bucket") -> dict:
-    pid = pid_of(store, key, etag)
-    record = wait_final(store, pid)
+def assert_landed(store, dropped: Dropped, ext: str, source: str = "bucket") -> dict:
+    key, etag = dropped.key, dropped.etag
+    record = wait_final(store, dropped)
     assert record["status"] == "done", record
+    pid = record["id"]
     [pkey] = production_objects(store, pid)                                  # exactly one
     assert re.fullmatch(rf"class_\d\d/{pid}{re.escape(ext)}", pkey)
     assert pkey == record["production_key"] and int(pkey[6:8]) == record["class_index"]
@@ -45,36 +48,39 @@ def assert_landed(store, key: str, etag: str, ext: str, source: str = "bucket") 
     pytest.param("photo.jpg", lambda: photo("9_452.jpg"), ".jpg", id="jpeg"),
     pytest.param("dish.PNG", lambda: image_bytes("PNG", (640, 480)), ".png", id="png-upper-case"),
     pytest.param("my folder/pho to+1 é.jpg", lambda: photo("10_36.jpg"), ".jpg", id="space-plus-unicode-folder"),
-    pytest.param("a/b/c/d/100% real.jpeg", lambda: photo("4_87.jpg"), ".jpeg", id="percent-deep"),
+    pytest.param("a/b/c/d/100% real.jpeg", lambda: photo("4_87.jpg"), ".jpg", id="percent-deep"),
     pytest.param("no-extension", lambda: image_bytes("PNG"), ".png", id="extension-from-content"),
+    pytest.param("lying.png", lambda: photo("1_17.jpg"), ".jpg", id="jpeg-named-png"),
 ])
 def test_plain_put(stack, store, key, make, ext):
-    etag = store.put("incoming", key, make())
-    assert_landed(store, key, etag, ext)
+    record = assert_landed(store, drop(store, "incoming", key, make()), ext)
+    expected_type = "image/png" if ext == ".png" else "image/jpeg"
+    assert store.head("production", record["production_key"]).content_type == expected_type
 
 
 def test_multipart_upload_over_5_mib(stack, store, s3):
     data = big_jpeg()
     assert len(data) > 5 * 1024 * 1024
-    etag = upload_multipart(s3, "large/multi part.jpg", data)
-    assert "-" in etag  # really multipart: MinIO fires CompleteMultipartUpload
-    assert_landed(store, "large/multi part.jpg", etag, ".jpg")
+    dropped = upload_multipart(s3, "large/multi part.jpg", data)
+    assert "-" in dropped.etag  # really multipart: MinIO fires CompleteMultipartUpload
+    assert_landed(store, dropped, ".jpg")
 
 
 def test_mc_cp_drop(stack, store, mc, tmp_path):
     source = tmp_path / "soup photo.jpg"
     source.write_bytes(photo("9_452.jpg"))
+    started = time.time()
     mc("cp", str(source), "local/incoming/mc drops/soup photo.jpg")
-    etag = hashlib.md5(source.read_bytes()).hexdigest()
-    record = assert_landed(store, "mc drops/soup photo.jpg", etag, ".jpg")
+    dropped = Dropped("incoming", "mc drops/soup photo.jpg", hashlib.md5(source.read_bytes()).hexdigest(), started,
+                      time.time())
+    record = assert_landed(store, dropped, ".jpg")
     assert record["source"] == "bucket" and record["incoming_key"] == "mc drops/soup photo.jpg"
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_real_photos_land_in_the_class_the_reference_model_names(stack, store, name):
     key = f"food11/{uuid.uuid4().hex[:6]}-{name.split('/')[-1]}"
-    etag = store.put("incoming", key, (FIXTURES / name).read_bytes())
-    record = assert_landed(store, key, etag, ".jpg")
+    record = assert_landed(store, drop(store, "incoming", key, (FIXTURES / name).read_bytes()), ".jpg")
     assert record["class_index"] == EXPECTED[name]["predicted_index"]
     assert record["production_key"].startswith(f"class_{EXPECTED[name]['predicted_index']:02d}/")
     assert record["confidence"] == pytest.approx(EXPECTED[name]["probability"], abs=1e-3)
@@ -82,8 +88,7 @@ def test_real_photos_land_in_the_class_the_reference_model_names(stack, store, n
 
 
 def test_a_text_file_is_quarantined_with_a_reason(stack, store):
-    etag = store.put("incoming", "notes/readme.jpg", b"this is not a photo\n")
-    record = wait_final(store, pid_of(store, "notes/readme.jpg", etag))
+    record = wait_final(store, drop(store, "incoming", "notes/readme.jpg", b"this is not a photo\n"))
     assert record["status"] == "rejected" and "not an image" in record["reason"]
     assert "not an image" in store.get_tags("quarantine", "notes/readme.jpg")["reason"]
     wait_until(lambda: not any(o.key == "notes/readme.jpg" for o in store.list("incoming")), 10, "incoming empty")
@@ -105,6 +110,32 @@ def test_web_upload_long_poll_and_feedback(stack, store):
     assert tags["corrected_class"] == "Rice" and tags["flagged"] == "true"
 
 
+@pytest.mark.parametrize("again_key", [
+    pytest.param("redrop/{uuid}.jpg", id="under-another-name"),
+    pytest.param("{id}.jpg", id="under-its-upload-key"),
+])
+def test_a_production_photo_dropped_again_gets_its_own_object_and_record(stack, store, mc, again_key):
+    # GIVEN a web upload that is labelled
+    first = wait_final(store, post_photo(stack.web_url, photo("9_452.jpg"))["id"])
+    assert first["status"] == "done"
+    # WHEN an operator copies its production object back into incoming (a re-run after a model change):
+    # mc copies server-side and keeps the metadata, prediction-id included
+    key = again_key.format(uuid=uuid.uuid4().hex, id=first["id"])
+    # Object versions are told apart by key, ETag and Last-Modified, which has whole seconds: the same bytes
+    # under the same key within the same second are the same version.
+    time.sleep(max(0.0, parse_iso(first["incoming_modified"]) + 1.05 - time.time()))
+    started = time.time()
+    mc("cp", f"local/production/{first['production_key']}", f"local/incoming/{key}")
+    etag = store.head("production", first["production_key"]).etag
+    # THEN it ends in a record and a production object of its own, and the first photo's are untouched
+    again = wait_final(store, Dropped("incoming", key, etag, started, time.time()))
+    assert again["status"] == "done" and again["id"] != first["id"] and again["source"] == "bucket"
+    assert production_objects(store, again["id"]) == [again["production_key"]]
+    assert production_objects(store, first["id"]) == [first["production_key"]]
+    assert wait_final(store, first["id"]) == first
+    wait_until(lambda: not any(o.key == key for o in store.list("incoming")), 10, f"incoming/{key} removed")
+
+
 def test_function_readiness_reports_subscription_queue_and_reconciler(stack):
     with urllib.request.urlopen(f"{stack.function_base}/readyz", timeout=10) as r:
         ready = json.load(r)
@@ -116,7 +147,7 @@ def test_function_readiness_reports_subscription_queue_and_reconciler(stack):
 
 def test_the_event_log_shows_an_outcome_on_the_page_api_and_in_the_terminal(stack, store):
     key = f"log/{uuid.uuid4().hex}.jpg"
-    record = assert_landed(store, key, store.put("incoming", key, photo("1_17.jpg")), ".jpg")
+    record = assert_landed(store, drop(store, "incoming", key, photo("1_17.jpg")), ".jpg")
     with urllib.request.urlopen(f"{stack.web_url}/api/events?limit=500", timeout=10) as r:
         rows = {row["id"]: row for row in json.load(r)}
     assert rows[record["id"]]["incoming_key"] == key and rows[record["id"]]["status"] == "done"

@@ -89,3 +89,24 @@ def test_a_record_deleted_between_read_and_takeover_is_claimed_afresh(fake_store
     got = claim(fake_store, "events", fresh("w2"), ttl_s=60)
     assert got.result is ClaimResult.CLAIMED
     assert stored(fake_store).worker == "w2" and stored(fake_store).status is Status.PENDING
+
+
+def test_a_record_of_another_object_version_is_foreign(fake_store):
+    claim(fake_store, "events", fresh("w1"), ttl_s=60)
+    other = fresh("w2")
+    other.incoming_etag = "another-etag"
+    got = claim(fake_store, "events", other, ttl_s=60)
+    assert got.result is ClaimResult.FOREIGN and got.outcome.incoming_etag == "e"
+    assert stored(fake_store).worker == "w1"  # untouched
+
+
+def test_same_key_and_etag_at_another_time_is_another_version(fake_store):
+    first = fresh("w1")
+    first.incoming_modified = "2026-11-29T10:00:00Z"
+    claim(fake_store, "events", first, ttl_s=60)
+    later = fresh("w2")
+    later.incoming_modified = "2026-11-29T10:05:00Z"
+    assert claim(fake_store, "events", later, ttl_s=60).result is ClaimResult.FOREIGN
+    again = fresh("w3")
+    again.incoming_modified = "2026-11-29T10:00:00Z"
+    assert claim(fake_store, "events", again, ttl_s=60).result is ClaimResult.BUSY

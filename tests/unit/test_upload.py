@@ -26,7 +26,7 @@ def test_an_upload_is_streamed_into_incoming_with_its_id(client, fake_store):
     assert r.status_code == 202
     body = r.get_json()
     assert body["status"] == "pending" and body["poll"] == f"/predictions/{body['id']}"
-    uuid.UUID(body["id"])
+    assert uuid.UUID(body["id"]).version == 7  # time-ordered
     [key] = fake_store.keys("incoming")
     assert key == f"{body['id']}.jpg"
     info = fake_store.head("incoming", key)
@@ -34,9 +34,16 @@ def test_an_upload_is_streamed_into_incoming_with_its_id(client, fake_store):
     assert info.content_type == "image/jpeg" and fake_store.read("incoming", key) == photo()
 
 
-def test_the_extension_comes_from_the_content_when_the_name_lies(client, fake_store):
-    assert upload(client, image_bytes("PNG"), "photo.txt").status_code == 202
-    assert fake_store.keys("incoming")[0].endswith(".png")
+@pytest.mark.parametrize(("data", "name", "ext", "content_type"), [
+    pytest.param(lambda: image_bytes("PNG"), "photo.txt", ".png", "image/png", id="png-named-txt"),
+    pytest.param(photo, "x.png", ".jpg", "image/jpeg", id="jpeg-named-png"),
+    pytest.param(lambda: image_bytes("WEBP"), "x.jpeg", ".webp", "image/webp", id="webp-named-jpeg"),
+])
+def test_the_extension_and_type_come_from_the_content_when_the_name_lies(client, fake_store, data, name, ext,
+                                                                          content_type):
+    assert upload(client, data(), name).status_code == 202
+    [key] = fake_store.keys("incoming")
+    assert key.endswith(ext) and fake_store.head("incoming", key).content_type == content_type
 
 
 @pytest.mark.parametrize(("data", "status", "message"), [

@@ -50,9 +50,10 @@ def wait_record(store, pid, timeout=20.0) -> dict:
 
 def test_a_valid_event_is_queued_at_once_and_processed(client, fake_store):
     etag = fake_store.put("incoming", "photo.jpg", photo())
+    pid = names.drop_id("incoming", "photo.jpg", etag, fake_store.head("incoming", "photo.jpg").last_modified)
     r = client.post("/minio/events", json=event_for(fake_store, "photo.jpg"), headers=AUTH)
     assert r.status_code == 202 and r.json()["results"] == [{"key": "photo.jpg", "result": "queued"}]
-    assert wait_record(fake_store, names.prediction_id("incoming", "photo.jpg", etag))["status"] == "done"
+    assert wait_record(fake_store, pid)["status"] == "done"
     assert fake_store.keys("incoming") == []
 
 

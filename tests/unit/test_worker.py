@@ -34,6 +34,10 @@ def drop(store, key: str, data: bytes, **metadata) -> Item:
     return Item("incoming", key, store.head("incoming", key).etag)
 
 
+def pid_of(store, item: Item) -> str:
+    return names.drop_id("incoming", item.key, item.etag, store.head("incoming", item.key).last_modified)
+
+
 def record(store, pid: str) -> dict:
     return store.get_json("events", names.record_key(pid))[0]
 
@@ -41,7 +45,7 @@ def record(store, pid: str) -> dict:
 def test_a_photo_ends_in_production_with_tags_record_and_empty_incoming(pipeline, fake_store):
     # GIVEN a photo dropped straight into the bucket
     item = drop(fake_store, "my dir/Soup +1é.JPG", photo())
-    pid = names.prediction_id("incoming", item.key, item.etag)
+    pid = pid_of(fake_store, item)
     # WHEN the worker processes it
     assert process(pipeline, item) == "done"
     # THEN exactly one production object with the five tags, the record, and nothing left in incoming
@@ -67,6 +71,56 @@ def test_web_uploads_keep_their_id_and_source(pipeline, fake_store):
     assert record(fake_store, pid)["source"] == "web"
 
 
+def test_a_production_photo_dropped_again_is_a_new_photo_with_its_own_record(pipeline, fake_store):
+    # GIVEN a web upload that is done
+    pid = names.upload_id()
+    first = drop(fake_store, f"{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web"})
+    assert process(pipeline, first) == "done"
+    [done_key] = fake_store.keys("production")
+    # WHEN an operator copies its production object (metadata and all) back into incoming
+    copy = fake_store.head("production", done_key)
+    again = drop(fake_store, "again.jpg", fake_store.read("production", done_key), **copy.metadata)
+    new_pid = pid_of(fake_store, again)
+    # THEN it is classified as a new photo: its own id, record and production object; the first is untouched
+    assert process(pipeline, again) == "done"
+    assert new_pid != pid and record(fake_store, new_pid)["incoming_key"] == "again.jpg"
+    assert record(fake_store, new_pid)["source"] == "bucket"
+    assert sorted(fake_store.keys("production")) == sorted([done_key, f"class_09/{new_pid}.jpg"])
+    assert record(fake_store, pid)["incoming_key"] == f"{pid}.jpg"
+    assert fake_store.keys("incoming") == []
+
+
+def test_another_photo_under_a_done_uploads_key_is_new_work(pipeline, fake_store):
+    pid = names.upload_id()
+    first = drop(fake_store, f"{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web"})
+    assert process(pipeline, first) == "done"
+    # A different photo PUT under the same key with the same id: not the version the id was made for.
+    other = drop(fake_store, f"{pid}.jpg", photo("10_36.jpg"), **{"prediction-id": pid, "source": "web"})
+    other_pid = pid_of(fake_store, other)
+    assert process(pipeline, other) == "done"
+    assert other_pid != pid and record(fake_store, other_pid)["incoming_etag"] == other.etag
+    assert record(fake_store, pid)["incoming_etag"] == first.etag and len(fake_store.keys("production")) == 2
+
+
+def test_the_same_bytes_dropped_again_later_are_a_new_photo(pipeline, fake_store):
+    first = drop(fake_store, "soup.jpg", photo())
+    fake_store.age("incoming", "soup.jpg", 5)  # uploaded five seconds ago
+    first_pid = pid_of(fake_store, first)
+    assert process(pipeline, first) == "done"
+    again = drop(fake_store, "soup.jpg", photo())  # same key, same bytes, same ETag, a new upload
+    assert again.etag == first.etag and pid_of(fake_store, again) != first_pid
+    assert process(pipeline, again) == "done"
+    assert len(fake_store.keys("production")) == 2
+
+
+def test_an_id_in_the_metadata_of_an_odd_key_is_not_honoured(pipeline, fake_store):
+    pid = names.upload_id()
+    item = drop(fake_store, f"folder/{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web"})
+    own = pid_of(fake_store, item)
+    assert process(pipeline, item) == "done"
+    assert fake_store.keys("production") == [f"class_09/{own}.jpg"] and record(fake_store, own)["source"] == "bucket"
+
+
 def test_a_repeated_event_does_no_second_work(pipeline, fake_store):
     item = drop(fake_store, "a.jpg", photo())
     assert process(pipeline, item) == "done"
@@ -90,7 +144,7 @@ def test_a_crash_between_record_and_delete_is_finished_later(pipeline, fake_stor
 ])
 def test_bad_files_go_to_quarantine_with_a_reason(pipeline, fake_store, data, reason):
     item = drop(fake_store, "bad/file.jpg", data)
-    pid = names.prediction_id("incoming", item.key, item.etag)
+    pid = pid_of(fake_store, item)
     assert process(pipeline, item) == "rejected"
     assert fake_store.keys("quarantine") == ["bad/file.jpg"]
     assert reason in fake_store.get_tags("quarantine", "bad/file.jpg")["reason"]
@@ -116,7 +170,7 @@ def test_transient_errors_are_retried_then_succeed(pipeline, fake_store):
 
 def test_lasting_trouble_is_recorded_failed_and_left_for_the_reconciler(pipeline, fake_store):
     item = drop(fake_store, "a.jpg", photo())
-    pid = names.prediction_id("incoming", item.key, item.etag)
+    pid = pid_of(fake_store, item)
     fake_store.fail_next["copy"] = 99
     assert process(pipeline, item) == "failed"
     doc = record(fake_store, pid)

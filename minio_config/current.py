@@ -50,6 +50,8 @@ class IdentityState:
 def client(settings: Settings, user: str | None = None, password: str | None = None) -> Minio:
     """An S3 client with the settings' credentials, or with `user` and `password`."""
     url = urlsplit(settings.minio_url)
+    # The region is fixed (as the Store's): otherwise the SDK first asks for each bucket's location, a right
+    # (s3:GetBucketLocation) the function's identity does not need for its start-up check.
     return Minio(url.netloc, access_key=user or settings.minio_user,
                  secret_key=password or settings.minio_password, secure=url.scheme == "https", region="us-east-1")
 

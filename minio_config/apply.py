@@ -1,4 +1,5 @@
-"""Applies a plan to a live MinIO. The one module besides the Store that talks to MinIO directly."""
+"""Applies a plan to a live MinIO (S3 and admin calls). The one module besides the Store that talks to MinIO
+directly."""
 
 from __future__ import annotations
 
@@ -7,14 +8,26 @@ from collections.abc import Callable
 
 from minio import Minio
 from minio.commonconfig import ENABLED, Filter
-from minio.error import S3Error
+from minio.error import MinioAdminException, S3Error
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
+from minio.minioadmin import MinioAdmin
 from minio.notificationconfig import NotificationConfig, QueueConfig
 
-from gourmetgram.settings import Settings
+from gourmetgram.settings import Settings, SettingsError
 from minio_config import current
 from minio_config.desired import TARGET_ID, Desired, Expiry, Subscription, desired
-from minio_config.plan import CreateBucket, SetExpiry, Step, Subscribe, plan
+from minio_config.identities import identities
+from minio_config.plan import (
+    AttachPolicy,
+    CreateBucket,
+    PutPolicy,
+    SetExpiry,
+    SetUser,
+    Step,
+    Subscribe,
+    plan,
+    plan_identities,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,20 +39,51 @@ class ConfigureError(Exception):
 def configure(settings: Settings, echo: Callable[[str], None] = print, alias: str = "local",
               dry_run: bool = False, want: Desired | None = None) -> list[Step]:
     """Bring MinIO to the desired state (by default the one `settings` describe); a second run does nothing."""
+    try:
+        wanted_identities = identities(settings)
+    except SettingsError as exc:
+        raise ConfigureError(str(exc)) from None
     mc = current.client(settings)
+    adm = current.admin(settings)
+    try:  # the admin reads first: with a component's credentials, this is where it says "root needed"
+        have = {i.component: current.read_identity(adm, settings, i) for i in wanted_identities}
+    except MinioAdminException as exc:
+        if _denied(exc):
+            raise _admin_refused(exc, settings) from None
+        raise
     want = want or desired(settings)
     steps = plan(want, current.read(mc, want.buckets, want.expiry.bucket if want.expiry else None))
+    steps += plan_identities(wanted_identities, have)
     if not steps:
         echo("MinIO already configured: nothing to do")
     for step in steps:
         echo(f"{'would ' if dry_run else ''}{step.describe()}\n  {step.mc(alias)}")
         if not dry_run:
-            _apply(mc, step, settings)
+            _apply(mc, adm, step, settings)
     return steps
 
 
-def _apply(mc: Minio, step: Step, settings: Settings) -> None:
-    if isinstance(step, CreateBucket):
+def _denied(exc: MinioAdminException) -> bool:
+    return current.admin_error_code(exc) in ("AccessDenied", "XMinioAdminNoAccess", "InvalidAccessKeyId",
+                                             "SignatureDoesNotMatch")
+
+
+def _admin_refused(exc: MinioAdminException, settings: Settings) -> ConfigureError:
+    return ConfigureError(
+        f"MinIO refused an admin call to user {settings.minio_user!r} ({current.admin_error_code(exc)}): "
+        f"`configure` creates the components' users and policies, so it needs MinIO's root credentials in "
+        f"MINIO_USER/MINIO_PASSWORD (the components' own identities cannot do this, by design)")
+
+
+def _apply(mc: Minio, adm: MinioAdmin, step: Step, settings: Settings) -> None:
+    if isinstance(step, (PutPolicy, SetUser, AttachPolicy)):
+        try:
+            _apply_identity(adm, step)
+        except MinioAdminException as exc:
+            if _denied(exc):
+                raise _admin_refused(exc, settings) from None
+            raise
+    elif isinstance(step, CreateBucket):
         try:
             mc.make_bucket(step.bucket)
         except S3Error as exc:
@@ -49,6 +93,23 @@ def _apply(mc: Minio, step: Step, settings: Settings) -> None:
         _subscribe(mc, step.subscription, settings)
     elif isinstance(step, SetExpiry):
         _set_expiry(mc, step.expiry)
+
+
+def _apply_identity(adm: MinioAdmin, step: PutPolicy | SetUser | AttachPolicy) -> None:
+    i = step.identity
+    if isinstance(step, PutPolicy):
+        adm.policy_add(i.policy_name, policy=i.policy)  # replaces a policy of that name
+    elif isinstance(step, SetUser):
+        adm.user_add(i.user, i.password)  # also enables it; its attached policies stay
+    else:
+        if step.detach:
+            adm.detach_policy(list(step.detach), user=i.user)
+        if step.attach:
+            try:
+                adm.attach_policy([i.policy_name], user=i.user)
+            except MinioAdminException as exc:  # attached meanwhile (another configure): nothing to do
+                if current.admin_error_code(exc) != "XMinioAdminPolicyChangeAlreadyApplied":
+                    raise
 
 
 def _set_expiry(mc: Minio, expiry: Expiry) -> None:

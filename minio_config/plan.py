@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from minio_config.current import Current
+from minio_config.current import Current, IdentityState
 from minio_config.desired import Desired, Expiry, Subscription
+from minio_config.identities import Identity, normalized
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,59 @@ class SetExpiry:
         return f"mc ilm rule add --expire-days {e.days} {alias}/{e.bucket}   # rule id {e.rule_id}"
 
 
-Step = CreateBucket | Subscribe | SetExpiry
+@dataclass(frozen=True)
+class PutPolicy:
+    identity: Identity
+    replaces: bool  # a policy of that name exists with other rights
+
+    def describe(self) -> str:
+        i = self.identity
+        return f"{'replace' if self.replaces else 'create'} policy {i.policy_name} (the {i.name}'s rights)"
+
+    def mc(self, alias: str) -> str:
+        i = self.identity
+        return f"echo '{json.dumps(i.policy)}' | mc admin policy create {alias} {i.policy_name} /dev/stdin"
+
+
+@dataclass(frozen=True)
+class SetUser:
+    identity: Identity
+    reason: str  # "missing", "disabled" or "secret": why the user is (re)written
+
+    def describe(self) -> str:
+        i = self.identity
+        return {"missing": f"create user {i.user} for the {i.name}",
+                "disabled": f"enable user {i.user} (the {i.name}) with its configured secret",
+                "secret": f"set the secret of user {i.user} (the {i.name}): MinIO refused the configured one",
+                }[self.reason]
+
+    def mc(self, alias: str) -> str:
+        i = self.identity
+        # Never print a secret (unset, the variable's value is the one configure derives from MINIO_PASSWORD).
+        return f'mc admin user add {alias} {i.user} "${i.password_variable}"   # the secret is not printed'
+
+
+@dataclass(frozen=True)
+class AttachPolicy:
+    identity: Identity
+    attach: bool  # ours is not attached yet
+    detach: tuple[str, ...] = ()  # other policies attached to our user: more rights than the component needs
+
+    def describe(self) -> str:
+        i = self.identity
+        parts = [f"attach policy {i.policy_name} to user {i.user}"] if self.attach else []
+        parts += [f"detach policy {p} from user {i.user}" for p in self.detach]
+        return "; ".join(parts)
+
+    def mc(self, alias: str) -> str:
+        i = self.identity
+        lines = [f"mc admin policy detach {alias} {p} --user {i.user}" for p in self.detach]
+        if self.attach:
+            lines.append(f"mc admin policy attach {alias} {i.policy_name} --user {i.user}")
+        return "\n".join(lines)
+
+
+Step = CreateBucket | Subscribe | SetExpiry | PutPolicy | SetUser | AttachPolicy
 
 
 def plan(want: Desired, have: Current) -> list[Step]:
@@ -68,4 +122,25 @@ def plan(want: Desired, have: Current) -> list[Step]:
     expiry = want.expiry
     if expiry is not None and have.expiry_days.get(expiry.bucket) != expiry.days:
         steps.append(SetExpiry(expiry))
+    return steps
+
+
+def plan_identities(want: tuple[Identity, ...], have: dict[str, IdentityState]) -> list[Step]:
+    """Per component: its policy (compared by content), its user (secret checked), the policy attached alone."""
+    steps: list[Step] = []
+    for identity in want:
+        state = have.get(identity.component, IdentityState(None, None))
+        if normalized(state.policy) != normalized(identity.policy):
+            steps.append(PutPolicy(identity, replaces=state.policy is not None))
+        user = state.user
+        if user is None:
+            steps.append(SetUser(identity, "missing"))
+        elif not user.enabled:
+            steps.append(SetUser(identity, "disabled"))
+        elif not user.secret_works:
+            steps.append(SetUser(identity, "secret"))
+        attached = user.policies if user else ()
+        others = tuple(p for p in attached if p != identity.policy_name)
+        if identity.policy_name not in attached or others:
+            steps.append(AttachPolicy(identity, attach=identity.policy_name not in attached, detach=others))
     return steps

@@ -95,9 +95,59 @@ def test_no_default_passwords_and_every_variable_in_env_example(compose):
     example = {line.split("=", 1)[0] for line in (DOCKER / ".env.example").read_text().splitlines()
                if "=" in line and not line.startswith("#")}
     assert referenced_variables(text) <= example
-    for secret in ("MINIO_USER", "MINIO_PASSWORD", "WEBHOOK_TOKEN"):
+    for secret in ("MINIO_USER", "MINIO_PASSWORD", "WEBHOOK_TOKEN", "FUNCTION_MINIO_PASSWORD", "WEB_MINIO_PASSWORD",
+                   "NUDGE_TOKEN"):
         uses = re.findall(r"\$\{" + secret + r"([^}]*)\}", text)
         assert uses and all(u.startswith(":?") for u in uses), f"{secret} must be required, never defaulted"
+
+
+# The variables of docker/.env that grant something, and who may hold each.
+CREDENTIALS = {"MINIO_USER", "MINIO_PASSWORD", "FUNCTION_MINIO_PASSWORD", "WEB_MINIO_PASSWORD", "WEBHOOK_TOKEN",
+               "NUDGE_TOKEN"}
+HOLDERS = {
+    "minio-node": {"MINIO_USER", "MINIO_PASSWORD", "WEBHOOK_TOKEN"},  # its root user and the token its events carry
+    "minio-init": {"MINIO_USER", "MINIO_PASSWORD", "FUNCTION_MINIO_PASSWORD", "WEB_MINIO_PASSWORD"},
+    "classifier": {"FUNCTION_MINIO_PASSWORD", "WEBHOOK_TOKEN", "NUDGE_TOKEN"},
+    "web": {"WEB_MINIO_PASSWORD", "NUDGE_TOKEN"},
+}
+
+
+def role(name: str, service: dict) -> str:
+    if "build" in service and "minio.Dockerfile" in service["build"]["dockerfile"]:
+        return "minio-node"
+    return name
+
+
+def test_each_service_holds_only_its_own_credentials(compose):
+    _, doc = compose
+    for name, service in doc["services"].items():
+        held = referenced_variables(" ".join(env_of(service).values())) & CREDENTIALS
+        assert held == HOLDERS.get(role(name, service), set()), f"{name} holds {sorted(held)}"
+
+
+def test_the_root_password_stays_with_minio_and_configure(compose):
+    _, doc = compose
+    for name, service in doc["services"].items():
+        for value in env_of(service).values():
+            if "${MINIO_PASSWORD" in value:
+                assert role(name, service) in ("minio-node", "minio-init"), f"{name} gets the root password"
+    assert "WEBHOOK_TOKEN" not in env_of(doc["services"]["web"])
+
+
+def test_the_components_run_as_the_identities_configure_creates(compose):
+    _, doc = compose
+    services = doc["services"]
+    configure = env_of(services["minio-init"])
+    assert configure["MINIO_PASSWORD"].startswith("${MINIO_PASSWORD:?")
+    for service, component in (("classifier", "FUNCTION"), ("web", "WEB")):
+        env = env_of(services[service])
+        assert env["MINIO_USER"] == configure[f"{component}_MINIO_USER"]
+        assert env["MINIO_PASSWORD"] == configure[f"{component}_MINIO_PASSWORD"]
+        assert env["MINIO_PASSWORD"].startswith(f"${{{component}_MINIO_PASSWORD:?")
+        assert env["NUDGE_TOKEN"].startswith("${NUDGE_TOKEN:?")
+        # the default user name is the one Settings (and so configure) falls back to
+        default = re.search(r":-([^}]+)\}", env["MINIO_USER"]).group(1)
+        assert default == getattr(DEFAULTS, f"{component.lower()}_minio_user")
 
 
 def test_the_model_is_mounted_read_only_where_model_path_points(compose):

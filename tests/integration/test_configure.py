@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from minio.commonconfig import ENABLED, Filter
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
@@ -11,6 +13,7 @@ from minio_config import current
 from minio_config.apply import ConfigureError, configure
 from minio_config.check import UnsafeSubscription, check
 from minio_config.desired import ARN, EVENTS, Desired, Subscription
+from minio_config.identities import identities
 from tests.stack import AUDIT_ARN
 
 pytestmark = pytest.mark.integration
@@ -24,6 +27,12 @@ def test_second_run_changes_nothing(stack):
     assert configure(stack.settings, echo=lambda line: None) == []
     [ours] = [r for r in rules(stack) if r.arn == ARN]
     assert set(ours.events) == set(EVENTS)
+    # The stack's configure created each component's user, with its own policy alone and its secret set.
+    adm = current.admin(stack.settings)
+    for identity in identities(stack.settings):
+        info = json.loads(adm.user_info(identity.user))
+        assert info["status"] == "enabled" and info["policyName"] == identity.policy_name
+        assert current.secret_works(stack.settings, identity.user, identity.password)
 
 
 def test_an_unrelated_subscription_is_kept_and_a_widened_one_repaired(stack):

@@ -1,8 +1,18 @@
 from gourmetgram.settings import Settings
 from minio_config.check import _retriggers
-from minio_config.current import Current, QueueRule
+from minio_config.current import Current, IdentityState, QueueRule, UserState
 from minio_config.desired import ARN, EVENTS, desired
-from minio_config.plan import CreateBucket, SetExpiry, Subscribe, plan
+from minio_config.identities import identities
+from minio_config.plan import (
+    AttachPolicy,
+    CreateBucket,
+    PutPolicy,
+    SetExpiry,
+    SetUser,
+    Subscribe,
+    plan,
+    plan_identities,
+)
 
 WANT = desired(Settings())
 OURS = QueueRule(ARN, EVENTS, "gourmetgram-classifier", None, None)
@@ -53,3 +63,63 @@ def test_quarantine_expiry_is_off_by_default_and_planned_when_asked():
     assert plan(want, Current(ALL_BUCKETS, {"incoming": (OURS,)}, {"quarantine": 30})) == []
     [removal] = plan(WANT, Current(ALL_BUCKETS, {"incoming": (OURS,)}, {"quarantine": 30}))
     assert removal.mc("local") == "mc ilm rule rm --id gourmetgram-quarantine-expiry local/quarantine"
+
+
+IDENTITIES = identities(Settings())
+
+
+def stored(policy: dict) -> dict:
+    """A policy as MinIO gives it back: actions and resources sorted."""
+    return {**policy, "Statement": [{**st, "Action": sorted(st["Action"]), "Resource": sorted(st["Resource"])}
+                                    for st in policy["Statement"]]}
+
+
+def configured(**changes) -> dict[str, IdentityState]:
+    """The state of a server where `configure` ran, with `changes` for one component ("web")."""
+    have = {i.component: IdentityState(stored(i.policy), UserState(True, True, (i.policy_name,)))
+            for i in IDENTITIES}
+    if changes:
+        have["web"] = IdentityState(**{"policy": have["web"].policy, "user": have["web"].user, **changes})
+    return have
+
+
+def test_a_fresh_server_gets_a_policy_and_a_user_per_component_with_the_policy_attached():
+    steps = plan_identities(IDENTITIES, {})
+    assert [(type(s).__name__, s.identity.component) for s in steps] == [
+        ("PutPolicy", "function"), ("SetUser", "function"), ("AttachPolicy", "function"),
+        ("PutPolicy", "web"), ("SetUser", "web"), ("AttachPolicy", "web")]
+    text = "\n".join(s.mc("local") for s in steps)
+    assert "mc admin policy create local gourmetgram-web /dev/stdin" in text
+    assert 'mc admin user add local gourmetgram-web "$WEB_MINIO_PASSWORD"' in text
+    assert "mc admin policy attach local gourmetgram-function --user gourmetgram-function" in text
+    for identity in IDENTITIES:  # no secret is ever printed
+        assert identity.password not in text and identity.password not in "\n".join(s.describe() for s in steps)
+
+
+def test_a_configured_server_needs_no_identity_step():
+    assert plan_identities(IDENTITIES, configured()) == []
+
+
+def test_a_wrong_secret_is_set_again_and_a_disabled_user_enabled():
+    [step] = plan_identities(IDENTITIES, configured(user=UserState(True, False, ("gourmetgram-web",))))
+    assert isinstance(step, SetUser) and step.reason == "secret" and step.identity.component == "web"
+    assert "set the secret of user gourmetgram-web" in step.describe()
+    [step] = plan_identities(IDENTITIES, configured(user=UserState(False, False, ("gourmetgram-web",))))
+    assert isinstance(step, SetUser) and step.reason == "disabled"
+
+
+def test_a_policy_with_other_rights_is_replaced():
+    policy = stored(IDENTITIES[1].policy)
+    policy["Statement"][0]["Action"].append("s3:DeleteObject")
+    [step] = plan_identities(IDENTITIES, configured(policy=policy))
+    assert isinstance(step, PutPolicy) and step.replaces and "replace policy gourmetgram-web" in step.describe()
+
+
+def test_more_policies_on_our_user_are_detached_and_a_missing_one_attached():
+    [step] = plan_identities(IDENTITIES, configured(user=UserState(True, True, ("readwrite", "gourmetgram-web"))))
+    assert isinstance(step, AttachPolicy) and not step.attach and step.detach == ("readwrite",)
+    assert step.mc("local") == "mc admin policy detach local readwrite --user gourmetgram-web"
+    [step] = plan_identities(IDENTITIES, configured(user=UserState(True, True, ("consoleAdmin",))))
+    assert step.attach and step.detach == ("consoleAdmin",)
+    assert step.mc("local").splitlines() == ["mc admin policy detach local consoleAdmin --user gourmetgram-web",
+                                             "mc admin policy attach local gourmetgram-web --user gourmetgram-web"]

@@ -1,0 +1,116 @@
+"""Each component's own MinIO identity and the policy that says what it may do, built from Settings. Pure.
+
+Root credentials serve `configure` alone; the function and the frontend each run as a user of their own
+whose policy grants exactly the S3 calls their code makes (README, "Security", says why each is there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gourmetgram.settings import Settings, SettingsError
+
+COMPONENTS = ("function", "web")
+NAMES = {"function": "function", "web": "frontend"}  # what people call them
+POLICY_NAMES = {"function": "gourmetgram-function", "web": "gourmetgram-web"}
+_USER_VARIABLES = {"function": "FUNCTION_MINIO_USER", "web": "WEB_MINIO_USER"}
+
+
+@dataclass(frozen=True)
+class Identity:
+    component: str  # "function" or "web"
+    user: str
+    password: str = field(repr=False)
+    policy_name: str
+    policy: dict = field(hash=False)
+
+    @property
+    def name(self) -> str:
+        return NAMES[self.component]
+
+    @property
+    def password_variable(self) -> str:
+        """The setting that holds the password (FUNCTION_MINIO_PASSWORD, WEB_MINIO_PASSWORD)."""
+        return f"{self.component.upper()}_MINIO_PASSWORD"
+
+
+def _bucket(name: str) -> str:
+    return f"arn:aws:s3:::{name}"
+
+
+def _objects(name: str) -> str:
+    return f"arn:aws:s3:::{name}/*"
+
+
+def _policy(*statements: tuple[str, list[str], list[str]]) -> dict:
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+        for sid, actions, resources in statements]}
+
+
+def function_policy(s: Settings) -> dict:
+    return _policy(
+        # HEAD and GET of a photo (also the source of the CopyObject into production), delete when done.
+        ("WorkIncoming", ["s3:GetObject", "s3:DeleteObject"], [_objects(s.bucket_incoming)]),
+        # The reconciler lists the backlog; the readiness ping (ListBuckets) is answered from this right.
+        ("ReconcileIncoming", ["s3:ListBucket"], [_bucket(s.bucket_incoming)]),
+        # CopyObject destinations, tags in the same request (MinIO asks no s3:PutObjectTagging for that).
+        ("WriteResults", ["s3:PutObject"], [_objects(s.bucket_production), _objects(s.bucket_quarantine)]),
+        # Claims: conditional PUTs of records, and reading a record someone else wrote.
+        ("ClaimAndRecord", ["s3:GetObject", "s3:PutObject"], [_objects(s.bucket_events)]),
+        # The start-up check reads the subscription of all four buckets (minio_config/check.py).
+        ("CheckSubscriptions", ["s3:GetBucketNotification"], [_bucket(b) for b in s.buckets]),
+    )
+
+
+def web_policy(s: Settings) -> dict:
+    return _policy(
+        # POST /predict streams the photo into incoming (one PUT with its metadata).
+        ("UploadIntoIncoming", ["s3:PutObject"], [_objects(s.bucket_incoming)]),
+        # GET /predictions/<id> lists incoming with the id as prefix: "queued" or "unknown". Not GetObject:
+        # the frontend never reads a photo back.
+        ("TellQueuedFromUnknown", ["s3:ListBucket"], [_bucket(s.bucket_incoming)]),
+        # The event log lists the records; the long-poll and feedback read them, feedback rewrites one
+        # with If-Match.
+        ("ListRecords", ["s3:ListBucket"], [_bucket(s.bucket_events)]),
+        ("ReadAndUpdateRecords", ["s3:GetObject", "s3:PutObject"], [_objects(s.bucket_events)]),
+        # Feedback merges corrected_class/flagged into the production object's tags (DESIGN: read and tag).
+        ("ReadAndTagProduction", ["s3:GetObject", "s3:GetObjectTagging", "s3:PutObjectTagging"],
+         [_objects(s.bucket_production)]),
+    )
+
+
+_POLICIES = {"function": function_policy, "web": web_policy}
+
+
+def identities(settings: Settings) -> tuple[Identity, ...]:
+    """The two identities `configure` creates; refuses user names MinIO could not tell apart from root."""
+    found = []
+    for component in COMPONENTS:
+        user, password = settings.component_credentials(component)
+        variable = _USER_VARIABLES[component]
+        if user == settings.minio_user:
+            raise SettingsError(f"{variable} and MINIO_USER are both {user!r}: configure runs with MinIO's root "
+                                f"credentials in MINIO_USER/MINIO_PASSWORD and gives the {NAMES[component]} a user "
+                                f"of its own")
+        if any(user == other.user for other in found):
+            raise SettingsError(f"{variable} {user!r} is the {NAMES[found[0].component]}'s user too: each "
+                                f"component needs its own")
+        found.append(Identity(component, user, password, POLICY_NAMES[component], _POLICIES[component](settings)))
+    return tuple(found)
+
+
+def normalized(policy: dict | None) -> object:
+    """A policy in a form where equal rights compare equal (MinIO sorts actions and resources when it stores)."""
+    if policy is None:
+        return None
+
+    def as_set(value) -> tuple[str, ...]:
+        return tuple(sorted([value] if isinstance(value, str) else value or []))
+
+    statements = []
+    for st in policy.get("Statement", []):
+        statements.append((st.get("Sid", ""), st.get("Effect", ""), as_set(st.get("Action")),
+                           as_set(st.get("NotAction")), as_set(st.get("Resource")), as_set(st.get("NotResource")),
+                           repr(sorted((st.get("Condition") or {}).items()))))
+    return policy.get("Version", ""), tuple(sorted(statements))

@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
-from classifier_fn import health, predict, webhook
+from classifier_fn import health, nudge, predict, webhook
 from classifier_fn import model as model_module
 from classifier_fn.running import running
 from gourmetgram.settings import Settings
@@ -41,6 +41,7 @@ def create_app(settings: Settings, store: Store | None = None, loaded: model_mod
     routes = [
         Route("/minio/events", webhook.receive, methods=["POST"]),
         Route("/minio/events", webhook.head, methods=["HEAD", "GET"]),
+        Route("/nudge", nudge.receive, methods=["POST"]),
         Route("/predict", predict.predict, methods=["POST"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 
 class BodyTooLarge(Exception):
@@ -36,6 +36,19 @@ async def read_capped(request: Request, limit: int) -> bytearray:
             raise BodyTooLarge(limit)
         body += chunk
     return body
+
+
+async def discard(request: Request, limit: int) -> None:
+    """Read and drop up to `limit` bytes of the body before refusing it: a server that closes with the
+    client's bytes unread resets the connection, and the client never sees its answer (e.g. a 503)."""
+    seen = 0
+    try:
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > limit:
+                return
+    except ClientDisconnect:
+        return
 
 
 def json_object(body: bytes | bytearray) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from classifier_fn import preprocess
-from classifier_fn.body import BodyTooLarge, NotAnObject, json_object, read_capped, refuse_declared
+from classifier_fn.body import BodyTooLarge, NotAnObject, discard, json_object, read_capped, refuse_declared
 from classifier_fn.errors import Rejected
 from classifier_fn.worker import Pipeline
 from gourmetgram import names
@@ -46,6 +46,7 @@ async def predict(request: Request) -> JSONResponse:
     except BodyTooLarge:
         return _detail(413, f"image over {limit:,} bytes (the body may be at most {body_limit(limit):,})")
     if not in_progress.acquire(blocking=False):
+        await discard(request, body_limit(limit))  # read, never kept: so that the client reads the 503
         return _detail(503, f"busy: {pipeline.settings.predict_concurrency} predictions in progress, "
                             f"retry in {RETRY_AFTER_S} s", **{"Retry-After": str(RETRY_AFTER_S)})
     try:

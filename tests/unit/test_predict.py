@@ -3,9 +3,13 @@
 import base64
 import json
 import threading
+import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import uvicorn
 from starlette.testclient import TestClient
 
 from classifier_fn import model, preprocess
@@ -178,3 +182,49 @@ def test_a_body_that_is_not_a_json_object_is_400_never_500(client, fake_store, b
 def test_an_object_without_a_base64_image_is_422_as_the_course_server(client, doc):
     r = client.post("/predict", json=doc)
     assert r.status_code == 422 and "base64" in r.json()["detail"]
+
+
+@pytest.fixture
+def served(settings, fake_store, demo):
+    """The function on a real uvicorn (loopback, a free port), for what only a real socket shows."""
+    app = function_app(settings.replace(predict_concurrency=1), fake_store, demo)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(400):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield app, port
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_a_refused_client_still_sending_a_big_body_reads_its_503(served):
+    # GIVEN the only prediction slot taken by a request the model holds
+    app, port = served
+    batcher = BlockingBatcher()
+    app.state.pipeline.batcher = batcher
+    body = image_body(photo())
+    big = image_body(b"\xff" * 8_000_000)  # 10.7 MB of base64: more than the socket buffers hold
+
+    def post(data: bytes):
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=data,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, None, json.load(response)
+        except urllib.error.HTTPError as exc:  # a reset connection raises URLError instead, and fails the test
+            return exc.code, exc.headers.get("Retry-After"), json.load(exc)
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            first = pool.submit(post, body)
+            assert batcher.entered.wait(20)
+            # WHEN a client sends a big body meanwhile, THEN it gets the 503 (not a reset connection)
+            status, retry_after, doc = post(big)
+            assert (status, retry_after) == (503, "1") and "busy" in doc["detail"]
+        finally:
+            batcher.release.set()
+        assert first.result(timeout=20)[0] == 200

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
-from classifier_fn import health, predict, webhook
+from classifier_fn import health, nudge, predict, webhook
 from classifier_fn import model as model_module
 from classifier_fn.running import running
 from gourmetgram.settings import Settings
@@ -31,6 +32,8 @@ def create_app(settings: Settings, store: Store | None = None, loaded: model_mod
         the_model = loaded or await run_in_threadpool(model_module.load, settings.model_path)
         with running(settings, the_store, the_model, reconcile=run_reconciler) as pipeline:
             app.state.pipeline = pipeline
+            # Synchronous predictions in progress; past the limit /predict answers 503 at once.
+            app.state.predict_slots = threading.BoundedSemaphore(settings.predict_concurrency)
             app.state.is_demo = the_model.is_demo
             app.state.check = report
             yield
@@ -38,6 +41,7 @@ def create_app(settings: Settings, store: Store | None = None, loaded: model_mod
     routes = [
         Route("/minio/events", webhook.receive, methods=["POST"]),
         Route("/minio/events", webhook.head, methods=["HEAD", "GET"]),
+        Route("/nudge", nudge.receive, methods=["POST"]),
         Route("/predict", predict.predict, methods=["POST"]),
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import json
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
+
+from classifier_fn.body import NotAnObject, json_object
 
 # Exactly what the subscription asks for; tagging, retention and access events are never work.
 ACCEPTED = frozenset({
     "s3:ObjectCreated:Put", "s3:ObjectCreated:Post", "s3:ObjectCreated:Copy",
     "s3:ObjectCreated:CompleteMultipartUpload",
 })
+MAX_KEY_BYTES = 1024  # S3's (and MinIO's) limit on an object name
 
 
 class MalformedEvent(ValueError):
@@ -26,6 +29,7 @@ class ObjectEvent:
     etag: str         # without quotes; "" when MinIO omitted it
     size: int | None  # None when MinIO omitted it (0-byte objects)
     time: str         # eventTime as sent
+    invalid: str = ""  # why no object can have this key ("" for a possible key): never HEAD it
 
     @property
     def accepted(self) -> bool:
@@ -35,11 +39,11 @@ class ObjectEvent:
 def parse_body(body: bytes) -> list[ObjectEvent]:
     """Every record of a webhook body. MinIO sends one per POST; more are tolerated."""
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedEvent(f"body is not JSON: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("Records"), list):
-        raise MalformedEvent("body has no Records list")
+        doc = json_object(body)
+    except NotAnObject as exc:
+        raise MalformedEvent(str(exc)) from None
+    if not isinstance(doc.get("Records"), list):
+        raise MalformedEvent("the body has no Records list")
     return [parse_record(r) for r in doc["Records"]]
 
 
@@ -55,12 +59,35 @@ def parse_record(record: Any) -> ObjectEvent:
     if not all(isinstance(v, str) for v in (raw_key, bucket, name)) or not raw_key:
         raise MalformedEvent("record has a non-string or empty key, bucket or event name")
     size = obj.get("size")
+    # MinIO encodes keys form-style (space -> '+', '+' -> '%2B'), like AWS; a key is UTF-8.
+    try:
+        key, invalid = unquote_plus(raw_key, errors="strict"), ""
+    except UnicodeDecodeError:
+        key, invalid = unquote_plus(raw_key), "the key is not UTF-8"
     return ObjectEvent(
         name=name,
         bucket=bucket,
-        # MinIO encodes keys form-style (space -> '+', '+' -> '%2B'), like AWS.
-        key=unquote_plus(raw_key),
+        key=key,
         etag=str(obj.get("eTag", "")).strip('"'),
-        size=size if isinstance(size, int) else None,
+        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
         time=str(record.get("eventTime", "")),
+        invalid=invalid or key_problem(key),
     )
+
+
+def key_problem(key: str) -> str:
+    """Why no object in MinIO can have this (decoded) key, or "" if one can.
+
+    MinIO refuses `.` and `..` segments, `//`, a leading `/`, NUL and names over 1024 bytes. Control
+    characters are refused here too although MinIO stores them (checked on the pinned build): a key with
+    one is left to the reconciler, which lists `incoming` and so still finds a real object of that name.
+    """
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        return f"the key is longer than {MAX_KEY_BYTES} bytes"
+    if key.startswith("/") or "//" in key:
+        return "the key starts with '/' or contains '//'"
+    if any(segment.strip() in (".", "..") for segment in key.split("/")):
+        return "the key has a '.' or '..' segment"
+    if any(unicodedata.category(c) == "Cc" for c in key):
+        return "the key contains a NUL or another control character"
+    return ""

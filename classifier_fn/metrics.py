@@ -11,6 +11,8 @@ class Metrics:
         r = self.registry
         self.webhook = Counter("gourmetgram_webhook_requests_total", "Webhook requests by result",
                                ["result"], registry=r)
+        self.nudge = Counter("gourmetgram_nudge_requests_total", "Nudges from the frontend by result",
+                             ["result"], registry=r)
         self.items = Counter("gourmetgram_items_total", "Items worked, by final status and lane",
                              ["status", "lane"], registry=r)
         self.batch_size = Histogram("gourmetgram_batch_size", "Images per forward pass",

@@ -1,32 +1,86 @@
-"""`POST /predict` with `{"image": <base64>}`: the course's FastAPI model server, synchronously."""
+"""`POST /predict` with `{"image": <base64>}`: the course's FastAPI model server, synchronously.
+
+Bounded like the workers: the body is capped while it streams in, at most PREDICT_CONCURRENCY requests
+are worked at once (past it: 503 at once, never a queue), and decoding takes one of the workers' decode
+slots, so a burst of camera-sized photos cannot decode more at once than the pipeline allows.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import math
+import threading
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from classifier_fn import preprocess
+from classifier_fn.body import BodyTooLarge, NotAnObject, discard, json_object, read_capped, refuse_declared
 from classifier_fn.errors import Rejected
 from classifier_fn.worker import Pipeline
 from gourmetgram import names
 
+EXPECTED = 'expected a JSON object {"image": "<base64 of an image>"}'
+JSON_OVERHEAD = 1024  # '{"image": ""}', spaces, and a field or two beside it
+RETRY_AFTER_S = 1
+
+
+def body_limit(max_object_bytes: int) -> int:
+    """The longest body that can carry an image of `max_object_bytes`: its base64, and the JSON around it."""
+    return 4 * math.ceil(max_object_bytes / 3) + JSON_OVERHEAD
+
+
+def _detail(status: int, detail: str, **headers: str) -> JSONResponse:
+    # The course server's (FastAPI's) error shape.
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers or None)
+
 
 async def predict(request: Request) -> JSONResponse:
     pipeline: Pipeline = request.app.state.pipeline
+    in_progress: threading.BoundedSemaphore = request.app.state.predict_slots
+    limit = pipeline.settings.max_object_bytes
     try:
-        doc = await request.json()
-        data = base64.b64decode(doc["image"], validate=True)
+        refuse_declared(request, body_limit(limit))  # before taking a slot: retrying would not help
+    except BodyTooLarge:
+        return _detail(413, f"image over {limit:,} bytes (the body may be at most {body_limit(limit):,})")
+    if not in_progress.acquire(blocking=False):
+        await discard(request, body_limit(limit))  # read, never kept: so that the client reads the 503
+        return _detail(503, f"busy: {pipeline.settings.predict_concurrency} predictions in progress, "
+                            f"retry in {RETRY_AFTER_S} s", **{"Retry-After": str(RETRY_AFTER_S)})
+    try:
+        return await _predict(request, pipeline)
+    finally:
+        in_progress.release()
+
+
+async def _predict(request: Request, pipeline: Pipeline) -> JSONResponse:
+    s = pipeline.settings
+    try:
+        doc = json_object(await read_capped(request, body_limit(s.max_object_bytes)))
+    except BodyTooLarge:
+        return _detail(413, f"image over {s.max_object_bytes:,} bytes "
+                            f"(the body may be at most {body_limit(s.max_object_bytes):,})")
+    except NotAnObject as exc:
+        return _detail(400, f"{exc}; {EXPECTED}")
+    try:
+        data = base64.b64decode(doc.pop("image"), validate=True)
     except (ValueError, KeyError, TypeError, binascii.Error):
-        return JSONResponse({"detail": 'expected JSON {"image": "<base64 of an image>"}'}, status_code=422)
-    if len(data) > pipeline.settings.max_object_bytes:
-        return JSONResponse({"detail": f"image over {pipeline.settings.max_object_bytes:,} bytes"}, status_code=413)
+        return _detail(422, EXPECTED)
+    del doc
+    if len(data) > s.max_object_bytes:
+        return _detail(413, f"image over {s.max_object_bytes:,} bytes")
     try:
-        prepared = await run_in_threadpool(preprocess.prepare, data, pipeline.settings.max_pixels)
+        prepared = await run_in_threadpool(_decode, pipeline, data)
     except Rejected as exc:
-        return JSONResponse({"detail": exc.reason}, status_code=422)
+        return _detail(422, exc.reason)
+    del data
     result = await run_in_threadpool(pipeline.batcher.predict, prepared.tensor)
     return JSONResponse({"prediction": names.class_name(result.index), "probability": result.probability})
+
+
+def _decode(pipeline: Pipeline, data: bytes) -> preprocess.Prepared:
+    # The workers' own slots: decoding is where a photo is big (40 Mpx is 120 MB of pixels).
+    with pipeline.decode_slots:
+        return preprocess.prepare(data, pipeline.settings.max_pixels)

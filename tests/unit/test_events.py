@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from classifier_fn.events import MalformedEvent, parse_body
+from classifier_fn.events import MalformedEvent, key_problem, parse_body
 from tests.conftest import load_event
 
 
@@ -44,7 +44,10 @@ def test_tagging_and_deletes_are_not_work(name):
 @pytest.mark.parametrize(("raw", "message"), [
     pytest.param(b"{not json", "not JSON", id="garbage"),
     pytest.param(b"\xff\xfe", "not JSON", id="binary"),
-    pytest.param(b"[]", "no Records", id="list"),
+    pytest.param(b"[]", "must be a JSON object, not a list", id="list"),
+    pytest.param(b"null", "must be a JSON object, not null", id="null"),
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, "nested too deeply", id="deep"),
+    pytest.param(b'{"Records": {}}', "no Records list", id="records-not-a-list"),
     pytest.param(b'{"Records": [{"eventName": "s3:ObjectCreated:Put"}]}', "lacks", id="no-s3"),
     pytest.param(b'{"Records": [{"eventName": "x", "s3": {"bucket": {"name": 1}, "object": {"key": "a"}}}]}',
                  "non-string", id="bad-types"),
@@ -52,3 +55,30 @@ def test_tagging_and_deletes_are_not_work(name):
 def test_malformed_bodies(raw, message):
     with pytest.raises(MalformedEvent, match=message):
         parse_body(raw)
+
+
+@pytest.mark.parametrize("key", [
+    "photo.jpg", "my folder/pho to+1 é.jpg", "..jpg", "a/..b/c.", "x" * 1020 + ".jpg", "é" * 512,
+])
+def test_keys_minio_can_hold_are_valid(key):
+    assert key_problem(key) == ""
+
+
+@pytest.mark.parametrize(("key", "problem"), [
+    ("a/../b.jpg", "'..' segment"), ("..", "'..' segment"), ("a/./b", "'.' or"),
+    ("a//b.jpg", "'//'"), ("/b.jpg", "starts with '/'"), ("x" * 1025, "longer than 1024 bytes"),
+    ("é" * 513, "longer than 1024 bytes"), ("a\x00b", "NUL"), ("a\tb", "control character"),
+    ("a\x85b", "control character"),
+])
+def test_keys_no_object_can_have_name_their_problem(key, problem):
+    assert problem in key_problem(key)
+
+
+def test_an_impossible_key_is_parsed_not_refused_so_the_webhook_can_answer_2xx():
+    doc = load_event("put_simple")
+    doc["Records"][0]["s3"]["object"]["key"] = "a%2F..%2Fb.jpg"
+    [event] = parse_body(json.dumps(doc).encode())
+    assert event.key == "a/../b.jpg" and "'..' segment" in event.invalid
+    doc["Records"][0]["s3"]["object"]["key"] = "%FF.jpg"
+    assert parse_body(json.dumps(doc).encode())[0].invalid == "the key is not UTF-8"
+    assert parse_body(body("put_encoded_key"))[0].invalid == ""

@@ -1,6 +1,7 @@
 import base64
 import copy
 import time
+from urllib.parse import quote_plus
 
 import pytest
 from starlette.testclient import TestClient
@@ -130,3 +131,73 @@ def test_health_ready_and_metrics(client):
     assert set(ready["queue"]) == {"live", "backlog", "in_flight", "oldest_age_s"}
     assert ready["last_reconcile"] is None  # this app runs no reconciler
     assert "gourmetgram_items_total" in client.get("/metrics").text
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # Python's json gives up with a RecursionError near 1,000 levels
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    pytest.param(b"[1]", "not a list", id="list"),
+    pytest.param(b'"x"', "not a string", id="string"),
+    pytest.param(b"42", "not a number", id="number"),
+    pytest.param(b"null", "not null", id="null"),
+    pytest.param(DEEP.encode(), "nested too deeply", id="deep-list"),
+    pytest.param(b'{"Records": ' + DEEP.encode() + b"}", "nested too deeply", id="deep-records"),
+    pytest.param(b'{"Records": [' + DEEP.encode() + b"]}", "nested too deeply", id="deep-record"),
+])
+def test_a_body_that_is_not_a_json_object_is_400_never_500(client, fake_store, monkeypatch, body, message):
+    offered = watch_offers(client, monkeypatch)
+    r = client.post("/minio/events", content=body, headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == 400 and message in r.json()["error"]
+    assert fake_store.calls == [] and offered == []
+    assert sample(client, "gourmetgram_webhook_requests_total", result="malformed") == 1
+
+
+def watch_offers(client, monkeypatch) -> list:
+    """Everything offered to the work queue from now on (still queued as usual)."""
+    queue, offered = client.app.state.pipeline.queue, []
+    real = queue.offer
+    monkeypatch.setattr(queue, "offer", lambda item: offered.append(item) or real(item))
+    return offered
+
+
+def sample(client, name: str, **labels) -> float:
+    return client.app.state.pipeline.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.parametrize("raw_key", [
+    pytest.param(quote_plus("a/../b.jpg"), id="dotdot-segment"),
+    pytest.param(quote_plus("../b.jpg"), id="leading-dotdot"),
+    pytest.param(quote_plus("a/ .. /b.jpg"), id="spaced-dotdot"),
+    pytest.param(quote_plus("a/./b.jpg"), id="dot-segment"),
+    pytest.param(quote_plus("a\x00b.jpg"), id="nul"),
+    pytest.param(quote_plus("a\x1b[31mb.jpg"), id="escape-control"),
+    pytest.param(quote_plus("a\nb.jpg"), id="newline"),
+    pytest.param(quote_plus("a//b.jpg"), id="double-slash"),
+    pytest.param(quote_plus("/b.jpg"), id="leading-slash"),
+    pytest.param(quote_plus("x" * 2000 + ".jpg"), id="2000-characters"),
+    pytest.param(quote_plus("é" * 513), id="1026-bytes-of-utf8"),
+    pytest.param("caf%E9.jpg", id="not-utf8"),
+])
+def test_an_authenticated_event_for_an_impossible_key_is_2xx_invalid_and_touches_nothing(
+        client, fake_store, monkeypatch, raw_key):
+    # GIVEN a correctly authenticated MinIO-style event naming a key no MinIO object can have
+    doc = copy.deepcopy(load_event("put_simple"))
+    doc["Records"][0]["s3"]["object"]["key"] = raw_key
+    offered = watch_offers(client, monkeypatch)
+    # WHEN it is posted
+    r = client.post("/minio/events", json=doc, headers=AUTH)
+    # THEN MinIO's sender moves on (2xx), nothing is read from the store nor queued, and it is counted
+    assert r.status_code == 200
+    [result] = r.json()["results"]
+    assert result["result"] == "invalid" and result["reason"].startswith("the key")
+    assert fake_store.calls == [] and offered == []
+    assert sample(client, "gourmetgram_webhook_requests_total", result="invalid") == 1
+    assert 'gourmetgram_webhook_requests_total{result="invalid"} 1.0' in client.get("/metrics").text
+
+
+def test_a_long_but_possible_key_is_still_work(client, fake_store):
+    key = "d/" * 100 + "é" * 400 + ".jpg"  # 1,004 bytes: under S3's 1,024
+    fake_store.put("incoming", key, photo())
+    r = client.post("/minio/events", json=event_for(fake_store, key), headers=AUTH)
+    assert r.status_code == 202 and r.json()["results"][0]["result"] == "queued"

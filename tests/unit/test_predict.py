@@ -1,0 +1,230 @@
+"""The function's synchronous `POST /predict`: a capped body, bounded concurrency, the workers' decode slots."""
+
+import base64
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import uvicorn
+from starlette.testclient import TestClient
+
+from classifier_fn import model, preprocess
+from classifier_fn.app import create_app
+from classifier_fn.infer import Prediction
+from classifier_fn.predict import body_limit
+from tests.conftest import photo
+
+DEEP = "[" * 100_000 + "]" * 100_000  # Python's json gives up with a RecursionError near 1,000 levels
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return model.load(None)
+
+
+def function_app(settings, fake_store, demo):
+    return create_app(settings, store=fake_store, loaded=demo, run_check=False, run_reconciler=False)
+
+
+@pytest.fixture
+def client(settings, fake_store, demo):
+    with TestClient(function_app(settings, fake_store, demo)) as c:
+        yield c
+
+
+def image_body(data: bytes) -> bytes:
+    return json.dumps({"image": base64.b64encode(data).decode()}).encode()
+
+
+def counting_receives(app, received: list):
+    """The app, with every message it takes from the client's body counted (the lifespan's are not)."""
+    async def asgi(scope, receive, send):
+        async def counted():
+            message = await receive()
+            received.append(len(message.get("body", b"")))
+            return message
+        await app(scope, counted if scope["type"] == "http" else receive, send)
+    return asgi
+
+
+def chunked(app, chunks, received: list):
+    """The app, fed a body without Content-Length in `chunks` as a slow client sends it, counting what it took."""
+    async def asgi(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k != b"content-length"]}
+
+        async def next_chunk():
+            chunk = next(chunks, None)
+            if chunk is None:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            received.append(len(chunk))
+            return {"type": "http.request", "body": chunk, "more_body": True}
+        await app(scope, next_chunk, send)
+    return asgi
+
+
+class BlockingBatcher:
+    """Stands in for the model: holds every prediction until the test lets it go."""
+
+    def __init__(self):
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def predict(self, tensor, timeout=120.0):
+        self.entered.set()
+        assert self.release.wait(30), "the test never released the batcher"
+        return Prediction(9, 0.9)
+
+
+def test_the_body_limit_is_the_base64_of_the_largest_object():
+    assert body_limit(3) == 4 + 1024 and body_limit(25 * 1024 * 1024) == 4 * 8_738_134 + 1024
+    assert len(image_body(b"\xff" * 30_000)) <= body_limit(30_000)
+
+
+def test_a_body_declared_over_the_cap_is_413_before_a_byte_of_it_is_read(settings, fake_store, demo):
+    settings = settings.replace(max_object_bytes=3000)
+    received = []
+    with TestClient(counting_receives(function_app(settings, fake_store, demo), received)) as c:
+        r = c.post("/predict", content=b"x" * (body_limit(3000) + 1), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "3,000 bytes" in r.json()["detail"]
+    assert received == []  # refused on Content-Length alone
+
+
+def test_a_streamed_body_is_cut_off_at_the_cap_not_read_whole(settings, fake_store, demo):
+    # GIVEN a client streaming 100 MB in 64 KB chunks, without Content-Length, to a 30 KB limit
+    settings = settings.replace(max_object_bytes=30_000)
+    chunks = (b"A" * 65_536 for _ in range(1600))
+    received = []
+    with TestClient(chunked(function_app(settings, fake_store, demo), chunks, received)) as c:
+        r = c.post("/predict", content=b"", headers={"Content-Type": "application/json"})
+    # THEN it is refused after the first chunk past the limit, the rest never read
+    assert r.status_code == 413 and "detail" in r.json()
+    assert sum(received) <= body_limit(30_000) + 65_536 and len(received) < 1600
+    print(f"\nread {sum(received):,} of {1600 * 65_536:,} bytes before the 413")
+
+
+def test_an_image_over_the_cap_after_decoding_base64_is_413(settings, fake_store, demo):
+    settings = settings.replace(max_object_bytes=1000)
+    with TestClient(function_app(settings, fake_store, demo)) as c:
+        r = c.post("/predict", content=image_body(b"\xff" * 1001), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "1,000 bytes" in r.json()["detail"]
+
+
+def test_past_predict_concurrency_it_answers_503_at_once_and_takes_requests_again_after(settings, fake_store,
+                                                                                         demo):
+    # GIVEN one prediction allowed at a time, and one in progress (the model holds it)
+    settings = settings.replace(predict_concurrency=1)
+    batcher = BlockingBatcher()
+    with TestClient(function_app(settings, fake_store, demo)) as c, ThreadPoolExecutor(2) as pool:
+        c.app.state.pipeline.batcher = batcher
+
+        def post():
+            return c.post("/predict", content=image_body(photo()), headers={"Content-Type": "application/json"})
+        try:
+            first = pool.submit(post)
+            assert batcher.entered.wait(20)
+            # WHEN another arrives, THEN it is refused at once with a hint when to retry, never queued
+            second = pool.submit(post).result(timeout=10)
+            assert second.status_code == 503 and second.headers["Retry-After"] == "1"
+            assert "busy" in second.json()["detail"]
+        finally:
+            batcher.release.set()
+        assert first.result(timeout=20).status_code == 200
+        # AND once the first is answered, the slot is free again
+        assert post().json() == {"prediction": "Soup", "probability": 0.9}
+
+
+def test_decoding_takes_one_of_the_workers_decode_slots(client, monkeypatch):
+    pipeline = client.app.state.pipeline
+    pipeline.decode_slots = slots = threading.BoundedSemaphore(1)  # the pipeline's only slot, workers' too
+    held_while_decoding = []
+    real = preprocess.prepare
+
+    def watching(data, max_pixels):
+        free = slots.acquire(blocking=False)
+        if free:
+            slots.release()
+        held_while_decoding.append(not free)
+        return real(data, max_pixels)
+
+    monkeypatch.setattr(preprocess, "prepare", watching)
+    r = client.post("/predict", content=image_body(photo()), headers={"Content-Type": "application/json"})
+    assert r.status_code == 200 and held_while_decoding == [True]
+    assert slots.acquire(blocking=False)  # and given back
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    pytest.param(b"[1]", "not a list", id="list"),
+    pytest.param(b'"x"', "not a string", id="string"),
+    pytest.param(b"42", "not a number", id="number"),
+    pytest.param(b"null", "not null", id="null"),
+    pytest.param(b"{nope", "not JSON", id="not-json"),
+    pytest.param(DEEP.encode(), "nested too deeply", id="deep-list"),
+    pytest.param(b'{"image": ' + DEEP.encode() + b"}", "nested too deeply", id="deep-in-an-object"),
+])
+def test_a_body_that_is_not_a_json_object_is_400_never_500(client, fake_store, body, message):
+    r = client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert message in r.json()["detail"] and '{"image"' in r.json()["detail"]
+    assert fake_store.calls == []
+
+
+@pytest.mark.parametrize("doc", [
+    pytest.param({"image": "!!!"}, id="not-base64"),
+    pytest.param({"image": 42}, id="not-a-string"),
+    pytest.param({"picture": "aGVsbG8="}, id="no-image-field"),
+])
+def test_an_object_without_a_base64_image_is_422_as_the_course_server(client, doc):
+    r = client.post("/predict", json=doc)
+    assert r.status_code == 422 and "base64" in r.json()["detail"]
+
+
+@pytest.fixture
+def served(settings, fake_store, demo):
+    """The function on a real uvicorn (loopback, a free port), for what only a real socket shows."""
+    app = function_app(settings.replace(predict_concurrency=1), fake_store, demo)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(400):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield app, port
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_a_refused_client_still_sending_a_big_body_reads_its_503(served):
+    # GIVEN the only prediction slot taken by a request the model holds
+    app, port = served
+    batcher = BlockingBatcher()
+    app.state.pipeline.batcher = batcher
+    body = image_body(photo())
+    big = image_body(b"\xff" * 8_000_000)  # 10.7 MB of base64: more than the socket buffers hold
+
+    def post(data: bytes):
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=data,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, None, json.load(response)
+        except urllib.error.HTTPError as exc:  # a reset connection raises URLError instead, and fails the test
+            return exc.code, exc.headers.get("Retry-After"), json.load(exc)
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            first = pool.submit(post, body)
+            assert batcher.entered.wait(20)
+            # WHEN a client sends a big body meanwhile, THEN it gets the 503 (not a reset connection)
+            status, retry_after, doc = post(big)
+            assert (status, retry_after) == (503, "1") and "busy" in doc["detail"]
+        finally:
+            batcher.release.set()
+        assert first.result(timeout=20)[0] == 200

@@ -51,6 +51,7 @@ class Outcome:
     latency_ms: int | None = None     # upload (object time) -> final record
     corrected_class: str | None = None
     flagged: bool | None = None
+    feedback_token_sha256: str | None = None  # web uploads: the hash of the token the uploader got
     timestamps: dict[str, str] = field(default_factory=dict)
 
     def stamp(self, step: str, moment: float | None = None) -> None:

@@ -127,7 +127,10 @@ def _claim(p: Pipeline, item: Item, info: ObjectInfo, upload_id: str | None) -> 
     fresh = Outcome(id=pid, status=Status.PENDING, incoming_key=item.key, incoming_etag=info.etag,
                     incoming_modified=names.timestamp_tag(info.last_modified),
                     source="web" if upload_id and info.metadata.get("source") == "web" else "bucket",
-                    size=info.size, worker=p.worker_id)
+                    size=info.size, worker=p.worker_id,
+                    # Only the upload the token was issued for: a copy carrying its metadata is someone else's.
+                    feedback_token_sha256=names.token_hash(info.metadata.get(names.FEEDBACK_TOKEN_METADATA))
+                    if upload_id else None)
     # eventTime has milliseconds; Last-Modified from HEAD only whole seconds.
     fresh.stamp("uploaded", parse_iso(item.event_time) if item.event_time else info.last_modified.timestamp())
     fresh.stamp("received", time.time() - (time.monotonic() - item.queued_at))

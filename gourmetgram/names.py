@@ -26,6 +26,12 @@ IMAGE_FORMATS = {
 # What to let Pillow try when opening untrusted bytes (an MPO opens through the JPEG plugin).
 PILLOW_OPENERS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
 
+# A web upload's feedback token is kept only as its SHA-256 (hex): in the incoming object's user metadata,
+# then in its outcome record. The token itself goes to the uploader alone.
+FEEDBACK_TOKEN_METADATA = "feedback-token-sha256"
+FEEDBACK_TOKEN_FIELD = "feedback_token_sha256"
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
 # S3 tag values allow letters, digits, white space and + - = . _ : / @, up to 256 characters.
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9 +\-=._:/@]")
 
@@ -78,6 +84,11 @@ def honoured_upload_id(key: str, metadata_id: str | None) -> str | None:
     if not metadata_id or not is_prediction_id(metadata_id):
         return None
     return metadata_id if "/" not in key and PurePosixPath(key).stem == metadata_id else None
+
+
+def token_hash(value: str | None) -> str | None:
+    """`value` if it is a SHA-256 hex digest (as the frontend writes it), else None."""
+    return value if value and _SHA256_HEX.fullmatch(value) else None
 
 
 def is_prediction_id(value: str) -> bool:

@@ -235,6 +235,14 @@ class Store:
             raise _translate(exc, f"tagging {bucket}/{key}") from exc
         return merged
 
+    def put_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        """Replace the object's whole tag set (keys missing from `tags` are removed)."""
+        self._counter("PutObjectTagging")
+        try:
+            self._client.set_object_tags(bucket, key, _tags(tags))
+        except _CLIENT_ERRORS as exc:
+            raise _translate(exc, f"tagging {bucket}/{key}") from exc
+
     def delete(self, bucket: str, key: str, etag: str | None = None) -> None:
         """Delete the object; with `etag`, only if it is still that version (a newer upload survives)."""
         if etag is not None:

@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, render_template, request
 
 from gourmetgram import eventlog, names
 from gourmetgram.store import StoreError
-from ingest import context
+from ingest import context, tokens
 
 bp = Blueprint("pages", __name__)
 
@@ -30,7 +30,8 @@ def events_page():
 def events_json():
     limit = min(max(request.args.get("limit", 50, type=int), 1), 500)
     try:
-        return jsonify(eventlog.recent(context.store(), context.settings().bucket_events, limit, context.records()))
+        records = eventlog.recent(context.store(), context.settings().bucket_events, limit, context.records())
+        return jsonify([tokens.public(doc) for doc in records])
     except StoreError as exc:
         return jsonify({"error": f"storage is unavailable: {exc}"}), 503
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from gourmetgram import names
-from gourmetgram.store import Changed, NotFound, StoreError
-from ingest import context
+from gourmetgram.labels import change_labels, label_tags
+from gourmetgram.store import NotFound, StoreError
+from ingest import context, feedback_body, tokens
+from ingest.feedback_body import Refused
 
 bp = Blueprint("predictions", __name__)
 
@@ -33,43 +35,37 @@ def get_prediction(pid: str):
             doc = {"id": pid, "status": "pending", "stage": "queued"}
     except StoreError as exc:
         return jsonify({"error": f"storage is unavailable: {exc}"}), 503
-    return jsonify(doc)
+    return jsonify(tokens.public(doc))
 
 
 @bp.post("/predictions/<pid>/feedback")
 def feedback(pid: str):
+    """Correct or flag a done prediction: its uploader alone, with the token `POST /predict` answered."""
     if not names.is_prediction_id(pid):
         return _not_found(pid)
-    s = context.settings()
-    body = request.get_json(silent=True) or {}
-    tags: dict[str, str] = {}
-    if body.get("corrected_class") is not None:
-        try:
-            tags["corrected_class"] = names.class_name(names.class_index(str(body["corrected_class"])))
-        except ValueError as exc:
-            return jsonify({"error": str(exc)}), 400
-    if body.get("flagged") is not None:
-        tags["flagged"] = "true" if body["flagged"] in (True, "true", 1) else "false"
-    if not tags:
-        return jsonify({"error": "send corrected_class (a Food-11 class name) and/or flagged (true/false)"}), 400
-    store = context.store()
-    record = names.record_key(pid)
+    token = tokens.bearer(request.headers.get("Authorization"))
+    if token is None:
+        return jsonify({"error": "feedback needs the prediction's feedback token: send 'Authorization: Bearer "
+                                 "<feedback_token>' with the token POST /predict answered"}), 403
     try:
-        doc, _ = store.get_json(s.bucket_events, record)
-        if doc.get("status") != "done":
-            return jsonify({"error": f"prediction {pid} is {doc.get('status')}: only a done one takes feedback"}), 409
-        # The production object first: it is the training data; the record mirrors it.
-        store.set_tags(s.bucket_production, doc["production_key"], tags)
-        for _ in range(5):  # the record may be rewritten meanwhile: re-read and retry
-            doc, etag = store.get_json(s.bucket_events, record)
-            doc.update({k: (v == "true" if k == "flagged" else v) for k, v in tags.items()})
-            try:
-                store.put_json(s.bucket_events, record, doc, if_match=etag)
-                break
-            except Changed:
-                continue
-    except NotFound:
-        return _not_found(pid)
+        # Read no more than a feedback body can be: the app's limit is the photo's.
+        labels = feedback_body.parse(request.stream.read(feedback_body.MAX_BODY_BYTES + 1))
+        record = change_labels(context.store(), context.settings(), pid,
+                               lambda doc: _with_feedback(pid, doc, token, labels))
+    except Refused as exc:
+        return jsonify({"error": exc.message}), exc.status
+    except NotFound as exc:
+        return jsonify({"error": str(exc)}), 404
     except StoreError as exc:
-        return jsonify({"error": f"storage is unavailable: {exc}"}), 503
-    return jsonify({"id": pid, "saved": tags, "production_key": doc["production_key"]})
+        return jsonify({"error": f"storage is unavailable, please send it again: {exc}"}), 503
+    return jsonify({"id": pid, "saved": label_tags(labels), "production_key": record["production_key"]})
+
+
+def _with_feedback(pid: str, doc: dict, token: str, labels: dict) -> dict:
+    """The record with the feedback applied, if the token is its uploader's and the prediction done."""
+    if not tokens.matches(token, doc.get(names.FEEDBACK_TOKEN_FIELD)):
+        raise Refused(403, f"this feedback token is not the one of prediction {pid}: only its uploader may "
+                           "give feedback")
+    if doc.get("status") != "done":
+        raise Refused(409, f"prediction {pid} is {doc.get('status')}: only a done one takes feedback")
+    return {**doc, **labels}

@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request
 
 from gourmetgram import names
 from gourmetgram.store import StoreError
-from ingest import context
+from ingest import context, tokens
 from ingest.validate import check_image, check_size, size_of
 
 bp = Blueprint("upload", __name__)
@@ -32,7 +32,9 @@ def predict():
         return _refuse(refusal.status, refusal.message)
     pid = names.upload_id()  # time-ordered: records and production keys list by time
     key = f"{pid}{names.extension(fmt)}"  # the detected format's extension, whatever the file's name says
-    metadata = {"prediction-id": pid, "source": "web", "original-filename": quote(upload.filename or "", safe="")}
+    token, token_hash = tokens.issue()  # the uploader's alone: feedback needs it, we keep only its hash
+    metadata = {"prediction-id": pid, "source": "web", "original-filename": quote(upload.filename or "", safe=""),
+                names.FEEDBACK_TOKEN_METADATA: token_hash}
     size = size_of(stream)
     try:
         etag = context.store().put(s.bucket_incoming, key, stream, content_type=names.content_type(fmt),
@@ -40,4 +42,6 @@ def predict():
     except StoreError as exc:
         return _refuse(503, f"storage is unavailable, please try again: {exc}")
     context.nudger().nudge(s.bucket_incoming, key, etag, size)
-    return jsonify({"id": pid, "status": "pending", "poll": f"/predictions/{pid}"}), 202
+    answer = jsonify({"id": pid, "status": "pending", "poll": f"/predictions/{pid}", "feedback_token": token})
+    answer.headers["Cache-Control"] = "no-store"  # it carries a secret
+    return answer, 202

@@ -121,6 +121,10 @@ class FakeStore:
         o.tags.update(tags)
         return dict(o.tags)
 
+    def put_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        self._enter("put_tags")
+        self._get(bucket, key).tags = dict(tags)
+
     def delete(self, bucket: str, key: str, etag: str | None = None) -> None:
         self._enter("delete")
         with self._lock:

@@ -3,6 +3,7 @@ const $ = (id) => document.getElementById(id);
 const input = $('file'), drop = $('drop'), submit = $('submit');
 const statusLine = $('status'), progress = $('progress'), bar = $('bar');
 let current = null;   // the prediction id on screen
+let token = null;     // its feedback token: only the uploader has it, and only this page keeps it (in memory)
 
 function say(text, isError = false) {
   statusLine.textContent = text;
@@ -94,8 +95,9 @@ $('upload-form').addEventListener('submit', async (ev) => {
   bar.style.width = '0';
   say('Uploading…');
   try {
-    const { id } = await upload(file);
+    const { id, feedback_token } = await upload(file);
     current = id;
+    token = feedback_token;
     progress.classList.add('waiting');
     say('Uploaded: waiting for the classifier…');
     const doc = await waitForOutcome(id);
@@ -110,7 +112,8 @@ $('upload-form').addEventListener('submit', async (ev) => {
 
 async function sendFeedback(body, done) {
   const r = await fetch(`/predictions/${current}/feedback`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    method: 'POST', body: JSON.stringify(body),
+    headers: { 'Content-Type': 'application/json', 'Authorization': `Bearer ${token}` },
   });
   const doc = await r.json();
   $('feedback-status').textContent = r.ok ? done : (doc.error || `failed (HTTP ${r.status})`);

@@ -100,6 +100,16 @@ def test_set_tags_merges_into_the_tag_set(any_store, prefix):
                                                          "corrected_class": "Egg"}
 
 
+def test_put_tags_replaces_the_whole_tag_set(any_store, prefix):
+    key = prefix + "photo.jpg"
+    any_store.put(BUCKET, key, b"x", tags={"predicted_class": "Soup", "corrected_class": "Egg"})
+    any_store.put_tags(BUCKET, key, {"predicted_class": "Soup", "flagged": "true", "human_label": "Noodles/Pasta"})
+    assert any_store.get_tags(BUCKET, key) == {"predicted_class": "Soup", "flagged": "true",
+                                               "human_label": "Noodles/Pasta"}
+    with pytest.raises(NotFound):
+        any_store.put_tags(BUCKET, prefix + "missing.jpg", {"a": "b"})
+
+
 def test_delete_spares_a_newer_upload_and_ignores_a_missing_object(any_store, prefix):
     key = prefix + "photo.jpg"
     old = any_store.put(BUCKET, key, b"old")

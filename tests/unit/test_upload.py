@@ -1,10 +1,16 @@
+import hashlib
 import io
 import uuid
 
 import pytest
 
+from classifier_fn.metrics import Metrics
+from classifier_fn.queue import Item, WorkQueue
+from classifier_fn.worker import Pipeline, process
+from gourmetgram import names
 from ingest import create_app
 from tests.conftest import bomb_png, image_bytes, photo
+from tests.unit.test_worker import FixedBatcher
 
 
 @pytest.fixture
@@ -75,3 +81,31 @@ def test_storage_down_is_a_503_not_a_crash(client, fake_store):
     fake_store.down = True
     r = upload(client, photo())
     assert r.status_code == 503 and "try again" in r.get_json()["error"]
+
+
+def test_the_uploader_gets_a_feedback_token_and_only_its_hash_is_stored(client, fake_store, settings):
+    # GIVEN a photo uploaded through the page
+    r = upload(client, photo())
+    body = r.get_json()
+    token = body["feedback_token"]
+    assert len(token) >= 43 and r.headers["Cache-Control"] == "no-store"
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    [key] = fake_store.keys("incoming")
+    assert fake_store.head("incoming", key).metadata[names.FEEDBACK_TOKEN_METADATA] == digest
+    # WHEN the function classifies it
+    pipeline = Pipeline(settings, fake_store, WorkQueue(10, 10), FixedBatcher(), "food11-test", Metrics(), "w")
+    assert process(pipeline, Item("incoming", key, fake_store.head("incoming", key).etag)) == "done"
+    # THEN the record keeps the hash, the token opens feedback, and the token is nowhere in storage
+    doc, _ = fake_store.get_json("events", names.record_key(body["id"]))
+    assert doc[names.FEEDBACK_TOKEN_FIELD] == digest
+    assert client.post(f"/predictions/{body['id']}/feedback", json={"corrected_class": "Egg"},
+                       headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    stored = [(o.data, o.metadata, o.tags) for objects in fake_store.buckets.values() for o in objects.values()]
+    assert stored and token not in repr(stored) and token.encode() not in b"".join(d for d, _, _ in stored)
+    production = fake_store.head("production", doc["production_key"])
+    assert digest not in repr(production.metadata) and digest not in repr(fake_store.get_tags("production",
+                                                                                              production.key))
+
+
+def test_every_upload_gets_its_own_token(client):
+    assert upload(client, photo()).get_json()["feedback_token"] != upload(client, photo()).get_json()["feedback_token"]

@@ -192,3 +192,56 @@ def test_a_replaced_object_is_not_classified_under_the_old_version(pipeline, fak
     fake_store.put("incoming", "a.jpg", photo("10_36.jpg"))  # overwritten before the worker came
     assert process(pipeline, item) == "stale"
     assert fake_store.keys("production") == []
+
+
+TOKEN_HASH = "ab" * 32
+
+
+def test_the_feedback_token_hash_reaches_the_record_of_the_upload_it_was_issued_for(pipeline, fake_store):
+    pid = names.upload_id()
+    item = drop(fake_store, f"{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web",
+                                                      names.FEEDBACK_TOKEN_METADATA: TOKEN_HASH})
+    assert process(pipeline, item) == "done"
+    assert record(fake_store, pid)[names.FEEDBACK_TOKEN_FIELD] == TOKEN_HASH
+    # The production object does not carry it: a copy of it back into incoming could not either.
+    [key] = fake_store.keys("production")
+    assert TOKEN_HASH not in repr(fake_store.head("production", key).metadata)
+
+
+@pytest.mark.parametrize("key", [
+    pytest.param("again.jpg", id="another-name"),
+    pytest.param("folder/{pid}.jpg", id="in-a-folder"),
+])
+def test_a_copy_carrying_an_uploads_metadata_does_not_carry_its_token(pipeline, fake_store, key):
+    # GIVEN the incoming object of a web upload, copied with its metadata (token hash included) under another key
+    pid = names.upload_id()
+    item = drop(fake_store, key.format(pid=pid), photo(), **{"prediction-id": pid, "source": "web",
+                                                             names.FEEDBACK_TOKEN_METADATA: TOKEN_HASH})
+    own = pid_of(fake_store, item)
+    # WHEN it is classified: a new photo with an id of its own
+    assert process(pipeline, item) == "done"
+    # THEN its record has no token hash: whoever held the upload's token cannot relabel the copy
+    assert own != pid and names.FEEDBACK_TOKEN_FIELD not in record(fake_store, own)
+
+
+def test_a_foreign_upload_id_gets_no_token_either(pipeline, fake_store):
+    # GIVEN a done web upload, then another photo PUT under its key with its id and a token hash of its own
+    pid = names.upload_id()
+    first = drop(fake_store, f"{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web",
+                                                       names.FEEDBACK_TOKEN_METADATA: TOKEN_HASH})
+    assert process(pipeline, first) == "done"
+    other = drop(fake_store, f"{pid}.jpg", photo("10_36.jpg"), **{"prediction-id": pid, "source": "web",
+                                                                   names.FEEDBACK_TOKEN_METADATA: "cd" * 32})
+    other_pid = pid_of(fake_store, other)
+    assert process(pipeline, other) == "done"
+    # THEN the upload keeps its own hash and the other photo's record has none
+    assert record(fake_store, pid)[names.FEEDBACK_TOKEN_FIELD] == TOKEN_HASH
+    assert names.FEEDBACK_TOKEN_FIELD not in record(fake_store, other_pid)
+
+
+def test_a_malformed_token_hash_is_not_recorded(pipeline, fake_store):
+    pid = names.upload_id()
+    item = drop(fake_store, f"{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web",
+                                                      names.FEEDBACK_TOKEN_METADATA: "not-a-sha256"})
+    assert process(pipeline, item) == "done"
+    assert names.FEEDBACK_TOKEN_FIELD not in record(fake_store, pid)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -24,6 +26,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         "waiter": OutcomeWaiter(store, settings.bucket_events),
         "nudger": Nudger(settings),
         "records": RecordCache(),
+        # Long-polls waiting at once; the rest answer at once (see predictions.get_prediction).
+        "long_polls": threading.BoundedSemaphore(settings.long_poll_max_concurrent),
     }
 
     from ingest import pages, predictions, upload

@@ -12,6 +12,7 @@ from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 from gourmetgram.waiter import OutcomeWaiter
 from ingest.nudge import Nudger
+from ingest.server import body_limit
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
@@ -19,7 +20,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     store = store or Store.connect(settings)
     app = Flask(__name__)
     # Werkzeug refuses bigger bodies before reading them; the exact limit is checked on the file itself.
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 64 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = body_limit(settings)
     app.extensions["gourmetgram"] = {
         "settings": settings,
         "store": store,

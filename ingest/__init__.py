@@ -11,6 +11,7 @@ from gourmetgram.eventlog import RecordCache
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 from gourmetgram.waiter import OutcomeWaiter
+from ingest import security
 from ingest.nudge import Nudger
 from ingest.server import body_limit
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # Long-polls waiting at once; the rest answer at once (see predictions.get_prediction).
         "long_polls": threading.BoundedSemaphore(settings.long_poll_max_concurrent),
     }
+    security.init_app(app)
 
     from ingest import pages, predictions, upload
 

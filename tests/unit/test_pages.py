@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from classifier_fn.outcome import Outcome, Status
@@ -32,3 +34,11 @@ def test_events_view_lists_newest_first(client, fake_store):
 def test_status_says_when_the_function_is_unreachable(client):
     assert client.get("/api/status").get_json()["function"] == "unreachable"
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("path", ["/", "/events"])
+def test_pages_have_no_inline_script_or_style(client, path):
+    html = client.get(path).get_data(as_text=True)
+    scripts = re.findall(r"<script\b[^>]*>", html)
+    assert scripts and all("src=" in tag for tag in scripts)  # the CSP allows scripts from files only
+    assert "<style" not in html and not re.search(r"\s(style|on\w+)=", html)

@@ -115,15 +115,13 @@ def serve_fn(port) -> None:
 @main.command("serve-web")
 @click.option("--port", type=int, help="WEB_PORT (5000).")
 def serve_web(port) -> None:
-    """Run the frontend (waitress, many threads for long-polls)."""
-    import waitress
-
+    """Run the frontend (waitress: many threads for long-polls, deliberate connection limits)."""
     from ingest import create_app
+    from ingest.server import serve
 
     _logging()
     s = _settings(web_port=port)
-    waitress.serve(create_app(s), host=s.host, port=s.web_port, threads=s.web_threads,
-                   channel_timeout=int(s.long_poll_max_s) + 30, ident="gourmetgram")
+    serve(create_app(s), s)
 
 
 @main.command()

@@ -9,6 +9,7 @@ label is most likely to land, then backing off to 250 ms. A read is one small GE
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from gourmetgram import names
 from gourmetgram.store import NotFound, Store
@@ -30,14 +31,17 @@ class OutcomeWaiter:
         except NotFound:
             return None
 
-    def wait(self, pid: str, seconds: float) -> dict | None:
-        """The record as soon as it is final, or as it stands when `seconds` run out."""
+    def wait(self, pid: str, seconds: float, should_stop: Callable[[], bool] = lambda: False) -> dict | None:
+        """The record as soon as it is final, or as it stands when `seconds` run out or `should_stop()`
+        says nobody is waiting any more (the client hung up): no read is made after that."""
         deadline = time.monotonic() + seconds
         interval = self._first
-        while True:
+        doc = None
+        while not should_stop():
             doc = self.read(pid)
             left = deadline - time.monotonic()
             if (doc and doc.get("status") in FINAL) or left <= 0:
                 return doc
             time.sleep(min(interval, left))
             interval = min(interval * 1.25, self._max)
+        return doc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -9,7 +11,9 @@ from gourmetgram.eventlog import RecordCache
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 from gourmetgram.waiter import OutcomeWaiter
+from ingest import security
 from ingest.nudge import Nudger
+from ingest.server import body_limit
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
@@ -17,14 +21,17 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     store = store or Store.connect(settings)
     app = Flask(__name__)
     # Werkzeug refuses bigger bodies before reading them; the exact limit is checked on the file itself.
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 64 * 1024
+    app.config["MAX_CONTENT_LENGTH"] = body_limit(settings)
     app.extensions["gourmetgram"] = {
         "settings": settings,
         "store": store,
         "waiter": OutcomeWaiter(store, settings.bucket_events),
         "nudger": Nudger(settings),
         "records": RecordCache(),
+        # Long-polls waiting at once; the rest answer at once (see predictions.get_prediction).
+        "long_polls": threading.BoundedSemaphore(settings.long_poll_max_concurrent),
     }
+    security.init_app(app)
 
     from ingest import pages, predictions, upload
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from flask import current_app
 
 from gourmetgram.eventlog import RecordCache
@@ -21,6 +23,11 @@ def store() -> Store:
 
 def waiter() -> OutcomeWaiter:
     return current_app.extensions["gourmetgram"]["waiter"]
+
+
+def long_poll_slots() -> threading.BoundedSemaphore:
+    """One slot per long-poll allowed to wait at once (LONG_POLL_MAX_CONCURRENT)."""
+    return current_app.extensions["gourmetgram"]["long_polls"]
 
 
 def nudger() -> Nudger:

@@ -13,12 +13,15 @@ from gourmetgram.store import StoreError
 from ingest import context, tokens
 
 bp = Blueprint("pages", __name__)
+PAGE_POLL_WAIT_S = 20  # how long the page's long-polls wait, within LONG_POLL_MAX_S
+MAX_EVENTS = 500  # rows of /api/events: each one not cached yet is a GET on MinIO
 
 
 @bp.get("/")
 def index():
     s = context.settings()
-    return render_template("index.html", classes=names.CLASSES, max_mb=s.max_upload_bytes / 1e6)
+    return render_template("index.html", classes=names.CLASSES, max_mb=s.max_upload_bytes / 1e6,
+                           poll_wait=f"{min(PAGE_POLL_WAIT_S, s.long_poll_max_s):g}")
 
 
 @bp.get("/events")
@@ -28,7 +31,10 @@ def events_page():
 
 @bp.get("/api/events")
 def events_json():
-    limit = min(max(request.args.get("limit", 50, type=int), 1), 500)
+    raw = request.args.get("limit", "50")
+    limit = int(raw) if raw.isdecimal() and len(raw) <= 6 else 0
+    if not 1 <= limit <= MAX_EVENTS:
+        return jsonify({"error": f"limit must be a whole number from 1 to {MAX_EVENTS}, not {raw[:40]!r}"}), 400
     try:
         records = eventlog.recent(context.store(), context.settings().bucket_events, limit, context.records())
         return jsonify([tokens.public(doc) for doc in records])

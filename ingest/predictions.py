@@ -7,6 +7,7 @@ from flask import Blueprint, jsonify, request
 from gourmetgram import names
 from gourmetgram.labels import change_labels, label_tags
 from gourmetgram.store import NotFound, StoreError
+from gourmetgram.waiter import FINAL
 from ingest import context, feedback_body, tokens
 from ingest.feedback_body import Refused
 
@@ -22,20 +23,58 @@ def get_prediction(pid: str):
     if not names.is_prediction_id(pid):
         return _not_found(pid)
     s = context.settings()
+    raw_wait = request.args.get("wait", "0")
+    wait = _wait_seconds(raw_wait, s.long_poll_max_s)
+    if wait is None:
+        return jsonify({"error": f"wait must be a number of seconds from 0 to {s.long_poll_max_s:g}, "
+                                 f"not {raw_wait[:40]!r}"}), 400
     try:
-        wait = min(max(float(request.args.get("wait", 0)), 0.0), s.long_poll_max_s)
-    except ValueError:
-        return jsonify({"error": "wait must be a number of seconds"}), 400
-    try:
-        doc = context.waiter().wait(pid, wait)
+        doc = _current(pid)
         if doc is None:
-            # No record yet: still queued if the photo is in incoming.
-            if next(context.store().list(s.bucket_incoming, prefix=pid), None) is None:
-                return _not_found(pid)
-            doc = {"id": pid, "status": "pending", "stage": "queued"}
+            return _not_found(pid)
+        if wait and doc.get("status") not in FINAL:
+            doc = _long_poll(pid, wait) or doc
     except StoreError as exc:
         return jsonify({"error": f"storage is unavailable: {exc}"}), 503
     return jsonify(tokens.public(doc))
+
+
+def _wait_seconds(raw: str, most: float) -> float | None:
+    """`?wait=` in seconds, or None unless it is a finite number within 0..most (nan compares false)."""
+    try:
+        wait = float(raw)
+    except ValueError:
+        return None
+    return wait if 0 <= wait <= most else None
+
+
+def _current(pid: str) -> dict | None:
+    """The record; a queued status while the photo waits in `incoming` without one; None for no such photo.
+
+    The function writes the final record before it deletes the photo from `incoming`, so reading the
+    record again after an empty listing never calls a photo that was just finished unknown."""
+    waiter = context.waiter()
+    doc = waiter.read(pid)
+    if doc is None:
+        if next(context.store().list(context.settings().bucket_incoming, prefix=pid), None) is not None:
+            return {"id": pid, "status": "pending", "stage": "queued"}
+        doc = waiter.read(pid)
+    return doc
+
+
+def _long_poll(pid: str, wait: float) -> dict | None:
+    """The record once final (or when `wait` runs out, or the client hangs up), if a slot is free to wait.
+
+    Past LONG_POLL_MAX_CONCURRENT waiting polls: None at once, so waiting clients never hold every thread."""
+    slots = context.long_poll_slots()
+    if not slots.acquire(blocking=False):
+        return None
+    try:
+        # waitress (with channel_request_lookahead) says when the client has gone; other servers never do.
+        gone = request.environ.get("waitress.client_disconnected", lambda: False)
+        return context.waiter().wait(pid, wait, should_stop=gone)
+    finally:
+        slots.release()
 
 
 @bp.post("/predictions/<pid>/feedback")

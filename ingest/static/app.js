@@ -4,6 +4,7 @@ const input = $('file'), drop = $('drop'), submit = $('submit');
 const statusLine = $('status'), progress = $('progress'), bar = $('bar');
 let current = null;   // the prediction id on screen
 let token = null;     // its feedback token: only the uploader has it, and only this page keeps it (in memory)
+const pollWait = Number($('upload-form').dataset.pollWait);   // seconds a poll may wait (LONG_POLL_MAX_S)
 
 function say(text, isError = false) {
   statusLine.textContent = text;
@@ -50,8 +51,9 @@ async function waitForOutcome(id) {
   const started = Date.now();
   for (;;) {
     let doc = null;
+    const asked = Date.now();
     try {
-      const r = await fetch(`/predictions/${id}?wait=20`);
+      const r = await fetch(`/predictions/${id}?wait=${pollWait}`);
       doc = await r.json();
       if (!r.ok && r.status !== 404) throw new Error(doc.error || `HTTP ${r.status}`);
     } catch (e) {
@@ -65,6 +67,8 @@ async function waitForOutcome(id) {
     if (doc.status === 'failed') say(`Storage trouble, retrying automatically (${doc.reason || ''})…`, true);
     else if (waited > 15) say(`This is taking longer than usual (${waited} s); still waiting…`);
     else say(doc.stage === 'queued' ? 'Uploaded: waiting for the classifier…' : 'Classifying…');
+    // Still pending well before the wait ran out: the server had no slot to wait in, so pause.
+    if (Date.now() - asked < 1000) await new Promise(res => setTimeout(res, 1000));
   }
 }
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.conftest import FIXTURES, ROOT
-from tests.stack import production_objects, wait_until
+from gourmetgram.client import post_photo
+from tests.conftest import FIXTURES, ROOT, photo
+from tests.stack import production_objects, wait_final, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -27,10 +28,21 @@ def browser():
         browser.close()
 
 
+def csp_violations(page) -> list[str]:
+    """What the page's Content-Security-Policy blocked: Chromium reports each blocked script, style or
+    image on the console."""
+    seen: list[str] = []
+    page.on("console", lambda message: seen.append(message.text) if "Content Security Policy" in message.text
+            else None)
+    return seen
+
+
 @pytest.mark.parametrize("viewport", [pytest.param({"width": 390, "height": 844}, id="phone")])
 def test_upload_see_the_label_and_correct_it(stack, store, browser, viewport):
     page = browser.new_page(viewport=viewport)
-    page.goto(stack.web_url)
+    violations = csp_violations(page)
+    response = page.goto(stack.web_url)
+    assert "script-src 'self'" in response.headers["content-security-policy"]
     expect(page.locator("h1")).to_contain_text("GourmetGram")
     # GIVEN a real food photo picked in the page
     page.set_input_files("#file", str(FIXTURES / "photos" / "9_452.jpg"))
@@ -56,6 +68,19 @@ def test_upload_see_the_label_and_correct_it(stack, store, browser, viewport):
                                 if store.get_tags("production", o.key).get("corrected_class") == "Seafood"],
                        10, "the corrected_class tag")
     assert key.startswith("class_09/") and production_objects(store, key.split("/")[1].split(".")[0]) == [key]
+    assert violations == []  # the preview (an object URL), the script, the styles: all allowed by the CSP
+    page.close()
+
+
+def test_the_event_log_fills_its_table_under_the_csp(stack, store, browser):
+    pid = post_photo(stack.web_url, photo("1_17.jpg"))["id"]
+    wait_final(store, pid)
+    page = browser.new_page()
+    violations = csp_violations(page)
+    response = page.goto(f"{stack.web_url}/events")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    expect(page.locator(f"#events tbody tr:has-text('{pid}')")).to_be_visible(timeout=15_000)
+    assert violations == []
     page.close()
 
 

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from classifier_fn.outcome import Outcome, Status
@@ -32,3 +34,33 @@ def test_events_view_lists_newest_first(client, fake_store):
 def test_status_says_when_the_function_is_unreachable(client):
     assert client.get("/api/status").get_json()["function"] == "unreachable"
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("limit", ["abc", "0", "-1", "501", "1e3", "2.5", "99999999999999999999", ""])
+def test_a_bad_event_limit_is_a_400_naming_the_range(client, limit):
+    r = client.get(f"/api/events?limit={limit}")
+    assert r.status_code == 400
+    assert r.get_json()["error"] == f"limit must be a whole number from 1 to 500, not {limit!r}"
+
+
+def test_event_limits_within_the_range_are_served(client, fake_store):
+    for i in range(3):
+        fake_store.put_json("events", f"id{i}.json", Outcome(id=f"id{i}", status=Status.DONE, incoming_key=f"k{i}",
+                                                             incoming_etag="e").to_json())
+    assert len(client.get("/api/events?limit=2").get_json()) == 2
+    assert len(client.get("/api/events?limit=500").get_json()) == 3
+
+
+def test_the_page_polls_within_the_long_poll_limit(settings, fake_store):
+    html = create_app(settings, store=fake_store).test_client().get("/").get_data(as_text=True)
+    assert 'data-poll-wait="20"' in html
+    short = create_app(settings.replace(long_poll_max_s=5.0), store=fake_store).test_client()
+    assert 'data-poll-wait="5"' in short.get("/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/", "/events"])
+def test_pages_have_no_inline_script_or_style(client, path):
+    html = client.get(path).get_data(as_text=True)
+    scripts = re.findall(r"<script\b[^>]*>", html)
+    assert scripts and all("src=" in tag for tag in scripts)  # the CSP allows scripts from files only
+    assert "<style" not in html and not re.search(r"\s(style|on\w+)=", html)

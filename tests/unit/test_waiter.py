@@ -1,0 +1,31 @@
+import itertools
+
+from classifier_fn.outcome import Outcome, Status
+from gourmetgram import names
+from gourmetgram.waiter import OutcomeWaiter
+
+PID = "6f1c1f5e-2a55-4c4c-9b44-3c5d2f0a9e01"
+
+
+def test_a_wait_stops_reading_once_nobody_waits(fake_store):
+    # GIVEN a photo whose record stays pending, and a client that hangs up after three reads
+    fake_store.put_json("events", names.record_key(PID), Outcome(
+        id=PID, status=Status.PENDING, incoming_key=f"{PID}.jpg", incoming_etag="e").to_json())
+    checks = itertools.count()
+    waiter = OutcomeWaiter(fake_store, "events", first_interval_s=0.01, max_interval_s=0.01)
+    # WHEN it waits up to 30 s
+    doc = waiter.wait(PID, 30, should_stop=lambda: next(checks) >= 3)
+    # THEN it answers the record as it stands, and read it no more after the client left
+    assert doc["status"] == "pending"
+    assert fake_store.calls.count("get_json") == 3
+
+
+def test_a_wait_without_a_record_answers_none_when_time_runs_out(fake_store):
+    waiter = OutcomeWaiter(fake_store, "events", first_interval_s=0.01, max_interval_s=0.01)
+    assert waiter.wait(PID, 0.05) is None and fake_store.calls.count("get_json") >= 2
+
+
+def test_a_client_gone_before_the_first_read_costs_no_read(fake_store):
+    waiter = OutcomeWaiter(fake_store, "events")
+    assert waiter.wait(PID, 30, should_stop=lambda: True) is None
+    assert "get_json" not in fake_store.calls

@@ -64,11 +64,17 @@ def _die_with_parent() -> Callable[[], None] | None:
     return preexec
 
 
+_STARTED = "==== {name} started at {time} ====\n"
+
+
 def tail(path: Path, lines: int = 30) -> str:
+    """The last `lines` lines of a child's log, from its latest start only (a restart appends to the log)."""
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        text = path.read_text(errors="replace").splitlines()
     except OSError:
         return ""
+    starts = [i for i, line in enumerate(text) if line.startswith("==== ") and " started at " in line]
+    return "\n".join(text[starts[-1] + 1 if starts else 0:][-lines:])
 
 
 @dataclass
@@ -86,7 +92,7 @@ def spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Chi
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     with open(log_path, "ab") as out:  # the child keeps its own copy of the descriptor
-        out.write(f"==== {name} started at {time.strftime('%Y-%m-%d %H:%M:%S')} ====\n".encode())
+        out.write(_STARTED.format(name=name, time=time.strftime("%Y-%m-%d %H:%M:%S")).encode())
         out.flush()
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**inherited_env(), **env},
                                    start_new_session=True, preexec_fn=_die_with_parent())

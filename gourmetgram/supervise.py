@@ -151,7 +151,7 @@ class Supervisor:
             how = describe_exit(code)
             if state.phase is Phase.RUNNING:
                 state.down_since = t
-                self._crashed(part, state, t, t - state.since, how, f"exited with {how} after {t - state.since:.0f} s")
+                self._crashed(part, state, t, t - state.since, how, f"exited with {how} after {t - state.since:.1f} s")
             else:
                 self._crashed(part, state, t, 0.0, how, f"exited with {how} while starting")
         elif state.phase is Phase.STARTING:

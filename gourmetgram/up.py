@@ -61,8 +61,8 @@ def run(stack: LocalStack, echo: Callable[[str], None]) -> None:
     except StartupError:
         stack.stop_all()
         raise
-    except CrashLoop as exc:
-        _drain(stack, echo, f"{exc}: stopping everything")
+    except CrashLoop:
+        _drain(stack, echo, "stopping everything")
         raise
     finally:
         stack.stop_all(kill=True)  # nothing left after a drain; after anything else, nothing may stay

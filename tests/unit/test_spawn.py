@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gourmetgram.settings import Settings
-from gourmetgram.spawn import SECRETS, component_env, inherited_env
+from gourmetgram.spawn import SECRETS, component_env, inherited_env, tail
 
 SETTINGS = Settings(minio_password="root-password", webhook_token="webhook-secret",
                     function_minio_password="fn-password", web_minio_password="web-password")
@@ -48,3 +48,12 @@ def test_children_do_not_inherit_our_settings_from_the_environment(monkeypatch):
     env = inherited_env()
     assert "WEBHOOK_TOKEN" not in env and "MINIO_PASSWORD" not in env
     assert env["SOMETHING_ELSE"] == "kept" and "PATH" in env
+
+
+def test_the_tail_of_a_log_shows_only_the_latest_run(tmp_path):
+    log = tmp_path / "web.log"
+    log.write_text("==== web started at 2026-01-01 10:00:00 ====\nold run\nold crash\n"
+                   "==== web started at 2026-01-01 10:00:05 ====\n" + "".join(f"line {i}\n" for i in range(40)))
+    assert tail(log, 3) == "line 37\nline 38\nline 39"
+    assert "old" not in tail(log, 100) and tail(log, 100).startswith("line 0")
+    assert tail(tmp_path / "missing.log") == ""

@@ -91,7 +91,7 @@ def test_a_killed_part_is_restarted_after_its_back_off_and_reported(rig):
     clock.t += 42
     parts["function"].code = -9
     supervisor.step()
-    assert "function exited with signal 9 (SIGKILL) after 42 s" in lines[0]
+    assert "function exited with signal 9 (SIGKILL) after 42.0 s" in lines[0]
     assert "/data/logs/function.log" in lines[0] and "last words of function" in lines[0]
     assert "restarting in 1 s" in lines[1]
     clock.t += 0.5

@@ -27,7 +27,7 @@ def banner(stack: LocalStack) -> str:
     s, data = stack.settings, stack.data_dir.resolve()
     demo = "" if s.model_path else (
         "WARNING: no MODEL_PATH: the function serves the bundled DEMO model (untrained backbone, head fit on 27\n"
-        "photos): its labels are not trustworthy. Serve the real one with MODEL_PATH=/path/to/food11.pth.\n")
+        "photos): its labels are not trustworthy. Serve the real one with MODEL_PATH=/path/to/food11.pth.\n\n")
     return f"""
 {demo}GourmetGram is running (state in {data}, logs in {data / 'logs'}):
   upload page      {stack.web_url}

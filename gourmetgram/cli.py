@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -28,10 +26,6 @@ def _logging(verbose: bool = False) -> None:
     logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
 @click.group()
 def main() -> None:
     """GourmetGram: every photo production sees, labelled, in MinIO."""
@@ -46,42 +40,22 @@ def main() -> None:
 @click.option("--function-port", type=int, help="Function port (FUNCTION_PORT, 8080).")
 @click.option("--web-port", type=int, help="Frontend port (WEB_PORT, 5000).")
 def up(data: Path, no_queue_dir: bool, minio_port, console_port, function_port, web_port) -> None:
-    """Run MinIO, the function and the frontend here until Ctrl-C."""
+    """Run MinIO, the function and the frontend here until Ctrl-C, restarting a part that exits."""
+    from gourmetgram import up as foreground
     from gourmetgram.local import LocalStack, StartupError, on_loopback
+    from gourmetgram.supervise import CrashLoop
 
     _logging()
     s = _settings(minio_port=minio_port, console_port=console_port, function_port=function_port,
                   web_port=web_port)
-    stack = LocalStack(on_loopback(s), data, queue_dir=not no_queue_dir)
-    s = stack.settings
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops as cleanly as Ctrl-C
     try:
-        stack.start()
-        click.echo(f"""
-GourmetGram is running (state in {data.resolve()}, logs in {data.resolve() / 'logs'}):
-  upload page      {stack.web_url}
-  event log        {stack.web_url}/events
-  MinIO console    {stack.console_url}   (user {s.minio_user}, password {s.minio_password})
-  MinIO API        {s.minio_url}   (mc alias set local {s.minio_url} {s.minio_user} {s.minio_password})
-  function         {stack.function_base}   (/readyz, /metrics)
-Drop a photo: mc cp photo.jpg local/{s.bucket_incoming}/     Ctrl-C stops (a second Ctrl-C kills).
-""")
-        while all(c.process.poll() is None for c in stack.children.values()):
-            time.sleep(0.5)
-        dead = [c for c in stack.children.values() if c.process.poll() is not None]
-        for c in dead:
-            click.echo(f"{c.name} exited with {c.process.returncode}:\n{c.tail()}", err=True)
-        raise SystemExit(EXIT_FAILED)
+        foreground.run(LocalStack(on_loopback(s), data, queue_dir=not no_queue_dir), echo=click.echo)
     except StartupError as exc:
         click.echo(f"start-up failed: {exc}", err=True)
-        stack.stop_all()
         raise SystemExit(EXIT_STARTUP) from None
-    except KeyboardInterrupt:
-        click.echo("stopping: draining the function (Ctrl-C again to kill)…")
-        try:
-            stack.stop_all()
-        except KeyboardInterrupt:
-            stack.stop_all(kill=True)
+    except CrashLoop as exc:
+        click.echo(f"gourmetgram up stopped: {exc}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
 
 
 @main.command()

@@ -1,6 +1,8 @@
 """Runs the whole system on one machine as child processes: MinIO, the function, the frontend.
 
-`gourmetgram up` uses it in the foreground; the integration tests use it around a session.
+`gourmetgram up` uses it in the foreground (with `gourmetgram.supervise` restarting what exits); the
+integration tests and the bench use it around a session, unsupervised. Children are started by
+`gourmetgram.spawn`: none outlives this process.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gourmetgram.occupancy import Busy, FolderLock, check_ports, describe_port, holds_port
 from gourmetgram.settings import Settings
-from minio_config.apply import configure
+from gourmetgram.spawn import Child, component_env, spawn, tail
+from gourmetgram.supervise import describe_exit
+from minio_config.apply import ConfigureError, configure
 from minio_config.desired import webhook_env
 
 log = logging.getLogger(__name__)
@@ -49,43 +54,38 @@ def tool(settings: Settings, name: str) -> Path:
     return path
 
 
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen
-    log_path: Path
+@dataclass(frozen=True)
+class PartSpec:
+    """How to (re)start a part, and where it answers once it is up."""
 
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+    argv: list[str]
+    env: dict[str, str]
+    health_url: str
+    port: int
 
 
-def wait_http(url: str, child: Child, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if child.process.poll() is not None:
-            raise StartupError(f"{child.name} exited with {child.process.returncode}:\n{child.tail()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status < 300:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise StartupError(f"{child.name} not ready at {url} after {timeout_s:.0f} s:\n{child.tail()}")
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 (our own children, on loopback)
+            return r.status < 300
+    except OSError:
+        return False
 
 
 @dataclass
 class LocalStack:
-    """The three parts as processes, with state in `data_dir` (MinIO's data, the webhook queue, logs)."""
+    """The three parts as processes, with state in `data_dir` (MinIO's data, the webhook queue, logs).
+
+    `start` holds `data_dir` (an exclusive lock on `up.pid`, which also lists the children's pids) until
+    `stop_all`, and refuses busy ports before it starts anything."""
 
     settings: Settings
     data_dir: Path
     queue_dir: bool = True
     minio_env: dict[str, str] = field(default_factory=dict)  # e.g. more notification targets
     children: dict[str, Child] = field(default_factory=dict)
+    _specs: dict[str, PartSpec] = field(default_factory=dict, repr=False)
+    _lock: FolderLock | None = field(default=None, repr=False)
 
     @property
     def console_url(self) -> str:
@@ -99,17 +99,41 @@ class LocalStack:
     def function_base(self) -> str:
         return f"http://127.0.0.1:{self.settings.function_port}"
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
-        logs = self.data_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        log_path = logs / f"{name}.log"
-        out = open(log_path, "ab")  # noqa: SIM115 (the child owns it)
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env},
-                                   start_new_session=True)
-        out.close()
-        child = Child(name, process, log_path)
+    def spawn_part(self, name: str, spec: PartSpec) -> Child:
+        """Start a part (without waiting for it): its log is logs/<name>.log, its pid goes into up.pid."""
+        child = spawn(name, spec.argv, spec.env, self.data_dir / "logs")
+        self._specs[name] = spec
         self.children[name] = child
+        self._record_pids()
         return child
+
+    def _record_pids(self) -> None:
+        if self._lock:
+            self._lock.record({n: c.process.pid for n, c in self.children.items()})
+
+    def respawn(self, name: str) -> Child:
+        """Start part `name` again as it was started last time (without waiting for it)."""
+        return self.spawn_part(name, self._specs[name])
+
+    def ready(self, name: str) -> bool:
+        """The part runs and answers its health check on its port, and that port is its own."""
+        child, spec = self.children.get(name), self._specs[name]
+        return (child is not None and child.process.poll() is None and _answers(spec.health_url)
+                and holds_port(child.process.pid, spec.port) is not False)
+
+    def wait_ready(self, name: str, timeout_s: float) -> None:
+        child, spec = self.children[name], self._specs[name]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if child.process.poll() is not None:
+                raise StartupError(f"{name} exited with {describe_exit(child.process.returncode)}:\n{child.tail()}")
+            if _answers(spec.health_url):
+                # Someone else may answer there (a process left over from another run): it must be ours.
+                if holds_port(child.process.pid, spec.port) is False:
+                    raise StartupError(f"{name} did not get its port: {describe_port(spec.port)}\n{child.tail()}")
+                return
+            time.sleep(0.2)
+        raise StartupError(f"{name} not ready at {spec.health_url} after {timeout_s:.0f} s:\n{child.tail()}")
 
     def start_minio(self, timeout_s: float = 60) -> None:
         s = self.settings
@@ -118,48 +142,116 @@ class LocalStack:
         queue = str((self.data_dir / "webhook-queue").resolve()) if self.queue_dir else None
         env = {"MINIO_ROOT_USER": s.minio_user, "MINIO_ROOT_PASSWORD": s.minio_password,
                "MINIO_UPDATE": "off", **webhook_env(s, queue), **self.minio_env}
-        child = self._spawn("minio", [str(tool(s, "minio")), "server", str(data.resolve()), "--quiet",
-                                      "--address", f"127.0.0.1:{s.minio_port}",
-                                      "--console-address", f"127.0.0.1:{s.console_port}"], env)
-        wait_http(f"http://127.0.0.1:{s.minio_port}/minio/health/live", child, timeout_s)
+        argv = [str(tool(s, "minio")), "server", str(data.resolve()), "--quiet",
+                "--address", f"127.0.0.1:{s.minio_port}", "--console-address", f"127.0.0.1:{s.console_port}"]
+        health = f"http://127.0.0.1:{s.minio_port}/minio/health/live"
+        self.spawn_part("minio", PartSpec(argv, env, health, s.minio_port))
+        self.wait_ready("minio", timeout_s)
 
     def configure(self) -> None:
-        configure(self.settings, echo=lambda line: log.info("%s", line))
+        try:
+            configure(self.settings, echo=lambda line: log.info("%s", line))
+        except ConfigureError as exc:
+            raise StartupError(f"configuring MinIO failed: {exc}") from None
 
     def start_function(self, timeout_s: float = 120, name: str = "function", port: int | None = None,
                        extra_env: dict[str, str] | None = None) -> str:
         """Start a function process (several may run against one MinIO); returns its base URL."""
         s = self.settings if port is None else self.settings.replace(function_port=port)
-        # Few malloc arenas: many threads decoding big photos otherwise fragment into gigabytes.
-        child = self._spawn(name, [sys.executable, "-m", "gourmetgram", "serve-fn"],
-                            {"MALLOC_ARENA_MAX": "2", **s.to_env(), **(extra_env or {})})
         base = f"http://127.0.0.1:{s.function_port}"
-        wait_http(f"{base}/healthz", child, timeout_s)
+        # Few malloc arenas: many threads decoding big photos otherwise fragment into gigabytes.
+        env = {"MALLOC_ARENA_MAX": "2", **component_env(s, "function"), **(extra_env or {})}
+        self.spawn_part(name, PartSpec([sys.executable, "-m", "gourmetgram", "serve-fn"], env, f"{base}/healthz",
+                                       s.function_port))
+        self.wait_ready(name, timeout_s)
         return base
 
     def start_web(self, timeout_s: float = 60) -> None:
-        child = self._spawn("web", [sys.executable, "-m", "gourmetgram", "serve-web"], self.settings.to_env())
-        wait_http(f"{self.web_url}/healthz", child, timeout_s)
+        s = self.settings
+        self.spawn_part("web", PartSpec([sys.executable, "-m", "gourmetgram", "serve-web"], component_env(s, "web"),
+                                        f"{self.web_url}/healthz", s.web_port))
+        self.wait_ready("web", timeout_s)
+
+    def claim(self) -> None:
+        """Hold `data_dir` and check every port, before anything starts; StartupError names what is busy."""
+        s = self.settings
+        lock = FolderLock(self.data_dir)
+        try:
+            lock.acquire()
+        except Busy as exc:
+            raise StartupError(str(exc)) from None
+        try:
+            check_ports({"MinIO API": ("127.0.0.1", s.minio_port), "MinIO console": ("127.0.0.1", s.console_port),
+                         "function": (s.host, s.function_port), "frontend": (s.host, s.web_port)})
+        except Busy as exc:
+            lock.release()
+            raise StartupError(str(exc)) from None
+        self._lock = lock
 
     def start(self) -> LocalStack:
+        if self._lock is None:
+            self.claim()
         self.start_minio()
         self.configure()       # before the function, whose start-up check reads the subscription
         self.start_function()
         self.start_web()
+        # A part may die while the next ones start (e.g. on a port taken meanwhile): never report it running.
+        for child in self.children.values():
+            if child.process.poll() is not None:
+                raise StartupError(f"{child.name} exited with {describe_exit(child.process.returncode)}:\n"
+                                   f"{child.tail()}")
         return self
 
     def stop(self, name: str, kill: bool = False, timeout_s: float = 30) -> None:
-        child = self.children.pop(name, None)
-        if child is None or child.process.poll() is not None:
+        child = self.children.get(name)
+        if child is None:
             return
-        child.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-        try:
-            child.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            child.process.kill()
-            child.process.wait()
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                child.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+        # Forgotten only once it is gone: a Ctrl-C while it drains leaves it here for the kill that follows.
+        del self.children[name]
+        self._record_pids()
 
     def stop_all(self, kill: bool = False) -> None:
         # The frontend and functions first, MinIO last, so nothing loses its store while draining.
         for name in sorted(self.children, key=lambda n: n == "minio"):
             self.stop(name, kill=kill)
+        if self._lock:
+            self._lock.release()
+            self._lock = None
+
+    def parts(self) -> list[StackPart]:
+        """The running parts, for `gourmetgram.supervise.Supervisor`."""
+        return [StackPart(self, name) for name in self.children]
+
+
+@dataclass
+class StackPart:
+    """One part of a LocalStack as the supervisor sees it (`gourmetgram.supervise.Part`)."""
+
+    stack: LocalStack
+    name: str
+
+    @property
+    def log_path(self) -> Path:
+        return self.stack.data_dir / "logs" / f"{self.name}.log"
+
+    def exit_status(self) -> int | None:
+        return self.stack.children[self.name].process.poll()
+
+    def ready(self) -> bool:
+        return self.stack.ready(self.name)
+
+    def start(self) -> None:
+        self.stack.respawn(self.name)
+
+    def stop(self) -> None:
+        self.stack.stop(self.name, kill=True)
+
+    def log_tail(self, lines: int) -> str:
+        return tail(self.log_path, lines)

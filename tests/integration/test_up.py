@@ -52,6 +52,7 @@ def test_up_prints_the_urls_serves_and_stops_cleanly_then_resumes(tmp_path):
         text = "".join(lines)
         assert f"http://127.0.0.1:{ports['web-port']}" in text and f"http://127.0.0.1:{ports['console-port']}" in text
         assert "mc alias set local" in text
+        assert "WARNING: no MODEL_PATH: the function serves the bundled DEMO model" in text  # not only in its log
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['function-port']}/readyz", timeout=10) as r:
             ready = json.load(r)
         assert ready["demo_model"] and ready["subscription"] == "ok"

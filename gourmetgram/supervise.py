@@ -1,0 +1,191 @@
+"""Keeps `up`'s parts running: a part that exits is restarted after a back-off, a crash loop stops `up`.
+
+The supervisor sees its parts only through `Part` and time only through `now`, so the policy and the
+order of restarts are tested without processes (tests/unit/test_supervise.py); `gourmetgram.local`
+adapts its child processes to `Part`.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    first_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+    # This many crashes of one part within `window_s` is a crash loop: restarting it again would not help.
+    max_crashes: int = 5
+    window_s: float = 120.0
+    # A part that ran this long before it crashed starts its back-off from `first_delay_s` again.
+    stable_s: float = 60.0
+
+    def delay(self, consecutive: int) -> float:
+        """1 s, 2 s, 4 s ... up to `max_delay_s`, for the n-th crash in a row."""
+        return min(self.max_delay_s, self.first_delay_s * 2 ** max(0, consecutive - 1))
+
+
+class CrashHistory:
+    """One part's crashes: how long to wait before its restart, or that it crashes too often."""
+
+    def __init__(self, policy: RestartPolicy):
+        self._policy = policy
+        self._recent: deque[float] = deque()
+        self._in_a_row = 0
+
+    def crashed(self, at: float, ran_for_s: float) -> float | None:
+        """Seconds to wait before restarting the part that crashed at `at` after running `ran_for_s`;
+        None when that makes `max_crashes` within `window_s`."""
+        p = self._policy
+        self._recent.append(at)
+        while self._recent[0] <= at - p.window_s:
+            self._recent.popleft()
+        self._in_a_row = 1 if ran_for_s >= p.stable_s else self._in_a_row + 1
+        if len(self._recent) >= p.max_crashes:
+            return None
+        return p.delay(self._in_a_row)
+
+    @property
+    def recent(self) -> int:
+        return len(self._recent)
+
+
+def describe_exit(returncode: int) -> str:
+    """`exit code 1`, or `signal 9 (SIGKILL)` for a process a signal ended (Popen's negative codes)."""
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    try:
+        return f"signal {-returncode} ({signal.Signals(-returncode).name})"
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+class Part(Protocol):
+    """A supervised process, as the supervisor sees it."""
+
+    name: str
+    log_path: Path
+
+    def exit_status(self) -> int | None:
+        """The return code once the process has exited; None while it runs."""
+
+    def ready(self) -> bool:
+        """It answers its health check, on its own port."""
+
+    def start(self) -> None:
+        """Start a new process (the previous one has exited or been stopped); do not wait for it."""
+
+    def stop(self) -> None:
+        """Kill the current process and wait for it (one that did not get ready in time)."""
+
+    def log_tail(self, lines: int) -> str:
+        """The last lines of its log."""
+
+
+class CrashLoop(Exception):
+    """A part crashed too often: the message names it and says why."""
+
+
+class Phase(Enum):
+    RUNNING = "running"
+    WAITING = "waiting"    # back-off before a restart, or for the part it needs to be running again
+    STARTING = "starting"  # restarted, not ready yet
+
+
+@dataclass
+class _State:
+    phase: Phase
+    since: float             # when the phase began (RUNNING: up since; STARTING: restarted at)
+    down_since: float = 0.0  # when the part was found exited, for "back after N s"
+    restart_at: float = 0.0  # WAITING: not before this
+
+
+class Supervisor:
+    """Restarts the parts that exit; `step` does one round, `run` loops until a crash loop."""
+
+    def __init__(self, parts: list[Part], echo: Callable[[str], None], policy: RestartPolicy = RestartPolicy(),
+                 needs: dict[str, str] | None = None, start_timeout_s: dict[str, float] | None = None,
+                 now: Callable[[], float] = time.monotonic, tail_lines: int = 15):
+        self._parts = parts
+        self._echo = echo
+        self._policy = policy
+        # A part is restarted only while the one it needs runs (the function and the frontend need MinIO:
+        # they survive MinIO's restart on their own, but would not start without it).
+        self._needs = needs or {}
+        self._start_timeout_s = start_timeout_s or {}
+        self._now = now
+        self._tail_lines = tail_lines
+        t = now()
+        self._state = {p.name: _State(Phase.RUNNING, t) for p in parts}
+        self._history = {p.name: CrashHistory(policy) for p in parts}
+        self.restarts: Counter[str] = Counter()
+
+    def phase(self, name: str) -> Phase:
+        return self._state[name].phase
+
+    def run(self, interval_s: float = 0.25, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Supervise until a part crash-loops (CrashLoop) or the caller is interrupted."""
+        while True:
+            self.step()
+            sleep(interval_s)
+
+    def step(self) -> None:
+        for part in self._parts:
+            state = self._state[part.name]
+            if state.phase is Phase.WAITING:
+                self._maybe_restart(part, state)
+            else:
+                self._watch(part, state)
+
+    def _watch(self, part: Part, state: _State) -> None:
+        t = self._now()
+        code = part.exit_status()
+        if code is not None:
+            how = describe_exit(code)
+            if state.phase is Phase.RUNNING:
+                state.down_since = t
+                self._crashed(part, state, t, t - state.since, how, f"exited with {how} after {t - state.since:.1f} s")
+            else:
+                self._crashed(part, state, t, 0.0, how, f"exited with {how} while starting")
+        elif state.phase is Phase.STARTING:
+            if part.ready():
+                back = self._now()
+                self._echo(f"{part.name} is back: ready {back - state.since:.1f} s after its restart, "
+                           f"{back - state.down_since:.1f} s after it went down (restarts since start: "
+                           f"{self._restart_counts()})")
+                state.phase, state.since = Phase.RUNNING, back
+            elif t - state.since > self._start_timeout_s.get(part.name, 120.0):
+                part.stop()
+                self._crashed(part, state, t, 0.0, "not ready in time",
+                              f"was not ready {t - state.since:.0f} s after its restart: killed")
+
+    def _crashed(self, part: Part, state: _State, t: float, ran_for_s: float, how: str, what: str) -> None:
+        delay = self._history[part.name].crashed(t, ran_for_s)
+        tail = part.log_tail(self._tail_lines)
+        self._echo(f"{part.name} {what}; last lines of {part.log_path}:\n{tail}" if tail else f"{part.name} {what}")
+        if delay is None:
+            p = self._policy
+            raise CrashLoop(f"{part.name} crashed {p.max_crashes} times within {p.window_s:.0f} s (last: {how}); "
+                            f"see {part.log_path}")
+        state.phase, state.since, state.restart_at = Phase.WAITING, t, t + delay
+        self._echo(f"{part.name}: restarting in {delay:g} s ({self._history[part.name].recent} crash(es) within "
+                   f"{self._policy.window_s:.0f} s; {self._policy.max_crashes} stop everything)")
+
+    def _maybe_restart(self, part: Part, state: _State) -> None:
+        t = self._now()
+        needed = self._needs.get(part.name)
+        if t < state.restart_at or (needed and self._state[needed].phase is not Phase.RUNNING):
+            return
+        part.start()
+        self.restarts[part.name] += 1
+        state.phase, state.since = Phase.STARTING, t
+
+    def _restart_counts(self) -> str:
+        return ", ".join(f"{p.name} {self.restarts[p.name]}" for p in self._parts)

@@ -1,0 +1,59 @@
+"""What each child is given: only the settings and secrets it needs."""
+
+from __future__ import annotations
+
+from gourmetgram.settings import Settings
+from gourmetgram.spawn import SECRETS, component_env, inherited_env, tail
+
+SETTINGS = Settings(minio_password="root-password", webhook_token="webhook-secret",
+                    function_minio_password="fn-password", web_minio_password="web-password")
+
+
+def test_the_secrets_are_known():
+    assert {"MINIO_PASSWORD", "WEBHOOK_TOKEN", "NUDGE_TOKEN", "FUNCTION_MINIO_PASSWORD",
+            "WEB_MINIO_PASSWORD"} <= SECRETS
+
+
+def test_the_function_gets_the_webhook_and_nudge_tokens():
+    env = component_env(SETTINGS, "function")
+    assert env["WEBHOOK_TOKEN"] == "webhook-secret"
+    assert env["NUDGE_TOKEN"] == SETTINGS.effective_nudge_token != "webhook-secret"
+    assert {"FUNCTION_MINIO_PASSWORD", "WEB_MINIO_PASSWORD"}.isdisjoint(env)
+    assert Settings.from_env(env).webhook_token == "webhook-secret"
+
+
+def test_the_frontend_gets_the_nudge_token_and_never_the_webhook_token():
+    env = component_env(SETTINGS, "web")
+    assert "WEBHOOK_TOKEN" not in env and "webhook-secret" not in env.values()
+    assert env["NUDGE_TOKEN"] == SETTINGS.effective_nudge_token
+    assert {"FUNCTION_MINIO_PASSWORD", "WEB_MINIO_PASSWORD"}.isdisjoint(env)
+
+
+def test_both_still_run_as_minio_root_until_their_identities_exist():
+    for component in ("function", "web"):
+        env = component_env(SETTINGS, component)
+        assert (env["MINIO_USER"], env["MINIO_PASSWORD"]) == (SETTINGS.minio_user, "root-password")
+
+
+def test_public_settings_reach_the_children():
+    env = component_env(SETTINGS.replace(web_port=5123, bucket_events="log"), "web")
+    rebuilt = Settings.from_env(env)
+    assert (rebuilt.web_port, rebuilt.bucket_events) == (5123, "log")
+
+
+def test_children_do_not_inherit_our_settings_from_the_environment(monkeypatch):
+    monkeypatch.setenv("WEBHOOK_TOKEN", "from-the-shell")
+    monkeypatch.setenv("MINIO_PASSWORD", "from-the-shell-too")
+    monkeypatch.setenv("SOMETHING_ELSE", "kept")
+    env = inherited_env()
+    assert "WEBHOOK_TOKEN" not in env and "MINIO_PASSWORD" not in env
+    assert env["SOMETHING_ELSE"] == "kept" and "PATH" in env
+
+
+def test_the_tail_of_a_log_shows_only_the_latest_run(tmp_path):
+    log = tmp_path / "web.log"
+    log.write_text("==== web started at 2026-01-01 10:00:00 ====\nold run\nold crash\n"
+                   "==== web started at 2026-01-01 10:00:05 ====\n" + "".join(f"line {i}\n" for i in range(40)))
+    assert tail(log, 3) == "line 37\nline 38\nline 39"
+    assert "old" not in tail(log, 100) and tail(log, 100).startswith("line 0")
+    assert tail(tmp_path / "missing.log") == ""

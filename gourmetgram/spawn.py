@@ -34,9 +34,8 @@ def component_env(settings: Settings, component: str) -> dict[str, str]:
     credentials, and only the tokens it needs (the function checks WEBHOOK_TOKEN and NUDGE_TOKEN; the
     frontend sends NUDGE_TOKEN and never holds WEBHOOK_TOKEN)."""
     env = {name: value for name, value in settings.to_env().items() if name not in SECRETS}
-    # The one place that chooses a component's MinIO identity. Both still run as MinIO's root until
-    # `configure` creates their own identities; then this becomes settings.component_credentials(component).
-    user, password = settings.minio_user, settings.minio_password
+    # The one place that chooses a component's MinIO identity: its own, created by `configure`, never root.
+    user, password = settings.component_credentials(component)
     env.update(MINIO_USER=user, MINIO_PASSWORD=password, NUDGE_TOKEN=settings.effective_nudge_token)
     if component == "function":
         env["WEBHOOK_TOKEN"] = settings.webhook_token

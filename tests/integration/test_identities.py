@@ -242,7 +242,6 @@ def _environ(pid: int) -> str:
 def test_the_pipeline_runs_with_each_component_on_its_own_identity(tmp_path):
     root = stack_settings()
     stack = LocalStack(root, tmp_path)
-    web_stack = LocalStack(as_component(root, "web"), tmp_path)
     try:
         stack.start_minio()
         # GIVEN the identity steps applied by hand with the mc commands a dry run prints
@@ -267,26 +266,25 @@ def test_the_pipeline_runs_with_each_component_on_its_own_identity(tmp_path):
         store = Store.connect(root)
         dropped = drop(store, "incoming", "operator/soup.jpg", photo("9_452.jpg"))
         refused(lambda: Store.connect(as_component(root, "web")).read("incoming", dropped.key))
-        # AND the function and the frontend run with their own credentials only
-        fn_user, fn_password = root.component_credentials("function")
-        stack.start_function(extra_env={"MINIO_USER": fn_user, "MINIO_PASSWORD": fn_password})
-        web_stack.start_web()
-        for child in (stack.children["function"], web_stack.children["web"]):
+        # AND the function and the frontend run with their own credentials only (as `up` starts them)
+        stack.start_function()
+        stack.start_web()
+        for child in (stack.children["function"], stack.children["web"]):
             assert root.minio_password not in _environ(child.process.pid), f"{child.name} holds the root password"
         with urllib.request.urlopen(f"{stack.function_base}/readyz", timeout=10) as r:
             ready = json.load(r)
         assert ready["ready"] and ready["minio"] == "ok" and ready["subscription"] == "ok", ready
         assert ready["problems"] == []
         # THEN a drop and a web upload are labelled, and feedback lands in the tags and the record
-        accepted = post_photo(web_stack.web_url, photo("7_226.jpg"), "rice.jpg")
-        with urllib.request.urlopen(f"{web_stack.web_url}{accepted['poll']}?wait=30", timeout=40) as r:
+        accepted = post_photo(stack.web_url, photo("7_226.jpg"), "rice.jpg")
+        with urllib.request.urlopen(f"{stack.web_url}{accepted['poll']}?wait=30", timeout=40) as r:
             uploaded = json.load(r)
         assert uploaded["status"] == "done" and uploaded["source"] == "web", uploaded
         assert wait_final(store, dropped)["status"] == "done"
         headers = {"Content-Type": "application/json"}
         if accepted.get("feedback_token"):
             headers["Authorization"] = f"Bearer {accepted['feedback_token']}"
-        request = urllib.request.Request(f"{web_stack.web_url}/predictions/{accepted['id']}/feedback", method="POST",
+        request = urllib.request.Request(f"{stack.web_url}/predictions/{accepted['id']}/feedback", method="POST",
                                          data=json.dumps({"corrected_class": "Rice", "flagged": True}).encode(),
                                          headers=headers)
         with urllib.request.urlopen(request, timeout=10) as r:
@@ -295,10 +293,9 @@ def test_the_pipeline_runs_with_each_component_on_its_own_identity(tmp_path):
         tags = store.get_tags("production", uploaded["production_key"])
         assert tags["corrected_class"] == "Rice" and tags["flagged"] == "true"
         assert store.get_json("events", f"{accepted['id']}.json")[0]["corrected_class"] == "Rice"
-        with urllib.request.urlopen(f"{web_stack.web_url}/api/events", timeout=10) as r:
+        with urllib.request.urlopen(f"{stack.web_url}/api/events", timeout=10) as r:
             shown = json.dumps(json.load(r))
         assert accepted["id"] in shown
         wait_until(lambda: not list(store.list("incoming")), 20, "incoming emptied by the function")
     finally:
-        web_stack.stop_all()
         stack.stop_all()

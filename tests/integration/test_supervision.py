@@ -146,6 +146,10 @@ def test_a_second_up_on_a_folder_in_use_refuses_and_a_killed_up_leaves_no_part(t
         assert "webhook-secret-of-this-test" not in web.values() and "NUDGE_TOKEN" in web
         assert function["WEBHOOK_TOKEN"] == "webhook-secret-of-this-test" and "NUDGE_TOKEN" in function
         assert "WEBHOOK_TOKEN" not in minio and "MINIO_PASSWORD" not in minio
+        # ... and its own MinIO identity: MinIO's root password is MinIO's alone.
+        root = minio["MINIO_ROOT_PASSWORD"]
+        assert root not in web.values() and root not in function.values()
+        assert (web["MINIO_USER"], function["MINIO_USER"]) == ("gourmetgram-web", "gourmetgram-function")
 
         second = subprocess.run(up_argv(data, ports), capture_output=True, text=True, cwd=ROOT, env=up_env(),
                                 timeout=60)

@@ -29,10 +29,13 @@ def test_the_frontend_gets_the_nudge_token_and_never_the_webhook_token():
     assert {"FUNCTION_MINIO_PASSWORD", "WEB_MINIO_PASSWORD"}.isdisjoint(env)
 
 
-def test_both_still_run_as_minio_root_until_their_identities_exist():
-    for component in ("function", "web"):
+def test_each_runs_as_its_own_minio_identity_never_root():
+    for component, password in (("function", "fn-password"), ("web", "web-password")):
         env = component_env(SETTINGS, component)
-        assert (env["MINIO_USER"], env["MINIO_PASSWORD"]) == (SETTINGS.minio_user, "root-password")
+        assert (env["MINIO_USER"], env["MINIO_PASSWORD"]) == SETTINGS.component_credentials(component)
+        assert env["MINIO_PASSWORD"] == password and "root-password" not in env.values()
+    derived = Settings(minio_password="root-password")
+    assert component_env(derived, "web")["MINIO_PASSWORD"] not in ("root-password", "")
 
 
 def test_public_settings_reach_the_children():

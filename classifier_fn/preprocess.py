@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from classifier_fn.decoding import DecodeBudget
 from classifier_fn.errors import Rejected
 from gourmetgram.names import PILLOW_OPENERS
 
@@ -48,20 +50,25 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def prepare(data: bytes, max_pixels: int = 40_000_000) -> Prepared:
+def prepare(data: bytes, max_pixels: int = 40_000_000, budget: DecodeBudget | None = None) -> Prepared:
+    """Decode and preprocess; with `budget`, the decode waits for its share of the decoding budget."""
     image = open_image(data, max_pixels)
     fmt, mode = image.format or "", image.mode
-    try:
-        image.load()  # a truncated or corrupt file fails here, not in the middle of a batch
-        # In place, and no convert for RGB: each would copy a camera-sized image for nothing.
-        ImageOps.exif_transpose(image, in_place=True)
-        rgb = image if image.mode == "RGB" else image.convert("RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise Rejected(f"corrupt or truncated {fmt or 'image'}: {exc}") from None
-    width, height = rgb.size
+    width, height = image.size
     if max(width, height) > MAX_ASPECT * min(width, height):
         raise Rejected(f"aspect ratio {width}x{height} is too extreme to be a food photo (over {MAX_ASPECT}:1)")
-    return Prepared(to_tensor(rgb), fmt, width, height, mode)
+    # A mode other than RGB is converted: a second full-size copy for a while.
+    pixels = width * height * (1 if mode == "RGB" else 2)
+    with budget.take(pixels) if budget else contextlib.nullcontext():
+        try:
+            image.load()  # a truncated or corrupt file fails here, not in the middle of a batch
+            # In place, and no convert for RGB: each would copy a camera-sized image for nothing.
+            ImageOps.exif_transpose(image, in_place=True)
+            rgb = image if image.mode == "RGB" else image.convert("RGB")
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise Rejected(f"corrupt or truncated {fmt or 'image'}: {exc}") from None
+        width, height = rgb.size
+        return Prepared(to_tensor(rgb), fmt, width, height, mode)
 
 
 def to_tensor(rgb: Image.Image) -> torch.Tensor:

@@ -10,11 +10,12 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from classifier_fn import preprocess
 from classifier_fn.claim import Claim, ClaimResult, claim
+from classifier_fn.decoding import DecodeBudget
 from classifier_fn.errors import Rejected
 from classifier_fn.infer import Batcher
 from classifier_fn.metrics import Metrics
@@ -48,9 +49,12 @@ class Pipeline:
     worker_id: str
     # The reconciler's last pass, for /readyz: what `incoming` held that events had not brought.
     last_reconcile: PassReport | None = None
-    # Decoding is CPU and memory (a camera photo is ~20 MB decoded): more at once than cores only thrashes.
-    decode_slots: threading.BoundedSemaphore = field(
-        default_factory=lambda: threading.BoundedSemaphore(os.cpu_count() or 1))
+    # Decoding is CPU and memory: at most one photo per core, and MAX_PIXELS pixels in all at once.
+    decode_budget: DecodeBudget | None = None
+
+    def __post_init__(self) -> None:
+        if self.decode_budget is None:
+            self.decode_budget = DecodeBudget(os.cpu_count() or 1, self.settings.max_pixels)
 
 
 def run_workers(pipeline: Pipeline, count: int, stop: threading.Event) -> list[threading.Thread]:
@@ -149,8 +153,7 @@ def _classify(p: Pipeline, info: ObjectInfo, outcome: Outcome) -> None:
     except Changed:
         raise Gone("the object was replaced by a newer upload; that upload is classified on its own") from None
     outcome.stamp("fetched")
-    with p.decode_slots:
-        prepared = preprocess.prepare(data, s.max_pixels)
+    prepared = preprocess.prepare(data, s.max_pixels, p.decode_budget)
     del data
     outcome.stamp("decoded")
     prediction = p.batcher.predict(prepared.tensor)

@@ -7,8 +7,9 @@ COPY classifier_fn ./classifier_fn
 COPY ingest ./ingest
 COPY minio_config ./minio_config
 RUN pip install --no-cache-dir .
-# Few malloc arenas: worker threads decoding big photos otherwise fragment memory into gigabytes.
-ENV BIND_HOST=0.0.0.0 FUNCTION_PORT=8080 MODEL_PATH=/models/food11.pth MALLOC_ARENA_MAX=2
+# glibc's allocator as `up` sets it (gourmetgram/spawn.py FUNCTION_MALLOC_ENV; a test checks they agree).
+ENV BIND_HOST=0.0.0.0 FUNCTION_PORT=8080 MODEL_PATH=/models/food11.pth MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=4194304
 EXPOSE 8080
 USER nobody
 CMD ["gourmetgram", "serve-fn"]

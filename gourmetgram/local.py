@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gourmetgram.occupancy import Busy, FolderLock, check_ports, describe_port, holds_port
 from gourmetgram.settings import Settings
-from gourmetgram.spawn import Child, component_env, spawn, tail
+from gourmetgram.spawn import FUNCTION_MALLOC_ENV, Child, component_env, spawn, tail
 from gourmetgram.supervise import describe_exit
 from minio_config.apply import ConfigureError, configure
 from minio_config.desired import webhook_env
@@ -159,8 +159,7 @@ class LocalStack:
         """Start a function process (several may run against one MinIO); returns its base URL."""
         s = self.settings if port is None else self.settings.replace(function_port=port)
         base = f"http://127.0.0.1:{s.function_port}"
-        # Few malloc arenas: many threads decoding big photos otherwise fragment into gigabytes.
-        env = {"MALLOC_ARENA_MAX": "2", **component_env(s, "function"), **(extra_env or {})}
+        env = {**FUNCTION_MALLOC_ENV, **component_env(s, "function"), **(extra_env or {})}
         self.spawn_part(name, PartSpec([sys.executable, "-m", "gourmetgram", "serve-fn"], env, f"{base}/healthz",
                                        s.function_port))
         self.wait_ready(name, timeout_s)

@@ -210,3 +210,12 @@ def test_docker_compose_accepts_the_file(name, tmp_path):
     refused = subprocess.run([binary, "-f", str(DOCKER / name), "--env-file", str(empty), "config", "-q"],
                              capture_output=True, text=True)
     assert refused.returncode != 0 and "set MINIO_USER" in refused.stderr
+
+
+def test_the_function_image_sets_the_allocator_as_up_does():
+    from gourmetgram.spawn import FUNCTION_MALLOC_ENV
+
+    dockerfile = (DOCKER / "function.Dockerfile").read_text().replace("\\\n", " ")
+    env = dict(re.findall(r"(\w+)=(\S+)", " ".join(re.findall(r"^ENV (.*)$", dockerfile, re.M))))
+    for name, value in FUNCTION_MALLOC_ENV.items():
+        assert env.get(name) == value, f"function.Dockerfile sets {name}={env.get(name)}, up sets {value}"

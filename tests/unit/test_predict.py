@@ -1,6 +1,7 @@
-"""The function's synchronous `POST /predict`: a capped body, bounded concurrency, the workers' decode slots."""
+"""The function's synchronous `POST /predict`: a capped body, bounded concurrency, the workers' decode budget."""
 
 import base64
+import io
 import json
 import threading
 import time
@@ -10,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import uvicorn
+from PIL import Image
 from starlette.testclient import TestClient
 
 from classifier_fn import model, preprocess
@@ -139,23 +141,21 @@ def test_past_predict_concurrency_it_answers_503_at_once_and_takes_requests_agai
         assert post().json() == {"prediction": "Soup", "probability": 0.9}
 
 
-def test_decoding_takes_one_of_the_workers_decode_slots(client, monkeypatch):
+def test_decoding_takes_its_share_of_the_workers_decode_budget(client, monkeypatch):
     pipeline = client.app.state.pipeline
-    pipeline.decode_slots = slots = threading.BoundedSemaphore(1)  # the pipeline's only slot, workers' too
+    budget = pipeline.decode_budget
     held_while_decoding = []
-    real = preprocess.prepare
+    real = preprocess.to_tensor
 
-    def watching(data, max_pixels):
-        free = slots.acquire(blocking=False)
-        if free:
-            slots.release()
-        held_while_decoding.append(not free)
-        return real(data, max_pixels)
+    def watching(rgb):
+        held_while_decoding.append(budget.in_use())
+        return real(rgb)
 
-    monkeypatch.setattr(preprocess, "prepare", watching)
+    monkeypatch.setattr(preprocess, "to_tensor", watching)
     r = client.post("/predict", content=image_body(photo()), headers={"Content-Type": "application/json"})
-    assert r.status_code == 200 and held_while_decoding == [True]
-    assert slots.acquire(blocking=False)  # and given back
+    width, height = Image.open(io.BytesIO(photo())).size
+    assert r.status_code == 200 and held_while_decoding == [(1, width * height)]
+    assert budget.in_use() == (0, 0)  # and given back
 
 
 @pytest.mark.parametrize(("body", "message"), [

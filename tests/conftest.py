@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from gourmetgram.cli.bench import SAMPLE_PHOTOS
 from gourmetgram.settings import Settings
 from tests.fakes import FakeStore
 
@@ -18,6 +19,7 @@ pytest_plugins = ["tests.stack"]
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
+PHOTOS = SAMPLE_PHOTOS  # real Food-11 photos, shipped with the bench; expected.json names them photos/<name>
 EVENTS = Path(__file__).parent / "events"
 
 
@@ -43,7 +45,12 @@ def bomb_png(width: int, height: int) -> bytes:
 
 
 def photo(name: str = "9_452.jpg") -> bytes:
-    return (FIXTURES / "photos" / name).read_bytes()
+    return (PHOTOS / name).read_bytes()
+
+
+def fixture_file(name: str) -> Path:
+    """A file that tests/fixtures/expected.json names: `photos/<name>` are the sample photos."""
+    return PHOTOS / name.removeprefix("photos/") if name.startswith("photos/") else FIXTURES / name
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from PIL import Image
 
-from gourmetgram.client import Dropped, wait_outcome
-from gourmetgram.local import LocalStack, free_port, on_loopback
+from gourmetgram.cli.client import Dropped, wait_outcome
+from gourmetgram.cli.local import LocalStack, free_port, on_loopback
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, PHOTOS
 
 AUDIT_ARN = "arn:minio:sqs::AUDIT:webhook"
 
@@ -97,7 +97,7 @@ def upload_multipart(s3, key: str, data: bytes) -> Dropped:
 
 def big_jpeg(min_bytes: int = 6 * 1024 * 1024) -> bytes:
     """A real food photo re-encoded large enough for a multipart upload."""
-    image = Image.open(FIXTURES / "photos" / "1_17.jpg").convert("RGB")
+    image = Image.open(PHOTOS / "1_17.jpg").convert("RGB")
     scale = 2
     while True:
         out = io.BytesIO()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from gourmetgram.client import post_photo
-from tests.conftest import FIXTURES, ROOT, photo
+from gourmetgram.cli.client import post_photo
+from tests.conftest import PHOTOS, ROOT, photo
 from tests.stack import production_objects, wait_final, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -45,7 +45,7 @@ def test_upload_see_the_label_and_correct_it(stack, store, browser, viewport):
     assert "script-src 'self'" in response.headers["content-security-policy"]
     expect(page.locator("h1")).to_contain_text("GourmetGram")
     # GIVEN a real food photo picked in the page
-    page.set_input_files("#file", str(FIXTURES / "photos" / "9_452.jpg"))
+    page.set_input_files("#file", str(PHOTOS / "9_452.jpg"))
     expect(page.locator("#preview")).to_be_visible()
     # WHEN it is uploaded
     started = time.monotonic()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gourmetgram.cli import main as cli
+from gourmetgram.cli.commands import main as cli
 from gourmetgram.settings import Settings
 from minio_config.desired import webhook_env
 from tests.conftest import ROOT, in_ci
@@ -213,7 +213,7 @@ def test_docker_compose_accepts_the_file(name, tmp_path):
 
 
 def test_the_function_image_sets_the_allocator_as_up_does():
-    from gourmetgram.spawn import FUNCTION_MALLOC_ENV
+    from gourmetgram.cli.spawn import FUNCTION_MALLOC_ENV
 
     dockerfile = (DOCKER / "function.Dockerfile").read_text().replace("\\\n", " ")
     env = dict(re.findall(r"(\w+)=(\S+)", " ".join(re.findall(r"^ENV (.*)$", dockerfile, re.M))))

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from gourmetgram import names
-from gourmetgram.client import Dropped, drop, post_photo
+from gourmetgram.cli.client import Dropped, drop, post_photo
 from gourmetgram.store import Store
 from minio_config import current
 from minio_config.apply import configure
@@ -222,7 +222,7 @@ def test_cli_requeue_moves_quarantined_objects_back(faults, fstore):
 def test_the_function_refuses_to_start_on_a_looping_subscription(faults):
     from minio.notificationconfig import NotificationConfig, QueueConfig
 
-    from gourmetgram.local import StartupError
+    from gourmetgram.cli.local import StartupError
     from minio_config.desired import ARN
 
     mc = current.client(faults.settings)

@@ -11,14 +11,14 @@ import urllib.request
 import pytest
 
 from gourmetgram import names
-from gourmetgram.client import post_photo
-from tests.conftest import FIXTURES
+from gourmetgram.cli.client import post_photo
+from tests.conftest import PHOTOS
 from tests.stack import wait_final
 
 pytestmark = pytest.mark.integration
 
 MODEL_TAGS = ("predicted_class", "confidence", "timestamp", "model_version", "source")
-PHOTOS = sorted((FIXTURES / "photos").iterdir())
+PHOTOS = sorted(PHOTOS.iterdir())
 
 
 def send_feedback(web_url: str, pid: str, body: dict, token: str | None) -> tuple[int, dict]:

@@ -16,7 +16,7 @@ import pytest
 
 from classifier_fn.outcome import Outcome, Status
 from gourmetgram import names
-from gourmetgram.client import post_photo
+from gourmetgram.cli.client import post_photo
 from tests.conftest import photo
 from tests.stack import wait_final, wait_until
 

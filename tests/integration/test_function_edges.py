@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from gourmetgram.client import drop, post_photo
+from gourmetgram.cli.client import drop, post_photo
 from tests.conftest import load_event, photo
 from tests.stack import production_objects, wait_final, wait_until
 

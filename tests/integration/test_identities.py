@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from minio.error import MinioAdminException
 
-from gourmetgram.client import drop, post_photo
-from gourmetgram.local import LocalStack
+from gourmetgram.cli.client import drop, post_photo
+from gourmetgram.cli.local import LocalStack
 from gourmetgram.settings import Settings
 from gourmetgram.store import NotFound, Store, StoreError
 from minio_config import current

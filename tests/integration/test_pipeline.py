@@ -16,8 +16,8 @@ import pytest
 
 from classifier_fn.outcome import parse_iso
 from gourmetgram import names
-from gourmetgram.client import Dropped, drop, post_photo
-from tests.conftest import FIXTURES, image_bytes, photo
+from gourmetgram.cli.client import Dropped, drop, post_photo
+from tests.conftest import FIXTURES, fixture_file, image_bytes, photo
 from tests.stack import big_jpeg, production_objects, upload_multipart, wait_final, wait_until
 
 pytestmark = pytest.mark.integration
@@ -80,7 +80,7 @@ def test_mc_cp_drop(stack, store, mc, tmp_path):
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_real_photos_land_in_the_class_the_reference_model_names(stack, store, name):
     key = f"food11/{uuid.uuid4().hex[:6]}-{name.split('/')[-1]}"
-    record = assert_landed(store, drop(store, "incoming", key, (FIXTURES / name).read_bytes()), ".jpg")
+    record = assert_landed(store, drop(store, "incoming", key, fixture_file(name).read_bytes()), ".jpg")
     assert record["class_index"] == EXPECTED[name]["predicted_index"]
     assert record["production_key"].startswith(f"class_{EXPECTED[name]['predicted_index']:02d}/")
     assert record["confidence"] == pytest.approx(EXPECTED[name]["probability"], abs=1e-3)

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from gourmetgram.local import free_port
+from gourmetgram.cli.local import free_port
 from gourmetgram.store import AlreadyExists, Changed, NotFound, Store, StoreUnavailable
 from tests.fakes import FakeStore
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from gourmetgram.client import post_photo
-from gourmetgram.local import LocalStack, PartSpec, StartupError
-from gourmetgram.occupancy import alive, read_pids
+from gourmetgram.cli.client import post_photo
+from gourmetgram.cli.local import LocalStack, PartSpec, StartupError
+from gourmetgram.cli.occupancy import alive, read_pids
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 from tests.conftest import FIXTURES, ROOT, photo

@@ -12,8 +12,8 @@ import urllib.request
 
 import pytest
 
-from gourmetgram.client import post_photo
-from gourmetgram.local import free_port
+from gourmetgram.cli.client import post_photo
+from gourmetgram.cli.local import free_port
 from tests.conftest import ROOT, photo
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -2,7 +2,7 @@ import pytest
 from click.testing import CliRunner
 
 from classifier_fn.outcome import Outcome, Status
-from gourmetgram import cli
+from gourmetgram.cli import commands as cli
 from gourmetgram.store import Store
 
 

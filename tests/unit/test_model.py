@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from classifier_fn import model, preprocess
-from tests.conftest import FIXTURES, ROOT, in_ci
+from tests.conftest import FIXTURES, PHOTOS, ROOT, fixture_file, in_ci
 
 FULL = FIXTURES / "food11_full.pth"   # the course's torch.save(model), pickled torchvision classes
 STATE = model.DEMO_MODEL               # the same model as a state dict (the course's Flask app form)
@@ -31,7 +31,7 @@ def logits(m: model.LoadedModel, data: bytes) -> torch.Tensor:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_reproduces_the_reference_logits(loaded, name):
     expected = EXPECTED[name]
-    data = (FIXTURES / name).read_bytes()
+    data = fixture_file(name).read_bytes()
     tensor = preprocess.prepare(data).tensor
     assert tensor.sum().item() == pytest.approx(expected["input_sum"], abs=0.5)
     got = logits(loaded, data)
@@ -96,7 +96,7 @@ def test_accepts_data_parallel_prefix(tmp_path):
     state = {f"module.{k}": v for k, v in torch.load(STATE, weights_only=True).items()}
     path = tmp_path / "dp.pth"
     torch.save(state, path)
-    data = (FIXTURES / "photos" / "9_452.jpg").read_bytes()
+    data = (PHOTOS / "9_452.jpg").read_bytes()
     assert torch.allclose(logits(model.load(path), data), logits(model.load(STATE), data))
 
 

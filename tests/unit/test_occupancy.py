@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from gourmetgram.occupancy import Busy, FolderLock, check_ports, holds_port, port_free, read_pids
+from gourmetgram.cli.occupancy import Busy, FolderLock, check_ports, holds_port, port_free, read_pids
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from gourmetgram.cli.spawn import SECRETS, component_env, inherited_env, tail
 from gourmetgram.settings import Settings
-from gourmetgram.spawn import SECRETS, component_env, inherited_env, tail
 
 SETTINGS = Settings(minio_password="root-password", webhook_token="webhook-secret",
                     function_minio_password="fn-password", web_minio_password="web-password")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gourmetgram.supervise import CrashHistory, CrashLoop, Phase, RestartPolicy, Supervisor, describe_exit
+from gourmetgram.cli.supervise import CrashHistory, CrashLoop, Phase, RestartPolicy, Supervisor, describe_exit
 
 
 def test_back_off_doubles_from_1_s_to_30_s_for_crashes_in_a_row():

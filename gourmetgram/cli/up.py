@@ -2,7 +2,7 @@
 
 Whatever ends `up` (Ctrl-C, SIGTERM, a closed terminal, a crash loop, an error of its own), no part is
 left running: the normal paths drain them here, and `kill -9` of `up` is covered by the kernel
-(`gourmetgram.spawn`).
+(`gourmetgram.cli.spawn`).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 
-from gourmetgram.local import LocalStack, StartupError
-from gourmetgram.supervise import CrashLoop, Supervisor
+from gourmetgram.cli.local import LocalStack, StartupError
+from gourmetgram.cli.supervise import CrashLoop, Supervisor
 
 # The function and the frontend survive a MinIO restart by themselves (their store errors are transient),
 # but are restarted only once MinIO answers again.

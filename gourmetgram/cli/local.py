@@ -1,8 +1,8 @@
 """Runs the whole system on one machine as child processes: MinIO, the function, the frontend.
 
-`gourmetgram up` uses it in the foreground (with `gourmetgram.supervise` restarting what exits); the
+`gourmetgram up` uses it in the foreground (with `gourmetgram.cli.supervise` restarting what exits); the
 integration tests and the bench use it around a session, unsupervised. Children are started by
-`gourmetgram.spawn`: none outlives this process.
+`gourmetgram.cli.spawn`: none outlives this process.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gourmetgram.occupancy import Busy, FolderLock, check_ports, describe_port, holds_port
+from gourmetgram.cli.occupancy import Busy, FolderLock, check_ports, describe_port, holds_port
+from gourmetgram.cli.spawn import FUNCTION_MALLOC_ENV, Child, component_env, spawn, tail
+from gourmetgram.cli.supervise import describe_exit
 from gourmetgram.settings import Settings
-from gourmetgram.spawn import FUNCTION_MALLOC_ENV, Child, component_env, spawn, tail
-from gourmetgram.supervise import describe_exit
 from minio_config.apply import ConfigureError, configure
 from minio_config.desired import webhook_env
 
@@ -225,13 +225,13 @@ class LocalStack:
             self._lock = None
 
     def parts(self) -> list[StackPart]:
-        """The running parts, for `gourmetgram.supervise.Supervisor`."""
+        """The running parts, for `gourmetgram.cli.supervise.Supervisor`."""
         return [StackPart(self, name) for name in self.children]
 
 
 @dataclass
 class StackPart:
-    """One part of a LocalStack as the supervisor sees it (`gourmetgram.supervise.Part`)."""
+    """One part of a LocalStack as the supervisor sees it (`gourmetgram.cli.supervise.Part`)."""
 
     stack: LocalStack
     name: str

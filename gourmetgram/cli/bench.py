@@ -23,19 +23,19 @@ from pathlib import Path
 import click
 from PIL import Image
 
-from gourmetgram.client import drop, post_photo, wait_outcome
-from gourmetgram.local import LocalStack, on_loopback
+from gourmetgram.cli.client import drop, post_photo, wait_outcome
+from gourmetgram.cli.local import LocalStack, on_loopback
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 
-PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "photos"
+SAMPLE_PHOTOS = Path(__file__).parent / "sample_photos"  # five Food-11 photos, shipped in the wheel
 SIZES = (320, 800, 1600, 3000)  # longer side: thumbnails to camera-size photos
 
 
 def sample_images() -> list[bytes]:
     """The fixture photos at four sizes each: a mix like real traffic."""
     images = []
-    for path in sorted(PHOTOS.glob("*.jpg")):
+    for path in sorted(SAMPLE_PHOTOS.glob("*.jpg")):
         original = Image.open(path).convert("RGB")
         for side in SIZES:
             scale = side / max(original.size)

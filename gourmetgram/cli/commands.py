@@ -41,9 +41,9 @@ def main() -> None:
 @click.option("--web-port", type=int, help="Frontend port (WEB_PORT, 5000).")
 def up(data: Path, no_queue_dir: bool, minio_port, console_port, function_port, web_port) -> None:
     """Run MinIO, the function and the frontend here until Ctrl-C, restarting a part that exits."""
-    from gourmetgram import up as foreground
-    from gourmetgram.local import LocalStack, StartupError, on_loopback
-    from gourmetgram.supervise import CrashLoop
+    from gourmetgram.cli import up as foreground
+    from gourmetgram.cli.local import LocalStack, StartupError, on_loopback
+    from gourmetgram.cli.supervise import CrashLoop
 
     _logging()
     s = _settings(minio_port=minio_port, console_port=console_port, function_port=function_port,
@@ -102,7 +102,7 @@ def serve_web(port) -> None:
 @click.option("--dry-run", is_flag=True, help="Only count what would be processed.")
 def reconcile(dry_run: bool) -> None:
     """Process what `incoming` still holds, here and now (safe beside a running function)."""
-    from classifier_fn.backlog_job import run
+    from gourmetgram.cli.reconcile import run
 
     _logging()
     report = run(_settings(), dry_run=dry_run, echo=click.echo)
@@ -113,7 +113,7 @@ def reconcile(dry_run: bool) -> None:
 @click.option("--failed/--no-failed", default=True, help="Also retry failed items now.")
 def requeue(failed: bool) -> None:
     """Move quarantined objects back to incoming, and let failed ones be retried at once."""
-    from gourmetgram.requeue import requeue as run
+    from gourmetgram.cli.requeue import requeue as run
     from gourmetgram.store import Store
 
     s = _settings()
@@ -151,7 +151,7 @@ def bench(photos: int, singles: int, as_json: bool) -> None:
     """Measure throughput and latency against the model's ceiling (starts its own MinIO)."""
     import json
 
-    from gourmetgram import bench as benchmark
+    from gourmetgram.cli import bench as benchmark
 
     logging.basicConfig(level=logging.WARNING)
     result = benchmark.run(_settings(), photos=photos, singles=singles)

@@ -1,7 +1,7 @@
 """Keeps `up`'s parts running: a part that exits is restarted after a back-off, a crash loop stops `up`.
 
 The supervisor sees its parts only through `Part` and time only through `now`, so the policy and the
-order of restarts are tested without processes (tests/unit/test_supervise.py); `gourmetgram.local`
+order of restarts are tested without processes (tests/unit/test_supervise.py); `gourmetgram.cli.local`
 adapts its child processes to `Part`.
 """
 

@@ -5,33 +5,48 @@ Shared by the webhook (MinIO's events) and the nudge (the frontend's word about 
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 
 from classifier_fn.queue import LIVE, Item
-from classifier_fn.worker import Pipeline
-from gourmetgram.store import NotFound, ObjectInfo, StoreUnavailable
+from classifier_fn.runtime import Runtime
+from classifier_fn.verify import Gone, Stale, current_version
+from gourmetgram.store import ObjectInfo, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 
-async def admit(pipeline: Pipeline, bucket: str, key: str, etag: str, event_time: str,
-                accept: Callable[[ObjectInfo], bool] = lambda info: True) -> str:
-    """queued, duplicate, gone, stale, unavailable, or refused (the object is not one `accept` takes)."""
-    if pipeline.queue.holds(bucket, key, etag):
-        return "duplicate"
+class Admission(str, enum.Enum):
+    """What became of an event or a nudge (the result in the answer and the metric's label)."""
+
+    QUEUED = "queued"
+    DUPLICATE = "duplicate"      # that object version is already queued or being worked
+    GONE = "gone"                # already done and removed, or deleted by its owner
+    STALE = "stale"              # overwritten since; the newer version has its own event
+    UNAVAILABLE = "unavailable"  # MinIO could not be asked: MinIO redelivers, the reconciler finds it
+    REFUSED = "refused"          # not an object this door takes (a nudge for something not uploaded)
+    INVALID = "invalid"          # a key no object can have
+    IGNORED = "ignored"          # an event that is never work (tagging, deletes, reads, folder markers)
+    OTHER_BUCKET = "other_bucket"
+
+
+async def admit(rt: Runtime, bucket: str, key: str, etag: str, event_time: str,
+                accept: Callable[[ObjectInfo], bool] = lambda info: True) -> Admission:
+    if rt.queue.holds(bucket, key, etag):
+        return Admission.DUPLICATE
     try:
-        info = await run_in_threadpool(pipeline.store.head, bucket, key)
-    except NotFound:
-        return "gone"     # already done and removed, or deleted by its owner
+        info = await run_in_threadpool(current_version, rt.store, bucket, key, etag)
+    except Gone:
+        return Admission.GONE
+    except Stale:
+        return Admission.STALE
     except StoreUnavailable as exc:
         log.warning("cannot verify %s/%s: %s", bucket, key, exc)
-        return "unavailable"
-    if etag and info.etag != etag:
-        return "stale"    # overwritten since; the newer version has its own event
+        return Admission.UNAVAILABLE
     if not accept(info):
-        return "refused"
-    queued = pipeline.queue.offer(Item(bucket, key, info.etag, LIVE, info, event_time))
-    return "queued" if queued else "duplicate"
+        return Admission.REFUSED
+    queued = rt.queue.offer(Item(bucket, key, info.etag, LIVE, info, event_time))
+    return Admission.QUEUED if queued else Admission.DUPLICATE

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -13,9 +12,9 @@ from starlette.routing import Route
 from classifier_fn import health, nudge, predict, webhook
 from classifier_fn import model as model_module
 from classifier_fn.running import running
+from classifier_fn.startup_check import CheckReport, check
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
-from minio_config.check import CheckReport, check
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +25,12 @@ def create_app(settings: Settings, store: Store | None = None, loaded: model_mod
     async def lifespan(app: Starlette):
         the_store = store or Store.connect(settings)
         # Refuses to start (UnsafeSubscription) when the subscription would make the function trigger itself.
-        report = await run_in_threadpool(check, settings) if run_check else CheckReport(subscribed=True)
+        report = await run_in_threadpool(check, settings, the_store) if run_check else CheckReport(subscribed=True)
         for problem in report.problems:
             log.warning("start-up check: %s", problem)
         the_model = loaded or await run_in_threadpool(model_module.load, settings.model_path)
-        with running(settings, the_store, the_model, reconcile=run_reconciler) as pipeline:
-            app.state.pipeline = pipeline
-            # Synchronous predictions in progress; past the limit /predict answers 503 at once.
-            app.state.predict_slots = threading.BoundedSemaphore(settings.predict_concurrency)
-            app.state.is_demo = the_model.is_demo
-            app.state.check = report
+        with running(settings, the_store, the_model, reconcile=run_reconciler, check=report) as runtime:
+            app.state.runtime = runtime
             yield
 
     routes = [

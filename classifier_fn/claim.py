@@ -17,8 +17,8 @@ import enum
 import time
 from dataclasses import dataclass
 
-from classifier_fn.outcome import Outcome, Status, now_iso
-from gourmetgram import names
+from gourmetgram import names, outcome
+from gourmetgram.outcome import Outcome, Status, Versioned
 from gourmetgram.store import AlreadyExists, Changed, NotFound, Store
 
 
@@ -29,41 +29,45 @@ class ClaimResult(enum.Enum):
     FOREIGN = "foreign"  # the id belongs to another object version: this one needs an id of its own
 
 
-@dataclass
+@dataclass(frozen=True)
 class Claim:
     result: ClaimResult
-    outcome: Outcome
+    record: Versioned  # ours when CLAIMED (its ETag guards our later writes), else the one we found
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.record.outcome
+
+
+LOOKS = 3  # a record deleted or replaced between our calls: look again, this many times
 
 
 def claim(store: Store, bucket: str, fresh: Outcome, ttl_s: float) -> Claim:
     """Try to own `fresh.id`. `fresh` is the pending record to write; it is returned, updated, when claimed."""
-    key = names.record_key(fresh.id)
     fresh.status = Status.PENDING
-    fresh.expires_at = now_iso(time.time() + ttl_s)
+    fresh.expires_at = names.now_iso(time.time() + ttl_s)
     fresh.stamp("claimed")
     fresh.attempts = max(fresh.attempts, 1)
-    for _ in range(3):  # a record deleted or replaced between our calls: look again
+    for _ in range(LOOKS):
         try:
-            store.put_json(bucket, key, fresh.to_json(), if_absent=True)
-            return Claim(ClaimResult.CLAIMED, fresh)
+            return Claim(ClaimResult.CLAIMED, outcome.create(store, bucket, fresh))
         except AlreadyExists:
             pass
-        try:
-            doc, etag = store.get_json(bucket, key)
-        except NotFound:
+        existing = outcome.read(store, bucket, fresh.id)
+        if existing is None:
             continue
-        existing = Outcome.from_json(doc)
-        if not existing.same_version(fresh):
+        found = existing.outcome
+        if not found.same_version(fresh):
             return Claim(ClaimResult.FOREIGN, existing)
-        if existing.status.final:
+        if found.final:
             return Claim(ClaimResult.FINISHED, existing)
-        if not existing.expired():
+        if not found.expired():
             return Claim(ClaimResult.BUSY, existing)
-        fresh.attempts = existing.attempts + 1
-        fresh.timestamps = {**existing.timestamps, **fresh.timestamps}
+        fresh.attempts = found.attempts + 1
+        fresh.timestamps = {**found.timestamps, **fresh.timestamps}
         try:
-            store.put_json(bucket, key, fresh.to_json(), if_match=etag)
-            return Claim(ClaimResult.CLAIMED, fresh)
+            return Claim(ClaimResult.CLAIMED, outcome.replace(store, bucket, fresh, existing.etag))
         except (Changed, NotFound):  # MinIO answers 404 when the record was deleted meanwhile (requeue)
             continue
-    return Claim(ClaimResult.BUSY, fresh)
+    # Lost every race: someone else keeps writing this record; they own the photo for now.
+    return Claim(ClaimResult.BUSY, Versioned(fresh, ""))

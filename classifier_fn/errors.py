@@ -1,4 +1,4 @@
-"""The function's two kinds of failure: permanent (the object can never be classified) and transient."""
+"""A photo that can never be classified. (Transient trouble is the store's `StoreUnavailable`.)"""
 
 
 class Rejected(Exception):
@@ -7,7 +7,3 @@ class Rejected(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
-
-
-class Transient(Exception):
-    """Worth retrying later (MinIO unreachable, a timeout)."""

@@ -8,12 +8,10 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from classifier_fn.body import NotAnObject, json_object
+from gourmetgram import names
 
 # Exactly what the subscription asks for; tagging, retention and access events are never work.
-ACCEPTED = frozenset({
-    "s3:ObjectCreated:Put", "s3:ObjectCreated:Post", "s3:ObjectCreated:Copy",
-    "s3:ObjectCreated:CompleteMultipartUpload",
-})
+ACCEPTED = frozenset(names.SUBSCRIBED_EVENTS)
 MAX_KEY_BYTES = 1024  # S3's (and MinIO's) limit on an object name
 
 

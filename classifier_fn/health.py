@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from classifier_fn import runtime
 from gourmetgram.store import StoreError
 
 
@@ -17,31 +18,30 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    state = request.app.state
-    pipeline = state.pipeline
+    rt = runtime.of(request)
     try:
-        await run_in_threadpool(pipeline.store.ping)
+        await run_in_threadpool(rt.store.ping)
         minio = "ok"
     except StoreError as exc:
         minio = str(exc)
-    depth = pipeline.queue.depth()
+    depth = rt.queue.depth()
     body = {
         "ready": minio == "ok",
         "minio": minio,
-        "model_version": pipeline.model_version,
-        "demo_model": state.is_demo,
-        "subscription": "ok" if state.check.subscribed else "missing",
-        "problems": state.check.problems,
+        "model_version": rt.model_version,
+        "demo_model": rt.is_demo,
+        "subscription": "ok" if rt.check.subscribed else "missing",
+        "problems": rt.check.problems,
         "queue": {"live": depth["live"], "backlog": depth["backlog"], "in_flight": depth["held"],
-                  "oldest_age_s": pipeline.queue.oldest_age_s()},
+                  "oldest_age_s": rt.queue.oldest_age_s()},
         # None until the first pass ends (or when this process runs no reconciler).
-        "last_reconcile": dataclasses.asdict(pipeline.last_reconcile) if pipeline.last_reconcile else None,
+        "last_reconcile": dataclasses.asdict(rt.last_reconcile) if rt.last_reconcile else None,
     }
     return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
 
 async def metrics(request: Request) -> Response:
-    pipeline = request.app.state.pipeline
-    for lane, value in pipeline.queue.depth().items():
-        pipeline.metrics.queue_depth.labels(lane=lane).set(value)
-    return Response(generate_latest(pipeline.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    rt = runtime.of(request)
+    for lane, value in rt.queue.depth().items():
+        rt.metrics.queue_depth.labels(lane=lane).set(value)
+    return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)

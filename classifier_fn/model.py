@@ -102,7 +102,6 @@ class LoadedModel:
     module: MobileNetV2
     version: str
     is_demo: bool
-    source: str
 
 
 def model_version(data: bytes, demo: bool) -> str:
@@ -124,7 +123,7 @@ def load(path: Path | None) -> LoadedModel:
     except RuntimeError as exc:
         raise ModelLoadError(f"{path} is not a Food-11 MobileNetV2 (Linear(1280, 11) head): {exc}") from exc
     module.eval()
-    loaded = LoadedModel(module, model_version(data, demo), demo, str(path))
+    loaded = LoadedModel(module, model_version(data, demo), demo)
     if demo:
         log.warning("=" * 72 + "\nNO MODEL_PATH GIVEN: serving the bundled DEMO model %s.\nIts labels are "
                     "not trustworthy. Mount a real food11.pth and set MODEL_PATH.\n" + "=" * 72, loaded.version)

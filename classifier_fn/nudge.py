@@ -15,11 +15,10 @@ from pathlib import PurePosixPath
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from classifier_fn.admission import admit
+from classifier_fn import runtime
+from classifier_fn.admission import Admission, admit
 from classifier_fn.body import BodyTooLarge, NotAnObject, json_object, read_capped
-from classifier_fn.outcome import now_iso
 from classifier_fn.webhook import authorized
-from classifier_fn.worker import Pipeline
 from gourmetgram import names
 from gourmetgram.store import ObjectInfo
 
@@ -27,7 +26,8 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 4 * 1024  # {"key": "<uuid><ext>", "etag": "<md5>"} is under 100 bytes
 UPLOAD_EXTENSIONS = frozenset(ext for ext, _ in names.IMAGE_FORMATS.values())
-STATUS = {"queued": 202, "duplicate": 200, "gone": 200, "stale": 200, "unavailable": 503}
+STATUS = {Admission.QUEUED: 202, Admission.DUPLICATE: 200, Admission.GONE: 200, Admission.STALE: 200,
+          Admission.UNAVAILABLE: 503}
 NOT_UPLOAD = "a nudge may only name a web upload: <uuid><ext> at the top of incoming, stored by the frontend"
 
 
@@ -43,9 +43,9 @@ def is_web_upload(info: ObjectInfo) -> bool:
 
 
 async def receive(request: Request) -> JSONResponse:
-    pipeline: Pipeline = request.app.state.pipeline
-    count = pipeline.metrics.nudge
-    if not authorized(request, pipeline.settings.effective_nudge_token):
+    rt = runtime.of(request)
+    count = rt.metrics.nudge
+    if not authorized(request, rt.settings.effective_nudge_token):
         count.labels(result="unauthorized").inc()
         return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
     try:
@@ -62,11 +62,11 @@ async def receive(request: Request) -> JSONResponse:
         return JSONResponse({"error": 'expected {"key": "<uuid><ext>", "etag": "<the upload\'s ETag>"}'},
                             status_code=400)
     # The nudge leaves right after the upload is stored: its arrival is the upload's time, to the millisecond.
-    result = "refused" if not is_upload_key(key) else await admit(
-        pipeline, pipeline.settings.bucket_incoming, key, etag.strip('"'), now_iso(), accept=is_web_upload)
-    if result == "refused":
+    result = Admission.REFUSED if not is_upload_key(key) else await admit(
+        rt, rt.settings.bucket_incoming, key, etag.strip('"'), names.now_iso(), accept=is_web_upload)
+    if result is Admission.REFUSED:
         count.labels(result="not_upload").inc()
         log.warning("nudge for incoming/%.200r refused: not a web upload", key)
         return JSONResponse({"error": NOT_UPLOAD, "result": "not_upload"}, status_code=400)
-    count.labels(result=result).inc()
-    return JSONResponse({"key": key, "result": result}, status_code=STATUS[result])
+    count.labels(result=result.value).inc()
+    return JSONResponse({"key": key, "result": result.value}, status_code=STATUS[result])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import enum
 import threading
 import time
 from dataclasses import dataclass, field
@@ -10,6 +11,12 @@ from dataclasses import dataclass, field
 from gourmetgram.store import ObjectInfo
 
 LIVE, BACKLOG = "live", "backlog"
+
+
+class Offered(enum.Enum):
+    QUEUED = "queued"
+    HELD = "held"          # that object version is already queued or being worked
+    DEFERRED = "deferred"  # stopped (or closed) before there was room
 
 
 @dataclass
@@ -63,6 +70,17 @@ class WorkQueue:
                     return False
                 self._cond.wait(left)
             return not self._closed
+
+    def offer_when_room(self, item: Item, stop: threading.Event) -> Offered:
+        """Queue `item`, waiting for backlog room if its lane is full; never twice (HELD) and never once
+        `stop` is set or the queue is closed (DEFERRED: the next pass takes it)."""
+        while not self.offer(item):
+            if self.holds(item.bucket, item.key, item.etag):
+                return Offered.HELD
+            if stop.is_set() or self._closed:
+                return Offered.DEFERRED
+            self.wait_for_backlog_room(timeout=1.0)
+        return Offered.QUEUED
 
     def holds(self, bucket: str, key: str, etag: str) -> bool:
         with self._cond:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from classifier_fn.outcome import now_iso
-from classifier_fn.queue import BACKLOG, Item, WorkQueue
+from classifier_fn.queue import BACKLOG, Item, Offered, WorkQueue
+from gourmetgram import names
 from gourmetgram.store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -23,45 +23,44 @@ class PassReport:
     in_grace: int = 0      # too young: its live event is probably on the way
     in_flight: int = 0     # already queued or being worked on
     deferred: int = 0      # stopped while waiting for backlog room; the next pass takes it
+    markers: int = 0       # "folder/" objects, never photos
     errors: list[str] = field(default_factory=list)
+
+    def count(self, offered: Offered) -> None:
+        if offered is Offered.QUEUED:
+            self.queued += 1
+        elif offered is Offered.HELD:
+            self.in_flight += 1  # a live event got there first
+        else:
+            self.deferred += 1
 
 
 def reconcile_once(store: Store, bucket: str, queue: WorkQueue, grace_s: float,
                    stop: threading.Event | None = None) -> PassReport:
     """One pass over `bucket`. When the backlog lane is full it waits for room, so a long backlog drains
     at the backlog rate within one pass; live events never wait for it (they have their own lane)."""
-    report = PassReport(started_at=now_iso())
+    report = PassReport(started_at=names.now_iso())
     stop = stop or threading.Event()
     cutoff = datetime.now(UTC) - timedelta(seconds=grace_s)
     try:
         for info in store.list(bucket):
             report.listed += 1
-            if info.key.endswith("/"):
-                continue  # a folder marker, not a photo
+            if names.is_folder_marker(info.key):
+                report.markers += 1
+                continue
             if info.last_modified > cutoff:
                 report.in_grace += 1
             elif queue.holds(bucket, info.key, info.etag):
                 report.in_flight += 1
             else:
-                _offer_when_room(queue, Item(bucket, info.key, info.etag, lane=BACKLOG), stop, report)
+                offered = queue.offer_when_room(Item(bucket, info.key, info.etag, lane=BACKLOG), stop)
+                report.count(offered)
             if stop.is_set():
                 break
     except StoreError as exc:
         report.errors.append(str(exc))
         log.warning("reconciler pass stopped: %s", exc)
     return report
-
-
-def _offer_when_room(queue: WorkQueue, item: Item, stop: threading.Event, report: PassReport) -> None:
-    while not queue.offer(item):
-        if queue.holds(item.bucket, item.key, item.etag):
-            report.in_flight += 1  # a live event got there first
-            return
-        if stop.is_set() or queue.closed:
-            report.deferred += 1
-            return
-        queue.wait_for_backlog_room(timeout=1.0)
-    report.queued += 1
 
 
 class Reconciler:
@@ -74,7 +73,6 @@ class Reconciler:
         self._on_pass = on_pass or (lambda report: None)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
-        self.last: PassReport | None = None
 
     def start(self) -> Reconciler:
         self._thread.start()
@@ -86,8 +84,8 @@ class Reconciler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.last = reconcile_once(*self._args, stop=self._stop)
-            if self.last.queued:
-                log.info("reconciler queued %d of %d objects in incoming", self.last.queued, self.last.listed)
-            self._on_pass(self.last)
+            report = reconcile_once(*self._args, stop=self._stop)
+            if report.queued:
+                log.info("reconciler queued %d of %d objects in incoming", report.queued, report.listed)
+            self._on_pass(report)
             self._stop.wait(self._interval)

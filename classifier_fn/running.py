@@ -16,7 +16,9 @@ from classifier_fn.metrics import Metrics
 from classifier_fn.model import LoadedModel, for_inference
 from classifier_fn.queue import WorkQueue
 from classifier_fn.reconciler import PassReport, Reconciler
-from classifier_fn.worker import Pipeline, run_workers
+from classifier_fn.runtime import Runtime
+from classifier_fn.startup_check import CheckReport
+from classifier_fn.worker import run_workers
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 
@@ -31,7 +33,9 @@ def warm(module: torch.nn.Module, batch_size: int) -> None:
 
 
 @contextlib.contextmanager
-def running(settings: Settings, store: Store, loaded: LoadedModel, reconcile: bool = True) -> Iterator[Pipeline]:
+def running(settings: Settings, store: Store, loaded: LoadedModel, reconcile: bool = True,
+            check: CheckReport | None = None) -> Iterator[Runtime]:
+    """The runtime, with its batcher, workers and (with `reconcile`) reconciler running, stopped in order."""
     s = settings
     torch.set_num_threads(s.torch_threads or os.cpu_count() or 1)
     module = for_inference(loaded.module)
@@ -42,21 +46,22 @@ def running(settings: Settings, store: Store, loaded: LoadedModel, reconcile: bo
     # Photos held by the queue (waiting or being worked) are the ones that could still join a batch.
     batcher = Batcher(module, s.batch_size, s.batch_wait_ms, metrics.on_batch,
                       others_coming=lambda: queue.depth()["held"]).start()
-    pipeline = Pipeline(s, store, queue, batcher, loaded.version, metrics, f"fn-{uuid.uuid4().hex[:8]}")
+    rt = Runtime(s, store, queue, batcher, loaded.version, metrics, f"fn-{uuid.uuid4().hex[:8]}",
+                 is_demo=loaded.is_demo, check=check or CheckReport(subscribed=True))
     stop = threading.Event()
-    workers = run_workers(pipeline, s.workers, stop)
+    workers = run_workers(rt, s.workers, stop)
     reconciler = None
     if reconcile:
         def on_pass(report: PassReport) -> None:
             metrics.reconciled.inc(report.queued)
-            pipeline.last_reconcile = report
+            rt.last_reconcile = report
 
         reconciler = Reconciler(store, s.bucket_incoming, queue, s.reconcile_grace_s, s.reconcile_interval_s,
                                 on_pass).start()
     log.info("processing: model %s, %d workers, batches of up to %d within %d ms", loaded.version, s.workers,
              s.batch_size, s.batch_wait_ms)
     try:
-        yield pipeline
+        yield rt
     finally:
         # Stop taking new work, let the workers finish what they hold, then stop the model.
         if reconciler:

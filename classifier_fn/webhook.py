@@ -8,10 +8,12 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from classifier_fn.admission import admit
+from classifier_fn import runtime
+from classifier_fn.admission import Admission, admit
 from classifier_fn.body import BodyTooLarge, read_capped
 from classifier_fn.events import MalformedEvent, ObjectEvent, parse_body
-from classifier_fn.worker import Pipeline
+from classifier_fn.runtime import Runtime
+from gourmetgram import names
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +32,9 @@ async def head(request: Request) -> Response:
 
 
 async def receive(request: Request) -> Response:
-    pipeline: Pipeline = request.app.state.pipeline
-    count = pipeline.metrics.webhook
-    if not authorized(request, pipeline.settings.webhook_token):
+    rt = runtime.of(request)
+    count = rt.metrics.webhook
+    if not authorized(request, rt.settings.webhook_token):
         count.labels(result="unauthorized").inc()
         return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
     try:
@@ -46,26 +48,27 @@ async def receive(request: Request) -> Response:
         return JSONResponse({"error": str(exc)}, status_code=400)
     results = []
     for event in events:
-        result = await _admit(pipeline, event)
-        count.labels(result=result).inc()
-        results.append({"key": event.key, "result": result, **({"reason": event.invalid} if event.invalid else {})})
-    if any(r["result"] == "unavailable" for r in results):
+        result = await _admit(rt, event)
+        count.labels(result=result.value).inc()
+        results.append({"key": event.key, "result": result.value,
+                        **({"reason": event.invalid} if event.invalid else {})})
+    if any(r["result"] == Admission.UNAVAILABLE for r in results):
         # MinIO (with queue_dir) retries this event in 3 s; without queue_dir the reconciler finds it.
         return JSONResponse({"results": results}, status_code=503)
-    return JSONResponse({"results": results}, status_code=202 if any(r["result"] == "queued" for r in results)
+    return JSONResponse({"results": results}, status_code=202 if any(r["result"] == Admission.QUEUED for r in results)
                         else 200)
 
 
-async def _admit(pipeline: Pipeline, event: ObjectEvent) -> str:
+async def _admit(rt: Runtime, event: ObjectEvent) -> Admission:
     if event.invalid:
         # Not an object MinIO can hold (a forged or broken event): 2xx, so a retrying sender moves on.
         log.warning("event for an impossible key %.200r ignored: %s", event.key, event.invalid)
-        return "invalid"
+        return Admission.INVALID
     if not event.accepted:
-        return "ignored"  # tagging, deletes, reads: never work, always 2xx
-    if event.bucket != pipeline.settings.bucket_incoming:
-        log.warning("event for bucket %r ignored: only %r is watched", event.bucket, pipeline.settings.bucket_incoming)
-        return "other_bucket"
-    if event.key.endswith("/"):
-        return "ignored"  # a folder marker
-    return await admit(pipeline, event.bucket, event.key, event.etag, event.time)
+        return Admission.IGNORED  # tagging, deletes, reads: never work, always 2xx
+    if event.bucket != rt.settings.bucket_incoming:
+        log.warning("event for bucket %r ignored: only %r is watched", event.bucket, rt.settings.bucket_incoming)
+        return Admission.OTHER_BUCKET
+    if names.is_folder_marker(event.key):
+        return Admission.IGNORED
+    return await admit(rt, event.bucket, event.key, event.etag, event.time)

@@ -8,60 +8,28 @@ either one's change alone; written from the record, the tags end equal to it (se
 
 from __future__ import annotations
 
-import copy
-import random
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from gourmetgram import names
+from gourmetgram import names, outcome
+from gourmetgram.outcome import Outcome, Versioned
 from gourmetgram.settings import Settings
-from gourmetgram.store import Changed, NotFound, Store, StoreUnavailable
+from gourmetgram.store import NotFound, Store, StoreUnavailable
 
 # Record fields that are mirrored as production tags of the same name; every other tag (the model's five)
-# is left as it is. A new kind of human label is one more name here.
+# is left as it is. A new kind of human label is one more field of Outcome and one more name here.
 LABEL_TAGS = ("corrected_class", "flagged", "human_label", "reviewed_at")
-CONFLICT_TRIES = 10
 SYNC_ROUNDS = 20
 
 
-@dataclass(frozen=True)
-class Version:
-    """A record as read or written, with its ETag."""
-
-    doc: dict
-    etag: str
+def label_tags(record: Outcome) -> dict[str, str]:
+    """The production tags of the record's human labels."""
+    return tag_values({name: getattr(record, name) for name in LABEL_TAGS})
 
 
-def update_record(store: Store, bucket: str, pid: str, change: Callable[[dict], dict]) -> Version:
-    """Apply `change` to the record of `pid` with a conditional write, retried on a conflict.
-
-    `change` gets a copy of the current record and returns the new one, or raises to refuse (then nothing
-    is written). A change that alters nothing writes nothing. Raises NotFound without a record, and
-    StoreUnavailable when other writers keep winning.
-    """
-    key = names.record_key(pid)
-    for attempt in range(CONFLICT_TRIES):
-        try:
-            current, etag = store.get_json(bucket, key)
-            new = change(copy.deepcopy(current))
-            if new == current:
-                return Version(current, etag)
-            return Version(new, store.put_json(bucket, key, new, if_match=etag))
-        except NotFound as exc:  # MinIO answers If-Match on a deleted record with 404 too
-            raise NotFound(f"no outcome record of prediction {pid}") from exc
-        except Changed:
-            # Someone wrote in between: read their version and apply the change to it. The jitter keeps
-            # two writers that collided from colliding again in lockstep.
-            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
-    raise StoreUnavailable(f"record {bucket}/{key} kept changing: gave up after {CONFLICT_TRIES} tries")
-
-
-def label_tags(record: dict) -> dict[str, str]:
-    """The production tags of the record's human labels (booleans as "true"/"false")."""
+def tag_values(labels: dict[str, object]) -> dict[str, str]:
+    """Label values as tag values (booleans as "true"/"false"); unset ones are left out."""
     tags = {}
-    for name in LABEL_TAGS:
-        value = record.get(name)
+    for name, value in labels.items():
         if isinstance(value, bool):
             tags[name] = "true" if value else "false"
         elif value is not None:
@@ -69,9 +37,9 @@ def label_tags(record: dict) -> dict[str, str]:
     return tags
 
 
-def write_label_tags(store: Store, bucket: str, record: dict) -> dict[str, str]:
+def write_label_tags(store: Store, bucket: str, record: Outcome) -> dict[str, str]:
     """Make the production object's label tags those of `record`, keeping its other tags; returns the set."""
-    key = record["production_key"]
+    key = record.production_key
     try:
         current = store.get_tags(bucket, key)
         tags = {k: v for k, v in current.items() if k not in LABEL_TAGS} | label_tags(record)
@@ -81,7 +49,7 @@ def write_label_tags(store: Store, bucket: str, record: dict) -> dict[str, str]:
     return tags
 
 
-def sync_label_tags(store: Store, settings: Settings, pid: str, written: Version) -> Version:
+def sync_label_tags(store: Store, settings: Settings, written: Versioned) -> Versioned:
     """Write the label tags from `written` (the record as this writer left it), then again from any newer
     record, until the record is unchanged across one tag write. Returns the version last written as tags.
 
@@ -95,20 +63,19 @@ def sync_label_tags(store: Store, settings: Settings, pid: str, written: Version
     record write and this loop leaves the tags behind until the next writer of that photo: the frontend
     then answers 503, and sending the same feedback again repairs them.
     """
-    key = names.record_key(pid)
-    version = written
+    version: Versioned | None = written
     for _ in range(SYNC_ROUNDS):
-        if not version.doc.get("production_key"):
-            return version  # nothing in production to tag (not done)
-        write_label_tags(store, settings.bucket_production, version.doc)
-        doc, etag = store.get_json(settings.bucket_events, key)
-        if etag == version.etag:
+        if version is None or not version.outcome.production_key:
+            return written  # nothing in production to tag (not done, or the record is gone)
+        write_label_tags(store, settings.bucket_production, version.outcome)
+        latest = outcome.read(store, settings.bucket_events, version.outcome.id)
+        if latest is None or latest.etag == version.etag:
             return version
-        version = Version(doc, etag)
-    raise StoreUnavailable(f"record {settings.bucket_events}/{key} kept changing while its tags were written")
+        version = latest
+    raise StoreUnavailable(f"record of {written.outcome.id} kept changing while its tags were written")
 
 
-def change_labels(store: Store, settings: Settings, pid: str, change: Callable[[dict], dict]) -> dict:
-    """Change the record of `pid` (see `update_record`), then its production tags from it; returns the record."""
-    written = update_record(store, settings.bucket_events, pid, change)
-    return sync_label_tags(store, settings, pid, written).doc
+def change_labels(store: Store, settings: Settings, pid: str, change: Callable[[Outcome], Outcome]) -> Outcome:
+    """Change the record of `pid` (`outcome.update`), then its production tags from it; returns the record."""
+    written = outcome.update(store, settings.bucket_events, pid, change)
+    return sync_label_tags(store, settings, written).outcome

@@ -32,8 +32,27 @@ FEEDBACK_TOKEN_METADATA = "feedback-token-sha256"
 FEEDBACK_TOKEN_FIELD = "feedback_token_sha256"
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
+# The notification target MinIO loads at start (MINIO_NOTIFY_WEBHOOK_*_GOURMETGRAM) and its ARN.
+TARGET_ID = "GOURMETGRAM"
+WEBHOOK_ARN = f"arn:minio:sqs::{TARGET_ID}:webhook"
+
+# Exactly the creations that are new photos: what the subscription asks for and the function accepts.
+# Never ObjectCreated:* (it includes PutTagging, which the function's own tagging would re-trigger) and
+# never mc's `put` shorthand, which means the same.
+SUBSCRIBED_EVENTS = (
+    "s3:ObjectCreated:Put",
+    "s3:ObjectCreated:Post",
+    "s3:ObjectCreated:Copy",
+    "s3:ObjectCreated:CompleteMultipartUpload",
+)
+
 # S3 tag values allow letters, digits, white space and + - = . _ : / @, up to 256 characters.
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9 +\-=._:/@]")
+
+
+def is_folder_marker(key: str) -> bool:
+    """A zero-byte "folder/" object some tools create: never a photo."""
+    return key.endswith("/")
 
 
 def class_name(index: int) -> str:
@@ -120,8 +139,23 @@ def confidence_tag(probability: float) -> str:
 
 
 def timestamp_tag(moment: datetime | None = None) -> str:
+    """DESIGN's tag time: UTC to the second, `YYYY-MM-DDTHH:MM:SSZ`."""
     moment = moment or datetime.now(UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_iso(moment: float | None = None) -> str:
+    """A record's time: UTC to the millisecond, `YYYY-MM-DDTHH:MM:SS.mmmZ` (as MinIO's eventTime)."""
+    t = time.time() if moment is None else moment
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> float:
+    """Seconds since the epoch of an ISO time; a time without a zone is refused, never taken as local."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"time {text!r} has no time zone")
+    return moment.timestamp()
 
 
 def tag_value(text: str) -> str:

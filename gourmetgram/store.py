@@ -1,4 +1,5 @@
-"""The one owner of S3: `Store` speaks the pipeline's terms and translates client errors into ours."""
+"""S3 in the pipeline's terms: `Store` sends every S3 request of the product (bar `minio_config`'s
+configuration and admin calls) and translates client errors into ours; the MinIO client is built here."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO
+from typing import IO, TypeVar
 from urllib.parse import quote, urlsplit
 
 import urllib3
@@ -16,10 +17,12 @@ from minio import Minio
 from minio.commonconfig import CopySource, Tags
 from minio.error import MinioException, S3Error, ServerError
 from minio.helpers import MIN_PART_SIZE
+from minio.notificationconfig import NotificationConfig
 
 from gourmetgram.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class StoreError(Exception):
@@ -51,6 +54,17 @@ class ObjectInfo:
     last_modified: datetime
     metadata: dict[str, str] = field(default_factory=dict)
     content_type: str = ""
+
+
+@dataclass(frozen=True)
+class QueueRule:
+    """One queue (notification target) rule of a bucket's subscription."""
+
+    arn: str
+    events: tuple[str, ...]
+    config_id: str | None
+    prefix: str | None
+    suffix: str | None
 
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NoSuchObject", "NotFound", "ResourceNotFound"}
@@ -85,11 +99,29 @@ def _translate(exc: Exception, what: str, precondition: type[StoreError] = Chang
 _CLIENT_ERRORS = (MinioException, urllib3.exceptions.HTTPError, OSError)
 
 
+def minio_client(settings: Settings, user: str | None = None, password: str | None = None,
+                 timeout_s: float = 10.0) -> Minio:
+    """The one way the product builds a MinIO client: bounded timeouts (the SDK's default is 300 s with five
+    retries), the settings' credentials or `user`/`password`, and a fixed region so that the SDK never asks
+    for a bucket's location first (a right, s3:GetBucketLocation, that no component needs)."""
+    url = urlsplit(settings.minio_url)
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=min(timeout_s, 3.0), read=timeout_s),
+        maxsize=64,
+        # One quick retry of a refused connection or a 5xx; longer trouble is the caller's (gourmetgram.retry).
+        retries=urllib3.Retry(total=1, backoff_factor=0.1, status_forcelist=(500, 502, 503, 504),
+                              allowed_methods=None, raise_on_status=False),
+    )
+    return Minio(url.netloc, access_key=user or settings.minio_user, secret_key=password or settings.minio_password,
+                 secure=url.scheme == "https", region="us-east-1", http_client=http)
+
+
 class Store:
     """S3 operations on MinIO in the pipeline's vocabulary. Thread-safe; build one per process.
 
-    Built on the minio SDK rather than boto3: per request it costs the caller a third to a half of
-    boto3's CPU (measured here: 0.7 vs 1.8 ms for a HEAD), and the function sends seven per photo.
+    Each call is one request (a delete that must spare a newer version is two) and fails fast; the workers
+    wrap the store in `gourmetgram.retry.RetryingStore`. Built on the minio SDK rather than boto3: per request
+    it costs the caller a third to a half of boto3's CPU (measured here: 0.7 vs 1.8 ms for a HEAD).
     """
 
     def __init__(self, client: Minio):
@@ -102,68 +134,50 @@ class Store:
 
     @classmethod
     def connect(cls, settings: Settings, timeout_s: float = 10.0) -> Store:
-        url = urlsplit(settings.minio_url)
-        http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=min(timeout_s, 3.0), read=timeout_s),
-            maxsize=64,
-            # One quick retry of a refused connection or a 5xx; longer trouble is the caller's (with_retries).
-            retries=urllib3.Retry(total=1, backoff_factor=0.1, status_forcelist=(500, 502, 503, 504),
-                                  allowed_methods=None, raise_on_status=False),
-        )
-        # The region is fixed so the SDK never asks MinIO for a bucket's location first.
-        client = Minio(url.netloc, access_key=settings.minio_user, secret_key=settings.minio_password,
-                       secure=url.scheme == "https", region="us-east-1", http_client=http)
-        return cls(client)
+        return cls(minio_client(settings, timeout_s=timeout_s))
+
+    def _call(self, operation: str, what: str, call: Callable[[], T], precondition: type[StoreError] = Changed) -> T:
+        """Send one request: counted, and its client errors translated into ours."""
+        self._counter(operation)
+        try:
+            return call()
+        except _CLIENT_ERRORS as exc:
+            raise _translate(exc, what, precondition) from exc
 
     # --- reads -------------------------------------------------------------------------------
     def ping(self) -> None:
-        self._counter("ListBuckets")
-        try:
-            self._client.list_buckets()
-        except _CLIENT_ERRORS as exc:
-            raise _translate(exc, "MinIO") from exc
+        """One cheap request: MinIO answers, and accepts our credentials."""
+        self._call("ListBuckets", "MinIO", self._client.list_buckets)
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
-        self._counter("HeadObject")
-        try:
-            o = self._client.stat_object(bucket, key)
-        except _CLIENT_ERRORS as exc:
-            raise _translate(exc, f"object {bucket}/{key}") from exc
+        o = self._call("HeadObject", f"object {bucket}/{key}", lambda: self._client.stat_object(bucket, key))
         metadata = {k.lower()[len(_USER_META):]: v for k, v in (o.metadata or {}).items()
                     if k.lower().startswith(_USER_META)}
         return ObjectInfo(bucket, key, _strip(o.etag or ""), o.size or 0, o.last_modified, metadata,
                           o.content_type or "")
 
     def read(self, bucket: str, key: str, etag: str | None = None, limit: int | None = None) -> bytes:
-        """The object's bytes, refusing another version than `etag` and more than `limit` bytes."""
-        self._counter("GetObject")
+        """The object's bytes; Changed if it is not version `etag`. With `limit`, at most `limit` + 1 bytes
+        are read, so that the caller can tell an object over the limit without reading it whole."""
         headers = {"If-Match": f'"{etag}"'} if etag else None
-        try:
-            response = self._client.get_object(bucket, key, request_headers=headers)
-        except _CLIENT_ERRORS as exc:
-            raise _translate(exc, f"object {bucket}/{key}") from exc
+        response = self._call("GetObject", f"object {bucket}/{key}",
+                              lambda: self._client.get_object(bucket, key, request_headers=headers))
         return _drain(response, f"{bucket}/{key}", limit)
 
     def get_tags(self, bucket: str, key: str) -> dict[str, str]:
-        self._counter("GetObjectTagging")
-        try:
-            tags = self._client.get_object_tags(bucket, key)
-        except _CLIENT_ERRORS as exc:
-            raise _translate(exc, f"tags of {bucket}/{key}") from exc
+        tags = self._call("GetObjectTagging", f"tags of {bucket}/{key}",
+                          lambda: self._client.get_object_tags(bucket, key))
         return dict(tags or {})
 
     def get_json(self, bucket: str, key: str) -> tuple[dict, str]:
         """The JSON document and its ETag."""
-        self._counter("GetObject")
-        try:
-            response = self._client.get_object(bucket, key)
-        except _CLIENT_ERRORS as exc:
-            raise _translate(exc, f"record {bucket}/{key}") from exc
+        response = self._call("GetObject", f"record {bucket}/{key}", lambda: self._client.get_object(bucket, key))
         etag = _strip(response.headers.get("etag", ""))
         return json.loads(_drain(response, f"{bucket}/{key}")), etag
 
     def list(self, bucket: str, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
-        """Every object under `prefix`, in key order, page by page (never all in memory)."""
+        """Every object under `prefix` after `start_after`, in key order, page by page (never all in memory).
+        A listing knows keys, ETags, sizes and times: no metadata, no Content-Type."""
         self._counter("ListObjectsV2")
         try:
             for o in self._client.list_objects(bucket, prefix=prefix or None, recursive=True,
@@ -172,27 +186,31 @@ class Store:
         except _CLIENT_ERRORS as exc:
             raise _translate(exc, f"listing {bucket}/{prefix}") from exc
 
+    def subscriptions(self, bucket: str) -> tuple[QueueRule, ...]:
+        """The queue rules of the bucket's notification configuration (none for a missing bucket)."""
+        try:
+            config = self._call("GetBucketNotification", f"subscriptions of {bucket}",
+                                lambda: self._client.get_bucket_notification(bucket))
+        except NotFound:
+            return ()
+        return queue_rules(config)
+
     # --- writes ------------------------------------------------------------------------------
     def put(self, bucket: str, key: str, body: bytes | IO[bytes], *, content_type: str = "application/octet-stream",
             metadata: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> str:
         """Write an object with its metadata and tags in one request, so it never exists without them."""
-        self._counter("PutObject")
         stream = io.BytesIO(body) if isinstance(body, bytes) else body
-        length = _remaining(stream)
-        try:
-            # One part as large as the object: a single PUT, as the web page's uploads always were.
-            r = self._client.put_object(bucket, key, stream, length, content_type=content_type,
-                                        metadata=metadata or None, tags=_tags(tags) if tags else None,
-                                        part_size=max(MIN_PART_SIZE, length))
-        except _CLIENT_ERRORS as exc:
-            raise _translate(exc, f"writing {bucket}/{key}") from exc
+        length = stream_length(stream)
+        # One part as large as the object: a single PUT, as the web page's uploads always were.
+        r = self._call("PutObject", f"writing {bucket}/{key}", lambda: self._client.put_object(
+            bucket, key, stream, length, content_type=content_type, metadata=metadata or None,
+            tags=_tags(tags) if tags else None, part_size=max(MIN_PART_SIZE, length)))
         return _strip(r.etag or "")
 
     def copy(self, src: ObjectInfo, bucket: str, key: str, *, metadata: dict[str, str],
              tags: dict[str, str], content_type: str | None = None) -> None:
         """Server-side copy of exactly version `src.etag`, with new metadata and tags in the same request
         (and a new Content-Type if given)."""
-        self._counter("CopyObject")
         headers = {
             **CopySource(src.bucket, src.key, match_etag=src.etag).gen_copy_headers(),
             "x-amz-metadata-directive": "REPLACE", "x-amz-tagging-directive": "REPLACE",
@@ -200,48 +218,38 @@ class Store:
             "Content-Type": content_type or src.content_type or "application/octet-stream",
             **{f"{_USER_META}{k}": v for k, v in metadata.items()},
         }
-        try:
-            # The SDK's copy_object first HEADs the source to pick copy or compose: one request more per
-            # photo for nothing (ours are far below 5 GiB), so the CopyObject request is sent as is.
-            self._client._execute("PUT", bucket, key, headers=headers)  # noqa: SLF001
-        except _CLIENT_ERRORS as exc:
-            raise _translate(exc, f"copying {src.bucket}/{src.key} to {bucket}/{key}") from exc
+        # The SDK's copy_object first HEADs the source to pick copy or compose: one request more per photo
+        # for nothing (ours are far below 5 GiB), so the CopyObject request is sent as is.
+        self._call("CopyObject", f"copying {src.bucket}/{src.key} to {bucket}/{key}",
+                   lambda: self._client._execute("PUT", bucket, key, headers=headers))  # noqa: SLF001
 
     def put_json(self, bucket: str, key: str, doc: dict, *, if_absent: bool = False,
                  if_match: str | None = None) -> str:
-        """Write a JSON document; `if_absent`/`if_match` make it a conditional write (the claim)."""
-        self._counter("PutObject")
+        """Write a JSON document; `if_absent` (AlreadyExists) or `if_match` (Changed; NotFound when the key
+        is gone, as MinIO answers 404) make it a conditional write."""
         headers = {"Content-Type": "application/json"}
         if if_absent:
             headers["If-None-Match"] = "*"
         elif if_match:
             headers["If-Match"] = f'"{if_match}"'
         body = json.dumps(doc, sort_keys=True, indent=1).encode()
-        try:
-            # put_object would send If-None-Match/If-Match as user metadata; the SDK's own PutObject call
-            # sends headers as given.
-            r = self._client._put_object(bucket, key, body, headers)  # noqa: SLF001
-        except _CLIENT_ERRORS as exc:
-            raise _translate(exc, f"record {bucket}/{key}", AlreadyExists if if_absent else Changed) from exc
+        # put_object would send If-None-Match/If-Match as user metadata; the SDK's own PutObject call sends
+        # headers as given.
+        r = self._call("PutObject", f"record {bucket}/{key}",
+                       lambda: self._client._put_object(bucket, key, body, headers),  # noqa: SLF001
+                       AlreadyExists if if_absent else Changed)
         return _strip(r.etag or "")
 
     def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> dict[str, str]:
         """Merge `tags` into the object's tag set; returns the new set."""
         merged = {**self.get_tags(bucket, key), **tags}
-        self._counter("PutObjectTagging")
-        try:
-            self._client.set_object_tags(bucket, key, _tags(merged))
-        except _CLIENT_ERRORS as exc:
-            raise _translate(exc, f"tagging {bucket}/{key}") from exc
+        self.put_tags(bucket, key, merged)
         return merged
 
     def put_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
         """Replace the object's whole tag set (keys missing from `tags` are removed)."""
-        self._counter("PutObjectTagging")
-        try:
-            self._client.set_object_tags(bucket, key, _tags(tags))
-        except _CLIENT_ERRORS as exc:
-            raise _translate(exc, f"tagging {bucket}/{key}") from exc
+        self._call("PutObjectTagging", f"tagging {bucket}/{key}",
+                   lambda: self._client.set_object_tags(bucket, key, _tags(tags)))
 
     def delete(self, bucket: str, key: str, etag: str | None = None) -> None:
         """Delete the object; with `etag`, only if it is still that version (a newer upload survives)."""
@@ -253,11 +261,24 @@ class Store:
                 return
             if current.etag != etag:
                 raise Changed(f"object {bucket}/{key} changed (ETag {current.etag}, expected {etag})")
-        self._counter("DeleteObject")
-        try:
-            self._client.remove_object(bucket, key)
-        except _CLIENT_ERRORS as exc:
-            raise _translate(exc, f"deleting {bucket}/{key}") from exc
+        self._call("DeleteObject", f"deleting {bucket}/{key}", lambda: self._client.remove_object(bucket, key))
+
+
+def queue_rules(config: NotificationConfig) -> tuple[QueueRule, ...]:
+    return tuple(
+        QueueRule(q.queue or "", tuple(q.events), q.config_id,
+                  q.prefix_filter_rule.value if q.prefix_filter_rule else None,
+                  q.suffix_filter_rule.value if q.suffix_filter_rule else None)
+        for q in config.queue_config_list
+    )
+
+
+def stream_length(stream: IO[bytes]) -> int:
+    """Bytes from the stream's position to its end (the position is kept)."""
+    position = stream.tell()
+    end = stream.seek(0, io.SEEK_END)
+    stream.seek(position)
+    return end - position
 
 
 def _drain(response, what: str, limit: int | None = None) -> bytes:
@@ -271,13 +292,6 @@ def _drain(response, what: str, limit: int | None = None) -> bytes:
         response.close()  # the rest is unread: this connection cannot be reused
     response.release_conn()
     return data
-
-
-def _remaining(stream: IO[bytes]) -> int:
-    position = stream.tell()
-    end = stream.seek(0, io.SEEK_END)
-    stream.seek(position)
-    return end - position
 
 
 def _tags(tags: dict[str, str]) -> Tags:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import Blueprint, jsonify, request
 
 from gourmetgram import names
-from gourmetgram.labels import change_labels, label_tags
+from gourmetgram.labels import change_labels, tag_values
+from gourmetgram.outcome import Outcome, Status
 from gourmetgram.store import NotFound, StoreError
 from gourmetgram.waiter import FINAL
 from ingest import context, feedback_body, tokens
@@ -97,14 +100,14 @@ def feedback(pid: str):
         return jsonify({"error": str(exc)}), 404
     except StoreError as exc:
         return jsonify({"error": f"storage is unavailable, please send it again: {exc}"}), 503
-    return jsonify({"id": pid, "saved": label_tags(labels), "production_key": record["production_key"]})
+    return jsonify({"id": pid, "saved": tag_values(labels), "production_key": record.production_key})
 
 
-def _with_feedback(pid: str, doc: dict, token: str, labels: dict) -> dict:
+def _with_feedback(pid: str, record: Outcome, token: str, labels: dict) -> Outcome:
     """The record with the feedback applied, if the token is its uploader's and the prediction done."""
-    if not tokens.matches(token, doc.get(names.FEEDBACK_TOKEN_FIELD)):
+    if not tokens.matches(token, record.feedback_token_sha256):
         raise Refused(403, f"this feedback token is not the one of prediction {pid}: only its uploader may "
                            "give feedback")
-    if doc.get("status") != "done":
-        raise Refused(409, f"prediction {pid} is {doc.get('status')}: only a done one takes feedback")
-    return {**doc, **labels}
+    if record.status is not Status.DONE:
+        raise Refused(409, f"prediction {pid} is {record.status.value}: only a done one takes feedback")
+    return dataclasses.replace(record, **labels)

@@ -7,9 +7,9 @@ from urllib.parse import quote
 from flask import Blueprint, jsonify, request
 
 from gourmetgram import names
-from gourmetgram.store import StoreError
+from gourmetgram.store import StoreError, stream_length
 from ingest import context, tokens
-from ingest.validate import check_image, check_size, size_of
+from ingest.validate import check_image, check_size
 
 bp = Blueprint("upload", __name__)
 
@@ -25,7 +25,7 @@ def predict():
         return _refuse(400, "no file: send the photo as the multipart field 'file'")
     # Werkzeug spools big uploads to a temporary file: the photo is never held whole in memory.
     stream = upload.stream
-    refusal = check_size(size_of(stream), s.max_upload_bytes)
+    refusal = check_size(stream_length(stream), s.max_upload_bytes)
     if refusal is None:
         fmt, refusal = check_image(stream, s.max_pixels)
     if refusal:
@@ -35,7 +35,7 @@ def predict():
     token, token_hash = tokens.issue()  # the uploader's alone: feedback needs it, we keep only its hash
     metadata = {"prediction-id": pid, "source": "web", "original-filename": quote(upload.filename or "", safe=""),
                 names.FEEDBACK_TOKEN_METADATA: token_hash}
-    size = size_of(stream)
+    size = stream_length(stream)
     try:
         etag = context.store().put(s.bucket_incoming, key, stream, content_type=names.content_type(fmt),
                                    metadata=metadata)

@@ -16,13 +16,6 @@ class Refusal:
     message: str
 
 
-def size_of(stream: IO[bytes]) -> int:
-    stream.seek(0, 2)
-    size = stream.tell()
-    stream.seek(0)
-    return size
-
-
 def check_size(size: int, limit: int) -> Refusal | None:
     if size == 0:
         return Refusal(400, "the file is empty")

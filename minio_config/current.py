@@ -14,17 +14,9 @@ from minio.minioadmin import MinioAdmin
 from minio.notificationconfig import NotificationConfig
 
 from gourmetgram.settings import Settings
+from gourmetgram.store import QueueRule, minio_client, queue_rules
 from minio_config.desired import EXPIRY_RULE_ID
 from minio_config.identities import Identity
-
-
-@dataclass(frozen=True)
-class QueueRule:
-    arn: str
-    events: tuple[str, ...]
-    config_id: str | None
-    prefix: str | None
-    suffix: str | None
 
 
 @dataclass(frozen=True)
@@ -48,12 +40,8 @@ class IdentityState:
 
 
 def client(settings: Settings, user: str | None = None, password: str | None = None) -> Minio:
-    """An S3 client with the settings' credentials, or with `user` and `password`."""
-    url = urlsplit(settings.minio_url)
-    # The region is fixed (as the Store's): otherwise the SDK first asks for each bucket's location, a right
-    # (s3:GetBucketLocation) the function's identity does not need for its start-up check.
-    return Minio(url.netloc, access_key=user or settings.minio_user,
-                 secret_key=password or settings.minio_password, secure=url.scheme == "https", region="us-east-1")
+    """An S3 client with the settings' credentials, or with `user` and `password` (built as the Store's)."""
+    return minio_client(settings, user, password, timeout_s=30.0)
 
 
 def admin(settings: Settings) -> MinioAdmin:
@@ -111,15 +99,6 @@ def read_notification(mc: Minio, bucket: str) -> NotificationConfig:
         raise
 
 
-def rules_of(config: NotificationConfig) -> tuple[QueueRule, ...]:
-    return tuple(
-        QueueRule(q.queue or "", tuple(q.events), q.config_id,
-                  q.prefix_filter_rule.value if q.prefix_filter_rule else None,
-                  q.suffix_filter_rule.value if q.suffix_filter_rule else None)
-        for q in config.queue_config_list
-    )
-
-
 def read_lifecycle(mc: Minio, bucket: str) -> LifecycleConfig | None:
     try:
         return mc.get_bucket_lifecycle(bucket)
@@ -138,7 +117,7 @@ def expiry_days(config: LifecycleConfig | None, rule_id: str) -> int | None:
 
 def read(mc: Minio, buckets: tuple[str, ...], expiry_bucket: str | None = None) -> Current:
     existing = frozenset(b.name for b in mc.list_buckets())
-    rules = {b: rules_of(read_notification(mc, b)) for b in buckets if b in existing}
+    rules = {b: queue_rules(read_notification(mc, b)) for b in buckets if b in existing}
     days = {}
     if expiry_bucket and expiry_bucket in existing:
         days[expiry_bucket] = expiry_days(read_lifecycle(mc, expiry_bucket), EXPIRY_RULE_ID)

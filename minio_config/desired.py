@@ -4,20 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gourmetgram.names import SUBSCRIBED_EVENTS as EVENTS
+from gourmetgram.names import TARGET_ID
+from gourmetgram.names import WEBHOOK_ARN as ARN
 from gourmetgram.settings import Settings
 
-TARGET_ID = "GOURMETGRAM"
-ARN = f"arn:minio:sqs::{TARGET_ID}:webhook"
 CONFIG_ID = "gourmetgram-classifier"
-
-# Exactly the creations that are new photos. Never ObjectCreated:* (it includes PutTagging, which the
-# function's own tagging would re-trigger) and never mc's `put` shorthand, which means the same.
-EVENTS = (
-    "s3:ObjectCreated:Put",
-    "s3:ObjectCreated:Post",
-    "s3:ObjectCreated:Copy",
-    "s3:ObjectCreated:CompleteMultipartUpload",
-)
 
 
 @dataclass(frozen=True)

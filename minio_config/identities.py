@@ -58,7 +58,7 @@ def function_policy(s: Settings) -> dict:
         ("WriteResults", ["s3:PutObject"], [_objects(s.bucket_production), _objects(s.bucket_quarantine)]),
         # Claims: conditional PUTs of records, and reading a record someone else wrote.
         ("ClaimAndRecord", ["s3:GetObject", "s3:PutObject"], [_objects(s.bucket_events)]),
-        # The start-up check reads the subscription of all four buckets (minio_config/check.py).
+        # The start-up check reads the subscription of all four buckets (classifier_fn/startup_check.py).
         ("CheckSubscriptions", ["s3:GetBucketNotification"], [_bucket(b) for b in s.buckets]),
     )
 

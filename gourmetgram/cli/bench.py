@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 from PIL import Image
 
+from gourmetgram import names
 from gourmetgram.cli.client import drop, post_photo, wait_outcome
 from gourmetgram.cli.local import LocalStack, on_loopback
 from gourmetgram.settings import Settings
@@ -140,8 +141,7 @@ def burst(stack: LocalStack, store: Store, images: list[bytes], count: int) -> d
         records = [wait_outcome(store, stack.settings.bucket_events, d, interval=0.25) for d in bar]
     cpu = {name: 1000 * (_cpu_seconds(pid) - cpu_before[name]) / count for name, pid in processes.items()}
     cpu["bench"] = 1000 * (time.process_time() - own_cpu_before) / count
-    from classifier_fn.outcome import parse_iso
-    finished = max(parse_iso(r["timestamps"]["finished"]) for r in records)
+    finished = max(names.parse_iso(r["timestamps"]["finished"]) for r in records)
     requests = _metric_total(base, "gourmetgram_s3_requests_total") - requests_before
     memory = _memory_mb(function_pid)
     return {"images": count, "seconds": finished - started, "images_per_s": count / (finished - started),

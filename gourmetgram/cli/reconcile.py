@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -11,6 +12,8 @@ from classifier_fn import model
 from classifier_fn.queue import LIVE, Item
 from classifier_fn.reconciler import PassReport
 from classifier_fn.running import running
+from classifier_fn.runtime import Runtime
+from gourmetgram import names
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store, StoreError
 
@@ -19,7 +22,7 @@ def run(settings: Settings, dry_run: bool = False, echo: Callable[[str], None] =
     store = Store.connect(settings)
     report = PassReport()
     try:
-        objects = [o for o in store.list(settings.bucket_incoming) if not o.key.endswith("/")]
+        objects = [o for o in store.list(settings.bucket_incoming) if not names.is_folder_marker(o.key)]
     except StoreError as exc:
         report.errors.append(str(exc))
         echo(f"cannot list {settings.bucket_incoming}: {exc}")
@@ -30,30 +33,27 @@ def run(settings: Settings, dry_run: bool = False, echo: Callable[[str], None] =
         return report
     loaded = model.load(settings.model_path)
     # This process is the only consumer of its own queue: everything goes in the live lane.
-    with running(settings, store, loaded, reconcile=False) as pipeline:
+    never = threading.Event()
+    with running(settings, store, loaded, reconcile=False) as rt:
         with click.progressbar(length=len(objects), label="processing incoming", show_pos=True) as bar:
             for info in objects:
-                while not pipeline.queue.offer(Item(info.bucket, info.key, info.etag, LIVE)):
-                    if pipeline.queue.holds(info.bucket, info.key, info.etag):
-                        break
-                    time.sleep(0.05)
-                report.queued += 1
+                report.count(rt.queue.offer_when_room(Item(info.bucket, info.key, info.etag, LIVE), never))
             done = 0
             while done < len(objects):
-                held = pipeline.queue.depth()["held"]
+                held = rt.queue.depth()["held"]
                 bar.update(len(objects) - held - done)
                 done = len(objects) - held
                 time.sleep(0.2)
-    outcomes = _counts(pipeline)
+    outcomes = _counts(rt)
     echo(f"queued {report.queued} of {report.listed} object(s): " +
          ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())))
     return report
 
 
-def _counts(pipeline) -> dict[str, int]:
-    """Items by final status, from the pipeline's own counter."""
+def _counts(rt: Runtime) -> dict[str, int]:
+    """Items by final status, from the runtime's own counter."""
     counts: dict[str, int] = {}
-    for metric in pipeline.metrics.items.collect():
+    for metric in rt.metrics.items.collect():
         for sample in metric.samples:
             if sample.name.endswith("_total") and sample.value:
                 status = sample.labels["status"]

@@ -9,9 +9,10 @@ from minio.commonconfig import ENABLED, Filter
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from minio.notificationconfig import NotificationConfig, QueueConfig
 
+from classifier_fn.startup_check import UnsafeSubscription, check
+from gourmetgram.store import Store
 from minio_config import current
 from minio_config.apply import ConfigureError, configure
-from minio_config.check import UnsafeSubscription, check
 from minio_config.desired import ARN, EVENTS, Desired, Subscription
 from minio_config.identities import identities
 from tests.stack import AUDIT_ARN
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 def rules(stack, bucket="incoming"):
-    return current.rules_of(current.read_notification(current.client(stack.settings), bucket))
+    return Store.connect(stack.settings).subscriptions(bucket)
 
 
 def test_second_run_changes_nothing(stack):
@@ -45,7 +46,7 @@ def test_an_unrelated_subscription_is_kept_and_a_widened_one_repaired(stack):
     try:
         # THEN the function's start-up check refuses to run
         with pytest.raises(UnsafeSubscription, match="PutTagging|ObjectCreated:\\*"):
-            check(stack.settings)
+            check(stack.settings, Store.connect(stack.settings))
         # WHEN configure runs
         lines = []
         steps = configure(stack.settings, echo=lines.append)
@@ -54,7 +55,7 @@ def test_an_unrelated_subscription_is_kept_and_a_widened_one_repaired(stack):
         by_arn = {r.arn: r for r in rules(stack)}
         assert set(by_arn[ARN].events) == set(EVENTS)
         assert by_arn[AUDIT_ARN].events == ("s3:ObjectRemoved:*",)
-        assert check(stack.settings).subscribed
+        assert check(stack.settings, Store.connect(stack.settings)).subscribed
     finally:
         configure(stack.settings, echo=lambda line: None)
 
@@ -65,7 +66,7 @@ def test_a_bucket_the_function_writes_to_must_not_notify_it(stack):
         QueueConfig(queue=ARN, events=["s3:ObjectCreated:Put"], config_id="loop")]))
     try:
         with pytest.raises(UnsafeSubscription, match="'production' notifies the function"):
-            check(stack.settings)
+            check(stack.settings, Store.connect(stack.settings))
     finally:
         mc.delete_bucket_notification("production")
 

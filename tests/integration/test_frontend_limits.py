@@ -14,9 +14,9 @@ from collections import Counter
 
 import pytest
 
-from classifier_fn.outcome import Outcome, Status
 from gourmetgram import names
 from gourmetgram.cli.client import post_photo
+from gourmetgram.outcome import Outcome, Status
 from tests.conftest import photo
 from tests.stack import wait_final, wait_until
 

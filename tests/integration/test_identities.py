@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from minio.error import MinioAdminException
 
+from classifier_fn.startup_check import check
 from gourmetgram.cli.client import drop, post_photo
 from gourmetgram.cli.local import LocalStack
 from gourmetgram.settings import Settings
 from gourmetgram.store import NotFound, Store, StoreError
 from minio_config import current
 from minio_config.apply import ConfigureError, configure
-from minio_config.check import check
 from minio_config.identities import normalized
 from minio_config.plan import AttachPolicy, PutPolicy, SetUser
 from tests.conftest import photo
@@ -156,7 +156,7 @@ def test_the_function_can_do_what_its_pipeline_does(bare, store):
     fn = as_component(bare.settings, "function")
     as_fn = Store.connect(fn)
     # The start-up check reads the four buckets' subscriptions; the readiness ping lists buckets.
-    report = check(fn)
+    report = check(fn, Store.connect(fn))
     assert report.subscribed and report.problems == []
     as_fn.ping()
     pid = str(uuid.uuid4())

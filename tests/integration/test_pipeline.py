@@ -14,7 +14,6 @@ import uuid
 
 import pytest
 
-from classifier_fn.outcome import parse_iso
 from gourmetgram import names
 from gourmetgram.cli.client import Dropped, drop, post_photo
 from tests.conftest import FIXTURES, fixture_file, image_bytes, photo
@@ -124,7 +123,7 @@ def test_a_production_photo_dropped_again_gets_its_own_object_and_record(stack, 
     key = again_key.format(uuid=uuid.uuid4().hex, id=first["id"])
     # Object versions are told apart by key, ETag and Last-Modified, which has whole seconds: the same bytes
     # under the same key within the same second are the same version.
-    time.sleep(max(0.0, parse_iso(first["incoming_modified"]) + 1.05 - time.time()))
+    time.sleep(max(0.0, names.parse_iso(first["incoming_modified"]) + 1.05 - time.time()))
     started = time.time()
     mc("cp", f"local/production/{first['production_key']}", f"local/incoming/{key}")
     etag = store.head("production", first["production_key"]).etag

@@ -1,7 +1,8 @@
 import time
 
 from classifier_fn.claim import ClaimResult, claim
-from classifier_fn.outcome import Outcome, Status, now_iso
+from gourmetgram import names
+from gourmetgram.outcome import Outcome, Status
 
 
 def fresh(worker: str = "w1") -> Outcome:
@@ -46,10 +47,10 @@ def test_final_records_finish_without_work(fake_store):
 def test_failed_waits_for_its_back_off(fake_store):
     record = fresh()
     record.status = Status.FAILED
-    record.retry_after = now_iso(time.time() + 60)
+    record.retry_after = names.now_iso(time.time() + 60)
     fake_store.put_json("events", "p1.json", record.to_json())
     assert claim(fake_store, "events", fresh("w2"), ttl_s=60).result is ClaimResult.BUSY
-    record.retry_after = now_iso(time.time() - 1)
+    record.retry_after = names.now_iso(time.time() - 1)
     fake_store.put_json("events", "p1.json", record.to_json())
     assert claim(fake_store, "events", fresh("w2"), ttl_s=60).result is ClaimResult.CLAIMED
 
@@ -63,7 +64,7 @@ def test_a_takeover_race_has_one_winner(fake_store):
         doc, etag = original(bucket, key)
         fake_store.get_json = original
         winner = fresh("w3")
-        winner.expires_at = now_iso(time.time() + 60)
+        winner.expires_at = names.now_iso(time.time() + 60)
         fake_store.put_json(bucket, key, winner.to_json())
         return doc, etag
 
@@ -75,7 +76,7 @@ def test_a_takeover_race_has_one_winner(fake_store):
 def test_a_record_deleted_between_read_and_takeover_is_claimed_afresh(fake_store):
     record = fresh("dead")
     record.status = Status.FAILED
-    record.retry_after = now_iso(time.time() - 1)
+    record.retry_after = names.now_iso(time.time() - 1)
     fake_store.put_json("events", "p1.json", record.to_json())
     original = fake_store.get_json
 

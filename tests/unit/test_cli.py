@@ -1,8 +1,8 @@
 import pytest
 from click.testing import CliRunner
 
-from classifier_fn.outcome import Outcome, Status
 from gourmetgram.cli import commands as cli
+from gourmetgram.outcome import Outcome, Status
 from gourmetgram.store import Store
 
 

@@ -1,7 +1,7 @@
 import pytest
 
-from classifier_fn.outcome import Outcome, Status
 from gourmetgram import eventlog
+from gourmetgram.outcome import Outcome, Status
 
 
 class Stop(Exception):

@@ -1,6 +1,9 @@
+import dataclasses
+
 import pytest
 
-from gourmetgram import labels, names
+from gourmetgram import labels, names, outcome
+from gourmetgram.outcome import Outcome, Status
 from gourmetgram.store import NotFound, StoreUnavailable
 from tests.fakes import FakeStore
 
@@ -29,7 +32,8 @@ class InterleavingStore(FakeStore):
 def store() -> InterleavingStore:
     s = InterleavingStore()
     s.put("production", KEY, b"photo", tags=MODEL_TAGS)
-    s.put_json("events", names.record_key(PID), {"id": PID, "status": "done", "production_key": KEY})
+    s.put_json("events", names.record_key(PID), Outcome(id=PID, status=Status.DONE, incoming_key=f"{PID}.jpg",
+                                                        incoming_etag="e", production_key=KEY).to_json())
     s.calls.clear()
     return s
 
@@ -39,12 +43,12 @@ def record(store) -> dict:
 
 
 def setting(**fields):
-    return lambda doc: {**doc, **fields}
+    return lambda record: dataclasses.replace(record, **fields)
 
 
 def test_labels_go_to_the_record_and_to_the_tags_beside_the_models(store, settings):
-    doc = labels.change_labels(store, settings, PID, setting(corrected_class="Egg", flagged=False))
-    assert doc == record(store) and record(store)["corrected_class"] == "Egg"
+    changed = labels.change_labels(store, settings, PID, setting(corrected_class="Egg", flagged=False))
+    assert changed.to_json() == record(store) and record(store)["corrected_class"] == "Egg"
     assert store.get_tags("production", KEY) == {**MODEL_TAGS, "corrected_class": "Egg", "flagged": "false"}
 
 
@@ -57,7 +61,7 @@ def test_any_human_label_takes_the_same_path(store, settings):
 
 def test_a_label_removed_from_the_record_leaves_the_tags(store, settings):
     labels.change_labels(store, settings, PID, setting(corrected_class="Egg", flagged=True))
-    labels.change_labels(store, settings, PID, lambda doc: {k: v for k, v in doc.items() if k != "corrected_class"})
+    labels.change_labels(store, settings, PID, setting(corrected_class=None))
     assert store.get_tags("production", KEY) == {**MODEL_TAGS, "flagged": "true"}
 
 
@@ -121,4 +125,4 @@ def test_endless_contention_gives_up_as_unavailable(store, settings):
     losing = AlwaysLosing()
     losing.buckets = store.buckets
     with pytest.raises(StoreUnavailable, match="kept changing"):
-        labels.update_record(losing, "events", PID, setting(flagged=True))
+        outcome.update(losing, "events", PID, setting(flagged=True))

@@ -18,7 +18,7 @@ EXPECTED = json.loads((FIXTURES / "expected.json").read_text())["images"]
 def loaded(request):
     if request.param == "served":  # BatchNorm folded, channels-last: what the function runs
         plain = model.load(FULL)
-        return model.LoadedModel(model.for_inference(plain.module), plain.version, False, plain.source)
+        return model.LoadedModel(model.for_inference(plain.module), plain.version, False)
     return model.load(request.param)
 
 

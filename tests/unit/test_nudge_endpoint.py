@@ -39,7 +39,7 @@ def web_upload(store, data: bytes = b"", **metadata) -> tuple[str, str, str]:
 
 
 def watch_offers(client, monkeypatch) -> list:
-    queue, offered = client.app.state.pipeline.queue, []
+    queue, offered = client.app.state.runtime.queue, []
     real = queue.offer
     monkeypatch.setattr(queue, "offer", lambda item: offered.append(item) or real(item))
     return offered
@@ -136,7 +136,7 @@ def test_a_nudge_for_anything_but_that_web_upload_queues_nothing(client, fake_st
     r = client.post("/nudge", json={"key": key, "etag": etag}, headers=tokens["nudge"])
     assert r.status_code == status and r.json()["result"] == result
     assert offered == [] and fake_store.keys("events") == [] and fake_store.keys("incoming") == before
-    assert client.app.state.pipeline.metrics.registry.get_sample_value(
+    assert client.app.state.runtime.metrics.registry.get_sample_value(
         "gourmetgram_nudge_requests_total", {"result": result}) == 1
 
 

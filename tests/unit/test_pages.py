@@ -2,8 +2,8 @@ import re
 
 import pytest
 
-from classifier_fn.outcome import Outcome, Status
 from gourmetgram import eventlog
+from gourmetgram.outcome import Outcome, Status
 from ingest import create_app
 
 

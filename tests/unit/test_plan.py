@@ -1,5 +1,5 @@
+from classifier_fn.startup_check import _retriggers
 from gourmetgram.settings import Settings
-from minio_config.check import _retriggers
 from minio_config.current import Current, IdentityState, QueueRule, UserState
 from minio_config.desired import ARN, EVENTS, desired
 from minio_config.identities import identities

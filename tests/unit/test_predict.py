@@ -123,7 +123,7 @@ def test_past_predict_concurrency_it_answers_503_at_once_and_takes_requests_agai
     settings = settings.replace(predict_concurrency=1)
     batcher = BlockingBatcher()
     with TestClient(function_app(settings, fake_store, demo)) as c, ThreadPoolExecutor(2) as pool:
-        c.app.state.pipeline.batcher = batcher
+        c.app.state.runtime.batcher = batcher
 
         def post():
             return c.post("/predict", content=image_body(photo()), headers={"Content-Type": "application/json"})
@@ -142,8 +142,8 @@ def test_past_predict_concurrency_it_answers_503_at_once_and_takes_requests_agai
 
 
 def test_decoding_takes_its_share_of_the_workers_decode_budget(client, monkeypatch):
-    pipeline = client.app.state.pipeline
-    budget = pipeline.decode_budget
+    rt = client.app.state.runtime
+    budget = rt.decode_budget
     held_while_decoding = []
     real = preprocess.to_tensor
 
@@ -206,7 +206,7 @@ def test_a_refused_client_still_sending_a_big_body_reads_its_503(served):
     # GIVEN the only prediction slot taken by a request the model holds
     app, port = served
     batcher = BlockingBatcher()
-    app.state.pipeline.batcher = batcher
+    app.state.runtime.batcher = batcher
     body = image_body(photo())
     big = image_body(b"\xff" * 8_000_000)  # 10.7 MB of base64: more than the socket buffers hold
 

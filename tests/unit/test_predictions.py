@@ -5,8 +5,8 @@ import uuid
 
 import pytest
 
-from classifier_fn.outcome import Outcome, Status
 from gourmetgram import names
+from gourmetgram.outcome import Outcome, Status
 from ingest import create_app, tokens
 from tests.conftest import photo
 from tests.fakes import FakeStore

@@ -2,8 +2,8 @@ import io
 
 import pytest
 
-from classifier_fn.outcome import Outcome, Status
 from gourmetgram import names
+from gourmetgram.outcome import Outcome, Status
 from ingest import create_app
 from ingest.security import cross_origin_refusal
 from tests.conftest import photo

@@ -6,7 +6,8 @@ import pytest
 
 from classifier_fn.metrics import Metrics
 from classifier_fn.queue import Item, WorkQueue
-from classifier_fn.worker import Pipeline, process
+from classifier_fn.runtime import Runtime
+from classifier_fn.worker import process
 from gourmetgram import names
 from ingest import create_app
 from tests.conftest import bomb_png, image_bytes, photo
@@ -93,8 +94,8 @@ def test_the_uploader_gets_a_feedback_token_and_only_its_hash_is_stored(client, 
     [key] = fake_store.keys("incoming")
     assert fake_store.head("incoming", key).metadata[names.FEEDBACK_TOKEN_METADATA] == digest
     # WHEN the function classifies it
-    pipeline = Pipeline(settings, fake_store, WorkQueue(10, 10), FixedBatcher(), "food11-test", Metrics(), "w")
-    assert process(pipeline, Item("incoming", key, fake_store.head("incoming", key).etag)) == "done"
+    rt = Runtime(settings, fake_store, WorkQueue(10, 10), FixedBatcher(), "food11-test", Metrics(), "w")
+    assert process(rt, Item("incoming", key, fake_store.head("incoming", key).etag)) == "done"
     # THEN the record keeps the hash, the token opens feedback, and the token is nowhere in storage
     doc, _ = fake_store.get_json("events", names.record_key(body["id"]))
     assert doc[names.FEEDBACK_TOKEN_FIELD] == digest

@@ -1,7 +1,7 @@
 import itertools
 
-from classifier_fn.outcome import Outcome, Status
 from gourmetgram import names
+from gourmetgram.outcome import Outcome, Status
 from gourmetgram.waiter import OutcomeWaiter
 
 PID = "6f1c1f5e-2a55-4c4c-9b44-3c5d2f0a9e01"

@@ -155,14 +155,14 @@ def test_a_body_that_is_not_a_json_object_is_400_never_500(client, fake_store, m
 
 def watch_offers(client, monkeypatch) -> list:
     """Everything offered to the work queue from now on (still queued as usual)."""
-    queue, offered = client.app.state.pipeline.queue, []
+    queue, offered = client.app.state.runtime.queue, []
     real = queue.offer
     monkeypatch.setattr(queue, "offer", lambda item: offered.append(item) or real(item))
     return offered
 
 
 def sample(client, name: str, **labels) -> float:
-    return client.app.state.pipeline.metrics.registry.get_sample_value(name, labels) or 0.0
+    return client.app.state.runtime.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
 @pytest.mark.parametrize("raw_key", [

@@ -4,9 +4,9 @@ import pytest
 
 from classifier_fn.infer import Prediction
 from classifier_fn.metrics import Metrics
-from classifier_fn.outcome import parse_iso
 from classifier_fn.queue import Item, WorkQueue
-from classifier_fn.worker import Pipeline, process
+from classifier_fn.runtime import Runtime
+from classifier_fn.worker import process
 from gourmetgram import names
 from tests.conftest import image_bytes, photo
 
@@ -25,8 +25,8 @@ class FixedBatcher:
 
 
 @pytest.fixture
-def pipeline(settings, fake_store):
-    return Pipeline(settings, fake_store, WorkQueue(10, 10), FixedBatcher(), "food11-test", Metrics(), "w-test")
+def rt(settings, fake_store):
+    return Runtime(settings, fake_store, WorkQueue(10, 10), FixedBatcher(), "food11-test", Metrics(), "w-test")
 
 
 def drop(store, key: str, data: bytes, **metadata) -> Item:
@@ -42,17 +42,17 @@ def record(store, pid: str) -> dict:
     return store.get_json("events", names.record_key(pid))[0]
 
 
-def test_a_photo_ends_in_production_with_tags_record_and_empty_incoming(pipeline, fake_store):
+def test_a_photo_ends_in_production_with_tags_record_and_empty_incoming(rt, fake_store):
     # GIVEN a photo dropped straight into the bucket
     item = drop(fake_store, "my dir/Soup +1é.JPG", photo())
     pid = pid_of(fake_store, item)
     # WHEN the worker processes it
-    assert process(pipeline, item) == "done"
+    assert process(rt, item) == "done"
     # THEN exactly one production object with the five tags, the record, and nothing left in incoming
     assert fake_store.keys("production") == [f"class_09/{pid}.jpg"]
     tags = fake_store.get_tags("production", f"class_09/{pid}.jpg")
     assert tags["predicted_class"] == "Soup" and tags["confidence"] == "0.873" and tags["source"] == "bucket"
-    assert tags["model_version"] == "food11-test" and parse_iso(tags["timestamp"]) <= time.time()
+    assert tags["model_version"] == "food11-test" and names.parse_iso(tags["timestamp"]) <= time.time()
     meta = fake_store.head("production", f"class_09/{pid}.jpg").metadata
     assert meta["original-key"] == "my dir/Soup %2B1%C3%A9.JPG" and meta["original-etag"] == item.etag
     doc = record(fake_store, pid)
@@ -63,26 +63,26 @@ def test_a_photo_ends_in_production_with_tags_record_and_empty_incoming(pipeline
     assert fake_store.keys("incoming") == []
 
 
-def test_web_uploads_keep_their_id_and_source(pipeline, fake_store):
+def test_web_uploads_keep_their_id_and_source(rt, fake_store):
     pid = "0b0f5a8e-4a65-4bb3-9d6e-6b9f7d7e0c11"
     item = drop(fake_store, f"{pid}.png", image_bytes("PNG"), **{"prediction-id": pid, "source": "web"})
-    process(pipeline, item)
+    process(rt, item)
     assert fake_store.keys("production") == [f"class_09/{pid}.png"]
     assert record(fake_store, pid)["source"] == "web"
 
 
-def test_a_production_photo_dropped_again_is_a_new_photo_with_its_own_record(pipeline, fake_store):
+def test_a_production_photo_dropped_again_is_a_new_photo_with_its_own_record(rt, fake_store):
     # GIVEN a web upload that is done
     pid = names.upload_id()
     first = drop(fake_store, f"{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web"})
-    assert process(pipeline, first) == "done"
+    assert process(rt, first) == "done"
     [done_key] = fake_store.keys("production")
     # WHEN an operator copies its production object (metadata and all) back into incoming
     copy = fake_store.head("production", done_key)
     again = drop(fake_store, "again.jpg", fake_store.read("production", done_key), **copy.metadata)
     new_pid = pid_of(fake_store, again)
     # THEN it is classified as a new photo: its own id, record and production object; the first is untouched
-    assert process(pipeline, again) == "done"
+    assert process(rt, again) == "done"
     assert new_pid != pid and record(fake_store, new_pid)["incoming_key"] == "again.jpg"
     assert record(fake_store, new_pid)["source"] == "bucket"
     assert sorted(fake_store.keys("production")) == sorted([done_key, f"class_09/{new_pid}.jpg"])
@@ -90,118 +90,118 @@ def test_a_production_photo_dropped_again_is_a_new_photo_with_its_own_record(pip
     assert fake_store.keys("incoming") == []
 
 
-def test_another_photo_under_a_done_uploads_key_is_new_work(pipeline, fake_store):
+def test_another_photo_under_a_done_uploads_key_is_new_work(rt, fake_store):
     pid = names.upload_id()
     first = drop(fake_store, f"{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web"})
-    assert process(pipeline, first) == "done"
+    assert process(rt, first) == "done"
     # A different photo PUT under the same key with the same id: not the version the id was made for.
     other = drop(fake_store, f"{pid}.jpg", photo("10_36.jpg"), **{"prediction-id": pid, "source": "web"})
     other_pid = pid_of(fake_store, other)
-    assert process(pipeline, other) == "done"
+    assert process(rt, other) == "done"
     assert other_pid != pid and record(fake_store, other_pid)["incoming_etag"] == other.etag
     assert record(fake_store, pid)["incoming_etag"] == first.etag and len(fake_store.keys("production")) == 2
 
 
-def test_the_same_bytes_dropped_again_later_are_a_new_photo(pipeline, fake_store):
+def test_the_same_bytes_dropped_again_later_are_a_new_photo(rt, fake_store):
     first = drop(fake_store, "soup.jpg", photo())
     fake_store.age("incoming", "soup.jpg", 5)  # uploaded five seconds ago
     first_pid = pid_of(fake_store, first)
-    assert process(pipeline, first) == "done"
+    assert process(rt, first) == "done"
     again = drop(fake_store, "soup.jpg", photo())  # same key, same bytes, same ETag, a new upload
     assert again.etag == first.etag and pid_of(fake_store, again) != first_pid
-    assert process(pipeline, again) == "done"
+    assert process(rt, again) == "done"
     assert len(fake_store.keys("production")) == 2
 
 
-def test_an_id_in_the_metadata_of_an_odd_key_is_not_honoured(pipeline, fake_store):
+def test_an_id_in_the_metadata_of_an_odd_key_is_not_honoured(rt, fake_store):
     pid = names.upload_id()
     item = drop(fake_store, f"folder/{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web"})
     own = pid_of(fake_store, item)
-    assert process(pipeline, item) == "done"
+    assert process(rt, item) == "done"
     assert fake_store.keys("production") == [f"class_09/{own}.jpg"] and record(fake_store, own)["source"] == "bucket"
 
 
-def test_a_repeated_event_does_no_second_work(pipeline, fake_store):
+def test_a_repeated_event_does_no_second_work(rt, fake_store):
     item = drop(fake_store, "a.jpg", photo())
-    assert process(pipeline, item) == "done"
-    assert process(pipeline, Item("incoming", "a.jpg", item.etag)) == "gone"
-    assert pipeline.batcher.calls == 1 and len(fake_store.keys("production")) == 1
+    assert process(rt, item) == "done"
+    assert process(rt, Item("incoming", "a.jpg", item.etag)) == "gone"
+    assert rt.batcher.calls == 1 and len(fake_store.keys("production")) == 1
 
 
-def test_a_crash_between_record_and_delete_is_finished_later(pipeline, fake_store):
+def test_a_crash_between_record_and_delete_is_finished_later(rt, fake_store):
     item = drop(fake_store, "a.jpg", photo())
     fake_store.fail_next["delete"] = 99  # the delete never gets through this time
-    process(pipeline, item)
+    process(rt, item)
     assert fake_store.keys("incoming") == ["a.jpg"]
     fake_store.fail_next.clear()
-    assert process(pipeline, Item("incoming", "a.jpg", item.etag)) == "finished"
-    assert fake_store.keys("incoming") == [] and pipeline.batcher.calls == 1
+    assert process(rt, Item("incoming", "a.jpg", item.etag)) == "finished"
+    assert fake_store.keys("incoming") == [] and rt.batcher.calls == 1
 
 
 @pytest.mark.parametrize(("data", "reason"), [
     pytest.param(b"", "empty", id="zero-bytes"),
     pytest.param(b"hello, I am text", "not an image", id="text"),
 ])
-def test_bad_files_go_to_quarantine_with_a_reason(pipeline, fake_store, data, reason):
+def test_bad_files_go_to_quarantine_with_a_reason(rt, fake_store, data, reason):
     item = drop(fake_store, "bad/file.jpg", data)
     pid = pid_of(fake_store, item)
-    assert process(pipeline, item) == "rejected"
+    assert process(rt, item) == "rejected"
     assert fake_store.keys("quarantine") == ["bad/file.jpg"]
     assert reason in fake_store.get_tags("quarantine", "bad/file.jpg")["reason"]
     doc = record(fake_store, pid)
     assert doc["status"] == "rejected" and reason in doc["reason"]
     assert fake_store.keys("incoming") == [] and fake_store.keys("production") == []
-    assert pipeline.batcher.calls == 0
+    assert rt.batcher.calls == 0
 
 
-def test_over_the_size_limit_is_rejected_without_reading(pipeline, fake_store):
-    pipeline.settings = pipeline.settings.replace(max_object_bytes=1000)
+def test_over_the_size_limit_is_rejected_without_reading(rt, fake_store):
+    rt.settings = rt.settings.replace(max_object_bytes=1000)
     item = drop(fake_store, "big.jpg", photo())
-    assert process(pipeline, item) == "rejected"
+    assert process(rt, item) == "rejected"
     assert "file too large" in fake_store.get_tags("quarantine", "big.jpg")["reason"]
     assert "read" not in fake_store.calls
 
 
-def test_transient_errors_are_retried_then_succeed(pipeline, fake_store):
+def test_transient_errors_are_retried_then_succeed(rt, fake_store):
     item = drop(fake_store, "a.jpg", photo())
     fake_store.fail_next["read"] = 2
-    assert process(pipeline, item) == "done"
+    assert process(rt, item) == "done"
 
 
-def test_lasting_trouble_is_recorded_failed_and_left_for_the_reconciler(pipeline, fake_store):
+def test_lasting_trouble_is_recorded_failed_and_left_for_the_reconciler(rt, fake_store):
     item = drop(fake_store, "a.jpg", photo())
     pid = pid_of(fake_store, item)
     fake_store.fail_next["copy"] = 99
-    assert process(pipeline, item) == "failed"
+    assert process(rt, item) == "failed"
     doc = record(fake_store, pid)
     assert doc["status"] == "failed" and "storage unavailable" in doc["reason"]
-    assert parse_iso(doc["retry_after"]) > time.time()
+    assert names.parse_iso(doc["retry_after"]) > time.time()
     assert fake_store.keys("incoming") == ["a.jpg"]
 
 
-def test_minio_down_at_claim_leaves_the_object_in_place(pipeline, fake_store):
+def test_minio_down_at_claim_leaves_the_object_in_place(rt, fake_store):
     item = drop(fake_store, "a.jpg", photo())
     fake_store.down = True
-    assert process(pipeline, item) == "failed"
+    assert process(rt, item) == "failed"
     fake_store.down = False
     assert fake_store.keys("incoming") == ["a.jpg"] and fake_store.keys("production") == []
 
 
-def test_a_replaced_object_is_not_classified_under_the_old_version(pipeline, fake_store):
+def test_a_replaced_object_is_not_classified_under_the_old_version(rt, fake_store):
     item = drop(fake_store, "a.jpg", photo())
     fake_store.put("incoming", "a.jpg", photo("10_36.jpg"))  # overwritten before the worker came
-    assert process(pipeline, item) == "stale"
+    assert process(rt, item) == "stale"
     assert fake_store.keys("production") == []
 
 
 TOKEN_HASH = "ab" * 32
 
 
-def test_the_feedback_token_hash_reaches_the_record_of_the_upload_it_was_issued_for(pipeline, fake_store):
+def test_the_feedback_token_hash_reaches_the_record_of_the_upload_it_was_issued_for(rt, fake_store):
     pid = names.upload_id()
     item = drop(fake_store, f"{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web",
                                                       names.FEEDBACK_TOKEN_METADATA: TOKEN_HASH})
-    assert process(pipeline, item) == "done"
+    assert process(rt, item) == "done"
     assert record(fake_store, pid)[names.FEEDBACK_TOKEN_FIELD] == TOKEN_HASH
     # The production object does not carry it: a copy of it back into incoming could not either.
     [key] = fake_store.keys("production")
@@ -212,36 +212,69 @@ def test_the_feedback_token_hash_reaches_the_record_of_the_upload_it_was_issued_
     pytest.param("again.jpg", id="another-name"),
     pytest.param("folder/{pid}.jpg", id="in-a-folder"),
 ])
-def test_a_copy_carrying_an_uploads_metadata_does_not_carry_its_token(pipeline, fake_store, key):
+def test_a_copy_carrying_an_uploads_metadata_does_not_carry_its_token(rt, fake_store, key):
     # GIVEN the incoming object of a web upload, copied with its metadata (token hash included) under another key
     pid = names.upload_id()
     item = drop(fake_store, key.format(pid=pid), photo(), **{"prediction-id": pid, "source": "web",
                                                              names.FEEDBACK_TOKEN_METADATA: TOKEN_HASH})
     own = pid_of(fake_store, item)
     # WHEN it is classified: a new photo with an id of its own
-    assert process(pipeline, item) == "done"
+    assert process(rt, item) == "done"
     # THEN its record has no token hash: whoever held the upload's token cannot relabel the copy
     assert own != pid and names.FEEDBACK_TOKEN_FIELD not in record(fake_store, own)
 
 
-def test_a_foreign_upload_id_gets_no_token_either(pipeline, fake_store):
+def test_a_foreign_upload_id_gets_no_token_either(rt, fake_store):
     # GIVEN a done web upload, then another photo PUT under its key with its id and a token hash of its own
     pid = names.upload_id()
     first = drop(fake_store, f"{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web",
                                                        names.FEEDBACK_TOKEN_METADATA: TOKEN_HASH})
-    assert process(pipeline, first) == "done"
+    assert process(rt, first) == "done"
     other = drop(fake_store, f"{pid}.jpg", photo("10_36.jpg"), **{"prediction-id": pid, "source": "web",
                                                                    names.FEEDBACK_TOKEN_METADATA: "cd" * 32})
     other_pid = pid_of(fake_store, other)
-    assert process(pipeline, other) == "done"
+    assert process(rt, other) == "done"
     # THEN the upload keeps its own hash and the other photo's record has none
     assert record(fake_store, pid)[names.FEEDBACK_TOKEN_FIELD] == TOKEN_HASH
     assert names.FEEDBACK_TOKEN_FIELD not in record(fake_store, other_pid)
 
 
-def test_a_malformed_token_hash_is_not_recorded(pipeline, fake_store):
+def test_a_malformed_token_hash_is_not_recorded(rt, fake_store):
     pid = names.upload_id()
     item = drop(fake_store, f"{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web",
                                                       names.FEEDBACK_TOKEN_METADATA: "not-a-sha256"})
-    assert process(pipeline, item) == "done"
+    assert process(rt, item) == "done"
     assert names.FEEDBACK_TOKEN_FIELD not in record(fake_store, pid)
+
+
+def test_a_worker_whose_claim_was_taken_over_never_overwrites_the_new_owners_record(rt, fake_store):
+    # GIVEN a worker so slow that its claim lapsed and another worker took the photo over meanwhile
+    item = drop(fake_store, "slow.jpg", photo())
+    pid = pid_of(fake_store, item)
+
+    class TakenOverWhileClassifying(FixedBatcher):
+        def predict(self, tensor, timeout=120.0):
+            doc, etag = fake_store.get_json("events", names.record_key(pid))
+            fake_store.put_json("events", names.record_key(pid), {**doc, "worker": "the-new-owner"}, if_match=etag)
+            return super().predict(tensor, timeout)
+
+    rt.batcher = TakenOverWhileClassifying()
+    # WHEN the slow worker finishes
+    assert process(rt, item) == "overtaken"
+    # THEN the new owner's record stands and the photo stays in incoming for it
+    assert record(fake_store, pid)["worker"] == "the-new-owner" and record(fake_store, pid)["status"] == "pending"
+    assert fake_store.keys("incoming") == ["slow.jpg"]
+
+
+def test_an_error_after_the_done_record_never_turns_it_into_failed(rt, fake_store, monkeypatch):
+    from classifier_fn import worker
+
+    item = drop(fake_store, "a.jpg", photo())
+    pid = pid_of(fake_store, item)
+
+    def broken_delete(rt_, info):
+        raise RuntimeError("a bug after the record was written")
+
+    monkeypatch.setattr(worker, "_delete_incoming", broken_delete)
+    process(rt, item)
+    assert record(fake_store, pid)["status"] == "done"  # the failure could not overwrite it

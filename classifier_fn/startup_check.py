@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from minio.error import S3Error
-from urllib3.exceptions import HTTPError
-
+from gourmetgram.names import SUBSCRIBED_EVENTS as EVENTS
+from gourmetgram.names import WEBHOOK_ARN as ARN
 from gourmetgram.settings import Settings
-from minio_config import current
-from minio_config.desired import ARN, EVENTS
+from gourmetgram.store import Store, StoreError
 
 
 class UnsafeSubscription(Exception):
@@ -27,13 +25,12 @@ def _retriggers(event: str) -> bool:
     return event not in EVENTS and (event.startswith("s3:ObjectCreated:") or event.startswith("s3:ObjectAccessed:"))
 
 
-def check(settings: Settings) -> CheckReport:
+def check(settings: Settings, store: Store) -> CheckReport:
     """Raises UnsafeSubscription when running would loop; otherwise reports what is missing."""
     report = CheckReport()
     try:
-        mc = current.client(settings)
-        rules = {b: current.rules_of(current.read_notification(mc, b)) for b in settings.buckets}
-    except (S3Error, HTTPError, OSError) as exc:
+        rules = {b: store.subscriptions(b) for b in settings.buckets}
+    except StoreError as exc:
         report.problems.append(f"cannot read the bucket subscriptions from {settings.minio_url}: {exc}")
         return report
     for bucket, bucket_rules in rules.items():

@@ -1,0 +1,51 @@
+"""The function's runtime: everything a handler or a worker needs, built once (`running.running`) and typed."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from classifier_fn.decoding import DecodeBudget
+from classifier_fn.infer import Batcher
+from classifier_fn.metrics import Metrics
+from classifier_fn.queue import WorkQueue
+from classifier_fn.reconciler import PassReport
+from classifier_fn.startup_check import CheckReport
+from gourmetgram.retry import RetryingStore
+from gourmetgram.settings import Settings
+from gourmetgram.store import Store
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    # Fail-fast: the webhook's verification and readiness answer at once (MinIO redelivers a 503'd event).
+    store: Store
+    queue: WorkQueue
+    batcher: Batcher
+    model_version: str
+    metrics: Metrics
+    worker_id: str
+    is_demo: bool = False
+    check: CheckReport = field(default_factory=lambda: CheckReport(subscribed=True))
+    # The reconciler's last pass, for /readyz: what `incoming` held that events had not brought.
+    last_reconcile: PassReport | None = None
+    # Decoding is CPU and memory: at most one photo per core, and MAX_PIXELS pixels in all at once.
+    decode_budget: DecodeBudget = field(init=False)
+    # Synchronous predictions in progress; past the limit `POST /predict` answers 503 at once.
+    predict_slots: threading.BoundedSemaphore = field(init=False)
+    # The workers' store: transient errors retried with back-off (TRANSIENT_RETRIES attempts in all).
+    retrying: RetryingStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.decode_budget = DecodeBudget(os.cpu_count() or 1, self.settings.max_pixels)
+        self.predict_slots = threading.BoundedSemaphore(self.settings.predict_concurrency)
+        self.retrying = RetryingStore(self.store, self.settings.transient_retries)
+
+
+def of(request: Request) -> Runtime:
+    """The runtime of the app serving `request`."""
+    return request.app.state.runtime

@@ -1,0 +1,24 @@
+"""Is this object version still in `incoming`? One HEAD, shared by the webhook, the nudge and the workers."""
+
+from __future__ import annotations
+
+from gourmetgram.store import NotFound, ObjectInfo, Store
+
+
+class Gone(Exception):
+    """The object is no longer where the event said: done by someone else, or deleted by its owner."""
+
+
+class Stale(Exception):
+    """The key holds a newer version than the event's: that upload has an event of its own."""
+
+
+def current_version(store: Store, bucket: str, key: str, etag: str | None) -> ObjectInfo:
+    """The object as it is now, if it is version `etag` (any version when `etag` is empty)."""
+    try:
+        info = store.head(bucket, key)
+    except NotFound:
+        raise Gone(f"{bucket}/{key} is gone") from None
+    if etag and info.etag != etag:
+        raise Stale(f"{bucket}/{key} is now version {info.etag}, not {etag}")
+    return info

@@ -1,0 +1,158 @@
+"""The outcome record `events/<id>.json`: what happened to one photo, its type, and its conditional writes.
+
+Every part reads and writes records through this module: the function claims and finishes them, the
+frontend waits for them and adds human labels, the tools list and requeue them. Nobody spells a status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gourmetgram import names
+from gourmetgram.store import Changed, NotFound, Store, StoreUnavailable
+
+
+class Status(str, enum.Enum):
+    PENDING = "pending"    # claimed by a worker; `expires_at` bounds the claim
+    DONE = "done"
+    REJECTED = "rejected"  # can never be classified: the object is in quarantine
+    FAILED = "failed"      # a transient error outlasted the retries; the reconciler tries again later
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL
+
+
+FINAL = frozenset({Status.DONE, Status.REJECTED})
+
+
+@dataclass
+class Outcome:
+    id: str
+    status: Status
+    incoming_key: str
+    incoming_etag: str
+    incoming_modified: str | None = None  # the object's Last-Modified: with key and ETag, which version this is
+    source: str = "bucket"
+    size: int | None = None
+    predicted_class: str | None = None
+    class_index: int | None = None
+    confidence: float | None = None
+    production_key: str | None = None
+    model_version: str | None = None
+    reason: str | None = None
+    attempts: int = 0
+    worker: str | None = None
+    expires_at: str | None = None     # pending only: when a dead worker's claim lapses
+    retry_after: str | None = None    # failed only: when the reconciler may try again
+    latency_ms: int | None = None     # upload (object time) -> final record
+    # Human labels: the record is their one source of truth; the production tags mirror them (labels.py).
+    corrected_class: str | None = None
+    flagged: bool | None = None
+    human_label: str | None = None
+    reviewed_at: str | None = None
+    feedback_token_sha256: str | None = None  # web uploads: the hash of the token the uploader got
+    timestamps: dict[str, str] = field(default_factory=dict)
+    # Fields this version does not know (written by a newer one): kept, so a rewrite never drops them.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def stamp(self, step: str, moment: float | None = None) -> None:
+        self.timestamps[step] = names.now_iso(moment)
+
+    @property
+    def final(self) -> bool:
+        return self.status.final
+
+    def to_json(self) -> dict:
+        doc = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        doc["status"] = self.status.value
+        doc["timestamps"] = dict(self.timestamps)
+        return {**self.extra, **{k: v for k, v in doc.items() if v is not None}}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> Outcome:
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        values = {k: v for k, v in doc.items() if k in known}
+        values["status"] = Status(values["status"])
+        values["timestamps"] = dict(values.get("timestamps") or {})
+        return cls(**values, extra={k: v for k, v in doc.items() if k not in known})
+
+    def same_version(self, other: Outcome) -> bool:
+        """Whether both records speak of one object version (records from before `incoming_modified` match
+        on key and ETag alone)."""
+        modified = None in (self.incoming_modified, other.incoming_modified) or \
+            self.incoming_modified == other.incoming_modified
+        return self.incoming_key == other.incoming_key and self.incoming_etag == other.incoming_etag and modified
+
+    def expired(self, now: float | None = None) -> bool:
+        """A pending claim whose worker is presumed dead, or a failure whose back-off is over (a failure
+        without a back-off may be retried at once)."""
+        deadline = self.expires_at if self.status is Status.PENDING else self.retry_after
+        if self.status.final or (deadline is None and self.status is Status.PENDING):
+            return False
+        if deadline is None:
+            return True
+        return (time.time() if now is None else now) >= names.parse_iso(deadline)
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """A record as read or written, with the ETag that a conditional write of it must name."""
+
+    outcome: Outcome
+    etag: str
+
+
+def read(store: Store, bucket: str, pid: str) -> Versioned | None:
+    try:
+        doc, etag = store.get_json(bucket, names.record_key(pid))
+    except NotFound:
+        return None
+    return Versioned(Outcome.from_json(doc), etag)
+
+
+def create(store: Store, bucket: str, outcome: Outcome) -> Versioned:
+    """Write a record that must not exist yet (If-None-Match: *); AlreadyExists otherwise."""
+    etag = store.put_json(bucket, names.record_key(outcome.id), outcome.to_json(), if_absent=True)
+    return Versioned(outcome, etag)
+
+
+def replace(store: Store, bucket: str, outcome: Outcome, etag: str) -> Versioned:
+    """Write over exactly the version `etag` (If-Match); Changed if someone wrote since (NotFound: deleted)."""
+    new_etag = store.put_json(bucket, names.record_key(outcome.id), outcome.to_json(), if_match=etag)
+    return Versioned(outcome, new_etag)
+
+
+CONFLICT_TRIES = 10
+
+
+def update(store: Store, bucket: str, pid: str, change: Callable[[Outcome], Outcome]) -> Versioned:
+    """Apply `change` to the record of `pid`: read, change, write with If-Match, again on a conflict.
+
+    `change` gets its own copy of the record and returns the new one, or raises to refuse (then nothing is
+    written). A change that alters nothing writes nothing. NotFound without a record; StoreUnavailable when
+    other writers keep winning.
+    """
+    for attempt in range(CONFLICT_TRIES):
+        current = read(store, bucket, pid)
+        if current is None:
+            raise NotFound(f"no outcome record of prediction {pid}")
+        new = change(Outcome.from_json(current.outcome.to_json()))
+        if new.to_json() == current.outcome.to_json():
+            return current
+        try:
+            return replace(store, bucket, new, current.etag)
+        except NotFound as exc:  # MinIO answers If-Match on a deleted record with 404
+            raise NotFound(f"no outcome record of prediction {pid}") from exc
+        except Changed:
+            # Someone wrote in between: apply the change to their version. The jitter keeps two writers
+            # that collided from colliding again in lockstep.
+            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+    raise StoreUnavailable(f"record of {pid} kept changing: gave up after {CONFLICT_TRIES} tries")
+

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import io
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from classifier_fn.decoding import DecodeBudget
 from classifier_fn.errors import Rejected
-from gourmetgram.names import PILLOW_OPENERS
+from gourmetgram import images
 
 SIZE = 224
 # Resize(224) on the shorter side would blow a 1x10000 strip up to 224x2,240,000 pixels.
@@ -30,29 +29,12 @@ class Prepared:
     mode: str
 
 
-def open_image(data: bytes, max_pixels: int) -> Image.Image:
-    """Identify the image from its content (not its name) and refuse what cannot be decoded safely."""
-    if not data:
-        raise Rejected("the file is empty (0 bytes)")
-    try:
-        # Only the formats we serve: no other Pillow plugin (EPS would run Ghostscript) ever sees the bytes.
-        image = Image.open(io.BytesIO(data), formats=PILLOW_OPENERS)
-    except UnidentifiedImageError:
-        raise Rejected("not an image: the content is in no image format we accept "
-                       "(JPEG, PNG, GIF, WebP, BMP or TIFF)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise Rejected(f"too many pixels (more than {max_pixels:,}): refused as a decompression bomb") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise Rejected(f"corrupt or truncated image: {exc}") from None
-    width, height = image.size
-    if width * height > max_pixels:
-        raise Rejected(f"too many pixels: {width}x{height} is more than {max_pixels:,}")
-    return image
-
-
 def prepare(data: bytes, max_pixels: int = 40_000_000, budget: DecodeBudget | None = None) -> Prepared:
     """Decode and preprocess; with `budget`, the decode waits for its share of the decoding budget."""
-    image = open_image(data, max_pixels)
+    try:
+        image = images.open_header(data, max_pixels)
+    except images.ImageRefused as exc:
+        raise Rejected(str(exc)) from None
     fmt, mode = image.format or "", image.mode
     width, height = image.size
     if max(width, height) > MAX_ASPECT * min(width, height):

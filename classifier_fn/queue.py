@@ -6,6 +6,7 @@ import collections
 import enum
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gourmetgram.store import ObjectInfo
@@ -37,7 +38,7 @@ class Item:
 class WorkQueue:
     """Thread-safe. An object version is held at most once between `offer` and `done`."""
 
-    def __init__(self, backlog_per_s: float, backlog_capacity: int):
+    def __init__(self, backlog_per_s: float, backlog_capacity: int, clock: Callable[[], float] = time.monotonic):
         self._live: collections.deque[Item] = collections.deque()
         self._backlog: collections.deque[Item] = collections.deque()
         self._held: set[tuple[str, str, str]] = set()
@@ -47,6 +48,7 @@ class WorkQueue:
         self._tokens = 1.0
         self._refilled = time.monotonic()
         self.backlog_capacity = backlog_capacity
+        self._clock = clock  # for the age of what waits (items are stamped with time.monotonic)
 
     def offer(self, item: Item) -> bool:
         """Queue `item` unless that object version is already queued or being worked on."""
@@ -129,7 +131,7 @@ class WorkQueue:
     def oldest_age_s(self) -> float:
         with self._cond:
             heads = [q[0].queued_at for q in (self._live, self._backlog) if q]
-        return round(time.monotonic() - min(heads), 3) if heads else 0.0
+        return round(self._clock() - min(heads), 3) if heads else 0.0
 
     def _refill(self) -> None:
         now = time.monotonic()

@@ -1,1 +1,2 @@
-"""Shared pieces of the GourmetGram pipeline: settings, names, the S3 store, the event log and the CLI."""
+"""The foundation every part stands on: settings, names, the S3 store, the outcome record and its labels,
+images, the event log and the outcome waiter. It imports none of the parts; the tools live in `cli/`."""

@@ -11,10 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from gourmetgram import names
-from gourmetgram.store import NotFound, Store
-
-FINAL = ("done", "rejected")
+from gourmetgram import outcome
+from gourmetgram.outcome import Outcome
+from gourmetgram.store import Store
 
 
 class OutcomeWaiter:
@@ -24,24 +23,21 @@ class OutcomeWaiter:
         self._first = first_interval_s
         self._max = max_interval_s
 
-    def read(self, pid: str) -> dict | None:
-        try:
-            doc, _ = self._store.get_json(self._bucket, names.record_key(pid))
-            return doc
-        except NotFound:
-            return None
+    def read(self, pid: str) -> Outcome | None:
+        found = outcome.read(self._store, self._bucket, pid)
+        return found.outcome if found else None
 
-    def wait(self, pid: str, seconds: float, should_stop: Callable[[], bool] = lambda: False) -> dict | None:
+    def wait(self, pid: str, seconds: float, should_stop: Callable[[], bool] = lambda: False) -> Outcome | None:
         """The record as soon as it is final, or as it stands when `seconds` run out or `should_stop()`
         says nobody is waiting any more (the client hung up): no read is made after that."""
         deadline = time.monotonic() + seconds
         interval = self._first
-        doc = None
+        record = None
         while not should_stop():
-            doc = self.read(pid)
+            record = self.read(pid)
             left = deadline - time.monotonic()
-            if (doc and doc.get("status") in FINAL) or left <= 0:
-                return doc
+            if (record and record.final) or left <= 0:
+                return record
             time.sleep(min(interval, left))
             interval = min(interval * 1.25, self._max)
-        return doc
+        return record

@@ -10,7 +10,6 @@ from gourmetgram import names
 from gourmetgram.labels import change_labels, tag_values
 from gourmetgram.outcome import Outcome, Status
 from gourmetgram.store import NotFound, StoreError
-from gourmetgram.waiter import FINAL
 from ingest import context, feedback_body, tokens
 from ingest.feedback_body import Refused
 
@@ -35,7 +34,7 @@ def get_prediction(pid: str):
         doc = _current(pid)
         if doc is None:
             return _not_found(pid)
-        if wait and doc.get("status") not in FINAL:
+        if wait and not Status(doc["status"]).final:
             doc = _long_poll(pid, wait) or doc
     except StoreError as exc:
         return jsonify({"error": f"storage is unavailable: {exc}"}), 503
@@ -57,12 +56,12 @@ def _current(pid: str) -> dict | None:
     The function writes the final record before it deletes the photo from `incoming`, so reading the
     record again after an empty listing never calls a photo that was just finished unknown."""
     waiter = context.waiter()
-    doc = waiter.read(pid)
-    if doc is None:
+    record = waiter.read(pid)
+    if record is None:
         if next(context.store().list(context.settings().bucket_incoming, prefix=pid), None) is not None:
-            return {"id": pid, "status": "pending", "stage": "queued"}
-        doc = waiter.read(pid)
-    return doc
+            return {"id": pid, "status": Status.PENDING.value, "stage": "queued"}
+        record = waiter.read(pid)
+    return record.to_json() if record else None
 
 
 def _long_poll(pid: str, wait: float) -> dict | None:
@@ -75,7 +74,8 @@ def _long_poll(pid: str, wait: float) -> dict | None:
     try:
         # waitress (with channel_request_lookahead) says when the client has gone; other servers never do.
         gone = request.environ.get("waitress.client_disconnected", lambda: False)
-        return context.waiter().wait(pid, wait, should_stop=gone)
+        record = context.waiter().wait(pid, wait, should_stop=gone)
+        return record.to_json() if record else None
     finally:
         slots.release()
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import IO
 
-from PIL import Image, UnidentifiedImageError
-
-from gourmetgram.names import IMAGE_FORMATS, PILLOW_OPENERS
+from gourmetgram import images
 
 
 @dataclass(frozen=True)
@@ -24,22 +22,17 @@ def check_size(size: int, limit: int) -> Refusal | None:
     return None
 
 
+# Why an image is refused, as an HTTP status: unsupported content is 415, too big to decode safely 413.
+_STATUS = {"empty": 400, "not_an_image": 415, "too_many_pixels": 413, "unreadable": 415}
+
+
 def check_image(stream: IO[bytes], max_pixels: int) -> tuple[str, Refusal | None]:
     """Identify the image by its content (the header only; the function decodes it fully)."""
     try:
-        # Over Pillow's own limit it warns (an error where warnings are errors); ours below is lower anyway.
-        image = Image.open(stream, formats=PILLOW_OPENERS)
-        fmt, (width, height) = image.format or "", image.size
-    except UnidentifiedImageError:
-        return "", Refusal(415, "this is not an image: upload a JPEG, PNG, GIF, WebP, BMP or TIFF photo")
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return "", Refusal(413, f"the image has too many pixels (over {max_pixels:,})")
-    except (OSError, ValueError, SyntaxError) as exc:
-        return "", Refusal(415, f"the image cannot be read: {exc}")
+        image = images.open_header(stream, max_pixels)
+    except images.ImageRefused as exc:
+        return "", Refusal(_STATUS[exc.kind], f"{exc}: upload a {images.ACCEPTED} photo"
+                           if exc.kind == "not_an_image" else str(exc))
     finally:
         stream.seek(0)
-    if fmt not in IMAGE_FORMATS:
-        return fmt, Refusal(415, f"{fmt or 'this'} images are not accepted: upload a JPEG, PNG, GIF, WebP, BMP or TIFF")
-    if width * height > max_pixels:
-        return fmt, Refusal(413, f"the image has too many pixels: {width}x{height} is more than {max_pixels:,}")
-    return fmt, None
+    return image.format, None

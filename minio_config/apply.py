@@ -1,5 +1,5 @@
-"""Applies a plan to a live MinIO (S3 and admin calls). The one module besides the Store that talks to MinIO
-directly."""
+"""Applies a plan to a live MinIO: bucket configuration and admin calls, with root credentials. Besides the
+Store, only `minio_config` sends requests to MinIO (`current` reads, this module writes)."""
 
 from __future__ import annotations
 

@@ -80,7 +80,8 @@ class FakeStore:
             items = sorted(self.buckets[bucket].items())
         for key, o in items:
             if key.startswith(prefix) and key > start_after:
-                yield self._info(bucket, key, o)
+                # As MinIO's listing: keys, ETags, sizes and times, no metadata and no Content-Type.
+                yield ObjectInfo(bucket, key, o.etag, len(o.data), o.modified)
 
     def put(self, bucket, key, body, *, content_type="application/octet-stream", metadata=None, tags=None) -> str:
         self._enter("put")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from gourmetgram import names
 from gourmetgram.store import Store
-from gourmetgram.waiter import FINAL, OutcomeWaiter
+from gourmetgram.waiter import OutcomeWaiter
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,11 @@ def wait_outcome(store: Store, bucket: str, photo: str | Dropped, timeout: float
     last = None
     while True:
         for pid in ids:
-            doc = waiter.read(pid)
-            if doc is not None:
-                last = doc
-                if doc.get("status") in FINAL:
-                    return doc
+            record = waiter.read(pid)
+            if record is not None:
+                last = record
+                if record.final:
+                    return record.to_json()
         if time.monotonic() >= deadline:
             raise TimeoutError(f"prediction of {photo} not final after {timeout} s (last record: {last})")
         time.sleep(interval)

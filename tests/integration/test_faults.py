@@ -84,7 +84,8 @@ def test_kill_9_in_the_middle_of_a_burst(faults, fstore):
     assert 0 < remaining < 50, "the kill should land mid-burst"
     faults.start_function()
     records = assert_each_once(fstore, drops, timeout=180)
-    assert max(r["attempts"] for r in records) >= 1
+    # the photos the killed process had claimed were taken over after their claims lapsed
+    assert any(r["attempts"] >= 2 for r in records), [r["attempts"] for r in records]
 
 
 def test_minio_restart_in_the_middle_of_a_burst(faults, fstore):

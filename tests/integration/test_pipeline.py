@@ -142,7 +142,10 @@ def test_function_readiness_reports_subscription_queue_and_reconciler(stack):
     assert ready["ready"] and ready["subscription"] == "ok" and ready["minio"] == "ok"
     assert ready["model_version"].startswith("food11-") and not ready["demo_model"]
     last = ready["last_reconcile"]  # the first pass runs at start
-    assert last["started_at"].endswith("Z") and last["listed"] >= 0 and last["errors"] == []
+    assert last["started_at"].endswith("Z") and last["errors"] == []
+    # every object the pass listed is accounted for
+    assert last["listed"] == (last["queued"] + last["in_grace"] + last["in_flight"] + last["deferred"]
+                              + last["markers"])
 
 
 def test_the_event_log_shows_an_outcome_on_the_page_api_and_in_the_terminal(stack, store):

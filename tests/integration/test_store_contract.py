@@ -132,6 +132,16 @@ def test_list_is_in_key_order_under_a_prefix_after_a_key(any_store, prefix):
     assert [o.size for o in any_store.list(BUCKET, prefix + "c/")] == [len(b"c/d.jpg")]
 
 
+def test_a_listing_carries_no_metadata_and_no_content_type(any_store, prefix):
+    etag = any_store.put(BUCKET, prefix + "m.jpg", b"photo", content_type="image/jpeg",
+                         metadata={"prediction-id": "x", "source": "web"})
+    [listed] = any_store.list(BUCKET, prefix)
+    assert (listed.key, listed.etag, listed.size) == (prefix + "m.jpg", etag, 5)
+    assert listed.metadata == {} and listed.content_type == ""  # a HEAD is needed for those
+    head = any_store.head(BUCKET, prefix + "m.jpg")
+    assert head.metadata == {"prediction-id": "x", "source": "web"} and head.content_type == "image/jpeg"
+
+
 def test_an_unreachable_server_is_unavailable_not_missing(stack):
     dead = Store.connect(stack.settings.replace(minio_url=f"http://127.0.0.1:{free_port()}"), timeout_s=2)
     for call in (lambda: dead.head(BUCKET, "x"), lambda: dead.put_json(RECORDS, "x.json", {}, if_absent=True),

@@ -66,6 +66,7 @@ class Up:
             self.wait_for("Drop a photo", timeout=180)
         except AssertionError:
             self.process.kill()
+            self.wait(30)
             raise
 
     def _read(self) -> None:
@@ -116,6 +117,7 @@ class Up:
             if self.process.poll() is None:
                 self.process.kill()
         self._reader.join(10)
+        self.process.stdout.close()
         return self.process.returncode
 
 

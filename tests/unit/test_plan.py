@@ -1,4 +1,3 @@
-from classifier_fn.startup_check import _retriggers
 from gourmetgram.settings import Settings
 from minio_config.current import Current, IdentityState, QueueRule, UserState
 from minio_config.desired import ARN, EVENTS, desired
@@ -45,12 +44,6 @@ def test_exactly_the_four_creation_events_and_never_the_mc_put_shorthand():
     assert "mc mb --ignore-existing local/incoming" in text
     assert "--event put" not in text and "mc event list local/incoming" in text
 
-
-def test_which_events_would_retrigger_the_function():
-    assert _retriggers("s3:ObjectCreated:PutTagging") and _retriggers("s3:ObjectCreated:*")
-    assert _retriggers("s3:ObjectAccessed:Get")
-    assert not any(_retriggers(e) for e in EVENTS)
-    assert not _retriggers("s3:ObjectRemoved:Delete")
 
 
 def test_quarantine_expiry_is_off_by_default_and_planned_when_asked():

@@ -57,8 +57,11 @@ def test_take_times_out_and_close_wakes_waiters():
 
 
 def test_depth_and_oldest_age():
-    q = WorkQueue(1, 5)
-    q.offer(item("a"))
-    q.offer(item("b", BACKLOG))
+    q = WorkQueue(1, 5, clock=lambda: 110.0)
+    assert q.oldest_age_s() == 0.0  # nothing waits
+    q.offer(Item("incoming", "a", "e", LIVE, queued_at=103.0))
+    q.offer(Item("incoming", "b", "e", BACKLOG, queued_at=100.5))
     assert q.depth() == {"live": 1, "backlog": 1, "held": 2}
-    assert q.oldest_age_s() >= 0
+    assert q.oldest_age_s() == 9.5  # the backlog's head waits longest
+    q.take(0.1)  # the live one leaves; the backlog's is still the oldest
+    assert q.oldest_age_s() == 9.5

@@ -19,7 +19,8 @@ def client(settings, fake_store):
 @pytest.mark.parametrize("path", ["/", "/events", "/static/app.js", "/static/events.js", "/healthz",
                                   "/api/events", f"/predictions/{PID}", "/no-such-page"])
 def test_every_response_carries_the_security_headers(client, path):
-    headers = client.get(path).headers
+    with client.get(path) as response:  # static files are streamed: close what was opened
+        headers = response.headers
     csp = {d.split()[0]: d.split()[1:] for d in headers["Content-Security-Policy"].split("; ")}
     assert csp["script-src"] == ["'self'"] and csp["default-src"] == ["'self'"]
     assert csp["frame-ancestors"] == ["'none'"] and csp["base-uri"] == ["'none'"]

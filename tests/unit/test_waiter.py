@@ -16,7 +16,7 @@ def test_a_wait_stops_reading_once_nobody_waits(fake_store):
     # WHEN it waits up to 30 s
     doc = waiter.wait(PID, 30, should_stop=lambda: next(checks) >= 3)
     # THEN it answers the record as it stands, and read it no more after the client left
-    assert doc["status"] == "pending"
+    assert doc.status is Status.PENDING
     assert fake_store.calls.count("get_json") == 3
 
 

@@ -1,0 +1,54 @@
+"""The function's start-up check, on the FakeStore's subscriptions."""
+
+import pytest
+
+from classifier_fn.startup_check import UnsafeSubscription, _retriggers, check
+from gourmetgram.names import SUBSCRIBED_EVENTS, WEBHOOK_ARN
+from gourmetgram.store import QueueRule
+
+
+def rule(*events: str, arn: str = WEBHOOK_ARN) -> QueueRule:
+    return QueueRule(arn, events, "c", None, None)
+
+
+class Subscriptions:
+    """A store that answers only `subscriptions`, from a dict bucket -> rules."""
+
+    def __init__(self, rules: dict):
+        self.rules = rules
+
+    def subscriptions(self, bucket):
+        return self.rules.get(bucket, ())
+
+
+def test_which_events_would_retrigger_the_function():
+    assert _retriggers("s3:ObjectCreated:PutTagging") and _retriggers("s3:ObjectCreated:*")
+    assert _retriggers("s3:ObjectAccessed:Get")
+    assert not any(_retriggers(e) for e in SUBSCRIBED_EVENTS)
+    assert not _retriggers("s3:ObjectRemoved:Delete")
+
+
+def test_the_exact_subscription_passes(settings):
+    report = check(settings, Subscriptions({"incoming": (rule(*SUBSCRIBED_EVENTS),)}))
+    assert report.subscribed and report.problems == []
+
+
+def test_no_subscription_is_a_problem_named_not_a_refusal(settings):
+    report = check(settings, Subscriptions({}))
+    assert not report.subscribed and "has no subscription" in report.problems[0]
+
+
+@pytest.mark.parametrize(("rules", "words"), [
+    pytest.param({"incoming": (rule("s3:ObjectCreated:*"),)}, "PutTagging|ObjectCreated", id="wildcard"),
+    pytest.param({"incoming": (rule("s3:ObjectAccessed:Get"),)}, "ObjectAccessed", id="reads"),
+    pytest.param({"production": (rule("s3:ObjectCreated:Put"),)}, "production", id="written-bucket"),
+])
+def test_a_subscription_that_would_loop_refuses_to_start(settings, rules, words):
+    with pytest.raises(UnsafeSubscription, match=words):
+        check(settings, Subscriptions(rules))
+
+
+def test_other_targets_are_not_ours_to_judge(settings):
+    other = rule("s3:ObjectCreated:*", arn="arn:minio:sqs::AUDIT:webhook")
+    report = check(settings, Subscriptions({"incoming": (rule(*SUBSCRIBED_EVENTS), other), "production": (other,)}))
+    assert report.subscribed and report.problems == []

@@ -1,11 +1,41 @@
-"""Request bodies for every endpoint: read with a cap while they stream in, and JSON that must be an object."""
+"""Request bodies for every endpoint: read with a cap while they stream in, and JSON that must be an object;
+for the token-guarded doors (webhook, nudge), the token first."""
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+
+
+class Refusal(Exception):
+    """A request a door turns away before any work: its answer, and the result its metric counts."""
+
+    def __init__(self, status: int, error: str, result: str):
+        super().__init__(error)
+        self.status, self.error, self.result = status, error, result
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": self.error}, status_code=self.status)
+
+
+def authorized(request: Request, token: str) -> bool:
+    """The request carries exactly `Bearer <token>` (compared in constant time)."""
+    given = request.headers.get("authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+async def guarded_body(request: Request, token: str, limit: int) -> bytearray:
+    """The body of a request that carries `token`, read with the cap `limit`; Refusal otherwise."""
+    if not authorized(request, token):
+        raise Refusal(401, "missing or wrong bearer token", "unauthorized")
+    try:
+        return await read_capped(request, limit)
+    except BodyTooLarge as exc:
+        raise Refusal(413, str(exc), "too_large") from None
 
 
 class BodyTooLarge(Exception):

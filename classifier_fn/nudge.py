@@ -17,8 +17,7 @@ from starlette.responses import JSONResponse
 
 from classifier_fn import runtime
 from classifier_fn.admission import Admission, admit
-from classifier_fn.body import BodyTooLarge, NotAnObject, json_object, read_capped
-from classifier_fn.webhook import authorized
+from classifier_fn.body import NotAnObject, Refusal, guarded_body, json_object
 from gourmetgram import names
 from gourmetgram.store import ObjectInfo
 
@@ -45,17 +44,14 @@ def is_web_upload(info: ObjectInfo) -> bool:
 async def receive(request: Request) -> JSONResponse:
     rt = runtime.of(request)
     count = rt.metrics.nudge
-    if not authorized(request, rt.settings.effective_nudge_token):
-        count.labels(result="unauthorized").inc()
-        return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
     try:
-        doc = json_object(await read_capped(request, MAX_BODY_BYTES))
-    except BodyTooLarge as exc:
-        count.labels(result="too_large").inc()
-        return JSONResponse({"error": str(exc)}, status_code=413)
+        doc = json_object(await guarded_body(request, rt.settings.effective_nudge_token, MAX_BODY_BYTES))
     except NotAnObject as exc:
         count.labels(result="malformed").inc()
         return JSONResponse({"error": f'{exc}; expected {{"key": ..., "etag": ...}}'}, status_code=400)
+    except Refusal as exc:
+        count.labels(result=exc.result).inc()
+        return exc.response()
     key, etag = doc.get("key"), doc.get("etag")
     if not isinstance(key, str) or not isinstance(etag, str) or not etag.strip('"'):
         count.labels(result="malformed").inc()

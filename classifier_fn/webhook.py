@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from starlette.requests import Request
@@ -10,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from classifier_fn import runtime
 from classifier_fn.admission import Admission, admit
-from classifier_fn.body import BodyTooLarge, read_capped
+from classifier_fn.body import Refusal, guarded_body
 from classifier_fn.events import MalformedEvent, ObjectEvent, parse_body
 from classifier_fn.runtime import Runtime
 from gourmetgram import names
@@ -18,12 +17,6 @@ from gourmetgram import names
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024  # one MinIO record is ~2 KB; anything near this is not MinIO
-
-
-def authorized(request: Request, token: str) -> bool:
-    """The request carries exactly `Bearer <token>` (compared in constant time)."""
-    given = request.headers.get("authorization", "")
-    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
 
 async def head(request: Request) -> Response:
@@ -34,18 +27,14 @@ async def head(request: Request) -> Response:
 async def receive(request: Request) -> Response:
     rt = runtime.of(request)
     count = rt.metrics.webhook
-    if not authorized(request, rt.settings.webhook_token):
-        count.labels(result="unauthorized").inc()
-        return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
     try:
-        events = parse_body(await read_capped(request, MAX_BODY_BYTES))
-    except BodyTooLarge as exc:
-        count.labels(result="too_large").inc()
-        return JSONResponse({"error": str(exc)}, status_code=413)
-    except MalformedEvent as exc:
-        count.labels(result="malformed").inc()
-        log.warning("malformed webhook body: %s", exc)
-        return JSONResponse({"error": str(exc)}, status_code=400)
+        events = parse_body(await guarded_body(request, rt.settings.webhook_token, MAX_BODY_BYTES))
+    except (Refusal, MalformedEvent) as exc:
+        if isinstance(exc, MalformedEvent):
+            log.warning("malformed webhook body: %s", exc)
+        refusal = exc if isinstance(exc, Refusal) else Refusal(400, str(exc), "malformed")
+        count.labels(result=refusal.result).inc()
+        return refusal.response()
     results = []
     for event in events:
         result = await _admit(rt, event)

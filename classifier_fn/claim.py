@@ -9,17 +9,26 @@ redelivered event racing the reconciler) agree through MinIO's conditional write
     pending, not expired -> another worker is on it                    -> BUSY
     pending expired, or failed and its back-off over
                          -> overwrite (If-Match: the record's ETag)    -> CLAIMED (attempts + 1)
+
+A record is data anyone with write access to `events` (the frontend, for labels) could have written, so
+one that cannot be genuine is taken over like an expired claim: a record that is not an outcome; a
+final one without `proof` that the function did the work; a claim or back-off longer than any this
+function grants; another version's record under an id derived from this very version.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gourmetgram import names, outcome
 from gourmetgram.outcome import Outcome, Status, Versioned
-from gourmetgram.store import AlreadyExists, Changed, NotFound, Store
+from gourmetgram.store import AlreadyExists, Changed, CorruptDocument, NotFound, Store
+
+log = logging.getLogger(__name__)
 
 
 class ClaimResult(enum.Enum):
@@ -42,10 +51,16 @@ class Claim:
 LOOKS = 3  # a record deleted or replaced between our calls: look again, this many times
 
 
-def claim(store: Store, bucket: str, fresh: Outcome, ttl_s: float) -> Claim:
-    """Try to own `fresh.id`. `fresh` is the pending record to write; it is returned, updated, when claimed."""
+def claim(store: Store, bucket: str, fresh: Outcome, ttl_s: float, *, id_is_derived: bool = False,
+          proof: Callable[[Outcome], bool] = lambda record: True, max_backoff_s: float = 300.0) -> Claim:
+    """Try to own `fresh.id`. `fresh` is the pending record to write; it is returned, updated, when claimed.
+
+    `id_is_derived`: the id was computed from this object version (a drop id), so no other version's
+    record can be genuine under it. `proof(record)`: whether a final record's work really exists.
+    """
+    now = time.time()
     fresh.status = Status.PENDING
-    fresh.expires_at = names.now_iso(time.time() + ttl_s)
+    fresh.expires_at = names.now_iso(now + ttl_s)
     fresh.stamp("claimed")
     fresh.attempts = max(fresh.attempts, 1)
     for _ in range(LOOKS):
@@ -53,21 +68,43 @@ def claim(store: Store, bucket: str, fresh: Outcome, ttl_s: float) -> Claim:
             return Claim(ClaimResult.CLAIMED, outcome.create(store, bucket, fresh))
         except AlreadyExists:
             pass
-        existing = outcome.read(store, bucket, fresh.id)
-        if existing is None:
-            continue
-        found = existing.outcome
-        if not found.same_version(fresh):
-            return Claim(ClaimResult.FOREIGN, existing)
-        if found.final:
-            return Claim(ClaimResult.FINISHED, existing)
-        if not found.expired():
-            return Claim(ClaimResult.BUSY, existing)
-        fresh.attempts = found.attempts + 1
-        fresh.timestamps = {**found.timestamps, **fresh.timestamps}
+        try:
+            existing = outcome.read(store, bucket, fresh.id)
+        except CorruptDocument as exc:
+            log.warning("%s: taken over", exc)
+            existing = Versioned(fresh, exc.etag)  # replaced below as if it had expired
+        else:
+            if existing is None:
+                continue
+            found = existing.outcome
+            if not found.same_version(fresh):
+                if not id_is_derived:
+                    return Claim(ClaimResult.FOREIGN, existing)
+                log.warning("record %s names another object version under this version's own id: taken over",
+                            fresh.id)
+            elif found.final and proof(found):
+                return Claim(ClaimResult.FINISHED, existing)
+            elif found.final:
+                log.warning("record %s says %s but its work is nowhere: taken over", fresh.id, found.status.value)
+            elif not (found.expired(now) or _beyond_anything_granted(found, now, ttl_s, max_backoff_s)):
+                return Claim(ClaimResult.BUSY, existing)
+            else:
+                fresh.attempts = found.attempts + 1
+                fresh.timestamps = {**found.timestamps, **fresh.timestamps}
         try:
             return Claim(ClaimResult.CLAIMED, outcome.replace(store, bucket, fresh, existing.etag))
         except (Changed, NotFound):  # MinIO answers 404 when the record was deleted meanwhile (requeue)
             continue
     # Lost every race: someone else keeps writing this record; they own the photo for now.
     return Claim(ClaimResult.BUSY, Versioned(fresh, ""))
+
+
+def _beyond_anything_granted(found: Outcome, now: float, ttl_s: float, max_backoff_s: float) -> bool:
+    """A claim or back-off longer than this function ever grants (a forged or broken record)."""
+    deadline = found.expires_at if found.status is Status.PENDING else found.retry_after
+    try:
+        left = names.parse_iso(deadline) - now if deadline else 0.0
+    except ValueError:
+        return True
+    slack = 60.0  # clocks of several machines
+    return left > (ttl_s if found.status is Status.PENDING else max_backoff_s) + slack

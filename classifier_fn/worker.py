@@ -12,7 +12,7 @@ import enum
 import logging
 import threading
 import time
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from classifier_fn import preprocess
 from classifier_fn.claim import Claim, ClaimResult, claim
@@ -20,7 +20,7 @@ from classifier_fn.errors import Rejected
 from classifier_fn.queue import Item
 from classifier_fn.runtime import Runtime
 from classifier_fn.verify import Gone, Stale, current_version
-from gourmetgram import names, outcome
+from gourmetgram import labels, names, outcome
 from gourmetgram.outcome import Outcome, Status, Versioned
 from gourmetgram.store import Changed, NotFound, ObjectInfo, StoreError, StoreUnavailable
 
@@ -103,6 +103,7 @@ def process(rt: Runtime, item: Item) -> Result:
         return _work(rt, info, got.record)
     except LostClaim as exc:
         log.warning("%s (incoming/%s): %s", got.outcome.id, item.key, exc)
+        _repair_label_tags(rt, got.outcome.id)
         return Result.OVERTAKEN
 
 
@@ -139,7 +140,37 @@ def _claim(rt: Runtime, item: Item, info: ObjectInfo, upload_id: str | None) -> 
     # eventTime has milliseconds; Last-Modified from HEAD only whole seconds.
     fresh.stamp("uploaded", names.parse_iso(item.event_time) if item.event_time else info.last_modified.timestamp())
     fresh.stamp("received", time.time() - (time.monotonic() - item.queued_at))
-    return claim(rt.retrying, s.bucket_events, fresh, s.claim_ttl_s)
+    return claim(rt.retrying, s.bucket_events, fresh, s.claim_ttl_s, id_is_derived=upload_id is None,
+                 proof=lambda record: _work_exists(rt, record, info), max_backoff_s=MAX_FAILED_BACKOFF_S)
+
+
+def _work_exists(rt: Runtime, record: Outcome, info: ObjectInfo) -> bool:
+    """Whether the production (or quarantine) copy a final record names is really this object's: a final
+    record alone is no proof, since the frontend may write records (for labels)."""
+    s = rt.settings
+    if record.status is Status.DONE:
+        bucket, key = s.bucket_production, record.production_key
+    else:  # rejected; records from before quarantine keys moved it under its incoming key
+        bucket, key = s.bucket_quarantine, record.quarantine_key or record.incoming_key
+    if not key:
+        return False
+    try:
+        copy = rt.retrying.head(bucket, key)
+    except NotFound:
+        return False
+    meta = copy.metadata
+    return meta.get("original-etag") == info.etag and unquote(meta.get("original-key", "")) == info.key
+
+
+def _repair_label_tags(rt: Runtime, pid: str) -> None:
+    """After losing a claim: our late production copy replaced the tags, maybe over labels the new owner's
+    record holds. Write them again from the record (the copy is the same photo at the same key)."""
+    try:
+        current = outcome.read(rt.retrying, rt.settings.bucket_events, pid)
+        if current and current.outcome.status is Status.DONE:
+            labels.sync_label_tags(rt.retrying, rt.settings, current)
+    except StoreError as exc:
+        log.warning("could not repair the label tags of %s: %s", pid, exc)
 
 
 def _classify(rt: Runtime, info: ObjectInfo, record: Outcome) -> None:
@@ -185,8 +216,10 @@ def _reject(rt: Runtime, info: ObjectInfo, record: Outcome, etag: str, reason: s
     metadata = {"original-key": quote(info.key, safe="/ "), "original-etag": info.etag, "prediction-id": record.id}
     record.status = Status.REJECTED
     record.reason = reason
+    # Under its own id: a second rejected file of the same name must not replace the first one.
+    record.quarantine_key = names.quarantine_key(record.id, info.key)
     try:
-        rt.retrying.copy(info, s.bucket_quarantine, info.key, metadata=metadata, tags=tags)
+        rt.retrying.copy(info, s.bucket_quarantine, record.quarantine_key, metadata=metadata, tags=tags)
         _finish(rt, record, etag)
         _delete_incoming(rt, info)
     except (NotFound, Changed):
@@ -227,7 +260,7 @@ def _finish(rt: Runtime, record: Outcome, etag: str) -> None:
 
 def _delete_incoming(rt: Runtime, info: ObjectInfo) -> None:
     try:
-        rt.retrying.delete(info.bucket, info.key, etag=info.etag)
+        rt.retrying.delete(info.bucket, info.key, etag=info.etag, modified=info.last_modified)
     except Changed:
         log.info("incoming/%s was replaced meanwhile; the new version stays", info.key)
     except StoreUnavailable as exc:

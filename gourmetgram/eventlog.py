@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import heapq
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
-from gourmetgram.store import NotFound, ObjectInfo, Store
+from gourmetgram.outcome import Outcome
+from gourmetgram.store import CorruptDocument, NotFound, ObjectInfo, Store
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ("time", "source", "incoming_key", "predicted_class", "confidence", "latency_ms", "status", "reason")
 
@@ -29,6 +33,8 @@ class RecordCache:
                 self._docs.move_to_end(info.key)
                 return dict(hit[1])
         doc, etag = store.get_json(info.bucket, info.key)
+        if not isinstance(doc, dict):
+            raise CorruptDocument(f"{info.bucket}/{info.key} is not a JSON object", etag)
         with self._lock:
             self._docs[info.key] = (etag, doc)
             self._docs.move_to_end(info.key)
@@ -48,9 +54,23 @@ def recent(store: Store, bucket: str, limit: int = 50, cache: RecordCache | None
             doc = cache.read(store, info)
         except NotFound:
             continue
+        except CorruptDocument as exc:  # one broken record must not break the log for everyone
+            log.warning("event log: %s", exc)
+            continue
+        if not _is_outcome(doc):
+            log.warning("event log: %s/%s is not an outcome record", bucket, info.key)
+            continue
         doc["time"] = info.last_modified.strftime("%Y-%m-%dT%H:%M:%SZ")
         records.append(doc)
     return records
+
+
+def _is_outcome(doc: object) -> bool:
+    try:
+        Outcome.from_json(doc)  # type: ignore[arg-type]
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return False
+    return True
 
 
 def follow(store: Store, bucket: str, interval_s: float = 1.0, sleep: Callable[[float], None] = time.sleep,

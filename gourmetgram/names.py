@@ -130,6 +130,11 @@ def production_key(index: int, pid: str, ext: str) -> str:
     return f"class_{index:02d}/{pid}{ext}"
 
 
+def quarantine_key(pid: str, incoming_key: str) -> str:
+    """`<id>/<the file's name>`: unique per photo, and still telling the operator which file it was."""
+    return f"{pid}/{PurePosixPath(incoming_key).name[:200] or 'object'}"
+
+
 def record_key(pid: str) -> str:
     return f"{pid}.json"
 

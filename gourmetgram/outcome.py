@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gourmetgram import names
-from gourmetgram.store import Changed, NotFound, Store, StoreUnavailable
+from gourmetgram.store import Changed, CorruptDocument, NotFound, Store, StoreUnavailable
 
 
 class Status(str, enum.Enum):
@@ -45,6 +45,7 @@ class Outcome:
     class_index: int | None = None
     confidence: float | None = None
     production_key: str | None = None
+    quarantine_key: str | None = None     # rejected: where the object was moved
     model_version: str | None = None
     reason: str | None = None
     attempts: int = 0
@@ -110,11 +111,15 @@ class Versioned:
 
 
 def read(store: Store, bucket: str, pid: str) -> Versioned | None:
+    """The record of `pid`, None without one; CorruptDocument (with its ETag) for one that is no outcome."""
     try:
         doc, etag = store.get_json(bucket, names.record_key(pid))
     except NotFound:
         return None
-    return Versioned(Outcome.from_json(doc), etag)
+    try:
+        return Versioned(Outcome.from_json(doc), etag)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # not an object, no status, a bad field
+        raise CorruptDocument(f"the record of {pid} is not an outcome record ({exc})", etag) from None
 
 
 def create(store: Store, bucket: str, outcome: Outcome) -> Versioned:

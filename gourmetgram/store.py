@@ -45,6 +45,14 @@ class StoreUnavailable(StoreError):
     """MinIO is unreachable, slow or overloaded: worth retrying later."""
 
 
+class CorruptDocument(StoreError):
+    """A JSON document that is not what it should be; `etag` names the version, so it can be replaced."""
+
+    def __init__(self, message: str, etag: str):
+        super().__init__(message)
+        self.etag = etag
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     bucket: str
@@ -173,7 +181,11 @@ class Store:
         """The JSON document and its ETag."""
         response = self._call("GetObject", f"record {bucket}/{key}", lambda: self._client.get_object(bucket, key))
         etag = _strip(response.headers.get("etag", ""))
-        return json.loads(_drain(response, f"{bucket}/{key}")), etag
+        data = _drain(response, f"{bucket}/{key}")
+        try:
+            return json.loads(data), etag
+        except (ValueError, RecursionError):
+            raise CorruptDocument(f"{bucket}/{key} is not JSON", etag) from None
 
     def list(self, bucket: str, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
         """Every object under `prefix` after `start_after`, in key order, page by page (never all in memory).
@@ -251,17 +263,23 @@ class Store:
         self._call("PutObjectTagging", f"tagging {bucket}/{key}",
                    lambda: self._client.set_object_tags(bucket, key, _tags(tags)))
 
-    def delete(self, bucket: str, key: str, etag: str | None = None) -> None:
-        """Delete the object; with `etag`, only if it is still that version (a newer upload survives)."""
+    def delete(self, bucket: str, key: str, etag: str | None = None, modified: datetime | None = None) -> None:
+        """Delete the object; with `etag` (and `modified`, its Last-Modified), only if it is still that version:
+        a newer upload survives, even of the same bytes (same ETag) a second or more later."""
         if etag is not None:
             # MinIO ignores If-Match on DeleteObject (checked on the pinned release), so look first.
             try:
                 current = self.head(bucket, key)
             except NotFound:
                 return
-            if current.etag != etag:
-                raise Changed(f"object {bucket}/{key} changed (ETag {current.etag}, expected {etag})")
+            if current.etag != etag or (modified is not None and _second(current.last_modified) != _second(modified)):
+                raise Changed(f"object {bucket}/{key} changed (now {current.etag} of {current.last_modified}, "
+                              f"expected {etag} of {modified})")
         self._call("DeleteObject", f"deleting {bucket}/{key}", lambda: self._client.remove_object(bucket, key))
+
+
+def _second(moment: datetime) -> int:
+    return int(moment.timestamp())  # HEAD reports whole seconds, a listing milliseconds
 
 
 def queue_rules(config: NotificationConfig) -> tuple[QueueRule, ...]:

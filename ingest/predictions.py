@@ -9,7 +9,7 @@ from flask import Blueprint, jsonify, request
 from gourmetgram import names
 from gourmetgram.labels import change_labels, tag_values
 from gourmetgram.outcome import Outcome, Status
-from gourmetgram.store import NotFound, StoreError
+from gourmetgram.store import CorruptDocument, NotFound, StoreError
 from ingest import context, feedback_body, tokens
 from ingest.feedback_body import Refused
 
@@ -36,6 +36,9 @@ def get_prediction(pid: str):
             return _not_found(pid)
         if wait and not Status(doc["status"]).final:
             doc = _long_poll(pid, wait) or doc
+    except CorruptDocument:
+        return jsonify({"error": f"the record of prediction {pid} is unreadable; the function rewrites it when "
+                                 "it works the photo again"}), 502
     except StoreError as exc:
         return jsonify({"error": f"storage is unavailable: {exc}"}), 503
     return jsonify(tokens.public(doc))

@@ -56,6 +56,12 @@ def function_policy(s: Settings) -> dict:
         ("ReconcileIncoming", ["s3:ListBucket"], [_bucket(s.bucket_incoming)]),
         # CopyObject destinations, tags in the same request (MinIO asks no s3:PutObjectTagging for that).
         ("WriteResults", ["s3:PutObject"], [_objects(s.bucket_production), _objects(s.bucket_quarantine)]),
+        # A final record is no proof of work (the frontend may write records, for labels): before deleting a
+        # photo, the function HEADs the copy the record names. A worker whose claim lapsed writes the label
+        # tags again from the record after its own late copy replaced them (PutObject on production already
+        # lets it replace an object, tags and all: these add no power).
+        ("CheckResults", ["s3:GetObject"], [_objects(s.bucket_production), _objects(s.bucket_quarantine)]),
+        ("RepairLabelTags", ["s3:GetObjectTagging", "s3:PutObjectTagging"], [_objects(s.bucket_production)]),
         # Claims: conditional PUTs of records, and reading a record someone else wrote.
         ("ClaimAndRecord", ["s3:GetObject", "s3:PutObject"], [_objects(s.bucket_events)]),
         # The start-up check reads the subscription of all four buckets (classifier_fn/startup_check.py).

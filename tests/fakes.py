@@ -8,7 +8,7 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 
-from gourmetgram.store import AlreadyExists, Changed, NotFound, ObjectInfo, StoreUnavailable
+from gourmetgram.store import AlreadyExists, Changed, CorruptDocument, NotFound, ObjectInfo, StoreUnavailable
 
 
 class _Object:
@@ -72,7 +72,10 @@ class FakeStore:
     def get_json(self, bucket: str, key: str) -> tuple[dict, str]:
         self._enter("get_json")
         o = self._get(bucket, key)
-        return json.loads(o.data), o.etag
+        try:
+            return json.loads(o.data), o.etag
+        except ValueError:
+            raise CorruptDocument(f"{bucket}/{key} is not JSON", o.etag) from None
 
     def list(self, bucket: str, prefix: str = "", start_after: str = ""):
         self._enter("list")
@@ -126,13 +129,14 @@ class FakeStore:
         self._enter("put_tags")
         self._get(bucket, key).tags = dict(tags)
 
-    def delete(self, bucket: str, key: str, etag: str | None = None) -> None:
+    def delete(self, bucket: str, key: str, etag: str | None = None, modified=None) -> None:
         self._enter("delete")
         with self._lock:
             o = self.buckets[bucket].get(key)
             if o is None:
                 return
-            if etag is not None and o.etag != etag:
+            moved = modified is not None and int(o.modified.timestamp()) != int(modified.timestamp())
+            if etag is not None and (o.etag != etag or moved):
                 raise Changed(f"object {bucket}/{key} changed")
             del self.buckets[bucket][key]
 

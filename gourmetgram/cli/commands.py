@@ -117,8 +117,8 @@ def requeue(failed: bool) -> None:
     from gourmetgram.store import Store
 
     s = _settings()
-    moved, retried = run(Store.connect(s), s, include_failed=failed, echo=click.echo)
-    click.echo(f"requeued {moved} quarantined and {retried} failed item(s)")
+    done = run(Store.connect(s), s, include_failed=failed, echo=click.echo)
+    click.echo(f"requeued {done.moved} quarantined and {done.retried} failed item(s); {done.kept} kept as they were")
 
 
 @main.command()

@@ -174,7 +174,8 @@ def test_bad_file_zoo(faults, fstore, key, make, status, reason):
     assert record["status"] == status, record
     if reason:
         assert reason in record["reason"]
-        assert reason in fstore.get_tags("quarantine", key)["reason"]
+        assert record["quarantine_key"].endswith("/" + key.split("/")[-1])
+        assert reason in fstore.get_tags("quarantine", record["quarantine_key"])["reason"]
         assert production_objects(fstore, record["id"]) == []
     else:
         assert production_objects(fstore, record["id"]) == [record["production_key"]]
@@ -207,17 +208,40 @@ def test_cli_requeue_moves_quarantined_objects_back(faults, fstore):
 
     rejected = wait_final(fstore, drop(fstore, "incoming", "requeue/not-a-photo.jpg", b"plain text"))
     assert rejected["status"] == "rejected"
+    qkey = rejected["quarantine_key"]
     faults.stop("function")
     try:
         result = CliRunner().invoke(main, ["requeue"], env=faults.settings.to_env())
         assert result.exit_code == 0, result.output
-        assert "requeued quarantine/requeue/not-a-photo.jpg -> incoming/requeue/not-a-photo.jpg" in result.output
+        assert f"requeued quarantine/{qkey} -> incoming/requeue/not-a-photo.jpg" in result.output
         assert [o.key for o in fstore.list("incoming", prefix="requeue/")] == ["requeue/not-a-photo.jpg"]
-        assert not list(fstore.list("quarantine", prefix="requeue/"))
+        assert not list(fstore.list("quarantine", prefix=qkey))
+        assert wait_final(fstore, rejected["id"]) == rejected  # the old verdict stays, as history
     finally:
         faults.start_function()
-    # The function takes it again, from scratch, and rejects it again: nothing is lost on the way.
-    wait_until(lambda: list(fstore.list("quarantine", prefix="requeue/")), 60, "quarantined again")
+    # The function takes it again, as a new object version with a record of its own, and rejects it
+    # again: nothing is lost on the way.
+    wait_until(lambda: [o for o in fstore.list("quarantine") if o.key.endswith("/not-a-photo.jpg")
+                        and o.key != qkey], 60, "quarantined again")
+
+
+def test_cli_requeue_never_overwrites_a_photo_waiting_under_the_same_name(faults, fstore):
+    from click.testing import CliRunner
+
+    from gourmetgram.cli import main
+
+    rejected = wait_final(fstore, drop(fstore, "incoming", "requeue2/IMG_0001.jpg", b"plain text"))
+    faults.stop("function")
+    try:
+        waiting = drop(fstore, "incoming", "requeue2/IMG_0001.jpg", photo())  # a real photo, same name
+        result = CliRunner().invoke(main, ["requeue"], env=faults.settings.to_env())
+        assert result.exit_code == 0, result.output
+        assert f"kept quarantine/{rejected['quarantine_key']}" in result.output
+        assert fstore.head("incoming", "requeue2/IMG_0001.jpg").etag == waiting.etag  # not replaced
+        assert list(fstore.list("quarantine", prefix=rejected["quarantine_key"]))     # still there
+    finally:
+        faults.start_function()
+    assert wait_final(fstore, waiting)["status"] == "done"
 
 
 def test_the_function_refuses_to_start_on_a_looping_subscription(faults):
@@ -253,3 +277,25 @@ def test_a_fresh_upload_overtakes_a_large_backlog(faults, fstore):
     # At 20 backlog photos a second, most of the 150 are still waiting when the fresh one is labelled.
     assert left > 50, f"only {left} backlog photos left: the fresh upload waited behind the backlog"
     assert_each_once(fstore, backlog, timeout=120)
+
+
+def test_a_record_forged_with_the_frontends_rights_gets_no_photo_deleted(faults, fstore):
+    """The frontend may write records (labels go through them): a forged `done` record must not make the
+    function delete a photo it never classified."""
+    web = Store.connect(faults.settings.replace(
+        **dict(zip(("minio_user", "minio_password"), faults.settings.component_credentials("web"), strict=True))))
+    faults.stop("function")
+    try:
+        dropped = drop(fstore, "incoming", "forged/victim.jpg", photo("7_226.jpg"))
+        [listed] = web.list("incoming", prefix="forged/")  # what the frontend's identity can see
+        pid = names.drop_id("incoming", listed.key, listed.etag, listed.last_modified)
+        web.put_json("events", names.record_key(pid), {
+            "id": pid, "status": "done", "incoming_key": listed.key, "incoming_etag": listed.etag,
+            "incoming_modified": names.timestamp_tag(listed.last_modified), "production_key": "class_00/x.jpg"})
+    finally:
+        faults.start_function()
+    record = wait_final(fstore, dropped, timeout=60)
+    wait_until(lambda: wait_final(fstore, dropped)["production_key"] != "class_00/x.jpg", 60, "the record retaken")
+    record = wait_final(fstore, dropped)
+    assert record["id"] == pid and production_objects(fstore, pid) == [record["production_key"]]
+    assert fstore.head("production", record["production_key"]).metadata["original-key"] == "forged/victim.jpg"

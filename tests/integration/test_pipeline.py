@@ -89,7 +89,8 @@ def test_real_photos_land_in_the_class_the_reference_model_names(stack, store, n
 def test_a_text_file_is_quarantined_with_a_reason(stack, store):
     record = wait_final(store, drop(store, "incoming", "notes/readme.jpg", b"this is not a photo\n"))
     assert record["status"] == "rejected" and "not an image" in record["reason"]
-    assert "not an image" in store.get_tags("quarantine", "notes/readme.jpg")["reason"]
+    assert record["quarantine_key"] == f"{record['id']}/readme.jpg"  # its own key: a second readme.jpg replaces nothing
+    assert "not an image" in store.get_tags("quarantine", record["quarantine_key"])["reason"]
     wait_until(lambda: not any(o.key == "notes/readme.jpg" for o in store.list("incoming")), 10, "incoming empty")
 
 

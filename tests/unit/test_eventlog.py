@@ -61,3 +61,12 @@ def test_the_record_cache_keeps_only_its_capacity(fake_store):
     doc = eventlog.recent(fake_store, "events", 1, cache)[0]
     doc["status"] = "edited by a caller"
     assert eventlog.recent(fake_store, "events", 1, cache)[0]["status"] == "done"  # callers get copies
+
+
+def test_a_broken_record_is_left_out_not_an_error_for_everyone(fake_store):
+    fake_store.put_json("events", "good.json", Outcome(id="good", status=Status.DONE, incoming_key="a.jpg",
+                                                       incoming_etag="e").to_json())
+    fake_store.put("events", "not-json.json", b"{{{ not json")
+    fake_store.put_json("events", "a-list.json", ["not", "an", "outcome"])
+    fake_store.put_json("events", "no-status.json", {"id": "x"})
+    assert [doc["id"] for doc in eventlog.recent(fake_store, "events", 10)] == ["good"]

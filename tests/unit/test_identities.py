@@ -35,6 +35,10 @@ def test_the_function_may_work_incoming_and_write_results_and_nothing_more():
         ("s3:ListBucket", "arn:aws:s3:::incoming"),
         ("s3:PutObject", "arn:aws:s3:::production/*"),
         ("s3:PutObject", "arn:aws:s3:::quarantine/*"),
+        ("s3:GetObject", "arn:aws:s3:::production/*"),       # proof that a final record's work exists
+        ("s3:GetObject", "arn:aws:s3:::quarantine/*"),
+        ("s3:GetObjectTagging", "arn:aws:s3:::production/*"),  # repairing label tags after a lost claim
+        ("s3:PutObjectTagging", "arn:aws:s3:::production/*"),
         ("s3:GetObject", "arn:aws:s3:::events/*"),
         ("s3:PutObject", "arn:aws:s3:::events/*"),
         *(("s3:GetBucketNotification", f"arn:aws:s3:::{b}") for b in buckets),

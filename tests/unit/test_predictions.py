@@ -256,3 +256,10 @@ def test_storage_down_during_feedback_is_a_503(client, fake_store):
     fake_store.down = True
     r = client.post(f"/predictions/{PID}/feedback", json={"flagged": True}, headers=AUTH)
     assert r.status_code == 503 and "send it again" in r.get_json()["error"]
+
+
+def test_an_unreadable_record_is_a_502_that_says_so(client, fake_store):
+    pid = "0190f3c4-5b6a-7c8d-9e0f-112233445599"
+    fake_store.put("events", f"{pid}.json", b"{{{ not json")
+    r = client.get(f"/predictions/{pid}")
+    assert r.status_code == 502 and "unreadable" in r.get_json()["error"]

@@ -1,3 +1,4 @@
+import json
 import time
 
 import pytest
@@ -8,6 +9,7 @@ from classifier_fn.queue import Item, WorkQueue
 from classifier_fn.runtime import Runtime
 from classifier_fn.worker import process
 from gourmetgram import names
+from gourmetgram.outcome import Outcome, Status
 from tests.conftest import image_bytes, photo
 
 
@@ -146,10 +148,10 @@ def test_bad_files_go_to_quarantine_with_a_reason(rt, fake_store, data, reason):
     item = drop(fake_store, "bad/file.jpg", data)
     pid = pid_of(fake_store, item)
     assert process(rt, item) == "rejected"
-    assert fake_store.keys("quarantine") == ["bad/file.jpg"]
-    assert reason in fake_store.get_tags("quarantine", "bad/file.jpg")["reason"]
     doc = record(fake_store, pid)
     assert doc["status"] == "rejected" and reason in doc["reason"]
+    assert fake_store.keys("quarantine") == [doc["quarantine_key"]] == [f"{pid}/file.jpg"]
+    assert reason in fake_store.get_tags("quarantine", doc["quarantine_key"])["reason"]
     assert fake_store.keys("incoming") == [] and fake_store.keys("production") == []
     assert rt.batcher.calls == 0
 
@@ -158,7 +160,8 @@ def test_over_the_size_limit_is_rejected_without_reading(rt, fake_store):
     rt.settings = rt.settings.replace(max_object_bytes=1000)
     item = drop(fake_store, "big.jpg", photo())
     assert process(rt, item) == "rejected"
-    assert "file too large" in fake_store.get_tags("quarantine", "big.jpg")["reason"]
+    [key] = fake_store.keys("quarantine")
+    assert "file too large" in fake_store.get_tags("quarantine", key)["reason"]
     assert "read" not in fake_store.calls
 
 
@@ -278,3 +281,95 @@ def test_an_error_after_the_done_record_never_turns_it_into_failed(rt, fake_stor
     monkeypatch.setattr(worker, "_delete_incoming", broken_delete)
     process(rt, item)
     assert record(fake_store, pid)["status"] == "done"  # the failure could not overwrite it
+
+
+def test_a_second_rejected_file_of_the_same_name_keeps_the_first_in_quarantine(rt, fake_store):
+    first = drop(fake_store, "cam/IMG_0001.jpg", b"not a photo, the first")
+    fake_store.age("incoming", "cam/IMG_0001.jpg", 5)
+    first_pid = pid_of(fake_store, first)
+    assert process(rt, first) == "rejected"
+    second = drop(fake_store, "cam/IMG_0001.jpg", b"not a photo either, the second")
+    second_pid = pid_of(fake_store, second)
+    assert process(rt, second) == "rejected"
+    keys = {record(fake_store, pid)["quarantine_key"]: pid for pid in (first_pid, second_pid)}
+    assert sorted(fake_store.keys("quarantine")) == sorted(keys)
+    for key, pid in keys.items():
+        assert fake_store.head("quarantine", key).metadata["prediction-id"] == pid
+
+
+def test_a_forged_final_record_does_not_get_a_photo_deleted_unclassified(rt, fake_store):
+    # GIVEN a record claiming the photo is done, written by someone who may write records (the frontend's
+    # identity may, for labels), with no production object behind it
+    item = drop(fake_store, "victim.jpg", photo())
+    pid = pid_of(fake_store, item)
+    info = fake_store.head("incoming", "victim.jpg")
+    forged = Outcome(id=pid, status=Status.DONE, incoming_key="victim.jpg", incoming_etag=item.etag,
+                     incoming_modified=names.timestamp_tag(info.last_modified), production_key="class_00/x.jpg")
+    fake_store.put_json("events", names.record_key(pid), forged.to_json())
+    # WHEN the function meets the photo
+    assert process(rt, item) == "done"
+    # THEN the forged record is taken over and the photo classified for real
+    doc = record(fake_store, pid)
+    assert doc["production_key"] == f"class_09/{pid}.jpg" and fake_store.keys("production") == [doc["production_key"]]
+
+
+@pytest.mark.parametrize("forged", [
+    pytest.param({"status": "pending", "expires_at": "2099-01-01T00:00:00.000Z"}, id="claim-for-ever"),
+    pytest.param({"status": "failed", "retry_after": "2099-01-01T00:00:00.000Z"}, id="back-off-for-ever"),
+    pytest.param({"status": "pending", "incoming_key": "another.jpg"}, id="another-version-under-a-drop-id"),
+    pytest.param("not json at all", id="not-json"),
+    pytest.param(["a", "list"], id="not-an-object"),
+])
+def test_a_record_that_cannot_be_genuine_is_taken_over(rt, fake_store, forged):
+    item = drop(fake_store, "photo.jpg", photo())
+    pid = pid_of(fake_store, item)
+    info = fake_store.head("incoming", "photo.jpg")
+    if isinstance(forged, dict):
+        base = Outcome(id=pid, status=Status.PENDING, incoming_key="photo.jpg", incoming_etag=item.etag,
+                       incoming_modified=names.timestamp_tag(info.last_modified)).to_json()
+        fake_store.put_json("events", names.record_key(pid), {**base, **forged})
+    else:
+        fake_store.put("events", names.record_key(pid), json.dumps(forged).encode() if forged != "not json at all"
+                       else b"not json at all")
+    assert process(rt, item) == "done"
+    assert record(fake_store, pid)["status"] == "done" and fake_store.keys("incoming") == []
+
+
+def test_a_late_copy_after_a_takeover_leaves_the_labels_on_the_tags(rt, fake_store):
+    # GIVEN a slow worker: while it classifies, its claim lapses, another worker finishes the photo and
+    # the uploader corrects the label
+    item = drop(fake_store, "slow.jpg", photo())
+    pid = pid_of(fake_store, item)
+    key = f"class_09/{pid}.jpg"
+
+    class OvertakenWhileClassifying(FixedBatcher):
+        def predict(self, tensor, timeout=120.0):
+            doc, etag = fake_store.get_json("events", names.record_key(pid))
+            fake_store.copy(fake_store.head("incoming", "slow.jpg"), "production", key,
+                            metadata={"prediction-id": pid}, tags={"predicted_class": "Soup", "corrected_class": "Egg"})
+            fake_store.put_json("events", names.record_key(pid), {**doc, "status": "done", "production_key": key,
+                                                                  "corrected_class": "Egg"}, if_match=etag)
+            return super().predict(tensor, timeout)
+
+    rt.batcher = OvertakenWhileClassifying()
+    # WHEN the slow worker's own copy lands (replacing the tags) and its record write is refused
+    assert process(rt, item) == "overtaken"
+    # THEN the labels are written again from the record
+    assert fake_store.get_tags("production", key)["corrected_class"] == "Egg"
+    assert record(fake_store, pid)["corrected_class"] == "Egg"
+
+
+def test_the_same_bytes_uploaded_again_while_the_first_is_worked_survive_its_delete(rt, fake_store):
+    # GIVEN a photo whose event was verified (HEAD) five seconds after its upload
+    first = drop(fake_store, "again.jpg", photo())
+    fake_store.age("incoming", "again.jpg", 5)
+    queued = Item("incoming", "again.jpg", first.etag, info=fake_store.head("incoming", "again.jpg"))
+    first_pid = pid_of(fake_store, first)
+    # AND the same bytes uploaded again under the same key before the worker is done (same ETag)
+    second = drop(fake_store, "again.jpg", photo())
+    # WHEN the first is worked, THEN its delete spares the second, which is worked on its own
+    assert process(rt, queued) == "done"
+    assert fake_store.keys("incoming") == ["again.jpg"]
+    second_pid = pid_of(fake_store, second)
+    assert process(rt, second) == "done" and second_pid != first_pid
+    assert fake_store.keys("incoming") == [] and len(fake_store.keys("production")) == 2

@@ -78,6 +78,12 @@ class Settings:
     web_connection_limit: int = _env("WEB_CONNECTION_LIMIT", default=1000)
     # Synchronous `POST /predict` requests the function works at once; more are refused with 503.
     predict_concurrency: int = _env("PREDICT_CONCURRENCY", default=4)
+    # A `POST /predict` body must arrive within this grace plus its length at this rate (else 408), so a
+    # slow or idle client holds nothing for long; bodies received and held at once, all clients together,
+    # stay within the budget (past it: 503 at once), so slow senders hold little while fast ones are served.
+    predict_body_grace_s: float = _env("PREDICT_BODY_GRACE_S", default=5.0)
+    predict_body_min_bytes_per_s: int = _env("PREDICT_BODY_MIN_BYTES_PER_S", default=32 * 1024)
+    predict_body_budget_bytes: int = _env("PREDICT_BODY_BUDGET_BYTES", default=128 * 1024 * 1024)
     # Where scripts/setup.sh installs the MinIO server and mc built from source.
     tools_dir: Path = _env("GOURMETGRAM_BIN", default=Path.home() / ".cache" / "gourmetgram" / "bin")
 
@@ -110,6 +116,8 @@ class Settings:
             raise SettingsError("BATCH_SIZE and WORKERS must be at least 1")
         if self.long_poll_max_concurrent < 1 or self.predict_concurrency < 1:
             raise SettingsError("LONG_POLL_MAX_CONCURRENT and PREDICT_CONCURRENCY must be at least 1")
+        if self.predict_body_min_bytes_per_s < 1 or self.predict_body_budget_bytes < 1:
+            raise SettingsError("PREDICT_BODY_MIN_BYTES_PER_S and PREDICT_BODY_BUDGET_BYTES must be at least 1")
 
     @property
     def buckets(self) -> tuple[str, str, str, str]:

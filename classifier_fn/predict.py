@@ -5,7 +5,8 @@ In this order, so that a slow or idle client holds nothing others need:
    as they arrive against a budget shared by every request (503 at once past it): a slow sender holds what
    it has sent, never a prediction slot;
 2. then one of PREDICT_CONCURRENCY slots is taken (503 at once when none is free, the body dropped);
-3. decoding takes its share of the workers' decode budget.
+3. decoding runs in the synchronous predictions' own lane (one photo at a time, on one of the workers'
+   decode slots), so predictions never take every core, nor the decode pixels, from the pipeline's photos.
 """
 
 from __future__ import annotations
@@ -130,5 +131,6 @@ async def _predict(rt: Runtime, doc: dict[str, Any]) -> JSONResponse:
 
 
 def _decode(rt: Runtime, data: bytes) -> preprocess.Prepared:
-    # The workers' own budget: decoding is where a photo is big (40 Mpx is 160 MB of pixels).
-    return preprocess.prepare(data, rt.settings.max_pixels, rt.decode_budget)
+    # Decoding is where a photo is big (40 Mpx is 160 MB of pixels) and slow (0.5 s of a core): one
+    # synchronous prediction decodes at a time, on one of the workers' decode slots.
+    return preprocess.prepare(data, rt.settings.max_pixels, rt.predict_decodes)

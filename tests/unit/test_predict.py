@@ -18,7 +18,7 @@ import uvicorn
 from PIL import Image
 from starlette.testclient import TestClient
 
-from classifier_fn import model, preprocess
+from classifier_fn import model, preprocess, runtime
 from classifier_fn.app import create_app
 from classifier_fn.infer import Prediction
 from classifier_fn.predict import body_limit
@@ -146,21 +146,60 @@ def test_past_predict_concurrency_it_answers_503_at_once_and_takes_requests_agai
         assert post().json() == {"prediction": "Soup", "probability": 0.9}
 
 
-def test_decoding_takes_its_share_of_the_workers_decode_budget(client, monkeypatch):
+def test_decoding_runs_in_the_predictions_lane_on_one_of_the_workers_decode_slots(client, monkeypatch):
     rt = client.app.state.runtime
-    budget = rt.decode_budget
     held_while_decoding = []
     real = preprocess.to_tensor
 
     def watching(rgb):
-        held_while_decoding.append(budget.in_use())
+        held_while_decoding.append((rt.predict_decodes.in_use(), rt.decode_budget.in_use()))
         return real(rgb)
 
     monkeypatch.setattr(preprocess, "to_tensor", watching)
     r = client.post("/predict", content=image_body(photo()), headers={"Content-Type": "application/json"})
     width, height = Image.open(io.BytesIO(photo())).size
-    assert r.status_code == 200 and held_while_decoding == [(1, width * height)]
-    assert budget.in_use() == (0, 0)  # and given back
+    # its pixels in its own lane (one decode at a time), and one of the workers' slots, none of their pixels
+    assert r.status_code == 200 and held_while_decoding == [((1, width * height), (1, 0))]
+    assert rt.predict_decodes.in_use() == (0, 0) and rt.decode_budget.in_use() == (0, 0)  # and given back
+
+
+def test_while_a_prediction_decodes_a_photo_of_max_pixels_a_pipeline_photo_still_decodes_at_once(
+        settings, fake_store, demo, monkeypatch):
+    # GIVEN two cores, and a synchronous prediction decoding a photo as large as MAX_PIXELS (held there)
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
+    width, height = Image.open(io.BytesIO(photo())).size
+    settings = settings.replace(max_pixels=width * height)
+    decoding, release = threading.Event(), threading.Event()
+    real = preprocess.to_tensor
+    pipeline_thread = "pipeline-decode"
+
+    def held_for_predictions(rgb):
+        if threading.current_thread().name != pipeline_thread:
+            decoding.set()
+            assert release.wait(20), "the test never released the prediction's decode"
+        return real(rgb)
+
+    monkeypatch.setattr(preprocess, "to_tensor", held_for_predictions)
+    with TestClient(function_app(settings, fake_store, demo)) as c, ThreadPoolExecutor(1) as pool:
+        rt = c.app.state.runtime
+        try:
+            prediction = pool.submit(c.post, "/predict", content=image_body(photo()),
+                                     headers={"Content-Type": "application/json"})
+            assert decoding.wait(20)
+            # WHEN a pipeline photo (a worker's) is decoded meanwhile
+            done = []
+            worker = threading.Thread(name=pipeline_thread, daemon=True, target=lambda: done.append(
+                preprocess.prepare(photo(), settings.max_pixels, rt.decode_budget)))
+            started = time.monotonic()
+            worker.start()
+            worker.join(10)
+            print(f"\npipeline photo {'decoded' if done else 'still waiting'} after {time.monotonic() - started:.3f} s"
+                  " beside the prediction's decode")
+            # THEN it did not wait for the prediction's pixels (it used to, for as long as the decode took)
+            assert done, "the pipeline photo waited for the prediction's decode"
+        finally:
+            release.set()
+        assert prediction.result(timeout=20).status_code == 200
 
 
 @pytest.mark.parametrize(("body", "message"), [

@@ -7,10 +7,17 @@ import dataclasses
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+# Names a browser on this machine uses for it; no other site's page can make a browser send them as Host.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+ANY_HOST = "*"
+_WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "[::]"})
+_HOST_ENTRY = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9_-]+(\.[a-z0-9_-]+)*)(:[0-9]{1,5})?")
 
 
 class SettingsError(ValueError):
@@ -78,6 +85,15 @@ class Settings:
     web_connection_limit: int = _env("WEB_CONNECTION_LIMIT", default=1000)
     # Synchronous `POST /predict` requests the function works at once; more are refused with 503.
     predict_concurrency: int = _env("PREDICT_CONCURRENCY", default=4)
+    # A `POST /predict` body must arrive within this grace plus its length at this rate (else 408), so a
+    # slow or idle client holds nothing for long; bodies received and held at once, all clients together,
+    # stay within the budget (past it: 503 at once), so slow senders hold little while fast ones are served.
+    predict_body_grace_s: float = _env("PREDICT_BODY_GRACE_S", default=5.0)
+    predict_body_min_bytes_per_s: int = _env("PREDICT_BODY_MIN_BYTES_PER_S", default=32 * 1024)
+    predict_body_budget_bytes: int = _env("PREDICT_BODY_BUDGET_BYTES", default=128 * 1024 * 1024)
+    # Host names (or host:port) the frontend answers to, comma-separated, besides the loopback names;
+    # `*` allows any. Unset: the bind address. Anything else is refused, so a DNS-rebinding page cannot use it.
+    web_allowed_hosts: str | None = _env("WEB_ALLOWED_HOSTS", default=None)
     # Where scripts/setup.sh installs the MinIO server and mc built from source.
     tools_dir: Path = _env("GOURMETGRAM_BIN", default=Path.home() / ".cache" / "gourmetgram" / "bin")
 
@@ -110,10 +126,24 @@ class Settings:
             raise SettingsError("BATCH_SIZE and WORKERS must be at least 1")
         if self.long_poll_max_concurrent < 1 or self.predict_concurrency < 1:
             raise SettingsError("LONG_POLL_MAX_CONCURRENT and PREDICT_CONCURRENCY must be at least 1")
+        if self.predict_body_min_bytes_per_s < 1 or self.predict_body_budget_bytes < 1:
+            raise SettingsError("PREDICT_BODY_MIN_BYTES_PER_S and PREDICT_BODY_BUDGET_BYTES must be at least 1")
+        if self.web_allowed_hosts is not None:
+            _host_entries(self.web_allowed_hosts)  # a bad entry is refused now, not at every request
 
     @property
     def buckets(self) -> tuple[str, str, str, str]:
         return (self.bucket_incoming, self.bucket_production, self.bucket_quarantine, self.bucket_events)
+
+    @property
+    def allowed_web_hosts(self) -> frozenset[str]:
+        """What the frontend accepts as a Host header: `name` (any port), `name:port`, or `*` (anything);
+        the loopback names always. Unset WEB_ALLOWED_HOSTS: the bind address, unless it is a wildcard."""
+        if self.web_allowed_hosts is None:
+            bind = self.host.strip().lower()
+            named = set() if bind in _WILDCARD_BINDS else {f"[{bind}]" if ":" in bind else bind}
+            return LOOPBACK_HOSTS | named
+        return LOOPBACK_HOSTS | _host_entries(self.web_allowed_hosts)
 
     @property
     def webhook_endpoint(self) -> str:
@@ -157,6 +187,15 @@ class Settings:
     @property
     def effective_nudge_token(self) -> str:
         return self.nudge_token or _derive(self.webhook_token, "nudge")
+
+
+def _host_entries(raw: str) -> frozenset[str]:
+    entries = {e.strip().lower() for e in raw.split(",")} - {""}
+    for entry in entries - {ANY_HOST}:
+        if not _HOST_ENTRY.fullmatch(entry):
+            raise SettingsError(f"WEB_ALLOWED_HOSTS entry {entry!r} is not a host name, an address or "
+                                "host:port (an IPv6 address in brackets), nor *")
+    return frozenset(entries)
 
 
 def _derive(secret: str, purpose: str) -> str:

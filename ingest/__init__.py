@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # Long-polls waiting at once; the rest answer at once (see predictions.get_prediction).
         "long_polls": threading.BoundedSemaphore(settings.long_poll_max_concurrent),
     }
-    security.init_app(app)
+    security.init_app(app, settings.allowed_web_hosts)
 
     from ingest import pages, predictions, upload
 

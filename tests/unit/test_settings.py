@@ -25,6 +25,11 @@ def test_overrides_win_and_none_overrides_are_ignored():
     pytest.param({"WEBHOOK_TOKEN": "two words"}, "one word", id="token-with-space"),
     pytest.param({"BUCKET_PRODUCTION": "incoming"}, "watched bucket", id="writes-into-watched"),
     pytest.param({"WORKERS": "-1"}, "WORKERS -1 must not be negative", id="negative"),
+    pytest.param({"PREDICT_BODY_MIN_BYTES_PER_S": "0"}, "PREDICT_BODY_MIN_BYTES_PER_S", id="no-body-rate"),
+    pytest.param({"PREDICT_BODY_BUDGET_BYTES": "0"}, "PREDICT_BODY_BUDGET_BYTES", id="no-body-budget"),
+    pytest.param({"WEB_ALLOWED_HOSTS": "gg.example, http://gg.example"}, "WEB_ALLOWED_HOSTS entry 'http://gg.example'",
+                 id="url-as-host"),
+    pytest.param({"WEB_ALLOWED_HOSTS": "::1"}, "WEB_ALLOWED_HOSTS entry '::1'", id="ipv6-without-brackets"),
 ])
 def test_bad_values_name_the_variable(env, message):
     with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -43,3 +48,16 @@ def test_to_env_round_trips():
 
 def test_webhook_endpoint_is_derived_from_function_url():
     assert Settings(function_url="http://fn:8080/").webhook_endpoint == "http://fn:8080/minio/events"
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    pytest.param({}, {"localhost", "127.0.0.1", "[::1]"}, id="default-loopback"),
+    pytest.param({"BIND_HOST": "0.0.0.0"}, {"localhost", "127.0.0.1", "[::1]"}, id="wildcard-bind-adds-nothing"),
+    pytest.param({"BIND_HOST": "192.168.1.20"}, {"localhost", "127.0.0.1", "[::1]", "192.168.1.20"}, id="bind"),
+    pytest.param({"BIND_HOST": "fd00::7"}, {"localhost", "127.0.0.1", "[::1]", "[fd00::7]"}, id="bind-ipv6"),
+    pytest.param({"WEB_ALLOWED_HOSTS": " GG.example ,gg.example:8443,,[2001:db8::1]"},
+                 {"localhost", "127.0.0.1", "[::1]", "gg.example", "gg.example:8443", "[2001:db8::1]"}, id="list"),
+    pytest.param({"WEB_ALLOWED_HOSTS": "*"}, {"localhost", "127.0.0.1", "[::1]", "*"}, id="any"),
+])
+def test_allowed_web_hosts(env, expected):
+    assert Settings.from_env(env).allowed_web_hosts == expected

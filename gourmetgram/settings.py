@@ -76,6 +76,9 @@ class Settings:
     long_poll_max_concurrent: int = _env("LONG_POLL_MAX_CONCURRENT", default=16)
     # Open connections the frontend accepts (slow or idle clients each hold one).
     web_connection_limit: int = _env("WEB_CONNECTION_LIMIT", default=1000)
+    # Open connections the function holds (its callers are MinIO, the frontend and /predict clients: a few dozen
+    # at most). One more makes room by closing the connection idle longest; see gourmetgram/cli/function_server.py.
+    function_connection_limit: int = _env("FUNCTION_CONNECTION_LIMIT", default=1000)
     # Synchronous `POST /predict` requests the function works at once; more are refused with 503.
     predict_concurrency: int = _env("PREDICT_CONCURRENCY", default=4)
     # Where scripts/setup.sh installs the MinIO server and mc built from source.
@@ -110,6 +113,8 @@ class Settings:
             raise SettingsError("BATCH_SIZE and WORKERS must be at least 1")
         if self.long_poll_max_concurrent < 1 or self.predict_concurrency < 1:
             raise SettingsError("LONG_POLL_MAX_CONCURRENT and PREDICT_CONCURRENCY must be at least 1")
+        if self.function_connection_limit < 1:
+            raise SettingsError(f"FUNCTION_CONNECTION_LIMIT {self.function_connection_limit!r} must be at least 1")
 
     @property
     def buckets(self) -> tuple[str, str, str, str]:

@@ -83,6 +83,9 @@ class Settings:
     long_poll_max_concurrent: int = _env("LONG_POLL_MAX_CONCURRENT", default=16)
     # Open connections the frontend accepts (slow or idle clients each hold one).
     web_connection_limit: int = _env("WEB_CONNECTION_LIMIT", default=1000)
+    # Open connections the function holds (its callers are MinIO, the frontend and /predict clients: a few dozen
+    # at most). One more makes room by closing the connection idle longest; see gourmetgram/cli/function_server.py.
+    function_connection_limit: int = _env("FUNCTION_CONNECTION_LIMIT", default=1000)
     # Synchronous `POST /predict` requests the function works at once; more are refused with 503.
     predict_concurrency: int = _env("PREDICT_CONCURRENCY", default=4)
     # A `POST /predict` body must arrive within this grace plus its length at this rate (else 408), so a
@@ -130,6 +133,8 @@ class Settings:
             raise SettingsError("PREDICT_BODY_MIN_BYTES_PER_S and PREDICT_BODY_BUDGET_BYTES must be at least 1")
         if self.web_allowed_hosts is not None:
             _host_entries(self.web_allowed_hosts)  # a bad entry is refused now, not at every request
+        if self.function_connection_limit < 1:
+            raise SettingsError(f"FUNCTION_CONNECTION_LIMIT {self.function_connection_limit!r} must be at least 1")
 
     @property
     def buckets(self) -> tuple[str, str, str, str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from gourmetgram.cli import logrepeats
 from gourmetgram.settings import Settings, SettingsError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STARTUP = 0, 1, 2, 3
@@ -24,6 +25,8 @@ def _logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # A message repeated in a loop (a flood of connections, a store that is down) must not fill the disk.
+    logrepeats.install(logging.getLogger().handlers)
 
 
 @click.group()
@@ -75,15 +78,13 @@ def configure(dry_run: bool) -> None:
 @main.command("serve-fn")
 @click.option("--port", type=int, help="FUNCTION_PORT (8080).")
 def serve_fn(port) -> None:
-    """Run the classifier function (uvicorn)."""
-    import uvicorn
-
+    """Run the classifier function (uvicorn, with deliberate connection limits)."""
     from classifier_fn.app import create_app
+    from gourmetgram.cli.function_server import serve
 
     _logging()
     s = _settings(function_port=port)
-    uvicorn.run(create_app(s), host=s.host, port=s.function_port, log_level="warning",
-                timeout_graceful_shutdown=30)
+    serve(create_app(s), s)
 
 
 @main.command("serve-web")

@@ -1,6 +1,7 @@
 """Admitting one object version to the live lane: verify it by HEAD (exists, same ETag), then queue it once.
 
-Shared by the webhook (MinIO's events) and the nudge (the frontend's word about its own upload).
+Shared by the webhook (MinIO's events), the nudge (the frontend's word about its own upload) and, for the events
+that are no work, the JetStream consumer.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 
+from classifier_fn.events import ObjectEvent
 from classifier_fn.queue import LIVE, Item
 from classifier_fn.runtime import Runtime
 from classifier_fn.verify import Gone, Stale, current_version
+from gourmetgram import names
 from gourmetgram.store import ObjectInfo, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,22 @@ class Admission(str, enum.Enum):
     INVALID = "invalid"          # a key no object can have
     IGNORED = "ignored"          # an event that is never work (tagging, deletes, reads, folder markers)
     OTHER_BUCKET = "other_bucket"
+
+
+def screen(event: ObjectEvent, watched: str) -> Admission | None:
+    """What becomes of an event that is never work (an impossible key, tagging, deletes, reads, another bucket, a
+    folder marker); None for an event that may be: it is then admitted (verified and queued)."""
+    if event.invalid:
+        log.warning("event for an impossible key %.200r ignored: %s", event.key, event.invalid)
+        return Admission.INVALID
+    if not event.accepted:
+        return Admission.IGNORED
+    if event.bucket != watched:
+        log.warning("event for bucket %r ignored: only %r is watched", event.bucket, watched)
+        return Admission.OTHER_BUCKET
+    if names.is_folder_marker(event.key):
+        return Admission.IGNORED
+    return None
 
 
 async def admit(rt: Runtime, bucket: str, key: str, etag: str, event_time: str,

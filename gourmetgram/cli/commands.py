@@ -36,23 +36,33 @@ def main() -> None:
 
 @main.command()
 @click.option("--data", type=click.Path(path_type=Path), default=Path(".gourmetgram"), show_default=True,
-              help="State folder: MinIO's data, the webhook queue, logs.")
+              help="State folder: MinIO's data, the webhook queue or NATS's store, logs.")
 @click.option("--no-queue-dir", is_flag=True, help="Deliver webhooks without MinIO's persistent queue.")
-@click.option("--minio-port", type=int, help="MinIO API port (MINIO_API_PORT, 9000).")
+@click.option("--transport", type=click.Choice(["webhook", "jetstream"]),
+              help="How MinIO's events reach the function (EVENT_TRANSPORT, webhook).")
+@click.option("--cluster", is_flag=True, help="Four MinIO nodes, three NATS nodes (JetStream), two function replicas "
+              "and the frontend on loopback, behind Debian's nginx (state in <data>/cluster).")
+@click.option("--minio-port", type=int, help="MinIO API port (MINIO_API_PORT, 9000; the front door's with --cluster).")
 @click.option("--console-port", type=int, help="MinIO console port (MINIO_CONSOLE_PORT, 9001).")
-@click.option("--function-port", type=int, help="Function port (FUNCTION_PORT, 8080).")
+@click.option("--function-port", type=int, help="Function port (FUNCTION_PORT, 8080; the first replica's).")
 @click.option("--web-port", type=int, help="Frontend port (WEB_PORT, 5000).")
-def up(data: Path, no_queue_dir: bool, minio_port, console_port, function_port, web_port) -> None:
+def up(data: Path, no_queue_dir: bool, transport, cluster: bool, minio_port, console_port, function_port,
+       web_port) -> None:
     """Run MinIO, the function and the frontend here until Ctrl-C, restarting a part that exits."""
     from gourmetgram.cli import up as foreground
+    from gourmetgram.cli.cluster import ClusterStack
     from gourmetgram.cli.local import LocalStack, StartupError, on_loopback
     from gourmetgram.cli.supervise import CrashLoop
 
     _logging()
+    if cluster and transport == "webhook":
+        raise click.UsageError("--cluster runs on JetStream: its function replicas consume the stream")
     s = _settings(minio_port=minio_port, console_port=console_port, function_port=function_port,
-                  web_port=web_port)
+                  web_port=web_port, event_transport=transport)
+    stack = ClusterStack(on_loopback(s), data) if cluster else \
+        LocalStack(on_loopback(s), data, queue_dir=not no_queue_dir)
     try:
-        foreground.run(LocalStack(on_loopback(s), data, queue_dir=not no_queue_dir), echo=click.echo)
+        foreground.run(stack, echo=click.echo)
     except StartupError as exc:
         click.echo(f"start-up failed: {exc}", err=True)
         raise SystemExit(EXIT_STARTUP) from None
@@ -64,7 +74,8 @@ def up(data: Path, no_queue_dir: bool, minio_port, console_port, function_port, 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Print the plan (and its mc commands) without applying it.")
 def configure(dry_run: bool) -> None:
-    """Apply buckets and the webhook subscription to an existing MinIO (idempotent)."""
+    """Apply buckets, the subscription and the identities to an existing MinIO, and with EVENT_TRANSPORT=jetstream
+    the stream and its consumer to NATS (idempotent)."""
     from minio_config.apply import ConfigureError
     from minio_config.apply import configure as apply
 

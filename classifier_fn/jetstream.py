@@ -274,7 +274,8 @@ class JetStreamConsumer:
             if how is Settle.ACK:
                 await msg.ack()
             elif how is Settle.NAK:
-                await msg.nak(delay=s.nats_nak_delay_s * delivered if delay_s is None else delay_s)
+                delay = s.nats_nak_delay_s * delivered if delay_s is None else delay_s
+                await msg.nak(delay=delay or None)  # no delay: another replica may take it at once
             else:
                 if delivered >= s.nats_max_deliver:
                     log.warning("a message delivered %d times is terminated, its photo left to the reconciler (%s)",

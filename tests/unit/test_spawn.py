@@ -60,3 +60,10 @@ def test_the_tail_of_a_log_shows_only_the_latest_run(tmp_path):
     assert tail(log, 3) == "line 37\nline 38\nline 39"
     assert "old" not in tail(log, 100) and tail(log, 100).startswith("line 0")
     assert tail(tmp_path / "missing.log") == ""
+
+
+def test_the_function_alone_gets_the_nats_token():
+    assert component_env(SETTINGS, "function")["NATS_TOKEN"] == SETTINGS.effective_nats_token
+    assert "NATS_TOKEN" not in component_env(SETTINGS, "web")
+    assert SETTINGS.effective_nats_token not in component_env(SETTINGS, "web").values()
+    assert "NATS_TOKEN" in SECRETS

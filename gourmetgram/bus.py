@@ -26,6 +26,8 @@ async def connect(settings: Settings, name: str, connect_timeout_s: float = 2.0,
         log.warning("NATS (%s): %s: %s", name, exc.__class__.__name__, exc)
 
     async def disconnected() -> None:
+        if client.is_closed:  # closed by us: nothing to say
+            return
         log.warning("NATS (%s): disconnected, reconnecting", name)
         await report("disconnected")
 

@@ -20,6 +20,7 @@ from gourmetgram.settings import Settings
 from minio_config.desired import nats_env
 
 MINIO_NODES, DRIVES, NATS_NODES = 4, 2, 3
+NODE_PORTS = 2 * MINIO_NODES + 3 * NATS_NODES + 1  # see ClusterLayout.consecutive
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,17 @@ class ClusterLayout:
         8222-8224, the front door's 4220), replicas from FUNCTION_PORT up."""
         return cls(tuple((9101 + i, 9201 + i) for i in range(MINIO_NODES)),
                    tuple((4222 + i, 6222 + i, 8222 + i) for i in range(NATS_NODES)), 4220,
+                   tuple(settings.function_port + i for i in range(replicas)))
+
+    @classmethod
+    def consecutive(cls, first: int, settings: Settings, replicas: int = 2) -> ClusterLayout:
+        """The nodes on NODE_PORTS ports from `first`: MinIO APIs, consoles, NATS clients, routes, monitoring, the
+        front door's NATS; replicas from FUNCTION_PORT up."""
+        p = iter(range(first, first + NODE_PORTS))
+        minio_api = [next(p) for _ in range(MINIO_NODES)]
+        minio_console = [next(p) for _ in range(MINIO_NODES)]
+        nats = [[next(p) for _ in range(NATS_NODES)] for _ in range(3)]
+        return cls(tuple(zip(minio_api, minio_console, strict=True)), tuple(zip(*nats, strict=True)), next(p),
                    tuple(settings.function_port + i for i in range(replicas)))
 
     @classmethod

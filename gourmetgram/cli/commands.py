@@ -46,11 +46,13 @@ def main() -> None:
 @click.option("--console-port", type=int, help="MinIO console port (MINIO_CONSOLE_PORT, 9001).")
 @click.option("--function-port", type=int, help="Function port (FUNCTION_PORT, 8080; the first replica's).")
 @click.option("--web-port", type=int, help="Frontend port (WEB_PORT, 5000).")
+@click.option("--node-ports", type=int, metavar="FIRST", help="With --cluster: the nodes' 18 ports from FIRST on "
+              "(default: MinIO 9101-9104 and 9201-9204, NATS 4222-4224, 6222-6224, 8222-8224 and 4220).")
 def up(data: Path, no_queue_dir: bool, transport, cluster: bool, minio_port, console_port, function_port,
-       web_port) -> None:
+       web_port, node_ports) -> None:
     """Run MinIO, the function and the frontend here until Ctrl-C, restarting a part that exits."""
     from gourmetgram.cli import up as foreground
-    from gourmetgram.cli.cluster import ClusterStack
+    from gourmetgram.cli.cluster import ClusterLayout, ClusterStack
     from gourmetgram.cli.local import LocalStack, StartupError, on_loopback
     from gourmetgram.cli.supervise import CrashLoop
 
@@ -59,8 +61,13 @@ def up(data: Path, no_queue_dir: bool, transport, cluster: bool, minio_port, con
         raise click.UsageError("--cluster runs on JetStream: its function replicas consume the stream")
     s = _settings(minio_port=minio_port, console_port=console_port, function_port=function_port,
                   web_port=web_port, event_transport=transport)
-    stack = ClusterStack(on_loopback(s), data) if cluster else \
-        LocalStack(on_loopback(s), data, queue_dir=not no_queue_dir)
+    if node_ports and not cluster:
+        raise click.UsageError("--node-ports goes with --cluster")
+    if cluster:
+        layout = ClusterLayout.consecutive(node_ports, s) if node_ports else ClusterLayout.default(s)
+        stack = ClusterStack(on_loopback(s), data, layout=layout)
+    else:
+        stack = LocalStack(on_loopback(s), data, queue_dir=not no_queue_dir)
     try:
         foreground.run(stack, echo=click.echo)
     except StartupError as exc:

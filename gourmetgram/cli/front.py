@@ -68,7 +68,9 @@ http {{
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_connect_timeout 2s;
-      proxy_next_upstream error timeout http_502 http_503;
+      # A node that refuses or drops the connection: the next one. Not on 503: MinIO says so for the whole
+      # cluster (quorum, slow down), and counting it would take every node out of the rotation.
+      proxy_next_upstream error timeout http_502;
       proxy_pass http://minio_s3;
     }}
   }}

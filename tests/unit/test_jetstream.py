@@ -43,8 +43,8 @@ class FakeMsg:
 
 
 def event_body(key: str, etag: str, name: str = "s3:ObjectCreated:Put", bucket: str = "incoming") -> bytes:
-    """What MinIO's NATS target publishes: the webhook's body (`event.Log`), one record."""
-    doc = copy.deepcopy(load_event("put_simple"))
+    """What MinIO's NATS target publishes (captured from the pinned build): the webhook's body, one record."""
+    doc = copy.deepcopy(load_event("nats_put"))
     doc["EventName"] = doc["Records"][0]["eventName"] = name
     doc["Key"] = f"{bucket}/{key}"
     doc["Records"][0]["s3"]["bucket"]["name"] = bucket

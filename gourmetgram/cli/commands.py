@@ -166,15 +166,19 @@ def events(follow: bool, limit: int) -> None:
 @click.option("--photos", default=200, show_default=True, help="Photos in the burst.")
 @click.option("--singles", default=20, show_default=True, help="Single uploads per latency measurement.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def bench(photos: int, singles: int, as_json: bool) -> None:
+@click.option("--transports", is_flag=True, help="Instead: the event transports side by side (webhook with and "
+              "without queue_dir, JetStream with and without fsync) and the cluster with one and two replicas.")
+def bench(photos: int, singles: int, as_json: bool, transports: bool) -> None:
     """Measure throughput and latency against the model's ceiling (starts its own MinIO)."""
     import json
 
     from gourmetgram.cli import bench as benchmark
+    from gourmetgram.cli import bench_transport
 
     logging.basicConfig(level=logging.WARNING)
-    result = benchmark.run(_settings(), photos=photos, singles=singles)
-    click.echo(json.dumps(result, indent=1) if as_json else benchmark.table(result))
+    module = bench_transport if transports else benchmark
+    result = module.run(_settings(), photos=photos, singles=singles)
+    click.echo(json.dumps(result, indent=1) if as_json else module.table(result))
 
 
 if __name__ == "__main__":

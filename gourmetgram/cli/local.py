@@ -130,6 +130,7 @@ class LocalStack:
     settings: Settings
     data_dir: Path
     queue_dir: bool = True  # the webhook's (EVENT_TRANSPORT=webhook)
+    nats_sync_interval: str = "always"  # JetStream's fsync policy (gourmetgram.cli.nats_server); the bench varies it
     minio_env: dict[str, str] = field(default_factory=dict)  # e.g. more notification targets
     children: dict[str, Child] = field(default_factory=dict)
     _specs: dict[str, PartSpec] = field(default_factory=dict, repr=False)
@@ -155,7 +156,7 @@ class LocalStack:
     @property
     def nats_node(self) -> nats_server.NatsNode:
         s = self.settings
-        return nats_server.NatsNode("nats", s.nats_port, s.nats_monitor_port)
+        return nats_server.NatsNode("nats", s.nats_port, s.nats_monitor_port, sync_interval=self.nats_sync_interval)
 
     def ports(self) -> dict[str, tuple[str, int]]:
         """Every port the stack listens on, by what listens there (checked before anything starts)."""

@@ -23,6 +23,7 @@ class NatsNode:
     monitor_port: int              # HTTP monitoring: /healthz is the part's health check
     cluster_port: int | None = None
     routes: tuple[int, ...] = ()   # the cluster ports of every node of the cluster (its own included)
+    sync_interval: str = "always"  # "always", or NATS's own default ("2m"): only the bench measures the latter
 
     @property
     def url(self) -> str:
@@ -39,7 +40,7 @@ def config(node: NatsNode, store_dir: Path) -> str:
         f"server_name: {node.name}",
         f"listen: 127.0.0.1:{node.client_port}",
         f"http: 127.0.0.1:{node.monitor_port}",
-        f'jetstream {{ store_dir: "{store_dir}", sync_interval: always }}',
+        f'jetstream {{ store_dir: "{store_dir}", sync_interval: {node.sync_interval} }}',
         f"authorization {{ token: ${TOKEN_VARIABLE} }}",
     ]
     if node.cluster_port is not None:

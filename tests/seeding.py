@@ -11,9 +11,10 @@ from gourmetgram.outcome import Outcome, Status
 
 def seed_photo(store, moment: float, predicted: str, confidence: float, *, model_version: str = "seeded-v1",
                human_label: str | None = None, corrected_class: str | None = None, flagged: bool | None = None,
-               data: bytes = b"\xff\xd8\xff\xe0 a photo", status: Status = Status.DONE) -> Outcome:
-    """One photo uploaded at `moment` (its id a UUIDv7 of that time) that the model called `predicted`."""
-    pid = names.upload_id(moment)
+               data: bytes = b"\xff\xd8\xff\xe0 a photo", status: Status = Status.DONE,
+               pid: str | None = None) -> Outcome:
+    """One photo uploaded at `moment` (its id a UUIDv7 of that time, or `pid`) that the model called `predicted`."""
+    pid = pid or names.upload_id(moment)
     index = names.class_index(predicted)
     key = names.production_key(index, pid, ".jpg")
     record = Outcome(id=pid, status=status, incoming_key=f"{pid}.jpg", incoming_etag="e" * 32, source="web",

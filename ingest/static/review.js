@@ -32,6 +32,7 @@ function show() {
   }
   $('queue-status').textContent = `${total} photo(s) in the queue`;
   $('item').hidden = false;
+  $('item').dataset.id = item.id;
   $('photo').src = item.photo;
   $('predicted').textContent = item.predicted_class;
   $('confidence').textContent = `${(item.confidence * 100).toFixed(1)} %`;

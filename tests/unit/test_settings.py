@@ -61,3 +61,25 @@ def test_webhook_endpoint_is_derived_from_function_url():
 ])
 def test_allowed_web_hosts(env, expected):
     assert Settings.from_env(env).allowed_web_hosts == expected
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    pytest.param({"REVIEW_CONFIDENCE": "1.5"}, "REVIEW_CONFIDENCE 1.5 must be from 0 to 1", id="over-one"),
+    pytest.param({"REVIEW_CONFIDENCE": "nan"}, "REVIEW_CONFIDENCE nan must be from 0 to 1", id="nan"),
+    pytest.param({"REVIEW_TOKEN": "short"}, "REVIEW_TOKEN must be one word of at least 16", id="short-token"),
+    pytest.param({"REVIEW_TOKEN": "two words of sixteen"}, "one word", id="token-with-space"),
+    pytest.param({"REVIEW_USER": "a:b"}, "without ':'", id="user-with-colon"),
+    pytest.param({"REVIEW_WINDOW_DAYS": "0"}, "at least 1", id="no-window"),
+    pytest.param({"REVIEW_SAMPLE_PER_DAY": "-1"}, "must not be negative", id="negative-sample"),
+])
+def test_bad_review_settings_name_the_variable(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_the_review_token_is_a_secret_and_up_derives_one_when_unset():
+    s = Settings(review_token="operator-secret-0123")
+    assert "operator-secret-0123" not in repr(s) and s.local_review_token == "operator-secret-0123"
+    derived = Settings(minio_password="root-password").local_review_token
+    assert len(derived) >= 16 and derived != Settings(minio_password="another-root").local_review_token
+    assert Settings().review_token is None  # the frontend itself never derives one: unset means off

@@ -65,11 +65,12 @@ def assert_accessible(page, state: str) -> None:
     assert not blocking, f"axe-core on {state}:\n{report}"
 
 
-def screenshot(page, name: str) -> Path:
-    """A full-page screenshot in test-artifacts/ (named `<state>-<viewport>.png` by the tests)."""
+def screenshot(page, name: str, full_page: bool = True) -> Path:
+    """A screenshot in test-artifacts/ (named `<n>-<state>-<viewport>.png` by the tests): the whole page, or
+    with `full_page=False` what the window shows."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from gourmetgram import names
 from gourmetgram.cli.client import post_photo
-from tests.browser.test_page import ARTIFACTS, browser, csp_violations  # noqa: F401 (the browser fixture)
+from tests.browser.conftest import ARTIFACTS, csp_violations
 from tests.conftest import PHOTOS
 from tests.stack import wait_final, wait_until
 

@@ -18,8 +18,10 @@ VIEWPORTS = [pytest.param(PHONE, id="phone"), pytest.param(DESKTOP, id="desktop"
 BLOCKING = ("serious", "critical")  # axe's impacts that fail a test
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Per module, not per session: Playwright's sync API keeps an asyncio loop running in this thread until
+    # it is closed, and the tests that run after the browser tests need the thread without one.
     assert Path(CHROMIUM).exists(), "Debian's chromium is missing: scripts/setup.sh --test-tools installs it"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[

@@ -99,6 +99,17 @@ class Settings:
     # Host names (or host:port) the frontend answers to, comma-separated, besides the loopback names;
     # `*` allows any. Unset: the bind address. Anything else is refused, so a DNS-rebinding page cannot use it.
     web_allowed_hosts: str | None = _env("WEB_ALLOWED_HOSTS", default=None)
+    # The operator pages (/review, /quality, /quality/metrics): off while REVIEW_TOKEN is unset. The token is
+    # taken as `Authorization: Bearer <token>` or as the HTTP basic-auth password of REVIEW_USER.
+    review_token: str | None = _env("REVIEW_TOKEN", default=None, repr=False)
+    review_user: str = _env("REVIEW_USER", default="operator")
+    # The review queue: every photo under this confidence, flagged or corrected, and this many of the rest
+    # per day, among the photos of the last REVIEW_WINDOW_DAYS days (gourmetgram/review_queue.py).
+    review_confidence: float = _env("REVIEW_CONFIDENCE", default=0.7)
+    review_sample_per_day: int = _env("REVIEW_SAMPLE_PER_DAY", default=5)
+    review_window_days: int = _env("REVIEW_WINDOW_DAYS", default=7)
+    # Days of traffic that /quality and its gauges cover by default.
+    quality_window_days: int = _env("QUALITY_WINDOW_DAYS", default=14)
     # How MinIO's events reach the function: `webhook` (MinIO POSTs each event to FUNCTION_URL) or `jetstream`
     # (MinIO publishes it to a NATS JetStream stream that every function replica pulls from; see README, Scaling).
     event_transport: str = _env("EVENT_TRANSPORT", default=names.WEBHOOK)
@@ -157,6 +168,7 @@ class Settings:
         if self.function_connection_limit < 1:
             raise SettingsError(f"FUNCTION_CONNECTION_LIMIT {self.function_connection_limit!r} must be at least 1")
         self._check_nats()
+        self._check_review()
 
     def _check_nats(self) -> None:
         if self.event_transport not in names.TRANSPORT_ARNS:
@@ -179,6 +191,19 @@ class Settings:
             raise SettingsError(f"NATS_REPLICAS {self.nats_replicas!r} must be 1 to 5 (3 on a cluster, 1 alone)")
         if self.nats_max_deliver < 1 or self.nats_ack_wait_s < 1:
             raise SettingsError("NATS_MAX_DELIVER and NATS_ACK_WAIT_S must be at least 1")
+
+    def _check_review(self) -> None:
+        if not 0 <= self.review_confidence <= 1:  # nan included
+            raise SettingsError(f"REVIEW_CONFIDENCE {self.review_confidence!r} must be from 0 to 1")
+        if self.review_window_days < 1 or self.quality_window_days < 1:
+            raise SettingsError("REVIEW_WINDOW_DAYS and QUALITY_WINDOW_DAYS must be at least 1")
+        token = self.review_token
+        if token is not None and (len(token) < 16 or len(token.split()) != 1):
+            raise SettingsError("REVIEW_TOKEN must be one word of at least 16 characters (it guards the "
+                                "operator pages)")
+        if not self.review_user or ":" in self.review_user:
+            raise SettingsError(f"REVIEW_USER {self.review_user!r} must be a non-empty name without ':' "
+                                "(HTTP basic auth splits on it)")
 
     @property
     def buckets(self) -> tuple[str, str, str, str]:
@@ -253,6 +278,12 @@ class Settings:
     @property
     def effective_nudge_token(self) -> str:
         return self.nudge_token or _derive(self.webhook_token, "nudge")
+
+    @property
+    def local_review_token(self) -> str:
+        """The review token `up` gives its frontend (and prints): REVIEW_TOKEN, or one derived from the root
+        password, so the operator pages work out of the box on a developer's machine."""
+        return self.review_token or _derive(self.minio_password, "review")
 
 
 def _host_entries(raw: str) -> frozenset[str]:

@@ -247,6 +247,18 @@ class LocalStack:
         health = f"http://127.0.0.1:{s.minio_port}/minio/health/live"
         self.spawn_part("minio", PartSpec(argv, env, health, s.minio_port))
         self.wait_ready("minio", timeout_s)
+        self._wait_for_users_and_policies(timeout_s)
+
+    def _wait_for_users_and_policies(self, timeout_s: float) -> None:
+        """MinIO answers S3 and admin calls before it has loaded its users and policies from disk (and
+        reports them missing meanwhile: `configure` would then set them again). It starts its console only
+        once they are loaded (cmd/server-main.go of the pinned build), so the console answering is the sign."""
+        deadline = time.monotonic() + timeout_s
+        while not _responds(self.console_url, timeout_s=2):
+            if time.monotonic() > deadline:
+                raise StartupError(f"MinIO did not load its users and policies within {timeout_s:.0f} s "
+                                   f"(its console at {self.console_url} never answered)")
+            time.sleep(0.1)
 
     def configure(self) -> None:
         steps: list[str] = []  # logged as one record: the filter of repeated lines would cut a long list

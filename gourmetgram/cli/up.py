@@ -28,6 +28,8 @@ def banner(stack: LocalStack) -> str:
 {demo}GourmetGram is running (state in {data}, logs in {data / 'logs'}; events by {s.event_transport}):
   upload page      {stack.web_url}
   event log        {stack.web_url}/events
+  review queue     {stack.web_url}/review   (user {s.review_user}, password {s.local_review_token})
+  model quality    {stack.web_url}/quality
   MinIO console    {stack.console_url}   (user {s.minio_user}, password {s.minio_password})
   MinIO API        {s.minio_url}   (mc alias set local {s.minio_url} {s.minio_user} {s.minio_password})
   function         {stack.function_base}   (/readyz, /metrics)

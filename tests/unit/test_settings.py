@@ -93,3 +93,22 @@ def test_the_nats_token_is_derived_unless_set_and_never_in_repr():
     assert s.effective_nats_token not in ("", "webhook-secret", s.effective_nudge_token)
     assert Settings(nats_token="nats-secret").effective_nats_token == "nats-secret"
     assert "nats-secret" not in repr(Settings(nats_token="nats-secret"))
+    pytest.param({"REVIEW_CONFIDENCE": "1.5"}, "REVIEW_CONFIDENCE 1.5 must be from 0 to 1", id="over-one"),
+    pytest.param({"REVIEW_CONFIDENCE": "nan"}, "REVIEW_CONFIDENCE nan must be from 0 to 1", id="nan"),
+    pytest.param({"REVIEW_TOKEN": "short"}, "REVIEW_TOKEN must be one word of at least 16", id="short-token"),
+    pytest.param({"REVIEW_TOKEN": "two words of sixteen"}, "one word", id="token-with-space"),
+    pytest.param({"REVIEW_USER": "a:b"}, "without ':'", id="user-with-colon"),
+    pytest.param({"REVIEW_WINDOW_DAYS": "0"}, "at least 1", id="no-window"),
+    pytest.param({"REVIEW_SAMPLE_PER_DAY": "-1"}, "must not be negative", id="negative-sample"),
+])
+def test_bad_review_settings_name_the_variable(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_the_review_token_is_a_secret_and_up_derives_one_when_unset():
+    s = Settings(review_token="operator-secret-0123")
+    assert "operator-secret-0123" not in repr(s) and s.local_review_token == "operator-secret-0123"
+    derived = Settings(minio_password="root-password").local_review_token
+    assert len(derived) >= 16 and derived != Settings(minio_password="another-root").local_review_token
+    assert Settings().review_token is None  # the frontend itself never derives one: unset means off

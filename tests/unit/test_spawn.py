@@ -67,3 +67,11 @@ def test_the_function_alone_gets_the_nats_token():
     assert "NATS_TOKEN" not in component_env(SETTINGS, "web")
     assert SETTINGS.effective_nats_token not in component_env(SETTINGS, "web").values()
     assert "NATS_TOKEN" in SECRETS
+
+
+def test_only_the_frontend_gets_the_review_token():
+    web, function = component_env(SETTINGS, "web"), component_env(SETTINGS, "function")
+    assert web["REVIEW_TOKEN"] == SETTINGS.local_review_token and "REVIEW_TOKEN" not in function
+    assert Settings.from_env(web).review_token == SETTINGS.local_review_token
+    chosen = SETTINGS.replace(review_token="the-operators-own-token")
+    assert component_env(chosen, "web")["REVIEW_TOKEN"] == "the-operators-own-token"

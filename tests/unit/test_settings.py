@@ -93,6 +93,9 @@ def test_the_nats_token_is_derived_unless_set_and_never_in_repr():
     assert s.effective_nats_token not in ("", "webhook-secret", s.effective_nudge_token)
     assert Settings(nats_token="nats-secret").effective_nats_token == "nats-secret"
     assert "nats-secret" not in repr(Settings(nats_token="nats-secret"))
+
+
+@pytest.mark.parametrize(("env", "message"), [
     pytest.param({"REVIEW_CONFIDENCE": "1.5"}, "REVIEW_CONFIDENCE 1.5 must be from 0 to 1", id="over-one"),
     pytest.param({"REVIEW_CONFIDENCE": "nan"}, "REVIEW_CONFIDENCE nan must be from 0 to 1", id="nan"),
     pytest.param({"REVIEW_TOKEN": "short"}, "REVIEW_TOKEN must be one word of at least 16", id="short-token"),

@@ -185,7 +185,7 @@ def _classify(rt: Runtime, info: ObjectInfo, record: Outcome) -> None:
     except Changed:
         raise Gone("the object was replaced by a newer upload; that upload is classified on its own") from None
     record.stamp("fetched")
-    prepared = preprocess.prepare(data, s.max_pixels, rt.decode_budget)
+    prepared = preprocess.prepare(data, s.max_pixels, rt.decode_budget, s.decode)
     del data
     record.stamp("decoded")
     prediction = rt.batcher.predict(prepared.tensor)
@@ -207,6 +207,7 @@ def _classify(rt: Runtime, info: ObjectInfo, record: Outcome) -> None:
     record.confidence = round(prediction.probability, 6)
     record.production_key = key
     record.model_version = rt.model_version
+    record.decode = prepared.decode
 
 
 def _reject(rt: Runtime, info: ObjectInfo, record: Outcome, etag: str, reason: str) -> None:

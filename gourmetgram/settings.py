@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+DECODES = ("fast", "exact")
+
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names the variable and the value."""
@@ -67,6 +69,9 @@ class Settings:
     max_object_bytes: int = _env("MAX_OBJECT_BYTES", default=25 * 1024 * 1024)
     max_upload_bytes: int = _env("MAX_UPLOAD_BYTES", default=10 * 1000 * 1000)
     max_pixels: int = _env("MAX_PIXELS", default=40_000_000)
+    # How the function decodes a photo: "fast" decodes a large JPEG at 1/2, 1/4 or 1/8 scale (keeping its
+    # shorter side at least twice the model's input) before the exact transform; "exact" decodes it whole.
+    decode: str = _env("DECODE", default="exact")
     # 0 keeps quarantined files forever; N > 0 lets MinIO expire them after N days (a lifecycle rule).
     quarantine_expiry_days: int = _env("QUARANTINE_EXPIRY_DAYS", default=0)
     long_poll_max_s: float = _env("LONG_POLL_MAX_S", default=30.0)
@@ -110,6 +115,8 @@ class Settings:
             raise SettingsError("BATCH_SIZE and WORKERS must be at least 1")
         if self.long_poll_max_concurrent < 1 or self.predict_concurrency < 1:
             raise SettingsError("LONG_POLL_MAX_CONCURRENT and PREDICT_CONCURRENCY must be at least 1")
+        if self.decode not in DECODES:
+            raise SettingsError(f"DECODE {self.decode!r} must be one of {', '.join(DECODES)}")
 
     @property
     def buckets(self) -> tuple[str, str, str, str]:

@@ -25,6 +25,7 @@ def test_overrides_win_and_none_overrides_are_ignored():
     pytest.param({"WEBHOOK_TOKEN": "two words"}, "one word", id="token-with-space"),
     pytest.param({"BUCKET_PRODUCTION": "incoming"}, "watched bucket", id="writes-into-watched"),
     pytest.param({"WORKERS": "-1"}, "WORKERS -1 must not be negative", id="negative"),
+    pytest.param({"DECODE": "quick"}, "DECODE 'quick' must be one of fast, exact", id="unknown-decode"),
 ])
 def test_bad_values_name_the_variable(env, message):
     with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -36,10 +36,8 @@ from classifier_fn.admission import Admission, screen
 from classifier_fn.events import MalformedEvent, parse_body
 from classifier_fn.queue import BACKLOG, LIVE, Item
 from classifier_fn.runtime import Runtime
-from classifier_fn.verify import Gone, Stale, current_version
 from classifier_fn.worker import Result
 from gourmetgram import bus, names
-from gourmetgram.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -243,28 +241,16 @@ class JetStreamConsumer:
         screened = screen(event, self._rt.settings.bucket_incoming)
         if screened is not None:
             return await self._settle(msg, Settle.ACK, screened.value)
-        if event.etag and self._wait_for_held((event.bucket, event.key, event.etag), msg):
-            return
-        try:
-            info = await asyncio.get_running_loop().run_in_executor(
-                None, current_version, self._rt.store, event.bucket, event.key, event.etag)
-        except (Gone, Stale) as exc:
-            return await self._settle(msg, Settle.ACK, str(exc))
-        except StoreUnavailable as exc:
-            return await self._settle(msg, Settle.NAK, f"{Admission.UNAVAILABLE.value}: {exc}")
-        item = Item(event.bucket, event.key, info.etag, LIVE, info, event.time)
+        if self._rt.queue.was_deleted(event.version_id):
+            return await self._settle(msg, Settle.ACK, Admission.GONE.value)  # this process deleted that version
+        # No request here: the worker's GET, conditional on the event's ETag and version, is the check (a photo
+        # gone or replaced meanwhile ends as GONE or STALE, and the message is acknowledged then).
+        item = Item(event.bucket, event.key, event.etag, LIVE, event.time, event.version_id)
         with self._lock:
             if self._rt.queue.offer(item) or self._rt.queue.holds(*item.identity):
                 self._waiting.setdefault(item.identity, []).append(msg)
                 return
         await self._settle(msg, Settle.NAK, "stopping", delay_s=0)  # the queue is closed: another replica takes it
-
-    def _wait_for_held(self, identity: tuple[str, str, str], msg: Msg) -> bool:
-        with self._lock:
-            if self._rt.queue.holds(*identity):
-                self._waiting.setdefault(identity, []).append(msg)
-                return True
-        return False
 
     async def _settle(self, msg: Msg, how: Settle, why: str, delay_s: float | None = None) -> None:
         s = self._rt.settings

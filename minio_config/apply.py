@@ -12,6 +12,7 @@ from minio.error import MinioAdminException, S3Error
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from minio.minioadmin import MinioAdmin
 from minio.notificationconfig import NotificationConfig, QueueConfig
+from minio.versioningconfig import VersioningConfig
 
 from gourmetgram import names
 from gourmetgram.settings import Settings, SettingsError
@@ -21,6 +22,7 @@ from minio_config.identities import identities
 from minio_config.plan import (
     AttachPolicy,
     CreateBucket,
+    EnableVersioning,
     PutPolicy,
     SetExpiry,
     SetUser,
@@ -55,7 +57,7 @@ def configure(settings: Settings, echo: Callable[[str], None] = print, alias: st
             raise _admin_refused(exc, settings) from None
         raise
     want = want or desired(settings)
-    steps = plan(want, current.read(mc, want.buckets, want.expiry.bucket if want.expiry else None))
+    steps = plan(want, current.read(mc, want.buckets, want.expiry.bucket if want.expiry else None, want.versioned))
     steps += plan_identities(wanted_identities, have)
     # The stream first: MinIO publishes into it as soon as the subscription exists.
     stream_steps = _configure_stream(settings, echo, dry_run) if settings.jetstream else []
@@ -101,6 +103,8 @@ def _apply(mc: Minio, adm: MinioAdmin, step: Step, settings: Settings) -> None:
         except S3Error as exc:
             if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
+    elif isinstance(step, EnableVersioning):
+        mc.set_bucket_versioning(step.bucket, VersioningConfig(ENABLED))
     elif isinstance(step, Subscribe):
         _subscribe(mc, step.subscription, settings)
     elif isinstance(step, SetExpiry):

@@ -44,6 +44,17 @@ class Subscribe:
 
 
 @dataclass(frozen=True)
+class EnableVersioning:
+    bucket: str
+
+    def describe(self) -> str:
+        return f"turn versioning on for {self.bucket} (the function deletes exactly the version it read)"
+
+    def mc(self, alias: str) -> str:
+        return f"mc version enable {alias}/{self.bucket}"
+
+
+@dataclass(frozen=True)
 class SetExpiry:
     expiry: Expiry
 
@@ -112,11 +123,13 @@ class AttachPolicy:
         return "\n".join(lines)
 
 
-Step = CreateBucket | Subscribe | SetExpiry | PutPolicy | SetUser | AttachPolicy
+Step = CreateBucket | EnableVersioning | Subscribe | SetExpiry | PutPolicy | SetUser | AttachPolicy
 
 
 def plan(want: Desired, have: Current) -> list[Step]:
     steps: list[Step] = [CreateBucket(b) for b in want.buckets if b not in have.buckets]
+    # Suspended counts as off: new uploads would get the "null" version, and lose the exact delete.
+    steps += [EnableVersioning(b) for b in want.versioned if have.versioning.get(b) != "Enabled"]
     sub = want.subscription
     rules = have.rules.get(sub.bucket, ())
     ours = [r for r in rules if r.arn == sub.arn]

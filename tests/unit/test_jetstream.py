@@ -16,7 +16,7 @@ from classifier_fn.jetstream import JetStreamConsumer, Settle, on_last_delivery,
 from classifier_fn.metrics import Metrics
 from classifier_fn.queue import BACKLOG, Item, WorkQueue
 from classifier_fn.runtime import Runtime
-from classifier_fn.worker import Result
+from classifier_fn.worker import Result, process
 from tests.conftest import load_event, photo
 
 
@@ -177,21 +177,44 @@ def test_a_final_failure_is_acked_the_reconciler_retries_it(rt, consumer, fake_s
     assert msg.settled == [("ack",)]
 
 
-@pytest.mark.parametrize(("prepare", "why"), [
-    (lambda store: "0" * 32, "gone"),
-    (lambda store: (dropped(store), store.put("incoming", "a.jpg", photo("10_36.jpg")))[0], "stale"),
+def work(rt) -> Result:
+    """What a worker does with the next item, for real: the conditional GET first (nothing else is asked here)."""
+    item = rt.queue.take(0.1)
+    assert item is not None
+    result = process(rt, item)
+    rt.queue.done(item, result)
+    return result
+
+
+@pytest.mark.parametrize(("prepare", "expected"), [
+    (lambda store: "0" * 32, Result.GONE),
+    (lambda store: (dropped(store), store.put("incoming", "a.jpg", photo("10_36.jpg")))[0], Result.STALE),
 ])
-def test_a_message_for_a_photo_gone_or_replaced_is_acked_at_once(rt, consumer, fake_store, prepare, why):
+def test_a_message_for_a_photo_gone_or_replaced_is_acked_once_the_workers_get_says_so(rt, consumer, fake_store,
+                                                                                       prepare, expected):
     msg = FakeMsg(event_body("a.jpg", prepare(fake_store)))
-    run(consumer, lambda: consumer._take(msg))
+
+    async def steps():
+        asked = len(fake_store.calls)
+        await consumer._take(msg)
+        # The consumer asks MinIO nothing: the photo is queued, the message waits for the worker's result
+        assert fake_store.calls[asked:] == [] and msg.settled == [] and rt.queue.depth()["held"] == 1
+        assert work(rt) is expected
+
+    run(consumer, steps)
     assert msg.settled == [("ack",)] and rt.queue.depth()["held"] == 0
 
 
-def test_minio_down_when_the_message_arrives_naks_it(rt, consumer, fake_store):
+def test_minio_down_when_the_worker_gets_the_photo_naks_the_message(rt, consumer, fake_store):
     msg = FakeMsg(event_body("a.jpg", dropped(fake_store)))
-    fake_store.down = True
-    run(consumer, lambda: consumer._take(msg))
-    assert msg.settled == [("nak", 2.0)] and rt.queue.depth()["held"] == 0
+
+    async def steps():
+        await consumer._take(msg)
+        fake_store.down = True
+        assert work(rt) is Result.UNAVAILABLE
+
+    run(consumer, steps)
+    assert msg.settled == [("nak", 2.0)] and rt.queue.depth()["held"] == 0 and fake_store.keys("incoming") == ["a.jpg"]
 
 
 @pytest.mark.parametrize(("body", "how"), [
@@ -246,3 +269,15 @@ def test_a_waiting_message_has_its_deadline_extended(rt, consumer, fake_store):
 
     run(consumer, steps)
     assert msg.progress >= 2 and msg.settled == []
+
+
+def test_a_message_for_a_version_this_process_deleted_is_acked_without_work(rt, consumer, fake_store):
+    # GIVEN a photo this replica finished (after the nudge) and deleted by its version id
+    doc = json.loads(event_body("a.jpg", dropped(fake_store)))
+    doc["Records"][0]["s3"]["object"]["versionId"] = "5f3c1b7e-0000-4000-8000-000000000001"
+    rt.queue.deleted("5f3c1b7e-0000-4000-8000-000000000001")
+    msg = FakeMsg(json.dumps(doc).encode())
+    # WHEN MinIO's late message for it arrives
+    run(consumer, lambda: consumer._take(msg))
+    # THEN it is acknowledged at once, and nothing is queued
+    assert msg.settled == [("ack",)] and rt.queue.depth()["held"] == 0

@@ -10,11 +10,12 @@ from flask import Blueprint, jsonify, render_template, request
 
 from gourmetgram import eventlog, names
 from gourmetgram.store import StoreError
-from ingest import context, tokens
+from ingest import context
+from ingest.event_reads import PAGE_SIZES, Busy
 
 bp = Blueprint("pages", __name__)
 PAGE_POLL_WAIT_S = 20  # how long the page's long-polls wait, within LONG_POLL_MAX_S
-MAX_EVENTS = 500  # rows of /api/events: each one not cached yet is a GET on MinIO
+MAX_EVENTS = max(PAGE_SIZES)  # rows of /api/events: each one not cached yet is a GET on MinIO
 
 
 @bp.get("/")
@@ -31,13 +32,16 @@ def events_page():
 
 @bp.get("/api/events")
 def events_json():
+    """The `limit` newest outcome records, newest first by the photo's time (see README, "The event log")."""
     raw = request.args.get("limit", "50")
     limit = int(raw) if raw.isdecimal() and len(raw) <= 6 else 0
     if not 1 <= limit <= MAX_EVENTS:
         return jsonify({"error": f"limit must be a whole number from 1 to {MAX_EVENTS}, not {raw[:40]!r}"}), 400
     try:
-        records = eventlog.recent(context.store(), context.settings().bucket_events, limit, context.records())
-        return jsonify([tokens.public(doc) for doc in records])
+        return jsonify(context.event_reads().newest(limit))
+    except Busy:
+        return jsonify({"error": "too many requests read the event log at once: ask again in a second"}), 503, \
+            {"Retry-After": "1"}
     except StoreError as exc:
         return jsonify({"error": f"storage is unavailable: {exc}"}), 503
 

@@ -30,10 +30,10 @@ FIRST_SPAN_S = 600.0      # the first read of a log looks this far back, then le
 SPAN_FACTOR = 4
 SPAN_MIN_KEYS = 100
 FOLLOW_WINDOW_S = 3600.0  # `follow` watches the records of photos this recent for changes
-# The keys outside the range new ids fill are listed again on every read while they are few; past that, at
-# most once a minute, and never more than a twentieth of the time.
-OUTSIDE_FEW = 1000
-OUTSIDE_REFRESH_S = 60.0
+# The keys outside the range new ids fill are listed again at most every OUTSIDE_REFRESH_S, and never more
+# than 1/OUTSIDE_DUTY of the time: MinIO reads a bucket's whole directory for every listing, however few
+# keys it returns, so a listing saved is worth more than its keys suggest.
+OUTSIDE_REFRESH_S = 10.0
 OUTSIDE_DUTY = 20
 
 
@@ -77,9 +77,7 @@ class Outside:
     took_s: float
 
     def still_good(self, now: float) -> bool:
-        if self.listed <= OUTSIDE_FEW:
-            return False  # a page or so: cheaper to look again than to be a read late
-        return now - self.listed_at < max(OUTSIDE_REFRESH_S, OUTSIDE_DUTY * self.took_s)
+        return 0 <= now - self.listed_at < max(OUTSIDE_REFRESH_S, OUTSIDE_DUTY * self.took_s)
 
 
 def list_outside(store: Store, bucket: str, now: float, keep: int | None = None) -> Outside:

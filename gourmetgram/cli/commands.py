@@ -201,5 +201,28 @@ def bench(photos: int, singles: int, as_json: bool) -> None:
     click.echo(json.dumps(result, indent=1) if as_json else benchmark.table(result))
 
 
+@main.command("bench-events")
+@click.option("--records", default="20000,200000", show_default=True,
+              help="Sizes of the log to measure at, comma-separated (one MinIO, filled up to each in turn).")
+@click.option("--old", default=0, show_default=True, help="Old-format (uuid4) records written first.")
+@click.option("--samples", default=20, show_default=True, help="Page refreshes measured at each size.")
+@click.option("--clients", default=60, show_default=True, help="Clients requesting the log at once (0: none).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench_events(records: str, old: int, samples: int, clients: int, as_json: bool) -> None:
+    """Measure /api/events on a large event log (starts its own MinIO and frontend)."""
+    import json
+
+    from gourmetgram.cli import bench as benchmark
+
+    try:
+        sizes = tuple(int(size) for size in records.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{records!r} is not a list of record counts such as 20000,200000",
+                                 param_hint="--records") from None
+    logging.basicConfig(level=logging.WARNING)
+    result = benchmark.event_log(_settings(), sizes=sizes, old=old, samples=samples, clients=clients)
+    click.echo(json.dumps(result, indent=1) if as_json else benchmark.event_log_table(result))
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -72,7 +72,6 @@ class Outside:
     dense_from: str
     dense_to: str
     entries: tuple[Entry, ...]  # the newest `keep` of them, or all
-    listed: int                 # keys the listing went through
     listed_at: float            # the log's clock
     took_s: float
 
@@ -89,9 +88,7 @@ def list_outside(store: Store, bucket: str, now: float, keep: int | None = None)
     # drop of an object older than every new id yet could land before it, and waits for the next listing.
     dense_from = key_at(now - order.CLOCK_SKEW_S)
     found: list[ObjectInfo] = []
-    listed = 0
-    for info in store.list(bucket, page_size=100):  # it stops at the first new id: usually the first key
-        listed += 1
+    for info in store.list(bucket):  # pages of 1000 though it stops at the first new id: a listing saved
         ms = order.id_time_ms(info.key)
         if ms is not None and ms >= order.FIRST_ID_MS:
             dense_from = min(dense_from, order.key_at_ms(ms))
@@ -101,11 +98,10 @@ def list_outside(store: Store, bucket: str, now: float, keep: int | None = None)
         if order.is_record_key(info.key):
             found.append(info)
     for info in store.list(bucket, start_after=dense_to):
-        listed += 1
         if order.is_record_key(info.key):
             found.append(info)
     entries = order.newest_first(order.place(info) for info in found if not dense_from <= info.key <= dense_to)
-    return Outside(dense_from, dense_to, tuple(entries if keep is None else entries[:keep]), listed, now,
+    return Outside(dense_from, dense_to, tuple(entries if keep is None else entries[:keep]), now,
                    time.monotonic() - started)
 
 

@@ -3,8 +3,9 @@ request waiting, at most one read a second (per size of page), and 503 at once p
 
 Why shared reads rather than a cap alone: with a cap, clients past it get errors and those within it each
 cost MinIO a listing, so a client that loops costs MinIO a listing per answer. Shared, the cost is one read
-a second however many pages are open, and every open page still gets an answer. Never stale: a request
-gets a read that began after it arrived (waiting for the next one if need be, at most a second).
+a second however many pages are open, and every open page still gets an answer. Not stale: a request
+gets a read that began after it arrived (waiting for the next one if need be, at most a second), so a
+record written before the request shows as written (old-format ids within `eventlog.OUTSIDE_REFRESH_S`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ PAGE_SIZES = (100, 500)  # reads are made at these sizes and cut to what was ask
 READ_EVERY_S = 1.0
 MAX_WAITING = 8          # requests waiting for a read (each holds a server thread); more get a 503 at once
 MAX_WAIT_S = 15.0
+_UNFINISHED = object()  # a read stopped by something other than an Exception (it answers nobody)
 
 
 class Busy(Exception):
@@ -61,14 +63,17 @@ class SharedRead(Generic[T]):
                     self._waiting -= 1
             self._reading, self._began = True, self._clock()
             began = self._began
-        result: object
+        result: object = _UNFINISHED
         try:
             result = self._read()
         except Exception as exc:  # shared with every request waiting for this read
             result = exc
-        with self._changed:
-            self._reading, self._last = False, (began, result)
-            self._changed.notify_all()
+        finally:  # whatever happened, the next request may read
+            with self._changed:
+                self._reading = False
+                if result is not _UNFINISHED:
+                    self._last = (began, result)
+                self._changed.notify_all()
         return _unwrap(result)
 
 

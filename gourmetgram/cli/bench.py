@@ -295,6 +295,8 @@ def _get(url: str, timeout: float = 30) -> tuple[int, float]:
         exc.read()
         exc.close()
         status = exc.code
+    except OSError:  # no answer within the timeout: counted as status 0
+        status = 0
     return status, time.perf_counter() - started
 
 
@@ -313,7 +315,8 @@ def _api_latency(web_url: str, samples: int) -> dict:
 
 
 def _read_cost(store: Store, bucket: str) -> dict:
-    """What one warm read of the newest 100 costs MinIO, in process: keys listed and requests."""
+    """What one warm read of the newest 100 costs MinIO, in process: keys listed and requests; and the time
+    MinIO takes for a listing that returns nothing (it reads the bucket's whole directory for any listing)."""
     from gourmetgram.eventlog import EventLog
 
     requests: list[str] = []
@@ -324,7 +327,13 @@ def _read_cost(store: Store, bucket: str) -> dict:
         events.newest(100)
     finally:
         store.count_requests(lambda operation: None)
-    return {"keys_listed": events.listed, "s3_requests": len(requests)}
+    empty = []
+    for _ in range(7):
+        started = time.perf_counter()
+        next(iter(store.list(bucket, start_after="~", page_size=1)), None)  # "~" sorts after every id
+        empty.append(time.perf_counter() - started)
+    return {"keys_listed": events.listed, "s3_requests": len(requests),
+            "empty_listing_ms": 1000 * statistics.median(empty)}
 
 
 def _under_load(web_url: str, clients: int, seconds: float) -> dict:
@@ -396,7 +405,8 @@ def event_log_table(r: dict) -> str:
         api, read = f["api"], f["read"]
         lines.append(f"{f['records']:>9,} records: /api/events?limit=100 p50 {api['p50_ms']:.0f} ms, p95 "
                      f"{api['p95_ms']:.0f} ms (first, cold {api['cold_ms']:.0f} ms); a warm read lists "
-                     f"{read['keys_listed']} keys in {read['s3_requests']} requests")
+                     f"{read['keys_listed']} keys in {read['s3_requests']} requests; an empty listing takes MinIO "
+                     f"{read['empty_listing_ms']:.0f} ms")
         if "under_load" in f:
             load = f["under_load"]
             lines.append(f"{'':>19}{load['clients']} clients at once for {load['seconds']:.0f} s: answers "

@@ -86,23 +86,34 @@ def list_outside(store: Store, bucket: str, now: float, keep: int | None = None)
     dense_to = key_after(order.after_now(now))
     # Records written from now on carry ids of about now or later, so they land inside the range; only the
     # drop of an object older than every new id yet could land before it, and waits for the next listing.
-    dense_from = key_at(now - order.CLOCK_SKEW_S)
-    found: list[ObjectInfo] = []
-    for info in store.list(bucket):  # pages of 1000 though it stops at the first new id: a listing saved
-        ms = order.id_time_ms(info.key)
-        if ms is not None and ms >= order.FIRST_ID_MS:
-            dense_from = min(dense_from, order.key_at_ms(ms))
-            break
-        if info.key >= dense_from:
-            break
-        if order.is_record_key(info.key):
-            found.append(info)
-    for info in store.list(bucket, start_after=dense_to):
-        if order.is_record_key(info.key):
-            found.append(info)
+    found, dense_from = _before_first_id(store, bucket, key_at(now - order.CLOCK_SKEW_S))
+    found += [info for info in store.list(bucket, start_after=dense_to) if order.is_record_key(info.key)]
     entries = order.newest_first(order.place(info) for info in found if not dense_from <= info.key <= dense_to)
     return Outside(dense_from, dense_to, tuple(entries if keep is None else entries[:keep]), now,
                    time.monotonic() - started)
+
+
+def _before_first_id(store: Store, bucket: str, until: str) -> tuple[list[ObjectInfo], str]:
+    """The records before the first new id (or `until`), and where the new ids begin. A first short page,
+    as the first key is usually a new id; full pages after it (each page is a listing for MinIO)."""
+    found: list[ObjectInfo] = []
+    after, page = "", 20
+    while True:
+        count = 0
+        for info in store.list(bucket, start_after=after, page_size=page):
+            ms = order.id_time_ms(info.key)
+            if ms is not None and ms >= order.FIRST_ID_MS:
+                return found, min(until, order.key_at_ms(ms))
+            if info.key >= until:
+                return found, until
+            if order.is_record_key(info.key):
+                found.append(info)
+            after, count = info.key, count + 1
+            if count == page and page < 1000:
+                break
+        else:
+            return found, until
+        page = 1000
 
 
 class EventLog:

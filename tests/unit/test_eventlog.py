@@ -260,3 +260,12 @@ def test_follow_prints_new_and_rewritten_records_of_recent_photos_only(fake_stor
             seen.append((doc["id"], doc["status"]))
     assert seen[0] == (busy, "pending") and seen[1] == (busy, "done")
     assert [status for _, status in seen[2:]] == ["done"] and old_photo not in {pid for pid, _ in seen}
+
+
+def test_many_old_ids_before_the_first_new_one_are_all_placed(fake_store):
+    rng = random.Random(7)
+    for i in range(150):  # more than a first short page of keys before the first new id
+        put(fake_store, old_id("00", rng), written=NOW - 1000 + i)
+    for i in range(20):
+        put(fake_store, names.upload_id(NOW - 2000 + i))
+    assert [e.key for e in reader(fake_store).newest_entries(160)] == oracle(fake_store, 160)

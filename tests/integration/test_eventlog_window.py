@@ -139,3 +139,20 @@ def test_the_frontend_stays_up_while_sixty_clients_read_a_large_log(log_stack):
             client.join(70)
     print(f"/healthz in {healthz_s * 1000:.0f} ms under 60 readers; answers {dict(answers)}")
     assert answers[200, None] > 0 and answers[503, "1"] > 0  # the excess is told to come back in a second
+
+
+@pytest.mark.slow
+def test_bench_events_reports_every_figure_as_json():
+    env = {**stack_settings().to_env(), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "gourmetgram", "bench-events", "--records", "300,900", "--old", "50",
+                           "--samples", "2", "--clients", "4", "--json"], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["old_format"] == 50 and [f["records"] for f in result["sizes"]] == [300, 900]
+    for figures in result["sizes"]:
+        api, read, load = figures["api"], figures["read"], figures["under_load"]
+        assert api["p95_ms"] >= api["p50_ms"] > 0 and api["cold_ms"] > 0 and figures["fill_records_per_s"] > 0
+        assert read["s3_requests"] >= 1 and 0 < read["keys_listed"] < 900 and read["empty_listing_ms"] > 0
+        assert load["clients"] == 4 and sum(load["answers"].values()) > 0 and load["healthz"]["max_ms"] > 0
+    print(done.stdout)

@@ -41,8 +41,8 @@ def test_a_bad_setting_is_a_usage_error_naming_it(runner):
 
 
 def test_every_documented_command_exists():
-    assert {"up", "configure", "serve-fn", "serve-web", "reconcile", "requeue", "events", "bench"} <= set(
-        cli.main.commands)
+    assert {"up", "configure", "serve-fn", "serve-web", "reconcile", "requeue", "events", "bench",
+            "bench-events"} <= set(cli.main.commands)
 
 
 def write(store, pid: str) -> None:
@@ -73,3 +73,9 @@ def test_a_bad_since_is_a_usage_error_saying_what_to_give(runner, since):
 def test_a_bad_follow_window_is_a_usage_error(runner):
     result = runner.invoke(cli.main, ["events", "--follow", "--window", "0m"])
     assert result.exit_code == cli.EXIT_USAGE and "'0m' is not an age such as 90s" in result.output
+
+
+def test_bench_events_refuses_sizes_that_are_not_numbers(runner):
+    result = runner.invoke(cli.main, ["bench-events", "--records", "20000,lots"])
+    assert result.exit_code == cli.EXIT_USAGE
+    assert "'20000,lots' is not a list of record counts such as 20000,200000" in result.output

@@ -1,13 +1,18 @@
-"""Request bodies for every endpoint: read with a cap while they stream in, and JSON that must be an object;
-for the token-guarded doors (webhook, nudge), the token first."""
+"""Request bodies for every endpoint: read with a cap while they stream in (and, where a door asks, within
+a deadline and a budget of bytes shared by every reader), and JSON that must be an object; for the
+token-guarded doors (webhook, nudge), the token first."""
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+import anyio
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 
@@ -46,6 +51,78 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
+class BodyTimeout(Exception):
+    """The body did not arrive within its deadline; what had come of it was dropped."""
+
+    def __init__(self, received: int, allowed_s: float):
+        super().__init__(f"the body did not arrive within {allowed_s:.1f} s ({received:,} bytes came)")
+        self.received, self.allowed_s = received, allowed_s
+
+
+class OverBudget(Exception):
+    """Taking this chunk would pass the budget of bytes held by every reader together."""
+
+    def __init__(self, budget: int):
+        super().__init__(f"request bodies being held already fill the budget of {budget:,} bytes")
+        self.budget = budget
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How long a body may take to arrive: `grace_s`, plus its length at `min_bytes_per_s`."""
+
+    grace_s: float
+    min_bytes_per_s: int
+
+    def allowed_s(self, request: Request, limit: int) -> float:
+        """The deadline of this request's body: by its Content-Length, or by `limit` when it declares none."""
+        declared = request.headers.get("content-length", "")
+        size = min(int(declared), limit) if declared.isdigit() else limit
+        return self.grace_s + size / self.min_bytes_per_s
+
+
+class ByteBudget:
+    """Bytes of request bodies held at once by every reader together, counted as they arrive (never as they
+    are declared): a slow sender holds what it has sent, not what it promises. Past the budget a reader is
+    refused at once, never queued; a body larger than the whole budget may still arrive while it is the only
+    one held. Used on the event loop alone, so it needs no lock."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self._held = 0
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[Holding]:
+        """One reader's share, given back whole when the block ends."""
+        share = Holding(self)
+        try:
+            yield share
+        finally:
+            share.give_back()
+
+    def held(self) -> int:
+        return self._held
+
+
+class Holding:
+    """The bytes one reader holds of a ByteBudget."""
+
+    def __init__(self, budget: ByteBudget):
+        self._budget, self.bytes = budget, 0
+
+    def add(self, size: int) -> None:
+        """Count `size` more bytes, or OverBudget (and nothing counted) when they do not fit."""
+        b = self._budget
+        if b._held + size > b.total and b._held > self.bytes:
+            raise OverBudget(b.total)
+        b._held += size
+        self.bytes += size
+
+    def give_back(self) -> None:
+        self._budget._held -= self.bytes
+        self.bytes = 0
+
+
 class NotAnObject(ValueError):
     """The body is not one JSON object; the message says what it is instead."""
 
@@ -57,28 +134,37 @@ def refuse_declared(request: Request, limit: int) -> None:
         raise BodyTooLarge(limit)
 
 
-async def read_capped(request: Request, limit: int) -> bytearray:
-    """The whole body, or BodyTooLarge as soon as it passes `limit` bytes (chunked bodies declare nothing)."""
+async def read_capped(request: Request, limit: int, within_s: float | None = None,
+                      holding: Holding | None = None) -> bytearray:
+    """The whole body, or BodyTooLarge as soon as it passes `limit` bytes (chunked bodies declare nothing).
+    With `within_s`: BodyTimeout if it has not all come by then. With `holding`: each chunk is counted
+    against that budget as it arrives; one that does not fit gives back what was held, the rest of the
+    body is read and dropped (within the same cap and deadline), then OverBudget."""
     refuse_declared(request, limit)
     body = bytearray()  # grown in place: no list of chunks and no joined copy beside it
-    async for chunk in request.stream():
-        if len(body) + len(chunk) > limit:
-            raise BodyTooLarge(limit)
-        body += chunk
-    return body
-
-
-async def discard(request: Request, limit: int) -> None:
-    """Read and drop up to `limit` bytes of the body before refusing it: a server that closes with the
-    client's bytes unread resets the connection, and the client never sees its answer (e.g. a 503)."""
-    seen = 0
+    received = 0
+    refused: OverBudget | None = None
     try:
-        async for chunk in request.stream():
-            seen += len(chunk)
-            if seen > limit:
-                return
-    except ClientDisconnect:
-        return
+        with anyio.fail_after(within_s):
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit:
+                    raise refused or BodyTooLarge(limit)
+                if refused is None and holding is not None:
+                    try:
+                        holding.add(len(chunk))
+                    except OverBudget as exc:
+                        # Refused now, nothing kept. Reading on lets the client, which reads no answer before
+                        # it has sent its body, see the refusal rather than a reset connection.
+                        refused, body = exc, bytearray()
+                        holding.give_back()
+                if refused is None:
+                    body += chunk
+    except TimeoutError:
+        raise refused or BodyTimeout(received, within_s or 0.0) from None
+    if refused is not None:
+        raise refused
+    return body
 
 
 def json_object(body: bytes | bytearray) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 A decoded photo is big (Pillow keeps RGB at 4 bytes a pixel: a 40-Mpx photo is 160 MB), and a burst or
 a few `POST /predict` requests can bring several at once. Counting photos alone let two 40-Mpx decodes
 (one per core) take the function past 1 GB; the pixel budget lets small photos decode side by side and
-a huge one alone.
+a huge one alone. Synchronous predictions decode in a lane of their own beside the workers' budget (one
+photo at a time, on one of its cores): beside four clients sending 40-Mpx PNGs back to back, a pipeline
+photo used to wait about 4 s for the budget's pixels; in their lane it waits for nothing.
 """
 
 from __future__ import annotations
@@ -15,10 +17,16 @@ from collections.abc import Iterator
 
 class DecodeBudget:
     """At most `slots` decodes at once, holding at most `pixels` pixels in all. A photo larger than the
-    whole budget waits until nothing else decodes, then runs alone."""
+    whole budget waits until nothing else decodes, then runs alone.
 
-    def __init__(self, slots: int, pixels: int):
-        self._slots, self._pixels = slots, pixels
+    A budget `within` another is a lane beside it: its decodes count their pixels here alone, and each
+    also takes one of the other's slots (a core). A lane of one slot (the synchronous predictions) thus
+    holds at most one core of the shared budget, and neither waits for the other's pixels: the decodes
+    that take the shared budget directly always keep its other slots and all its pixels. The price is
+    memory: at most the lane's pixels more than the shared budget alone."""
+
+    def __init__(self, slots: int, pixels: int, within: DecodeBudget | None = None):
+        self._slots, self._pixels, self._within = slots, pixels, within
         self._running, self._held = 0, 0
         self._cond = threading.Condition()
 
@@ -30,7 +38,8 @@ class DecodeBudget:
             self._running += 1
             self._held += share
         try:
-            yield
+            with self._within.take(0) if self._within else contextlib.nullcontext():
+                yield
         finally:
             with self._cond:
                 self._running -= 1

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from classifier_fn.body import ByteBudget
 from classifier_fn.decoding import DecodeBudget
 from classifier_fn.infer import Batcher
 from classifier_fn.metrics import Metrics
@@ -17,6 +18,8 @@ from classifier_fn.startup_check import CheckReport
 from gourmetgram.retry import RetryingStore
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
+
+PREDICT_DECODES = 1  # synchronous predictions decoding at once
 
 
 @dataclass
@@ -35,14 +38,21 @@ class Runtime:
     last_reconcile: PassReport | None = None
     # Decoding is CPU and memory: at most one photo per core, and MAX_PIXELS pixels in all at once.
     decode_budget: DecodeBudget = field(init=False)
+    # Synchronous predictions decode one photo at a time (MAX_PIXELS of their own) on one of decode_budget's
+    # slots: on two cores or more the pipeline's photos always keep the other slots and all their pixels.
+    predict_decodes: DecodeBudget = field(init=False)
     # Synchronous predictions in progress; past the limit `POST /predict` answers 503 at once.
     predict_slots: threading.BoundedSemaphore = field(init=False)
+    # Bytes of `POST /predict` bodies held at once (arriving, or being worked), every client together.
+    body_budget: ByteBudget = field(init=False)
     # The workers' store: transient errors retried with back-off (TRANSIENT_RETRIES attempts in all).
     retrying: RetryingStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.decode_budget = DecodeBudget(os.cpu_count() or 1, self.settings.max_pixels)
+        self.predict_decodes = DecodeBudget(PREDICT_DECODES, self.settings.max_pixels, within=self.decode_budget)
         self.predict_slots = threading.BoundedSemaphore(self.settings.predict_concurrency)
+        self.body_budget = ByteBudget(self.settings.predict_body_budget_bytes)
         self.retrying = RetryingStore(self.store, self.settings.transient_retries)
 
 

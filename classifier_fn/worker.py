@@ -136,6 +136,8 @@ def _claim(rt: Runtime, item: Item, info: ObjectInfo, upload_id: str | None) -> 
                     size=info.size, worker=rt.worker_id,
                     # Only the upload the token was issued for: a copy carrying its metadata is someone else's.
                     feedback_token_sha256=names.token_hash(info.metadata.get(names.FEEDBACK_TOKEN_METADATA))
+                    if upload_id else None,
+                    original_filename=unquote(info.metadata.get("original-filename", "")) or None
                     if upload_id else None)
     # eventTime has milliseconds; Last-Modified from HEAD only whole seconds.
     fresh.stamp("uploaded", names.parse_iso(item.event_time) if item.event_time else info.last_modified.timestamp())

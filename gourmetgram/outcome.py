@@ -40,6 +40,7 @@ class Outcome:
     incoming_etag: str
     incoming_modified: str | None = None  # the object's Last-Modified: with key and ETag, which version this is
     source: str = "bucket"
+    original_filename: str | None = None  # web uploads: the name of the uploader's file (keys are `<id><ext>`)
     size: int | None = None
     predicted_class: str | None = None
     class_index: int | None = None

@@ -7,10 +7,17 @@ import dataclasses
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+# Names a browser on this machine uses for it; no other site's page can make a browser send them as Host.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+ANY_HOST = "*"
+_WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::", "[::]"})
+_HOST_ENTRY = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9_-]+(\.[a-z0-9_-]+)*)(:[0-9]{1,5})?")
 
 
 class SettingsError(ValueError):
@@ -76,8 +83,31 @@ class Settings:
     long_poll_max_concurrent: int = _env("LONG_POLL_MAX_CONCURRENT", default=16)
     # Open connections the frontend accepts (slow or idle clients each hold one).
     web_connection_limit: int = _env("WEB_CONNECTION_LIMIT", default=1000)
+    # Open connections the function holds (its callers are MinIO, the frontend and /predict clients: a few dozen
+    # at most). One more makes room by closing the connection idle longest; see gourmetgram/cli/function_server.py.
+    function_connection_limit: int = _env("FUNCTION_CONNECTION_LIMIT", default=1000)
     # Synchronous `POST /predict` requests the function works at once; more are refused with 503.
     predict_concurrency: int = _env("PREDICT_CONCURRENCY", default=4)
+    # A `POST /predict` body must arrive within this grace plus its length at this rate (else 408), so a
+    # slow or idle client holds nothing for long; bodies received and held at once, all clients together,
+    # stay within the budget (past it: 503 at once), so slow senders hold little while fast ones are served.
+    predict_body_grace_s: float = _env("PREDICT_BODY_GRACE_S", default=5.0)
+    predict_body_min_bytes_per_s: int = _env("PREDICT_BODY_MIN_BYTES_PER_S", default=32 * 1024)
+    predict_body_budget_bytes: int = _env("PREDICT_BODY_BUDGET_BYTES", default=128 * 1024 * 1024)
+    # Host names (or host:port) the frontend answers to, comma-separated, besides the loopback names;
+    # `*` allows any. Unset: the bind address. Anything else is refused, so a DNS-rebinding page cannot use it.
+    web_allowed_hosts: str | None = _env("WEB_ALLOWED_HOSTS", default=None)
+    # The operator pages (/review, /quality, /quality/metrics): off while REVIEW_TOKEN is unset. The token is
+    # taken as `Authorization: Bearer <token>` or as the HTTP basic-auth password of REVIEW_USER.
+    review_token: str | None = _env("REVIEW_TOKEN", default=None, repr=False)
+    review_user: str = _env("REVIEW_USER", default="operator")
+    # The review queue: every photo under this confidence, flagged or corrected, and this many of the rest
+    # per day, among the photos of the last REVIEW_WINDOW_DAYS days (gourmetgram/review_queue.py).
+    review_confidence: float = _env("REVIEW_CONFIDENCE", default=0.7)
+    review_sample_per_day: int = _env("REVIEW_SAMPLE_PER_DAY", default=5)
+    review_window_days: int = _env("REVIEW_WINDOW_DAYS", default=7)
+    # Days of traffic that /quality and its gauges cover by default.
+    quality_window_days: int = _env("QUALITY_WINDOW_DAYS", default=14)
     # Where scripts/setup.sh installs the MinIO server and mc built from source.
     tools_dir: Path = _env("GOURMETGRAM_BIN", default=Path.home() / ".cache" / "gourmetgram" / "bin")
 
@@ -110,10 +140,40 @@ class Settings:
             raise SettingsError("BATCH_SIZE and WORKERS must be at least 1")
         if self.long_poll_max_concurrent < 1 or self.predict_concurrency < 1:
             raise SettingsError("LONG_POLL_MAX_CONCURRENT and PREDICT_CONCURRENCY must be at least 1")
+        if self.predict_body_min_bytes_per_s < 1 or self.predict_body_budget_bytes < 1:
+            raise SettingsError("PREDICT_BODY_MIN_BYTES_PER_S and PREDICT_BODY_BUDGET_BYTES must be at least 1")
+        if self.web_allowed_hosts is not None:
+            _host_entries(self.web_allowed_hosts)  # a bad entry is refused now, not at every request
+        if self.function_connection_limit < 1:
+            raise SettingsError(f"FUNCTION_CONNECTION_LIMIT {self.function_connection_limit!r} must be at least 1")
+        self._check_review()
+
+    def _check_review(self) -> None:
+        if not 0 <= self.review_confidence <= 1:  # nan included
+            raise SettingsError(f"REVIEW_CONFIDENCE {self.review_confidence!r} must be from 0 to 1")
+        if self.review_window_days < 1 or self.quality_window_days < 1:
+            raise SettingsError("REVIEW_WINDOW_DAYS and QUALITY_WINDOW_DAYS must be at least 1")
+        token = self.review_token
+        if token is not None and (len(token) < 16 or len(token.split()) != 1):
+            raise SettingsError("REVIEW_TOKEN must be one word of at least 16 characters (it guards the "
+                                "operator pages)")
+        if not self.review_user or ":" in self.review_user:
+            raise SettingsError(f"REVIEW_USER {self.review_user!r} must be a non-empty name without ':' "
+                                "(HTTP basic auth splits on it)")
 
     @property
     def buckets(self) -> tuple[str, str, str, str]:
         return (self.bucket_incoming, self.bucket_production, self.bucket_quarantine, self.bucket_events)
+
+    @property
+    def allowed_web_hosts(self) -> frozenset[str]:
+        """What the frontend accepts as a Host header: `name` (any port), `name:port`, or `*` (anything);
+        the loopback names always. Unset WEB_ALLOWED_HOSTS: the bind address, unless it is a wildcard."""
+        if self.web_allowed_hosts is None:
+            bind = self.host.strip().lower()
+            named = set() if bind in _WILDCARD_BINDS else {f"[{bind}]" if ":" in bind else bind}
+            return LOOPBACK_HOSTS | named
+        return LOOPBACK_HOSTS | _host_entries(self.web_allowed_hosts)
 
     @property
     def webhook_endpoint(self) -> str:
@@ -157,6 +217,21 @@ class Settings:
     @property
     def effective_nudge_token(self) -> str:
         return self.nudge_token or _derive(self.webhook_token, "nudge")
+
+    @property
+    def local_review_token(self) -> str:
+        """The review token `up` gives its frontend (and prints): REVIEW_TOKEN, or one derived from the root
+        password, so the operator pages work out of the box on a developer's machine."""
+        return self.review_token or _derive(self.minio_password, "review")
+
+
+def _host_entries(raw: str) -> frozenset[str]:
+    entries = {e.strip().lower() for e in raw.split(",")} - {""}
+    for entry in entries - {ANY_HOST}:
+        if not _HOST_ENTRY.fullmatch(entry):
+            raise SettingsError(f"WEB_ALLOWED_HOSTS entry {entry!r} is not a host name, an address or "
+                                "host:port (an IPv6 address in brackets), nor *")
+    return frozenset(entries)
 
 
 def _derive(secret: str, purpose: str) -> str:

@@ -34,13 +34,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # Long-polls waiting at once; the rest answer at once (see predictions.get_prediction).
         "long_polls": threading.BoundedSemaphore(settings.long_poll_max_concurrent),
     }
-    security.init_app(app)
+    security.init_app(app, settings.allowed_web_hosts)
 
-    from ingest import pages, predictions, upload
+    from ingest import pages, predictions, quality_page, review, upload
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(upload.bp)
     app.register_blueprint(predictions.bp)
+    # The operator pages (/review, /quality): REVIEW_TOKEN or nothing (ingest/operator.py).
+    app.register_blueprint(review.bp)
+    app.register_blueprint(quality_page.bp)
 
     @app.errorhandler(HTTPException)
     def json_error(exc: HTTPException):

@@ -8,7 +8,7 @@ import urllib.request
 
 from flask import Blueprint, jsonify, render_template, request
 
-from gourmetgram import eventlog, names
+from gourmetgram import images, names
 from gourmetgram.store import StoreError
 from ingest import context
 from ingest.event_reads import PAGE_SIZES, Busy
@@ -18,16 +18,24 @@ PAGE_POLL_WAIT_S = 20  # how long the page's long-polls wait, within LONG_POLL_M
 MAX_EVENTS = max(PAGE_SIZES)  # rows of /api/events: each one not cached yet is a GET on MinIO
 
 
+# The event log's columns (static/events.js fills each from the record's fields), in the order a phone shows
+# them first: when, what became of it, which file (with the record's id under its name).
+EVENT_COLUMNS = (("finished", "Finished"), ("status", "Status"), ("file", "File"),
+                 ("predicted_class", "Prediction"), ("confidence", "Confidence"), ("corrected_class", "Correction"),
+                 ("flagged", "Flag"), ("source", "Source"), ("latency_ms", "Latency"), ("reason", "Reason"))
+
+
 @bp.get("/")
 def index():
     s = context.settings()
-    return render_template("index.html", classes=names.CLASSES, max_mb=s.max_upload_bytes / 1e6,
+    return render_template("index.html", classes=names.CLASSES, max_mb=f"{s.max_upload_bytes / 1e6:.0f}",
+                           max_bytes=s.max_upload_bytes, formats=images.ACCEPTED,
                            poll_wait=f"{min(PAGE_POLL_WAIT_S, s.long_poll_max_s):g}")
 
 
 @bp.get("/events")
 def events_page():
-    return render_template("events.html", columns=eventlog.COLUMNS)
+    return render_template("events.html", columns=EVENT_COLUMNS)
 
 
 @bp.get("/api/events")

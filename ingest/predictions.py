@@ -103,7 +103,9 @@ def feedback(pid: str):
         return jsonify({"error": str(exc)}), 404
     except StoreError as exc:
         return jsonify({"error": f"storage is unavailable, please send it again: {exc}"}), 503
-    return jsonify({"id": pid, "saved": tag_values(labels), "production_key": record.production_key})
+    # As the record holds them now: a "correction" to the predicted class is saved as none (null).
+    saved = {name: tag_values({name: getattr(record, name)}).get(name) for name in labels}
+    return jsonify({"id": pid, "saved": saved, "production_key": record.production_key})
 
 
 def _with_feedback(pid: str, record: Outcome, token: str, labels: dict) -> Outcome:
@@ -113,4 +115,8 @@ def _with_feedback(pid: str, record: Outcome, token: str, labels: dict) -> Outco
                            "give feedback")
     if record.status is not Status.DONE:
         raise Refused(409, f"prediction {pid} is {record.status.value}: only a done one takes feedback")
+    if labels.get("corrected_class") == record.predicted_class:
+        # The model was right: that is no correction (training data must not hold one equal to the
+        # prediction), and it takes back an earlier one, so an uploader can undo a wrong pick.
+        labels = {**labels, "corrected_class": None}
     return dataclasses.replace(record, **labels)

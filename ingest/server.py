@@ -6,11 +6,11 @@ What one hostile client can do against these limits is in README ("Security").
 from __future__ import annotations
 
 import logging
-import resource
 
 import waitress
 from flask import Flask
 
+from gourmetgram import openfiles
 from gourmetgram.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,20 +54,9 @@ def waitress_options(settings: Settings, connection_limit: int) -> dict:
 
 
 def fit_open_files(connection_limit: int) -> tuple[int, str | None]:
-    """Raise this process's soft open-files limit (up to the hard one) to what `connection_limit`
-    connections need. Returns the connection limit it can honour and, when that is lower, why."""
-    need = connection_limit * FILES_PER_CONNECTION + FILES_RESERVED
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    infinite = resource.RLIM_INFINITY
-    if soft != infinite and soft < need:
-        soft = need if hard == infinite else min(need, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    if soft == infinite or soft >= need:
-        return connection_limit, None
-    fit = max((soft - FILES_RESERVED) // FILES_PER_CONNECTION, 1)
-    return fit, (f"the open-files limit is {soft} (hard limit {hard}) but WEB_CONNECTION_LIMIT={connection_limit} "
-                 f"needs {need}: accepting at most {fit} connections; raise the hard limit (ulimit -Hn, "
-                 f"or nofile in the container's ulimits) or lower WEB_CONNECTION_LIMIT")
+    """The connection limit the frontend can honour, its open-files limit raised for it (and why not, if lower)."""
+    return openfiles.fit_open_files(connection_limit, files_per_connection=FILES_PER_CONNECTION,
+                                    reserved=FILES_RESERVED, setting="WEB_CONNECTION_LIMIT")
 
 
 def serve(app: Flask, settings: Settings) -> None:

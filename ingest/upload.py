@@ -12,6 +12,9 @@ from ingest import context, tokens
 from ingest.validate import check_image, check_size
 
 bp = Blueprint("upload", __name__)
+# S3 allows 2 KB of user metadata per object (MinIO refuses more: MetadataTooLarge); the file's name gets half.
+MAX_FILENAME_METADATA = 1024
+
 
 def _refuse(status: int, message: str):
     return jsonify({"error": message}), status
@@ -33,7 +36,7 @@ def predict():
     pid = names.upload_id()  # time-ordered: records and production keys list by time
     key = f"{pid}{names.extension(fmt)}"  # the detected format's extension, whatever the file's name says
     token, token_hash = tokens.issue()  # the uploader's alone: feedback needs it, we keep only its hash
-    metadata = {"prediction-id": pid, "source": "web", "original-filename": quote(upload.filename or "", safe=""),
+    metadata = {"prediction-id": pid, "source": "web", "original-filename": filename_metadata(upload.filename or ""),
                 names.FEEDBACK_TOKEN_METADATA: token_hash}
     size = stream_length(stream)
     try:
@@ -45,3 +48,19 @@ def predict():
     answer = jsonify({"id": pid, "status": "pending", "poll": f"/predictions/{pid}", "feedback_token": token})
     answer.headers["Cache-Control"] = "no-store"  # it carries a secret
     return answer, 202
+
+
+def filename_metadata(name: str) -> str:
+    """The file's name as metadata: percent-encoded, and cut (at a whole character, marked with "…") to fit."""
+    encoded = quote(name, safe="")
+    if len(encoded) <= MAX_FILENAME_METADATA:
+        return encoded
+    ellipsis = quote("…", safe="")
+    kept, size = [], len(ellipsis)
+    for char in name:
+        part = quote(char, safe="")
+        if size + len(part) > MAX_FILENAME_METADATA:
+            break
+        kept.append(part)
+        size += len(part)
+    return "".join(kept) + ellipsis

@@ -8,6 +8,9 @@ set -euo pipefail
 # Pinned: MinIO ships as source only. These are the Go pseudo-versions of the commits we test against.
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"   # = RELEASE.2025-10-15 code + Feb 2026 fixes
 MC_VERSION="v0.0.0-20250313080218-cf909e1063a9"
+# Label Studio, for the test of the review round trip (--test-tools only): a venv of its own in the tools
+# cache (1 GB, about 70 s to install), never in the project's venv.
+LABEL_STUDIO_VERSION="1.23.2"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The same variable and default as Settings.tools_dir, so the Python side finds what is built here.
@@ -37,10 +40,28 @@ go_tool() {
   log "$name built in $((SECONDS - started)) s"
 }
 
+# pip install label-studio==<version> into <tools cache>/label-studio, unless the stamp says it is there.
+label_studio() {
+  local venv; venv="$(dirname "$BIN")/label-studio"
+  if [[ -x "$venv/bin/label-studio" && "$(cat "$venv/.version" 2>/dev/null)" == "$LABEL_STUDIO_VERSION" ]]; then
+    return
+  fi
+  log "installing Label Studio $LABEL_STUDIO_VERSION into $venv (first time only: about a minute)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet "label-studio==$LABEL_STUDIO_VERSION"
+  echo "$LABEL_STUDIO_VERSION" > "$venv/.version"
+}
+
 go_tool minio github.com/minio/minio "$MINIO_VERSION" &
 minio_pid=$!
 go_tool mc github.com/minio/mc "$MC_VERSION" &
 mc_pid=$!
+label_studio_pid=""
+if (( WANT_TEST_TOOLS )); then
+  label_studio &
+  label_studio_pid=$!
+fi
 
 # The venv is rebuilt only when pyproject.toml changes.
 stamp="$VENV/.pyproject.sha256"
@@ -67,4 +88,7 @@ fi
 
 wait "$minio_pid" || { log "building minio failed"; exit 1; }
 wait "$mc_pid" || { log "building mc failed"; exit 1; }
+if [[ -n "$label_studio_pid" ]]; then
+  wait "$label_studio_pid" || { log "installing Label Studio failed"; exit 1; }
+fi
 log "ready: minio and mc in $BIN, Python in $VENV"

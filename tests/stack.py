@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -127,3 +128,13 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def run_cli(settings: Settings, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The `gourmetgram` command as an operator runs it: MinIO's credentials in the environment (this
+    checkout's code: run from the repository's root, pass absolute paths)."""
+    from tests.conftest import ROOT
+
+    env = {**os.environ, **settings.to_env()}
+    return subprocess.run([sys.executable, "-m", "gourmetgram", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)

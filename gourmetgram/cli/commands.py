@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from gourmetgram.cli import logrepeats
 from gourmetgram.settings import Settings, SettingsError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STARTUP = 0, 1, 2, 3
@@ -25,6 +26,8 @@ def _logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # A message repeated in a loop (a flood of connections, a store that is down) must not fill the disk.
+    logrepeats.install(logging.getLogger().handlers)
 
 
 @click.group()
@@ -76,15 +79,13 @@ def configure(dry_run: bool) -> None:
 @main.command("serve-fn")
 @click.option("--port", type=int, help="FUNCTION_PORT (8080).")
 def serve_fn(port) -> None:
-    """Run the classifier function (uvicorn)."""
-    import uvicorn
-
+    """Run the classifier function (uvicorn, with deliberate connection limits)."""
     from classifier_fn.app import create_app
+    from gourmetgram.cli.function_server import serve
 
     _logging()
     s = _settings(function_port=port)
-    uvicorn.run(create_app(s), host=s.host, port=s.function_port, log_level="warning",
-                timeout_graceful_shutdown=30)
+    serve(create_app(s), s)
 
 
 @main.command("serve-web")
@@ -184,6 +185,145 @@ def events(follow: bool, limit: int | None, since: float | None, window: int) ->
         raise SystemExit(EXIT_FAILED) from None
     except KeyboardInterrupt:
         pass
+
+
+@main.group()
+def review() -> None:
+    """The review queue: list it, or label it in Label Studio (export tasks, import the answers)."""
+
+
+@review.command("list")
+@click.option("--limit", default=20, show_default=True, help="Photos to print (the count is of all).")
+def review_list(limit: int) -> None:
+    """Print the queue: the photos a person should review, most urgent first."""
+    import time
+
+    from gourmetgram import review_queue
+    from gourmetgram.store import Store, StoreError
+
+    s = _settings()
+    try:
+        queue = review_queue.load(Store.connect(s), s, time.time())
+    except StoreError as exc:
+        click.echo(f"cannot read the records: {exc}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    click.echo(f"{len(queue)} photo(s) to review (last {s.review_window_days} days)")
+    for item in queue[:limit]:
+        r = item.photo.record
+        click.echo(f"{r.id}  {r.predicted_class:16} {r.confidence:.3f}  {', '.join(x.value for x in item.reasons)}")
+
+
+@review.command("export")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Label Studio tasks (JSON) to write.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the project's labelling interface (XML) here.")
+@click.option("--expires-days", type=click.IntRange(1, 7), default=7, show_default=True,
+              help="How long the photos' presigned URLs work (S3 allows at most 7 days).")
+def review_export(out: Path, config_path: Path | None, expires_days: int) -> None:
+    """Write the review queue as Label Studio tasks (photos as presigned URLs of MINIO_URL)."""
+    import json
+    import time
+    from datetime import timedelta
+
+    from gourmetgram import review_queue
+    from gourmetgram.cli import labelstudio
+    from gourmetgram.store import Store, StoreError
+
+    s = _settings()
+    try:
+        queue = review_queue.load(Store.connect(s), s, time.time())
+    except StoreError as exc:
+        click.echo(f"cannot read the records: {exc}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    tasks = labelstudio.tasks(queue, labelstudio.presigner(s, timedelta(days=expires_days)))
+    out.write_text(json.dumps(tasks, indent=1))
+    click.echo(f"wrote {len(tasks)} task(s) to {out}: import it into a Label Studio project")
+    if config_path:
+        config_path.write_text(labelstudio.label_config())
+        click.echo(f"wrote the labelling interface to {config_path} (Settings > Labeling Interface > Code)")
+
+
+@review.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def review_import(file: Path) -> None:
+    """Save the answers of a Label Studio JSON export as human_label (a newer review is kept)."""
+    from gourmetgram.cli import labelstudio
+    from gourmetgram.store import Store
+
+    s = _settings()
+    try:
+        done = labelstudio.import_file(Store.connect(s), s, file.read_text())
+    except ValueError as exc:
+        raise click.UsageError(f"{file}: {exc}") from None
+    for problem in done.problems:
+        click.echo(f"not imported: {problem}", err=True)
+    click.echo(f"saved {done.saved} answer(s); {done.unchanged} already there (or reviewed since); "
+               f"{done.unanswered} task(s) without an answer; {len(done.problems)} not imported")
+    raise SystemExit(EXIT_FAILED if done.problems else EXIT_OK)
+
+
+@main.command()
+@click.option("--days", type=click.IntRange(1, 3660), help="The last N UTC days (QUALITY_WINDOW_DAYS).")
+@click.option("--since", help="From this UTC date (2026-11-20) or time, instead of --days.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "prometheus"]), default="text",
+              show_default=True)
+@click.option("--charts", type=click.Path(file_okay=False, path_type=Path), help="Also write the charts (PNG) here.")
+def quality(days: int | None, since: str | None, fmt: str, charts: Path | None) -> None:
+    """How the model does on real traffic, per model version (the figures of the /quality page)."""
+    import json
+    import time
+
+    from gourmetgram import idtime, names, quality_metrics
+    from gourmetgram import quality as figures
+    from gourmetgram.cli import export as exporting
+    from gourmetgram.cli import quality as report
+    from gourmetgram.store import Store, StoreError
+
+    s = _settings()
+    now = time.time()
+    start = exporting.parse_since(since) if since else idtime.last_days(days or s.quality_window_days, now)[0]
+    try:
+        reports = figures.load(Store.connect(s), s, start, now + 1)
+    except StoreError as exc:
+        click.echo(f"cannot read the records: {exc}", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    if fmt == "json":
+        click.echo(json.dumps([figures.to_json(r) for r in reports], indent=1))
+    elif fmt == "prometheus":
+        click.echo(quality_metrics.exposition(reports).decode(), nl=False)
+    else:
+        click.echo(report.text(reports, s.review_confidence, names.now_iso(start)[:10], names.now_iso(now)[:19]))
+    if charts:
+        for path in report.write_charts(reports, s.review_confidence, charts):
+            click.echo(f"wrote {path}", err=True)
+
+
+@main.command("export")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The dataset folder (training/, validation/, evaluation/, manifest.csv); a second run adds.")
+@click.option("--since", help="Only photos uploaded from this UTC date (2026-11-20) or time on.")
+@click.option("--include-predicted", is_flag=True,
+              help="Also photos nobody labelled, with the model's class (needs --min-confidence).")
+@click.option("--min-confidence", type=click.FloatRange(0, 1), help="With --include-predicted: the least confidence.")
+def export_dataset(out: Path, since: str | None, include_predicted: bool, min_confidence: float | None) -> None:
+    """Write labelled production photos as a Food-11 dataset (human_label, else corrected_class)."""
+    from gourmetgram.cli import export as exporting
+    from gourmetgram.store import Store, StoreError
+
+    if include_predicted != (min_confidence is not None):
+        raise click.UsageError("--include-predicted and --min-confidence go together: the model's labels are "
+                               "exported only above a confidence you choose")
+    s = _settings()
+    start = exporting.parse_since(since) if since else None
+    try:
+        done = exporting.export(Store.connect(s), s, out, start, min_confidence)
+    except StoreError as exc:
+        click.echo(f"export stopped, storage is unavailable: {exc}; run it again to go on", err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    click.echo(f"{out}: copied {done.copied}, moved {done.moved} (label changed), kept {done.kept}; "
+               f"{done.unlabelled} photo(s) without a label left out; manifest {out / 'manifest.csv'}")
+    raise SystemExit(EXIT_FAILED if done.errors else EXIT_OK)
 
 
 @main.command()

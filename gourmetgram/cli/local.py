@@ -14,9 +14,12 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from gourmetgram.cli.occupancy import Busy, FolderLock, check_ports, describe_port, holds_port
 from gourmetgram.cli.spawn import FUNCTION_MALLOC_ENV, Child, component_env, spawn, tail
@@ -72,6 +75,18 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _responds(url: str, timeout_s: float) -> bool:
+    """Any HTTP answer within `timeout_s`: a 503 from a part at its limits still says it is not hung."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s):  # noqa: S310 (our own children, on loopback)
+            return True
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return True
+    except (OSError, HTTPException):
+        return False
+
+
 @dataclass
 class LocalStack:
     """The three parts as processes, with state in `data_dir` (MinIO's data, the webhook queue, logs).
@@ -121,6 +136,13 @@ class LocalStack:
         return (child is not None and child.process.poll() is None and _answers(spec.health_url)
                 and holds_port(child.process.pid, spec.port) is not False)
 
+    def responds(self, name: str, timeout_s: float) -> bool:
+        """The part answers its health URL within `timeout_s`, whatever the status (see `_responds`)."""
+        return name in self.children and _responds(self._specs[name].health_url, timeout_s)
+
+    def health_path(self, name: str) -> str:
+        return urlsplit(self._specs[name].health_url).path
+
     def wait_ready(self, name: str, timeout_s: float) -> None:
         child, spec = self.children[name], self._specs[name]
         deadline = time.monotonic() + timeout_s
@@ -147,12 +169,28 @@ class LocalStack:
         health = f"http://127.0.0.1:{s.minio_port}/minio/health/live"
         self.spawn_part("minio", PartSpec(argv, env, health, s.minio_port))
         self.wait_ready("minio", timeout_s)
+        self._wait_for_users_and_policies(timeout_s)
+
+    def _wait_for_users_and_policies(self, timeout_s: float) -> None:
+        """MinIO answers S3 and admin calls before it has loaded its users and policies from disk (and
+        reports them missing meanwhile: `configure` would then set them again). It starts its console only
+        once they are loaded (cmd/server-main.go of the pinned build), so the console answering is the sign."""
+        deadline = time.monotonic() + timeout_s
+        while not _responds(self.console_url, timeout_s=2):
+            if time.monotonic() > deadline:
+                raise StartupError(f"MinIO did not load its users and policies within {timeout_s:.0f} s "
+                                   f"(its console at {self.console_url} never answered)")
+            time.sleep(0.1)
 
     def configure(self) -> None:
+        steps: list[str] = []  # logged as one record: the filter of repeated lines would cut a long list
         try:
-            configure(self.settings, echo=lambda line: log.info("%s", line))
+            configure(self.settings, echo=steps.append)
         except ConfigureError as exc:
             raise StartupError(f"configuring MinIO failed: {exc}") from None
+        finally:
+            if steps:
+                log.info("configure:\n%s", "\n".join(steps))
 
     def start_function(self, timeout_s: float = 120, name: str = "function", port: int | None = None,
                        extra_env: dict[str, str] | None = None) -> str:
@@ -243,8 +281,15 @@ class StackPart:
     def exit_status(self) -> int | None:
         return self.stack.children[self.name].process.poll()
 
+    @property
+    def health_path(self) -> str:
+        return self.stack.health_path(self.name)
+
     def ready(self) -> bool:
         return self.stack.ready(self.name)
+
+    def responds(self, timeout_s: float) -> bool:
+        return self.stack.responds(self.name, timeout_s)
 
     def start(self) -> None:
         self.stack.respawn(self.name)

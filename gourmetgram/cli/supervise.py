@@ -1,4 +1,5 @@
-"""Keeps `up`'s parts running: a part that exits is restarted after a back-off, a crash loop stops `up`.
+"""Keeps `up`'s parts running: a part that exits, or stops answering its health check, is restarted after a
+back-off; a crash loop stops `up`.
 
 The supervisor sees its parts only through `Part` and time only through `now`, so the policy and the
 order of restarts are tested without processes (tests/unit/test_supervise.py); `gourmetgram.cli.local`
@@ -57,6 +58,21 @@ class CrashHistory:
         return len(self._recent)
 
 
+@dataclass(frozen=True)
+class Liveness:
+    """How a running part is asked whether it still answers: every `every_s`, `timeout_s` to answer; after
+    `misses` unanswered in a row it hangs (stopped, deadlocked, out of descriptors) and is killed and
+    restarted like a crash (and counts toward a crash loop like one)."""
+
+    # Three misses, every 5 s with 3 s to answer: a part that answered nothing for at least 13 s. A health
+    # check is a trivial handler that answers in milliseconds; one miss can be a pause of the process or a
+    # CPU the bench or a burst keeps busy, three in a row is not. Killing costs little (nothing is lost: the
+    # work stays in `incoming`), but it must not hit a part that is merely busy.
+    every_s: float = 5.0
+    timeout_s: float = 3.0
+    misses: int = 3
+
+
 def describe_exit(returncode: int) -> str:
     """`exit code 1`, or `signal 9 (SIGKILL)` for a process a signal ended (Popen's negative codes)."""
     if returncode >= 0:
@@ -72,6 +88,7 @@ class Part(Protocol):
 
     name: str
     log_path: Path
+    health_path: str  # what `responds` asks, for messages ("/healthz")
 
     def exit_status(self) -> int | None:
         """The return code once the process has exited; None while it runs."""
@@ -79,11 +96,15 @@ class Part(Protocol):
     def ready(self) -> bool:
         """It answers its health check, on its own port."""
 
+    def responds(self, timeout_s: float) -> bool:
+        """It answers its health check within `timeout_s`, whatever the status (a busy part that says so is
+        not hung)."""
+
     def start(self) -> None:
         """Start a new process (the previous one has exited or been stopped); do not wait for it."""
 
     def stop(self) -> None:
-        """Kill the current process and wait for it (one that did not get ready in time)."""
+        """Kill the current process (SIGKILL) and wait for it: one that did not get ready in time, or hangs."""
 
     def log_tail(self, lines: int) -> str:
         """The last lines of its log."""
@@ -103,16 +124,23 @@ class Phase(Enum):
 class _State:
     phase: Phase
     since: float             # when the phase began (RUNNING: up since; STARTING: restarted at)
-    down_since: float = 0.0  # when the part was found exited, for "back after N s"
+    down_since: float = 0.0  # when the part was found exited (or first did not answer), for "back after N s"
     restart_at: float = 0.0  # WAITING: not before this
+    next_check: float = 0.0  # RUNNING: when to ask it whether it answers
+    missed: int = 0          # RUNNING: health checks unanswered in a row
+    missing_since: float = 0.0
 
 
 class Supervisor:
-    """Restarts the parts that exit; `step` does one round, `run` loops until a crash loop."""
+    """Restarts the parts that exit or hang; `step` does one round, `run` loops until a crash loop.
+
+    Health checks run in the loop, one part after the other: while a part hangs, each round takes up to its
+    `timeout_s` longer, so another part's exit is seen that much later."""
 
     def __init__(self, parts: list[Part], echo: Callable[[str], None], policy: RestartPolicy = RestartPolicy(),
                  needs: dict[str, str] | None = None, start_timeout_s: dict[str, float] | None = None,
-                 now: Callable[[], float] = time.monotonic, tail_lines: int = 15):
+                 liveness: dict[str, Liveness] | None = None, now: Callable[[], float] = time.monotonic,
+                 tail_lines: int = 15):
         self._parts = parts
         self._echo = echo
         self._policy = policy
@@ -120,15 +148,20 @@ class Supervisor:
         # they survive MinIO's restart on their own, but would not start without it).
         self._needs = needs or {}
         self._start_timeout_s = start_timeout_s or {}
+        self._liveness = liveness or {}
         self._now = now
         self._tail_lines = tail_lines
         t = now()
-        self._state = {p.name: _State(Phase.RUNNING, t) for p in parts}
+        self._state = {p.name: _State(Phase.RUNNING, t, next_check=t + self.liveness(p.name).every_s)
+                       for p in parts}
         self._history = {p.name: CrashHistory(policy) for p in parts}
         self.restarts: Counter[str] = Counter()
 
     def phase(self, name: str) -> Phase:
         return self._state[name].phase
+
+    def liveness(self, name: str) -> Liveness:
+        return self._liveness.get(name, Liveness())
 
     def run(self, interval_s: float = 0.25, sleep: Callable[[float], None] = time.sleep) -> None:
         """Supervise until a part crash-loops (CrashLoop) or the caller is interrupted."""
@@ -154,6 +187,8 @@ class Supervisor:
                 self._crashed(part, state, t, t - state.since, how, f"exited with {how} after {t - state.since:.1f} s")
             else:
                 self._crashed(part, state, t, 0.0, how, f"exited with {how} while starting")
+        elif state.phase is Phase.RUNNING:
+            self._check(part, state, t)
         elif state.phase is Phase.STARTING:
             if part.ready():
                 back = self._now()
@@ -161,10 +196,31 @@ class Supervisor:
                            f"{back - state.down_since:.1f} s after it went down (restarts since start: "
                            f"{self._restart_counts()})")
                 state.phase, state.since = Phase.RUNNING, back
+                state.next_check, state.missed = back + self.liveness(part.name).every_s, 0
             elif t - state.since > self._start_timeout_s.get(part.name, 120.0):
                 part.stop()
                 self._crashed(part, state, t, 0.0, "not ready in time",
                               f"was not ready {t - state.since:.0f} s after its restart: killed")
+
+    def _check(self, part: Part, state: _State, t: float) -> None:
+        """Ask a running part whether it answers, when its turn has come; kill it after too many misses."""
+        live = self.liveness(part.name)
+        if t < state.next_check:
+            return
+        state.next_check = t + live.every_s
+        if part.responds(live.timeout_s):
+            state.missed = 0
+            return
+        if not state.missed:
+            state.missing_since = t
+        state.missed += 1
+        if state.missed < live.misses:
+            return
+        part.stop()
+        state.down_since = state.missing_since
+        self._crashed(part, state, t, state.missing_since - state.since, f"no answer to {part.health_path}",
+                      f"did not answer {part.health_path} {live.misses} times in a row (asked every "
+                      f"{live.every_s:g} s, {live.timeout_s:g} s to answer): killed it (SIGKILL) to restart it")
 
     def _crashed(self, part: Part, state: _State, t: float, ran_for_s: float, how: str, what: str) -> None:
         delay = self._history[part.name].crashed(t, ran_for_s)

@@ -1,23 +1,143 @@
-// GourmetGram event log: the newest outcomes, refreshed every 3 s.
-// A file of its own, columns from the table's data attribute: the page's CSP allows no inline script.
-const columns = JSON.parse(document.getElementById('events').dataset.columns);
+// GourmetGram event log: the latest outcomes, newest first by outcome time, refreshed every 3 s.
+// Rows are kept by record id and only changed cells are rewritten, so a selection, the scroll position and
+// the reading order survive a refresh; a late correction or flag changes its cells, never the row's place.
+// A file of its own, columns from the table's header: the page's CSP allows no inline script.
+import { clockTime, localTime, percent, timeZone } from './format.js';
+
+const REFRESH_MS = 3000;
+const table = document.getElementById('events');
+const body = table.tBodies[0];
+const keys = [...table.tHead.rows[0].cells].map((th) => th.dataset.key);
+const updated = document.getElementById('updated');
+const problem = document.getElementById('refresh-problem');
+const STATUS_TEXT = { done: '✓ done', rejected: '✕ rejected', failed: '! failed', pending: '… pending' };
+
+// When the photo's outcome was recorded (a pending one has none yet; records from before `timestamps` had
+// only the listing's time).
+function outcomeTime(r) {
+  const t = r.timestamps || {};
+  return r.status === 'pending' ? null : (t.finished || r.time || null);
+}
+
+function sortTime(r) {
+  const t = r.timestamps || {};
+  const ms = Date.parse(outcomeTime(r) || t.claimed || t.received || t.uploaded || r.time || '');
+  return Number.isNaN(ms) ? -Infinity : ms;
+}
+
+const newestFirst = (a, b) => sortTime(b) - sortTime(a) || String(b.id).localeCompare(String(a.id));
+
+// What each column shows of a record: its text, and for some a class (colour beside the text) or a time.
+const CELLS = {
+  finished: (r) => {
+    const iso = outcomeTime(r);
+    return iso ? { text: localTime(iso), time: iso } : { text: r.status === 'pending' ? 'in progress' : '' };
+  },
+  status: (r) => ({ text: STATUS_TEXT[r.status] || r.status, cls: `state state-${r.status}` }),
+  // The name the uploader gave (a web upload's key is only its id), and the id the console lists it by.
+  file: (r) => ({ text: r.original_filename || r.incoming_key || '', id: r.id, cls: 'file' }),
+  predicted_class: (r) => ({ text: r.predicted_class || '' }),
+  confidence: (r) => ({ text: percent(r.confidence), cls: 'number' }),
+  corrected_class: (r) => ({ text: r.corrected_class || '' }),
+  flagged: (r) => ({ text: r.flagged ? '⚑ flagged' : '' }),
+  source: (r) => ({ text: r.source || '' }),
+  latency_ms: (r) => ({ text: typeof r.latency_ms === 'number' ? `${r.latency_ms} ms` : '', cls: 'number' }),
+  reason: (r) => ({ text: r.reason || '', cls: 'reason' }),
+};
+
+function fill(td, cell) {
+  const signature = JSON.stringify(cell);
+  if (td.dataset.signature === signature) return;   // unchanged: leave it (and any selection in it) alone
+  td.dataset.signature = signature;
+  td.className = cell.cls || '';
+  if (cell.time) {
+    const time = document.createElement('time');
+    time.dateTime = cell.time;
+    time.title = cell.time;
+    time.textContent = cell.text;
+    td.replaceChildren(time);
+  } else if (cell.id) {
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = cell.text;
+    const id = document.createElement('small');
+    id.className = 'id';
+    id.textContent = cell.id;
+    td.replaceChildren(name, id);
+  } else {
+    td.textContent = cell.text;
+  }
+}
+
+function rowFor(record, existing) {
+  let tr = existing.get(record.id);
+  if (!tr) {
+    tr = document.createElement('tr');
+    tr.dataset.id = record.id;
+    for (const key of keys) {
+      const cell = tr.appendChild(document.createElement(key === 'file' ? 'th' : 'td'));
+      if (key === 'file') cell.scope = 'row';   // the file names the row for a screen reader
+    }
+  }
+  keys.forEach((key, i) => fill(tr.cells[i], (CELLS[key] || ((r) => ({ text: String(r[key] ?? '') })))(record)));
+  return tr;
+}
+
+// The first row in view and where it is, so new rows above it do not push what the reader looks at away.
+function anchor() {
+  if (window.scrollY === 0) return null;   // at the top: new rows appear there, in view
+  for (const tr of body.rows) {
+    const top = tr.getBoundingClientRect().top;
+    if (top >= 0) return { tr, top };
+  }
+  return null;
+}
+
+function render(records) {
+  const keep = anchor();
+  const existing = new Map([...body.rows].map((tr) => [tr.dataset.id, tr]));
+  const wanted = [...records].sort(newestFirst);
+  const ids = new Set(wanted.map((r) => r.id));
+  for (const [id, tr] of existing) if (!ids.has(id)) tr.remove();
+  // Move only rows that are out of place: a moved row loses a selection inside it, an unmoved one keeps it.
+  wanted.forEach((record, i) => {
+    const tr = rowFor(record, existing);
+    if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] || null);
+  });
+  if (keep && keep.tr.isConnected) window.scrollBy(0, keep.tr.getBoundingClientRect().top - keep.top);
+}
+
+let lastGood = null;
+
+function failed(message) {
+  updated.textContent = `Last refresh failed at ${clockTime()}.`;
+  const text = `The event log could not be refreshed (${message}). `
+    + (lastGood ? `The table shows the log as of ${clockTime(lastGood)}; ` : 'Nothing could be loaded yet; ')
+    + 'trying again every 3 s.';
+  if (problem.textContent !== text) problem.textContent = text;   // announced once, not every 3 s
+  problem.hidden = false;
+}
+
 async function refresh() {
   try {
-    const rows = await (await fetch('/api/events?limit=100')).json();
-    const body = document.querySelector('#events tbody');
-    body.replaceChildren(...rows.map(r => {
-      const tr = document.createElement('tr');
-      tr.className = r.status;
-      for (const c of columns) {
-        const td = document.createElement('td');
-        let v = r[c];
-        if (c === 'confidence' && typeof v === 'number') v = v.toFixed(3);
-        td.textContent = v ?? '';
-        tr.appendChild(td);
-      }
-      return tr;
-    }));
-  } catch (e) { /* keep the last table; try again */ }
-  setTimeout(refresh, 3000);
+    let r = null, doc = null;
+    try {
+      r = await fetch('/api/events?limit=100', { cache: 'no-store' });
+    } catch (e) {
+      throw new Error('the server did not answer');
+    }
+    try { doc = await r.json(); } catch (e) { /* not JSON: a proxy's error page */ }
+    if (!r.ok || !Array.isArray(doc)) throw new Error((doc && doc.error) || `HTTP ${r.status}`);
+    render(doc);
+    lastGood = new Date();
+    updated.textContent = `Updated at ${clockTime(lastGood)}.`;
+    problem.hidden = true;
+    problem.textContent = '';
+  } catch (e) {
+    failed(e.message);
+  }
+  setTimeout(refresh, REFRESH_MS);
 }
+
+document.getElementById('zone').textContent = timeZone();
 refresh();

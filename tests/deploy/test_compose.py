@@ -34,6 +34,11 @@ def referenced_variables(text: str) -> set[str]:
     return set(re.findall(r"\$\{([A-Z_]+)", text))
 
 
+def env_example() -> dict[str, str]:
+    lines = (DOCKER / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
 @pytest.fixture(params=COMPOSE_FILES)
 def compose(request) -> tuple[str, dict]:
     return request.param, load(request.param)
@@ -92,13 +97,24 @@ def test_healthchecks_use_the_health_endpoints(compose):
 def test_no_default_passwords_and_every_variable_in_env_example(compose):
     name, _ = compose
     text = (DOCKER / name).read_text()
-    example = {line.split("=", 1)[0] for line in (DOCKER / ".env.example").read_text().splitlines()
-               if "=" in line and not line.startswith("#")}
-    assert referenced_variables(text) <= example
+    assert referenced_variables(text) <= set(env_example())
     for secret in ("MINIO_USER", "MINIO_PASSWORD", "WEBHOOK_TOKEN", "FUNCTION_MINIO_PASSWORD", "WEB_MINIO_PASSWORD",
                    "NUDGE_TOKEN"):
         uses = re.findall(r"\$\{" + secret + r"([^}]*)\}", text)
         assert uses and all(u.startswith(":?") for u in uses), f"{secret} must be required, never defaulted"
+
+
+def test_the_frontend_answers_only_to_the_names_set_in_env(compose):
+    # GIVEN the web service: it must get its host names from docker/.env (no default: only the operator knows
+    # the names browsers use), and the documented value must keep the DNS-rebinding protection
+    _, doc = compose
+    web = doc["services"]["web"]
+    assert env_of(web)["WEB_ALLOWED_HOSTS"].startswith("${WEB_ALLOWED_HOSTS:?")
+    allowed = Settings.from_env({"WEB_ALLOWED_HOSTS": env_example()["WEB_ALLOWED_HOSTS"]}).allowed_web_hosts
+    assert "*" not in allowed and len(allowed) > 3  # the example names a host besides the loopback ones
+    # AND the healthcheck's own Host is one of them
+    healthcheck_host = re.search(r"http://([^:/]+)", " ".join(web["healthcheck"]["test"])).group(1)
+    assert healthcheck_host in allowed
 
 
 # The variables of docker/.env that grant something, and who may hold each.

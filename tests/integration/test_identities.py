@@ -284,14 +284,14 @@ def test_the_pipeline_runs_with_each_component_on_its_own_identity(tmp_path):
         if accepted.get("feedback_token"):
             headers["Authorization"] = f"Bearer {accepted['feedback_token']}"
         request = urllib.request.Request(f"{stack.web_url}/predictions/{accepted['id']}/feedback", method="POST",
-                                         data=json.dumps({"corrected_class": "Rice", "flagged": True}).encode(),
+                                         data=json.dumps({"corrected_class": "Seafood", "flagged": True}).encode(),
                                          headers=headers)
         with urllib.request.urlopen(request, timeout=10) as r:
             assert r.status == 200
         assert production_objects(store, accepted["id"]) == [uploaded["production_key"]]
         tags = store.get_tags("production", uploaded["production_key"])
-        assert tags["corrected_class"] == "Rice" and tags["flagged"] == "true"
-        assert store.get_json("events", f"{accepted['id']}.json")[0]["corrected_class"] == "Rice"
+        assert tags["corrected_class"] == "Seafood" and tags["flagged"] == "true"
+        assert store.get_json("events", f"{accepted['id']}.json")[0]["corrected_class"] == "Seafood"
         with urllib.request.urlopen(f"{stack.web_url}/api/events", timeout=10) as r:
             shown = json.dumps(json.load(r))
         assert accepted["id"] in shown

@@ -102,13 +102,13 @@ def test_web_upload_long_poll_and_feedback(stack, store):
     assert production_objects(store, accepted["id"]) == [record["production_key"]]
     assert store.get_tags("production", record["production_key"])["source"] == "web"
     request = urllib.request.Request(f"{stack.web_url}/predictions/{accepted['id']}/feedback", method="POST",
-                                     data=json.dumps({"corrected_class": "Rice", "flagged": True}).encode(),
+                                     data=json.dumps({"corrected_class": "Seafood", "flagged": True}).encode(),
                                      headers={"Content-Type": "application/json",
                                               "Authorization": f"Bearer {accepted['feedback_token']}"})
     with urllib.request.urlopen(request, timeout=10) as r:
         assert r.status == 200
     tags = store.get_tags("production", record["production_key"])
-    assert tags["corrected_class"] == "Rice" and tags["flagged"] == "true"
+    assert tags["corrected_class"] == "Seafood" and tags["flagged"] == "true"
 
 
 @pytest.mark.parametrize("again_key", [

@@ -285,6 +285,38 @@ def test_up_brings_back_each_killed_part_and_every_photo_ends_once(tmp_path):
     assert not [p for p in parts if alive(p)]
 
 
+def test_up_replaces_a_part_that_hangs_and_still_stops_cleanly(tmp_path):
+    """A part that runs but answers nothing (kill -STOP, as a deadlock or a full process would) is killed
+    and restarted; `up` printed nothing about it before."""
+    up = Up(tmp_path / "state", free_ports())
+    hung = up.pids()["web"]
+    parts: list[int] = []
+    try:
+        # GIVEN the frontend stopped: alive, holding its port, answering nothing
+        started = time.monotonic()
+        os.kill(hung, signal.SIGSTOP)
+        # THEN `up` says so, kills it and starts a new one that answers
+        up.wait_for("web did not answer /healthz 3 times in a row", timeout=90)
+        detected = time.monotonic() - started
+        up.wait_for("web is back", timeout=120)
+        back = time.monotonic() - started
+        new = up.pids()["web"]
+        assert new != hung and alive(new) and not alive(hung)
+        with urllib.request.urlopen(up.url("web") + "/healthz", timeout=10) as r:
+            assert r.status == 200
+        assert up.process.poll() is None, up.output
+        assert "web: restarting in 1 s" in up.output and "restarts since start: minio 0, function 0, web 1" in up.output
+        print(f"\nweb stopped (pid {hung}): killed {detected:.1f} s later, back as pid {new} "
+              f"{back:.1f} s after it stopped")
+        parts = list(up.pids().values())
+    finally:
+        if alive(hung):
+            os.kill(hung, signal.SIGCONT)  # so that a failed test's `up` can still drain it
+        code = up.stop()
+    assert code == 0, up.output
+    assert not [p for p in parts if alive(p)]
+
+
 def test_a_part_that_keeps_crashing_stops_up_with_no_part_left(tmp_path):
     up = Up(tmp_path / "state", free_ports())
     seen: set[int] = set()

@@ -65,3 +65,36 @@ def test_prepare_holds_the_budget_while_it_decodes_and_gives_it_back_on_a_reject
     except preprocess.Rejected:
         pass
     assert budget.in_use() == (0, 0)
+
+
+def test_a_lane_decodes_one_at_a_time_and_leaves_the_other_slots_and_every_pixel_to_the_shared_budget():
+    # GIVEN two cores' worth of decoding, and a lane of one slot beside it (the synchronous predictions)
+    shared, release, started = DecodeBudget(slots=2, pixels=100), threading.Event(), []
+    lane = DecodeBudget(slots=1, pixels=100, within=shared)
+    first = run_holding(lane, 100, started, release)           # a photo as big as the whole budget
+    assert wait_for(lambda: started == [100])
+    assert lane.in_use() == (1, 100) and shared.in_use() == (1, 0)
+    # WHEN another prediction comes, THEN it waits for the lane, though the shared budget has a free slot
+    second = run_holding(lane, 10, started, release)
+    assert not wait_for(lambda: len(started) == 2, timeout=0.3)
+    # AND a pipeline photo, even one as big as the budget, decodes at once on the other slot
+    pipeline = run_holding(shared, 100, started, release)
+    assert wait_for(lambda: started == [100, 100])
+    assert shared.in_use() == (2, 100)
+    release.set()
+    for t in (first, second, pipeline):
+        t.join(5)
+    assert sorted(started) == [10, 100, 100] and lane.in_use() == (0, 0) and shared.in_use() == (0, 0)
+
+
+def test_a_lane_decode_takes_one_of_the_shared_slots_so_decodes_never_outnumber_the_cores():
+    shared, release, started = DecodeBudget(slots=1, pixels=100), threading.Event(), []
+    lane = DecodeBudget(slots=1, pixels=100, within=shared)
+    pipeline = run_holding(shared, 1, started, release)
+    assert wait_for(lambda: started == [1])
+    prediction = run_holding(lane, 2, started, release)          # the one core is busy: it waits
+    assert not wait_for(lambda: len(started) == 2, timeout=0.3)
+    release.set()
+    for t in (pipeline, prediction):
+        t.join(5)
+    assert started == [1, 2] and lane.in_use() == (0, 0) and shared.in_use() == (0, 0)

@@ -22,6 +22,33 @@ def test_the_page_offers_upload_feedback_and_every_class(client):
     assert 'name="viewport"' in html
 
 
+def test_the_page_has_a_focusable_photo_control_and_a_named_progress_bar(client):
+    html = client.get("/").get_data(as_text=True)
+    # A real button opens the file dialog (the file input itself is hidden, as it cannot be styled)
+    assert re.search(r'<button id="choose" type="button"[^>]*>Choose a photo</button>', html)
+    assert re.search(r'<div[^>]*role="progressbar"[^>]*aria-label="Upload progress"', html)
+    assert 'data-max-bytes="10000000"' in html and "JPEG, PNG, GIF, WebP, BMP or TIFF, up to 10 MB" in html
+    # No class is preselected as a correction: saving the prediction itself must be a choice
+    assert '<option value="">Choose a class…</option>' in html
+
+
+def test_the_demo_notice_speaks_to_visitors_inside_the_header(client):
+    html = client.get("/").get_data(as_text=True)
+    header = html[html.index("<header>"):html.index("</header>")]
+    notice = header[header.index('id="demo-banner"'):]
+    assert "Demo mode" in notice and "practice model" in notice
+    assert "MODEL_PATH" not in html and "food11.pth" not in html  # operator instructions: README and logs
+
+
+def test_the_event_log_has_outcome_time_file_correction_and_flag_columns(client):
+    html = client.get("/events").get_data(as_text=True)
+    keys = re.findall(r'<th scope="col" data-key="(\w+)">', html)
+    assert keys[:3] == ["finished", "status", "file"]
+    assert {"corrected_class", "flagged", "reason", "confidence"} <= set(keys)
+    # The table scrolls sideways on a phone: its region must be reachable from the keyboard
+    assert re.search(r'<div class="table-wrap" role="region" aria-labelledby="events-caption" tabindex="0">', html)
+
+
 def test_events_view_lists_newest_first(client, fake_store):
     for i, status in enumerate([Status.DONE, Status.REJECTED]):
         fake_store.put_json("events", f"id{i}.json", Outcome(id=f"id{i}", status=status, incoming_key=f"k{i}",

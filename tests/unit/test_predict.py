@@ -1,8 +1,12 @@
 """The function's synchronous `POST /predict`: a capped body, bounded concurrency, the workers' decode budget."""
 
 import base64
+import contextlib
+import http.client
 import io
 import json
+import select
+import socket
 import threading
 import time
 import urllib.error
@@ -14,10 +18,11 @@ import uvicorn
 from PIL import Image
 from starlette.testclient import TestClient
 
-from classifier_fn import model, preprocess
+from classifier_fn import model, preprocess, runtime
 from classifier_fn.app import create_app
 from classifier_fn.infer import Prediction
 from classifier_fn.predict import body_limit
+from gourmetgram import names
 from tests.conftest import photo
 
 DEEP = "[" * 100_000 + "]" * 100_000  # Python's json gives up with a RecursionError near 1,000 levels
@@ -141,21 +146,60 @@ def test_past_predict_concurrency_it_answers_503_at_once_and_takes_requests_agai
         assert post().json() == {"prediction": "Soup", "probability": 0.9}
 
 
-def test_decoding_takes_its_share_of_the_workers_decode_budget(client, monkeypatch):
+def test_decoding_runs_in_the_predictions_lane_on_one_of_the_workers_decode_slots(client, monkeypatch):
     rt = client.app.state.runtime
-    budget = rt.decode_budget
     held_while_decoding = []
     real = preprocess.to_tensor
 
     def watching(rgb):
-        held_while_decoding.append(budget.in_use())
+        held_while_decoding.append((rt.predict_decodes.in_use(), rt.decode_budget.in_use()))
         return real(rgb)
 
     monkeypatch.setattr(preprocess, "to_tensor", watching)
     r = client.post("/predict", content=image_body(photo()), headers={"Content-Type": "application/json"})
     width, height = Image.open(io.BytesIO(photo())).size
-    assert r.status_code == 200 and held_while_decoding == [(1, width * height)]
-    assert budget.in_use() == (0, 0)  # and given back
+    # its pixels in its own lane (one decode at a time), and one of the workers' slots, none of their pixels
+    assert r.status_code == 200 and held_while_decoding == [((1, width * height), (1, 0))]
+    assert rt.predict_decodes.in_use() == (0, 0) and rt.decode_budget.in_use() == (0, 0)  # and given back
+
+
+def test_while_a_prediction_decodes_a_photo_of_max_pixels_a_pipeline_photo_still_decodes_at_once(
+        settings, fake_store, demo, monkeypatch):
+    # GIVEN two cores, and a synchronous prediction decoding a photo as large as MAX_PIXELS (held there)
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
+    width, height = Image.open(io.BytesIO(photo())).size
+    settings = settings.replace(max_pixels=width * height)
+    decoding, release = threading.Event(), threading.Event()
+    real = preprocess.to_tensor
+    pipeline_thread = "pipeline-decode"
+
+    def held_for_predictions(rgb):
+        if threading.current_thread().name != pipeline_thread:
+            decoding.set()
+            assert release.wait(20), "the test never released the prediction's decode"
+        return real(rgb)
+
+    monkeypatch.setattr(preprocess, "to_tensor", held_for_predictions)
+    with TestClient(function_app(settings, fake_store, demo)) as c, ThreadPoolExecutor(1) as pool:
+        rt = c.app.state.runtime
+        try:
+            prediction = pool.submit(c.post, "/predict", content=image_body(photo()),
+                                     headers={"Content-Type": "application/json"})
+            assert decoding.wait(20)
+            # WHEN a pipeline photo (a worker's) is decoded meanwhile
+            done = []
+            worker = threading.Thread(name=pipeline_thread, daemon=True, target=lambda: done.append(
+                preprocess.prepare(photo(), settings.max_pixels, rt.decode_budget)))
+            started = time.monotonic()
+            worker.start()
+            worker.join(10)
+            print(f"\npipeline photo {'decoded' if done else 'still waiting'} after {time.monotonic() - started:.3f} s"
+                  " beside the prediction's decode")
+            # THEN it did not wait for the prediction's pixels (it used to, for as long as the decode took)
+            assert done, "the pipeline photo waited for the prediction's decode"
+        finally:
+            release.set()
+        assert prediction.result(timeout=20).status_code == 200
 
 
 @pytest.mark.parametrize(("body", "message"), [
@@ -185,21 +229,32 @@ def test_an_object_without_a_base64_image_is_422_as_the_course_server(client, do
 
 
 @pytest.fixture
-def served(settings, fake_store, demo):
-    """The function on a real uvicorn (loopback, a free port), for what only a real socket shows."""
-    app = function_app(settings.replace(predict_concurrency=1), fake_store, demo)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(400):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield app, port
-    server.should_exit = True
-    thread.join(10)
+def serve(fake_store, demo):
+    """Starts the function with the given settings on a real uvicorn (loopback, a free port), for what only
+    a real socket shows; returns (app, port)."""
+    running = []
+
+    def start(settings, wrap=lambda app: app):
+        app = function_app(settings, fake_store, demo)
+        server = uvicorn.Server(uvicorn.Config(wrap(app), host="127.0.0.1", port=0, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        for _ in range(400):
+            if server.started:
+                break
+            time.sleep(0.05)
+        assert server.started, "uvicorn did not start"
+        return app, server.servers[0].sockets[0].getsockname()[1]
+    yield start
+    for server, thread in running:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def served(settings, serve):
+    return serve(settings.replace(predict_concurrency=1))
 
 
 def test_a_refused_client_still_sending_a_big_body_reads_its_503(served):
@@ -228,3 +283,119 @@ def test_a_refused_client_still_sending_a_big_body_reads_its_503(served):
         finally:
             batcher.release.set()
         assert first.result(timeout=20)[0] == 200
+
+
+def post_json(port: int, data: bytes) -> tuple[int, str | None, dict]:
+    """(status, Retry-After, JSON) of a `POST /predict` sent whole, at once."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=data,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, None, json.load(response)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.headers.get("Retry-After"), json.load(exc)
+
+
+class SlowSender:
+    """A client that sends its headers (declaring `declared` bytes of body), then its body only when told."""
+
+    def __init__(self, port: int, declared: int = 100_000):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sock.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: %d\r\n\r\n" % declared)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def answered(self, within_s: float = 0.0) -> bool:
+        return bool(select.select([self.sock], [], [], within_s)[0])
+
+    def answer(self) -> tuple[int, dict]:
+        response = http.client.HTTPResponse(self.sock)
+        try:
+            response.begin()
+            return response.status, json.loads(response.read())
+        finally:
+            response.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def wait_for(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_four_slow_senders_no_longer_shut_a_normal_request_out(settings, serve):
+    # GIVEN four clients (as many as PREDICT_CONCURRENCY) that declared 100,000 bytes and sent 11 of them
+    assert settings.predict_concurrency == 4
+    received = []
+    app, port = serve(settings, wrap=lambda app: counting_receives(app, received))
+    with contextlib.ExitStack() as stack:
+        slow = [stack.enter_context(contextlib.closing(SlowSender(port))) for _ in range(4)]
+        for sender in slow:
+            sender.send(b'{"image": "')
+        assert wait_for(lambda: sum(received) == 44), "the function never read the slow senders' first bytes"
+        # WHEN a normal request comes meanwhile
+        started = time.monotonic()
+        status, _, doc = post_json(port, image_body(photo()))
+        elapsed = time.monotonic() - started
+        print(f"\nbeside four slow senders, a normal request was answered {status} in {elapsed:.3f} s")
+        # THEN it is answered (it used to get 503 for as long as the slow ones kept sending)
+        assert status == 200 and doc["prediction"] in names.CLASSES
+        # AND the slow senders hold only the bytes they sent (44 of 400,000 declared), still unanswered
+        assert app.state.runtime.body_budget.held() == 44
+        assert not any(sender.answered() for sender in slow)
+
+
+def test_a_body_that_trickles_in_is_answered_408_at_its_deadline(settings, serve):
+    # GIVEN 2 s plus the length at 100,000 bytes/s: 3 s for 100,000 bytes
+    app, port = serve(settings.replace(predict_body_grace_s=2, predict_body_min_bytes_per_s=100_000))
+    with contextlib.closing(SlowSender(port, declared=100_000)) as sender:
+        started = time.monotonic()
+        # WHEN the client sends a byte every 0.4 s for 2.4 s (bytes keep coming: no idle timeout would fire)
+        while time.monotonic() - started < 2.4 and not sender.answered():
+            sender.send(b"{")
+            time.sleep(0.4)
+        # THEN it is answered 408 at the deadline (it used to hold its slot for as long as it kept sending)
+        assert sender.answered(within_s=20), "no answer within 20 s"
+        status, doc = sender.answer()
+        elapsed = time.monotonic() - started
+    print(f"\n408 after {elapsed:.2f} s (deadline 3.0 s): {doc['detail']}")
+    assert status == 408 and "did not arrive in time" in doc["detail"] and "3.0 s" in doc["detail"]
+    assert elapsed >= 2.95
+    assert app.state.runtime.body_budget.held() == 0
+
+
+def test_past_the_byte_budget_a_body_is_refused_503_at_once_and_slow_senders_hold_what_they_sent(settings,
+                                                                                                   serve):
+    # GIVEN 200,000 bytes for bodies, and four slow senders that declared 100,000 bytes each and sent 1,000
+    app, port = serve(settings.replace(predict_body_budget_bytes=200_000, predict_body_grace_s=60))
+    budget = app.state.runtime.body_budget
+    body = image_body(photo())  # 123,6xx bytes
+    with contextlib.ExitStack() as stack:
+        slow = [stack.enter_context(contextlib.closing(SlowSender(port))) for _ in range(4)]
+        for sender in slow:
+            sender.send(b"x" * 1000)
+        assert wait_for(lambda: budget.held() == 4000)
+        # WHEN a normal request comes, THEN it fits beside what they sent (not what they declared)
+        started = time.monotonic()
+        status, _, _ = post_json(port, body)
+        print(f"\n{len(body):,}-byte body beside 4,000 bytes held: {status} in {time.monotonic() - started:.3f} s")
+        assert status == 200 and budget.held() == 4000
+        # WHEN one of them sends 80,000 more, THEN a normal request no longer fits: 503 at once, nothing kept
+        slow[0].send(b"x" * 80_000)
+        assert wait_for(lambda: budget.held() == 84_000)
+        started = time.monotonic()
+        status, retry_after, doc = post_json(port, body)
+        print(f"beside 84,000 bytes held: {status} in {time.monotonic() - started:.3f} s: {doc['detail']}")
+        assert (status, retry_after) == (503, "1") and "200,000 bytes" in doc["detail"]
+        assert budget.held() == 84_000
+        # WHEN that sender goes away, THEN its bytes are given back and a normal request fits again
+        slow[0].close()
+        assert wait_for(lambda: budget.held() == 3000)
+        assert post_json(port, body)[0] == 200

@@ -150,6 +150,24 @@ def test_flagged_false_unflags(client, fake_store):
     assert fake_store.get_tags("production", PRODUCTION_KEY) == {**MODEL_TAGS, "flagged": "false"}
 
 
+def test_a_correction_to_the_predicted_class_is_no_correction_and_takes_an_earlier_one_back(client, fake_store):
+    # GIVEN a Soup prediction
+    done(fake_store)
+    send = lambda body: client.post(f"/predictions/{PID}/feedback", json=body, headers=AUTH)  # noqa: E731
+    # WHEN its uploader "corrects" it to Soup: nothing is saved as a correction
+    r = send({"corrected_class": "soup"})
+    assert r.status_code == 200 and r.get_json()["saved"] == {"corrected_class": None}
+    assert "corrected_class" not in record(fake_store)
+    assert fake_store.get_tags("production", PRODUCTION_KEY) == MODEL_TAGS
+    # WHEN they pick Egg by mistake, then say Soup after all (with a flag)
+    assert send({"corrected_class": "Egg"}).get_json()["saved"] == {"corrected_class": "Egg"}
+    r = send({"corrected_class": "Soup", "flagged": True})
+    # THEN the correction is gone from the record and the tags; the flag stays
+    assert r.get_json()["saved"] == {"corrected_class": None, "flagged": "true"}
+    assert "corrected_class" not in record(fake_store) and record(fake_store)["flagged"] is True
+    assert fake_store.get_tags("production", PRODUCTION_KEY) == {**MODEL_TAGS, "flagged": "true"}
+
+
 def test_tags_left_behind_by_an_interrupted_request_are_repaired_by_sending_it_again(client, fake_store):
     # GIVEN a correction that reached the record but not the tags (the frontend answered 503)
     done(fake_store, corrected_class="Egg")

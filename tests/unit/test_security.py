@@ -92,3 +92,57 @@ def test_reading_is_allowed_from_anywhere(client):
 ])
 def test_cross_origin_refusal(method, site, origin, host, refused):
     assert (cross_origin_refusal(method, site, origin, host) is not None) is refused
+
+
+@pytest.mark.parametrize("host", [
+    pytest.param("rebind.evil.example", id="rebinding-name"),
+    pytest.param("rebind.evil.example:5000", id="rebinding-name-and-port"),
+    pytest.param("localhost.evil.example", id="lookalike"),
+    pytest.param("127.0.0.1.nip.io:5000", id="wildcard-dns-to-loopback"),
+    pytest.param("192.168.1.20:5000", id="another-address"),
+])
+def test_a_page_reaching_us_under_another_name_is_refused_on_every_request(client, fake_store, host):
+    # GIVEN a page of another site whose name now resolves to us (DNS rebinding): for the browser it is
+    # same-origin, so Origin and Host both name it and the cross-site check alone would let it through
+    upload_r = upload(client, Host=host, Origin=f"http://{host}", **{"Sec-Fetch-Site": "same-origin"})
+    events_r = client.get("/api/events", headers={"Host": host})
+    page_r = client.get("/", headers={"Host": host})
+    # THEN it can neither upload nor read the event log, nor load the page
+    for r in (upload_r, events_r, page_r):
+        assert r.status_code == 400
+        assert f"host name {host!r}" in r.get_json()["error"] and "WEB_ALLOWED_HOSTS" in r.get_json()["error"]
+        assert r.headers["X-Frame-Options"] == "DENY"  # still with the security headers
+    assert fake_store.keys("incoming") == [] and fake_store.calls == []
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:5000", "127.0.0.1:5000", "[::1]:5000", "LOCALHOST."])
+def test_the_loopback_names_are_accepted_by_default(client, fake_store, host):
+    # `gourmetgram up` prints http://127.0.0.1:<port>; people type localhost too
+    r = upload(client, Host=host, Origin=f"http://{host}", **{"Sec-Fetch-Site": "same-origin"})
+    assert r.status_code == 202 and len(fake_store.keys("incoming")) == 1
+
+
+def test_a_request_without_host_is_no_browsers_and_passes(client):
+    # HTTP/1.0: no Host header, so no page of any site can be behind it (Werkzeug then uses the server name)
+    assert client.get("/healthz", environ_overrides={"HTTP_HOST": None}).status_code == 200
+
+
+@pytest.mark.parametrize(("allowed", "host", "accepted"), [
+    pytest.param(None, "gg.example:5000", False, id="default-loopback-only"),
+    pytest.param("gg.example", "gg.example:5000", True, id="name-any-port"),
+    pytest.param("gg.example", "GG.example", True, id="case-insensitive"),
+    pytest.param("gg.example:8443", "gg.example:8443", True, id="name-and-port"),
+    pytest.param("gg.example:8443", "gg.example:5000", False, id="other-port"),
+    pytest.param("gg.example, 203.0.113.7", "203.0.113.7:5000", True, id="list"),
+    pytest.param("gg.example", "localhost:5000", True, id="loopback-always"),
+    pytest.param("*", "anything.example", True, id="any"),
+])
+def test_web_allowed_hosts(settings, fake_store, allowed, host, accepted):
+    app = create_app(settings.replace(function_url="http://127.0.0.1:9", web_allowed_hosts=allowed), store=fake_store)
+    r = app.test_client().get("/healthz", headers={"Host": host})
+    assert (r.status_code == 200) is accepted, r.get_json()
+
+
+def test_the_bind_address_is_accepted_by_default(settings, fake_store):
+    app = create_app(settings.replace(function_url="http://127.0.0.1:9", host="192.168.1.20"), store=fake_store)
+    assert app.test_client().get("/healthz", headers={"Host": "192.168.1.20:5000"}).status_code == 200

@@ -25,6 +25,11 @@ def test_overrides_win_and_none_overrides_are_ignored():
     pytest.param({"WEBHOOK_TOKEN": "two words"}, "one word", id="token-with-space"),
     pytest.param({"BUCKET_PRODUCTION": "incoming"}, "watched bucket", id="writes-into-watched"),
     pytest.param({"WORKERS": "-1"}, "WORKERS -1 must not be negative", id="negative"),
+    pytest.param({"PREDICT_BODY_MIN_BYTES_PER_S": "0"}, "PREDICT_BODY_MIN_BYTES_PER_S", id="no-body-rate"),
+    pytest.param({"PREDICT_BODY_BUDGET_BYTES": "0"}, "PREDICT_BODY_BUDGET_BYTES", id="no-body-budget"),
+    pytest.param({"WEB_ALLOWED_HOSTS": "gg.example, http://gg.example"}, "WEB_ALLOWED_HOSTS entry 'http://gg.example'",
+                 id="url-as-host"),
+    pytest.param({"WEB_ALLOWED_HOSTS": "::1"}, "WEB_ALLOWED_HOSTS entry '::1'", id="ipv6-without-brackets"),
 ])
 def test_bad_values_name_the_variable(env, message):
     with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -43,3 +48,38 @@ def test_to_env_round_trips():
 
 def test_webhook_endpoint_is_derived_from_function_url():
     assert Settings(function_url="http://fn:8080/").webhook_endpoint == "http://fn:8080/minio/events"
+
+
+@pytest.mark.parametrize(("env", "expected"), [
+    pytest.param({}, {"localhost", "127.0.0.1", "[::1]"}, id="default-loopback"),
+    pytest.param({"BIND_HOST": "0.0.0.0"}, {"localhost", "127.0.0.1", "[::1]"}, id="wildcard-bind-adds-nothing"),
+    pytest.param({"BIND_HOST": "192.168.1.20"}, {"localhost", "127.0.0.1", "[::1]", "192.168.1.20"}, id="bind"),
+    pytest.param({"BIND_HOST": "fd00::7"}, {"localhost", "127.0.0.1", "[::1]", "[fd00::7]"}, id="bind-ipv6"),
+    pytest.param({"WEB_ALLOWED_HOSTS": " GG.example ,gg.example:8443,,[2001:db8::1]"},
+                 {"localhost", "127.0.0.1", "[::1]", "gg.example", "gg.example:8443", "[2001:db8::1]"}, id="list"),
+    pytest.param({"WEB_ALLOWED_HOSTS": "*"}, {"localhost", "127.0.0.1", "[::1]", "*"}, id="any"),
+])
+def test_allowed_web_hosts(env, expected):
+    assert Settings.from_env(env).allowed_web_hosts == expected
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    pytest.param({"REVIEW_CONFIDENCE": "1.5"}, "REVIEW_CONFIDENCE 1.5 must be from 0 to 1", id="over-one"),
+    pytest.param({"REVIEW_CONFIDENCE": "nan"}, "REVIEW_CONFIDENCE nan must be from 0 to 1", id="nan"),
+    pytest.param({"REVIEW_TOKEN": "short"}, "REVIEW_TOKEN must be one word of at least 16", id="short-token"),
+    pytest.param({"REVIEW_TOKEN": "two words of sixteen"}, "one word", id="token-with-space"),
+    pytest.param({"REVIEW_USER": "a:b"}, "without ':'", id="user-with-colon"),
+    pytest.param({"REVIEW_WINDOW_DAYS": "0"}, "at least 1", id="no-window"),
+    pytest.param({"REVIEW_SAMPLE_PER_DAY": "-1"}, "must not be negative", id="negative-sample"),
+])
+def test_bad_review_settings_name_the_variable(env, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_the_review_token_is_a_secret_and_up_derives_one_when_unset():
+    s = Settings(review_token="operator-secret-0123")
+    assert "operator-secret-0123" not in repr(s) and s.local_review_token == "operator-secret-0123"
+    derived = Settings(minio_password="root-password").local_review_token
+    assert len(derived) >= 16 and derived != Settings(minio_password="another-root").local_review_token
+    assert Settings().review_token is None  # the frontend itself never derives one: unset means off

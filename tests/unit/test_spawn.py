@@ -60,3 +60,11 @@ def test_the_tail_of_a_log_shows_only_the_latest_run(tmp_path):
     assert tail(log, 3) == "line 37\nline 38\nline 39"
     assert "old" not in tail(log, 100) and tail(log, 100).startswith("line 0")
     assert tail(tmp_path / "missing.log") == ""
+
+
+def test_only_the_frontend_gets_the_review_token():
+    web, function = component_env(SETTINGS, "web"), component_env(SETTINGS, "function")
+    assert web["REVIEW_TOKEN"] == SETTINGS.local_review_token and "REVIEW_TOKEN" not in function
+    assert Settings.from_env(web).review_token == SETTINGS.local_review_token
+    chosen = SETTINGS.replace(review_token="the-operators-own-token")
+    assert component_env(chosen, "web")["REVIEW_TOKEN"] == "the-operators-own-token"

@@ -1,5 +1,6 @@
 import hashlib
 import uuid
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -114,3 +115,18 @@ def test_the_uploader_gets_a_feedback_token_and_only_its_hash_is_stored(client, 
 
 def test_every_upload_gets_its_own_token(client):
     assert upload(client, photo()).get_json()["feedback_token"] != upload(client, photo()).get_json()["feedback_token"]
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param("Soupe du jour (2).jpg", id="short"),
+    pytest.param("🍜" * 300 + ".jpg", id="300-emoji"),
+    pytest.param("é" * 5000 + ".png", id="5000-accents"),
+])
+def test_the_file_name_reaches_the_metadata_whole_or_cut_to_fit(client, fake_store, name):
+    # MinIO refuses more than 2 KB of user metadata: a long name made every upload of that file a 503
+    assert upload(client, photo(), name).status_code == 202
+    [key] = fake_store.keys("incoming")
+    encoded = fake_store.head("incoming", key).metadata["original-filename"]
+    kept = unquote(encoded, errors="strict")
+    assert len(encoded) <= 1024
+    assert kept == name if len(quote(name, safe="")) <= 1024 else (kept.endswith("…") and name.startswith(kept[:-1]))

@@ -1,5 +1,6 @@
 import json
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -195,6 +196,24 @@ def test_a_replaced_object_is_not_classified_under_the_old_version(rt, fake_stor
     fake_store.put("incoming", "a.jpg", photo("10_36.jpg"))  # overwritten before the worker came
     assert process(rt, item) == "stale"
     assert fake_store.keys("production") == []
+
+
+def test_a_web_uploads_record_names_the_uploaders_file(rt, fake_store):
+    # GIVEN a web upload (stored as <id><ext>) whose metadata carries the file's name, percent-encoded
+    pid = names.upload_id()
+    name = "Soupe à l'oignon 100%.JPG"
+    item = drop(fake_store, f"{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web",
+                                                      "original-filename": quote(name, safe="")})
+    # WHEN it is classified
+    assert process(rt, item) == "done"
+    # THEN its record names the file as the uploader knows it, beside the key it was stored under
+    doc = record(fake_store, pid)
+    assert doc["original_filename"] == name and doc["incoming_key"] == f"{pid}.jpg"
+    # AND a dropped object with the same metadata but no upload of its own is named by its key alone
+    other = drop(fake_store, "dropped.jpg", photo(), **{"original-filename": quote(name, safe="")})
+    other_pid = pid_of(fake_store, other)
+    assert process(rt, other) == "done"
+    assert "original_filename" not in record(fake_store, other_pid)
 
 
 TOKEN_HASH = "ab" * 32

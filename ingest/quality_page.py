@@ -1,0 +1,67 @@
+"""`/quality`: how the model does on real traffic, per model version (operator pages only).
+
+`GET /quality?days=N` the page, charts drawn on the server and embedded as PNG data (the CSP allows
+`data:` images; no script); `GET /quality/metrics?days=N` the same figures as Prometheus gauges (scrape
+it with `authorization: {credentials: <REVIEW_TOKEN>}`). Both cover the last N UTC days (default
+QUALITY_WINDOW_DAYS, at most MAX_DAYS).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+
+from flask import Blueprint, Response, jsonify, render_template, request
+
+from gourmetgram import idtime, names, quality, quality_metrics
+from gourmetgram.store import StoreError
+from ingest import context, operator, review
+
+bp = operator.protect(Blueprint("quality", __name__))
+MAX_DAYS = 366
+
+
+def _days() -> int | None:
+    raw = request.args.get("days", str(context.settings().quality_window_days))
+    days = int(raw) if raw.isdecimal() and len(raw) <= 4 else 0
+    return days if 1 <= days <= MAX_DAYS else None
+
+
+def _bad_days():
+    raw = request.args.get("days", "")[:40]
+    return jsonify({"error": f"days must be a whole number from 1 to {MAX_DAYS}, not {raw!r}"}), 400
+
+
+def _reports(days: int) -> list[quality.ModelQuality]:
+    since, until = idtime.last_days(days, time.time())
+    return quality.load(context.store(), context.settings(), since, until + 1, review.records())
+
+
+@bp.get("/quality")
+def page():
+    days = _days()
+    if days is None:
+        return _bad_days()
+    try:
+        reports = _reports(days)
+    except StoreError as exc:
+        return jsonify({"error": f"storage is unavailable: {exc}"}), 503
+    from gourmetgram import quality_charts  # matplotlib: loaded by the first operator who asks, not at start
+
+    threshold = context.settings().review_confidence
+    charts = [{name: "data:image/png;base64," + base64.b64encode(png).decode()
+               for name, png in quality_charts.all_charts(r, threshold).items()} for r in reports]
+    return render_template("quality.html", reports=list(zip(reports, charts, strict=True)), days=days,
+                           classes=names.CLASSES, threshold=threshold)
+
+
+@bp.get("/quality/metrics")
+def metrics():
+    days = _days()
+    if days is None:
+        return _bad_days()
+    try:
+        reports = _reports(days)
+    except StoreError as exc:
+        return jsonify({"error": f"storage is unavailable: {exc}"}), 503
+    return Response(quality_metrics.exposition(reports), content_type="text/plain; version=0.0.4; charset=utf-8")

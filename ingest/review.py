@@ -1,0 +1,153 @@
+"""`/review`: the operator labels queued photos one at a time, by keyboard (operator pages only).
+
+`GET /review` the page; `GET /review/api/queue` the queue (gourmetgram/review_queue.py); `GET
+/review/photo/<id>` the photo, read from `production` by the frontend (the browser never sees MinIO);
+`POST /review/api/<id>` `{"human_label": <class>}` saves the answer through the record (labels.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+
+from gourmetgram import names, outcome, review_queue
+from gourmetgram.eventlog import RecordCache
+from gourmetgram.labels import change_labels
+from gourmetgram.outcome import Outcome, Status
+from gourmetgram.review_queue import Queued
+from gourmetgram.store import NotFound, StoreError
+from ingest import context, operator
+from ingest.feedback_body import Refused
+
+bp = operator.protect(Blueprint("review", __name__))
+MAX_ITEMS = 500
+MAX_BODY_BYTES = 4096
+RECORDS_KEPT = 20_000  # records the operator pages keep parsed between requests (a few KB each)
+# One key per class: the digit of its number (class_00 .. class_09), and `v` for Vegetable/Fruit (class_10).
+KEYS = tuple(str(i) for i in range(10)) + ("v",)
+CONTENT_TYPES = {ext: kind for ext, kind in names.IMAGE_FORMATS.values()}
+
+
+@bp.record_once
+def _cache(state) -> None:
+    state.app.extensions["gourmetgram"].setdefault("operator_records", RecordCache(RECORDS_KEPT))
+
+
+def records() -> RecordCache:
+    """Records the operator pages read, by ETag: a refresh fetches only what changed."""
+    return current_app.extensions["gourmetgram"]["operator_records"]
+
+
+@bp.get("/review")
+def page():
+    s = context.settings()
+    return render_template("review.html", classes=list(zip(KEYS, names.CLASSES, strict=True)),
+                           threshold=s.review_confidence, per_day=s.review_sample_per_day,
+                           window=s.review_window_days)
+
+
+@bp.get("/review/api/queue")
+def queue():
+    raw = request.args.get("limit", "100")
+    limit = int(raw) if raw.isdecimal() and len(raw) <= 6 else 0
+    if not 1 <= limit <= MAX_ITEMS:
+        return jsonify({"error": f"limit must be a whole number from 1 to {MAX_ITEMS}, not {raw[:40]!r}"}), 400
+    try:
+        queued = review_queue.load(context.store(), context.settings(), time.time(), cache=records())
+    except StoreError as exc:
+        return jsonify({"error": f"storage is unavailable: {exc}"}), 503
+    counts: dict[str, int] = {}
+    for item in queued:
+        for reason in item.reasons:
+            counts[reason.value] = counts.get(reason.value, 0) + 1
+    return jsonify({"total": len(queued), "reasons": counts, "items": [item_json(q) for q in queued[:limit]]})
+
+
+def item_json(q: Queued) -> dict:
+    r = q.photo.record
+    return {"id": r.id, "photo": f"/review/photo/{r.id}", "predicted_class": r.predicted_class,
+            "class_index": r.class_index, "confidence": r.confidence, "corrected_class": r.corrected_class,
+            "flagged": bool(r.flagged), "reasons": [reason.value for reason in q.reasons], "source": r.source,
+            "model_version": r.model_version,
+            "uploaded": names.timestamp_tag(datetime.fromtimestamp(q.photo.uploaded, UTC))}
+
+
+@bp.get("/review/photo/<pid>")
+def photo(pid: str):
+    if not names.is_prediction_id(pid):
+        return jsonify({"error": f"no photo with id {pid!r}"}), 404
+    s = context.settings()
+    try:
+        found = outcome.read(context.store(), s.bucket_events, pid)
+        key = found.outcome.production_key if found else None
+        if not key:
+            return jsonify({"error": f"prediction {pid} has no photo in {s.bucket_production}"}), 404
+        data = context.store().read(s.bucket_production, key, limit=s.max_object_bytes)
+    except NotFound:
+        return jsonify({"error": f"the photo of prediction {pid} is gone from {s.bucket_production}"}), 404
+    except StoreError as exc:
+        return jsonify({"error": f"storage is unavailable: {exc}"}), 503
+    ext = key[key.rfind("."):] if "." in key.rsplit("/", 1)[-1] else ""
+    response = Response(data, content_type=CONTENT_TYPES.get(ext, "application/octet-stream"))
+    # Someone's upload, served from our origin: shown as an image only, never run as a document.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Content-Disposition"] = "inline"
+    return response
+
+
+@bp.post("/review/api/<pid>")
+def label(pid: str):
+    if not names.is_prediction_id(pid):
+        return jsonify({"error": f"no prediction with id {pid!r}"}), 404
+    try:
+        human_label, replace = parse(request.mimetype, request.stream.read(MAX_BODY_BYTES + 1))
+        record = change_labels(context.store(), context.settings(), pid,
+                               lambda r: reviewed(r, human_label, replace))
+    except Refused as exc:
+        return jsonify({"error": exc.message}), exc.status
+    except NotFound as exc:
+        return jsonify({"error": str(exc)}), 404
+    except StoreError as exc:
+        return jsonify({"error": f"storage is unavailable, please send it again: {exc}"}), 503
+    return jsonify({"id": pid, "human_label": record.human_label, "reviewed_at": record.reviewed_at,
+                    "production_key": record.production_key})
+
+
+HOW = 'send a JSON object such as {"human_label": "Egg"} (and "replace": true to change an earlier review)'
+
+
+def parse(mimetype: str, data: bytes) -> tuple[str, bool]:
+    """The class a review names (its own spelling) and whether it may replace an earlier review."""
+    # JSON only: another site's page cannot send it without asking first (CORS), even with the browser's
+    # basic-auth credentials.
+    if mimetype != "application/json":
+        raise Refused(415, f"a review is JSON (Content-Type: application/json): {HOW}")
+    if len(data) > MAX_BODY_BYTES:
+        raise Refused(413, f"a review body is at most {MAX_BODY_BYTES} bytes: {HOW}")
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError):
+        raise Refused(400, f"the review body is not JSON: {HOW}") from None
+    if not isinstance(body, dict) or set(body) - {"human_label", "replace"} or "human_label" not in body:
+        raise Refused(400, HOW)
+    value, replace = body["human_label"], body.get("replace", False)
+    if not isinstance(value, str) or not isinstance(replace, bool):
+        raise Refused(400, HOW)
+    try:
+        return names.class_name(names.class_index(value)), replace
+    except ValueError as exc:
+        raise Refused(400, f"{exc}; the classes are {', '.join(names.CLASSES)}") from None
+
+
+def reviewed(record: Outcome, human_label: str, replace: bool) -> Outcome:
+    """The record with a reviewer's answer; refused for a photo that is not done, or already reviewed."""
+    if record.status is not Status.DONE or not record.production_key:
+        raise Refused(409, f"prediction {record.id} is {record.status.value}: only a labelled photo is reviewed")
+    if record.human_label and not replace:
+        raise Refused(409, f"prediction {record.id} was reviewed already ({record.human_label!r} at "
+                           f"{record.reviewed_at}); send \"replace\": true to change it")
+    return dataclasses.replace(record, human_label=human_label, reviewed_at=names.timestamp_tag())

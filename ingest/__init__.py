@@ -36,13 +36,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     }
     security.init_app(app, settings.allowed_web_hosts)
 
-    from ingest import pages, predictions, quality_page, review, upload
+    from ingest import operator_events, pages, predictions, quality_page, review, upload
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(upload.bp)
     app.register_blueprint(predictions.bp)
-    # The operator pages (/review, /quality): REVIEW_TOKEN or nothing (ingest/operator.py).
+    # The operator pages (/review, /review/events, /quality): REVIEW_TOKEN or nothing (ingest/operator.py).
     app.register_blueprint(review.bp)
+    app.register_blueprint(operator_events.bp)
     app.register_blueprint(quality_page.bp)
 
     @app.errorhandler(HTTPException)

@@ -1,4 +1,4 @@
-"""`/` (the page), `/events` (the event log for operators), `/api/events`, `/api/status`, `/healthz`."""
+"""`/` (the page), `/events` (the event log, public: no photos), `/api/events`, `/api/status`, `/healthz`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import urllib.request
 from flask import Blueprint, jsonify, render_template, request
 
 from gourmetgram import images, names
+from gourmetgram.outcome import Status
 from gourmetgram.store import StoreError
 from ingest import context
 from ingest.event_reads import PAGE_SIZES, Busy
@@ -33,9 +34,23 @@ def index():
                            poll_wait=f"{min(PAGE_POLL_WAIT_S, s.long_poll_max_s):g}")
 
 
+# The filters of the event log (static/events.js applies them to the rows loaded): a record's status, the
+# model's class, and where the photo came from.
+EVENT_STATUSES = tuple(s.value for s in (Status.DONE, Status.REJECTED, Status.FAILED, Status.PENDING))
+EVENT_SOURCES = (("web", "uploaded through the page"), ("bucket", "dropped into incoming"))
+PHOTO_COLUMN = ("photo", "Photo")  # the operators' view only (ingest/operator_events.py)
+
+
+def render_events(operator: bool) -> str:
+    """The event log page: public, or with each photo's thumbnail and review link for operators."""
+    columns = (PHOTO_COLUMN, *EVENT_COLUMNS) if operator else EVENT_COLUMNS
+    return render_template("events.html", columns=columns, operator=operator, statuses=EVENT_STATUSES,
+                           classes=names.CLASSES, sources=EVENT_SOURCES)
+
+
 @bp.get("/events")
 def events_page():
-    return render_template("events.html", columns=EVENT_COLUMNS)
+    return render_events(operator=False)
 
 
 @bp.get("/api/events")

@@ -58,7 +58,7 @@ function show() {
   $('flag-line').hidden = !item.flagged;
   $('reviewed-line').hidden = !item.human_label;
   $('reviewed').textContent = item.human_label || '';
-  $('reasons').textContent = item.reasons.join(', ') || 'not queued';
+  $('reasons').textContent = item.reasons.join(', ') || 'opened by its id';
   $('uploaded').textContent = item.uploaded;
   $('source').textContent = item.source;
   $('position').textContent = `${index + 1} of ${items.length} loaded`;

@@ -1,6 +1,9 @@
-"""Admitting one object version to the live lane: verify it by HEAD (exists, same ETag), then queue it once.
+"""Admitting one object version to the live lane, once.
 
-Shared by the webhook (MinIO's events) and the nudge (the frontend's word about its own upload).
+MinIO's events are queued as they come, without a request: the worker's first request is a GET made
+conditional on the event's ETag (and version), which checks the object as a HEAD here would, and answers
+everything the worker needs besides. The frontend's nudge is checked here by HEAD (exists, same ETag, a
+web upload), because its narrow token must only ever hurry the frontend's own uploads.
 """
 
 from __future__ import annotations
@@ -26,15 +29,25 @@ class Admission(str, enum.Enum):
     DUPLICATE = "duplicate"      # that object version is already queued or being worked
     GONE = "gone"                # already done and removed, or deleted by its owner
     STALE = "stale"              # overwritten since; the newer version has its own event
-    UNAVAILABLE = "unavailable"  # MinIO could not be asked: MinIO redelivers, the reconciler finds it
+    UNAVAILABLE = "unavailable"  # MinIO could not be asked: the frontend's upload waits for MinIO's event
     REFUSED = "refused"          # not an object this door takes (a nudge for something not uploaded)
     INVALID = "invalid"          # a key no object can have
     IGNORED = "ignored"          # an event that is never work (tagging, deletes, reads, folder markers)
     OTHER_BUCKET = "other_bucket"
 
 
-async def admit(rt: Runtime, bucket: str, key: str, etag: str, event_time: str,
-                accept: Callable[[ObjectInfo], bool] = lambda info: True) -> Admission:
+def admit_event(rt: Runtime, bucket: str, key: str, etag: str, event_time: str,
+                version_id: str | None) -> Admission:
+    """Queue a MinIO event's object version; no request (the worker's GET verifies it)."""
+    if rt.queue.was_deleted(version_id):
+        return Admission.GONE  # this process deleted exactly that version: a late or repeated event
+    queued = rt.queue.offer(Item(bucket, key, etag, LIVE, event_time, version_id))
+    return Admission.QUEUED if queued else Admission.DUPLICATE
+
+
+async def admit_verified(rt: Runtime, bucket: str, key: str, etag: str, event_time: str,
+                         accept: Callable[[ObjectInfo], bool]) -> Admission:
+    """Queue an object version after a HEAD shows it exists, is version `etag` and is one `accept`s."""
     if rt.queue.holds(bucket, key, etag):
         return Admission.DUPLICATE
     try:
@@ -48,5 +61,5 @@ async def admit(rt: Runtime, bucket: str, key: str, etag: str, event_time: str,
         return Admission.UNAVAILABLE
     if not accept(info):
         return Admission.REFUSED
-    queued = rt.queue.offer(Item(bucket, key, info.etag, LIVE, info, event_time))
+    queued = rt.queue.offer(Item(bucket, key, info.etag, LIVE, event_time, info.version_id))
     return Admission.QUEUED if queued else Admission.DUPLICATE

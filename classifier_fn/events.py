@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -27,7 +28,8 @@ class ObjectEvent:
     etag: str         # without quotes; "" when MinIO omitted it
     size: int | None  # None when MinIO omitted it (0-byte objects)
     time: str         # eventTime as sent
-    invalid: str = ""  # why no object can have this key ("" for a possible key): never HEAD it
+    invalid: str = ""  # why no object can have this key ("" for a possible key): never look it up
+    version_id: str | None = None  # with versioning on `incoming`: exactly the version this event is about
 
     @property
     def accepted(self) -> bool:
@@ -70,7 +72,19 @@ def parse_record(record: Any) -> ObjectEvent:
         size=size if isinstance(size, int) and not isinstance(size, bool) else None,
         time=str(record.get("eventTime", "")),
         invalid=invalid or key_problem(key),
+        version_id=_version_id(obj.get("versionId")),
     )
+
+
+def _version_id(value: Any) -> str | None:
+    """MinIO's version ids are UUIDs (absent without versioning); anything else is not one, and the object
+    is then taken by key and ETag as without versioning."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(uuid.UUID(value)) if len(value) == 36 else None
+    except ValueError:
+        return None
 
 
 def key_problem(key: str) -> str:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from classifier_fn import runtime
-from classifier_fn.admission import Admission, admit
+from classifier_fn.admission import Admission, admit_verified
 from classifier_fn.body import NotAnObject, Refusal, guarded_body, json_object
 from gourmetgram import names
 from gourmetgram.store import ObjectInfo
@@ -58,7 +58,7 @@ async def receive(request: Request) -> JSONResponse:
         return JSONResponse({"error": 'expected {"key": "<uuid><ext>", "etag": "<the upload\'s ETag>"}'},
                             status_code=400)
     # The nudge leaves right after the upload is stored: its arrival is the upload's time, to the millisecond.
-    result = Admission.REFUSED if not is_upload_key(key) else await admit(
+    result = Admission.REFUSED if not is_upload_key(key) else await admit_verified(
         rt, rt.settings.bucket_incoming, key, etag.strip('"'), names.now_iso(), accept=is_web_upload)
     if result is Admission.REFUSED:
         count.labels(result="not_upload").inc()

@@ -1,4 +1,5 @@
-"""The work queue: a live lane served first, a rate-limited backlog lane, and the in-flight set."""
+"""The work queue: a live lane served first, a rate-limited backlog lane, the in-flight set, and the object
+versions this process deleted lately (an event that arrives for one of those needs no look at MinIO)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from gourmetgram.store import ObjectInfo
 
 LIVE, BACKLOG = "live", "backlog"
 
@@ -26,8 +25,8 @@ class Item:
     key: str
     etag: str
     lane: str = LIVE
-    info: ObjectInfo | None = None          # from the webhook's HEAD, saves the worker one request
     event_time: str = ""
+    version_id: str | None = None  # from the event (or the nudge's HEAD): the worker GETs exactly it
     queued_at: float = field(default_factory=time.monotonic)
 
     @property
@@ -38,10 +37,13 @@ class Item:
 class WorkQueue:
     """Thread-safe. An object version is held at most once between `offer` and `done`."""
 
+    DELETED_REMEMBERED = 4096  # version ids; MinIO's late event for a photo done via the nudge finds it here
+
     def __init__(self, backlog_per_s: float, backlog_capacity: int, clock: Callable[[], float] = time.monotonic):
         self._live: collections.deque[Item] = collections.deque()
         self._backlog: collections.deque[Item] = collections.deque()
         self._held: set[tuple[str, str, str]] = set()
+        self._deleted: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._cond = threading.Condition()
         self._closed = False
         self._rate = backlog_per_s
@@ -114,6 +116,17 @@ class WorkQueue:
     def done(self, item: Item) -> None:
         with self._cond:
             self._held.discard(item.identity)
+
+    def deleted(self, version_id: str) -> None:
+        """A worker deleted this exact object version: it can never exist again (version ids are unique)."""
+        with self._cond:
+            self._deleted[version_id] = None
+            if len(self._deleted) > self.DELETED_REMEMBERED:
+                self._deleted.popitem(last=False)
+
+    def was_deleted(self, version_id: str | None) -> bool:
+        with self._cond:
+            return version_id is not None and version_id in self._deleted
 
     @property
     def closed(self) -> bool:

@@ -1,4 +1,4 @@
-"""Is this object version still in `incoming`? One HEAD, shared by the webhook, the nudge and the workers."""
+"""Is this object version still in `incoming`? One HEAD, for the nudge (a worker's GET checks for itself)."""
 
 from __future__ import annotations
 

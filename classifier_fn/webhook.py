@@ -1,4 +1,5 @@
-"""`/minio/events`: authenticate, parse, verify the object, queue it, answer 2xx at once. Never infers."""
+"""`/minio/events`: authenticate, parse, queue the object version, answer 2xx at once. Never infers, and
+sends no request to MinIO: the worker's conditional GET checks the object (see `admission`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from classifier_fn import runtime
-from classifier_fn.admission import Admission, admit
+from classifier_fn.admission import Admission, admit_event
 from classifier_fn.body import Refusal, guarded_body
 from classifier_fn.events import MalformedEvent, ObjectEvent, parse_body
 from classifier_fn.runtime import Runtime
@@ -37,18 +38,15 @@ async def receive(request: Request) -> Response:
         return refusal.response()
     results = []
     for event in events:
-        result = await _admit(rt, event)
+        result = _admit(rt, event)
         count.labels(result=result.value).inc()
         results.append({"key": event.key, "result": result.value,
                         **({"reason": event.invalid} if event.invalid else {})})
-    if any(r["result"] == Admission.UNAVAILABLE for r in results):
-        # MinIO (with queue_dir) retries this event in 3 s; without queue_dir the reconciler finds it.
-        return JSONResponse({"results": results}, status_code=503)
     return JSONResponse({"results": results}, status_code=202 if any(r["result"] == Admission.QUEUED for r in results)
                         else 200)
 
 
-async def _admit(rt: Runtime, event: ObjectEvent) -> Admission:
+def _admit(rt: Runtime, event: ObjectEvent) -> Admission:
     if event.invalid:
         # Not an object MinIO can hold (a forged or broken event): 2xx, so a retrying sender moves on.
         log.warning("event for an impossible key %.200r ignored: %s", event.key, event.invalid)
@@ -60,4 +58,4 @@ async def _admit(rt: Runtime, event: ObjectEvent) -> Admission:
         return Admission.OTHER_BUCKET
     if names.is_folder_marker(event.key):
         return Admission.IGNORED
-    return await admit(rt, event.bucket, event.key, event.etag, event.time)
+    return admit_event(rt, event.bucket, event.key, event.etag, event.time, event.version_id)

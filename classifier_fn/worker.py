@@ -1,4 +1,9 @@
-"""One photo, start to end: verify -> claim -> fetch -> preprocess -> infer -> production -> record -> delete.
+"""One photo, start to end: fetch -> claim -> preprocess -> infer -> production -> record -> delete.
+
+Five requests to MinIO: the GET of the photo, conditional on the event's ETag and pinned to its version
+(it checks the object as a HEAD would and answers its metadata, type, time and version id), the claim,
+the server-side copy of exactly that version, the final record, and the delete of exactly that version,
+which spares a newer upload under the same key without a look first.
 
 Every item ends with its own outcome record: `done`, `rejected` (moved to quarantine at once) or
 `failed` (transient trouble outlasted the retries; the reconciler tries again after a back-off).
@@ -19,10 +24,10 @@ from classifier_fn.claim import Claim, ClaimResult, claim
 from classifier_fn.errors import Rejected
 from classifier_fn.queue import Item
 from classifier_fn.runtime import Runtime
-from classifier_fn.verify import Gone, Stale, current_version
+from classifier_fn.verify import Gone
 from gourmetgram import labels, names, outcome
 from gourmetgram.outcome import Outcome, Status, Versioned
-from gourmetgram.store import Changed, NotFound, ObjectInfo, StoreError, StoreUnavailable
+from gourmetgram.store import Changed, Fetched, NotFound, ObjectInfo, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +78,17 @@ def _loop(rt: Runtime, stop: threading.Event) -> None:
 def process(rt: Runtime, item: Item) -> Result:
     """Work one item to its end."""
     try:
-        info = item.info or rt.retrying.run(current_version, item.bucket, item.key, item.etag)
-    except Gone:
+        # The photo first, then the claim: the GET is the check that the event's version is still there.
+        fetched = rt.retrying.fetch(item.bucket, item.key, item.etag or None, item.version_id,
+                                    rt.settings.max_object_bytes)
+    except NotFound:
         return Result.GONE
-    except Stale:
+    except Changed:
         return Result.STALE
     except StoreUnavailable as exc:
         log.warning("incoming/%s left for the reconciler: %s", item.key, exc)
         return Result.FAILED
+    info = fetched.info
     # An upload's own id is honoured only for the object it was made for; any other object is a new photo.
     upload_id = names.honoured_upload_id(item.key, info.metadata.get("prediction-id"))
     try:
@@ -100,17 +108,17 @@ def process(rt: Runtime, item: Item) -> Result:
         _delete_incoming(rt, info)  # a crash between the record and the delete left it behind
         return Result.FINISHED
     try:
-        return _work(rt, info, got.record)
+        return _work(rt, fetched, got.record)
     except LostClaim as exc:
         log.warning("%s (incoming/%s): %s", got.outcome.id, item.key, exc)
         _repair_label_tags(rt, got.outcome.id)
         return Result.OVERTAKEN
 
 
-def _work(rt: Runtime, info: ObjectInfo, claimed: Versioned) -> Result:
-    record = claimed.outcome
+def _work(rt: Runtime, fetched: Fetched, claimed: Versioned) -> Result:
+    record, info = claimed.outcome, fetched.info
     try:
-        _classify(rt, info, record)
+        _classify(rt, fetched, record)
         _finish(rt, record, claimed.etag)
         _delete_incoming(rt, info)
     except Rejected as exc:
@@ -175,19 +183,15 @@ def _repair_label_tags(rt: Runtime, pid: str) -> None:
         log.warning("could not repair the label tags of %s: %s", pid, exc)
 
 
-def _classify(rt: Runtime, info: ObjectInfo, record: Outcome) -> None:
+def _classify(rt: Runtime, fetched: Fetched, record: Outcome) -> None:
     """Classify the photo and copy it to production; `record` becomes the done record to write."""
-    s = rt.settings
-    if info.size > s.max_object_bytes:
+    s, info = rt.settings, fetched.info
+    # Taken out of `fetched`, so that the photo's bytes are freed once decoded, not held through the batch.
+    data, fetched.data = fetched.data, None
+    if data is None:  # larger than the limit: its bytes were never read
         raise Rejected(f"file too large: {info.size:,} bytes, the limit is {s.max_object_bytes:,}")
-    try:
-        data = rt.retrying.read(info.bucket, info.key, info.etag, s.max_object_bytes)
-    except NotFound:
-        raise Gone("the object was deleted from incoming before it could be classified") from None
-    except Changed:
-        raise Gone("the object was replaced by a newer upload; that upload is classified on its own") from None
     record.stamp("fetched")
-    prepared = preprocess.prepare(data, s.max_pixels, rt.decode_budget)
+    prepared = preprocess.prepare(data, s.max_pixels, rt.decode_budget, s.decode)
     del data
     record.stamp("decoded")
     prediction = rt.batcher.predict(prepared.tensor)
@@ -209,6 +213,7 @@ def _classify(rt: Runtime, info: ObjectInfo, record: Outcome) -> None:
     record.confidence = round(prediction.probability, 6)
     record.production_key = key
     record.model_version = rt.model_version
+    record.decode = prepared.decode
 
 
 def _reject(rt: Runtime, info: ObjectInfo, record: Outcome, etag: str, reason: str) -> None:
@@ -261,8 +266,13 @@ def _finish(rt: Runtime, record: Outcome, etag: str) -> None:
 
 
 def _delete_incoming(rt: Runtime, info: ObjectInfo) -> None:
+    """Delete exactly the version worked (by its id: one request); without versioning, only if the key
+    still holds that ETag and Last-Modified (a look, then the delete)."""
     try:
-        rt.retrying.delete(info.bucket, info.key, etag=info.etag, modified=info.last_modified)
+        rt.retrying.delete(info.bucket, info.key, etag=info.etag, modified=info.last_modified,
+                           version_id=info.version_id)
+        if info.version_id:
+            rt.queue.deleted(info.version_id)
     except Changed:
         log.info("incoming/%s was replaced meanwhile; the new version stays", info.key)
     except StoreUnavailable as exc:

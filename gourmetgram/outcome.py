@@ -48,6 +48,7 @@ class Outcome:
     production_key: str | None = None
     quarantine_key: str | None = None     # rejected: where the object was moved
     model_version: str | None = None
+    decode: str | None = None             # done: how the photo was decoded ("exact", or "fast 1/4": a JPEG at 1/4)
     reason: str | None = None
     attempts: int = 0
     worker: str | None = None

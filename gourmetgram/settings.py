@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+DECODES = ("fast", "exact")
 # Names a browser on this machine uses for it; no other site's page can make a browser send them as Host.
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 ANY_HOST = "*"
@@ -74,6 +75,9 @@ class Settings:
     max_object_bytes: int = _env("MAX_OBJECT_BYTES", default=25 * 1024 * 1024)
     max_upload_bytes: int = _env("MAX_UPLOAD_BYTES", default=10 * 1000 * 1000)
     max_pixels: int = _env("MAX_PIXELS", default=40_000_000)
+    # How the function decodes a photo: "fast" decodes a large JPEG at 1/2, 1/4 or 1/8 scale (keeping its
+    # shorter side at least twice the model's input) before the exact transform; "exact" decodes it whole.
+    decode: str = _env("DECODE", default="exact")
     # 0 keeps quarantined files forever; N > 0 lets MinIO expire them after N days (a lifecycle rule).
     quarantine_expiry_days: int = _env("QUARANTINE_EXPIRY_DAYS", default=0)
     long_poll_max_s: float = _env("LONG_POLL_MAX_S", default=30.0)
@@ -140,6 +144,8 @@ class Settings:
             raise SettingsError("BATCH_SIZE and WORKERS must be at least 1")
         if self.long_poll_max_concurrent < 1 or self.predict_concurrency < 1:
             raise SettingsError("LONG_POLL_MAX_CONCURRENT and PREDICT_CONCURRENCY must be at least 1")
+        if self.decode not in DECODES:
+            raise SettingsError(f"DECODE {self.decode!r} must be one of {', '.join(DECODES)}")
         if self.predict_body_min_bytes_per_s < 1 or self.predict_body_budget_bytes < 1:
             raise SettingsError("PREDICT_BODY_MIN_BYTES_PER_S and PREDICT_BODY_BUDGET_BYTES must be at least 1")
         if self.web_allowed_hosts is not None:

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import IO, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -62,6 +63,18 @@ class ObjectInfo:
     last_modified: datetime
     metadata: dict[str, str] = field(default_factory=dict)
     content_type: str = ""
+    # The version MinIO answered (buckets with versioning; None otherwise, and for objects from before it).
+    version_id: str | None = None
+
+
+@dataclass
+class Fetched:
+    """An object version as one GET answered it: what HEAD would say, and its bytes (None when it is larger
+    than the limit asked for: then its body was never read). Not frozen: a consumer may take the bytes out,
+    so that they are freed as soon as it is done with them."""
+
+    info: ObjectInfo
+    data: bytes | None
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,7 @@ _PRECONDITION = {"PreconditionFailed"}
 _TRANSIENT = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "XMinioServerNotInitialized",
               "XMinioStorageFull", "XMinioReadQuorum", "XMinioWriteQuorum"}
 _USER_META = "x-amz-meta-"
+NULL_VERSION = "null"  # S3's name for an object stored while versioning was off (or in an unversioned bucket)
 
 
 def _strip(etag: str) -> str:
@@ -127,9 +141,10 @@ def minio_client(settings: Settings, user: str | None = None, password: str | No
 class Store:
     """S3 operations on MinIO in the pipeline's vocabulary. Thread-safe; build one per process.
 
-    Each call is one request (a delete that must spare a newer version is two) and fails fast; the workers
-    wrap the store in `gourmetgram.retry.RetryingStore`. Built on the minio SDK rather than boto3: per request
-    it costs the caller a third to a half of boto3's CPU (measured here: 0.7 vs 1.8 ms for a HEAD).
+    Each call is one request (a delete that must spare a newer version is two when its version id is not
+    known) and fails fast; the workers wrap the store in `gourmetgram.retry.RetryingStore`. Built on the minio
+    SDK rather than boto3: per request it costs the caller a third to a half of boto3's CPU (measured here:
+    0.7 vs 1.8 ms for a HEAD).
     """
 
     def __init__(self, client: Minio):
@@ -157,12 +172,38 @@ class Store:
         """One cheap request: MinIO answers, and accepts our credentials."""
         self._call("ListBuckets", "MinIO", self._client.list_buckets)
 
-    def head(self, bucket: str, key: str) -> ObjectInfo:
-        o = self._call("HeadObject", f"object {bucket}/{key}", lambda: self._client.stat_object(bucket, key))
-        metadata = {k.lower()[len(_USER_META):]: v for k, v in (o.metadata or {}).items()
-                    if k.lower().startswith(_USER_META)}
-        return ObjectInfo(bucket, key, _strip(o.etag or ""), o.size or 0, o.last_modified, metadata,
-                          o.content_type or "")
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
+        """The object (its latest version, or `version_id`) without its bytes."""
+        o = self._call("HeadObject", f"object {bucket}/{key}",
+                       lambda: self._client.stat_object(bucket, key, version_id=version_id))
+        return ObjectInfo(bucket, key, _strip(o.etag or ""), o.size or 0, o.last_modified, _user_metadata(o.metadata),
+                          o.content_type or "", o.version_id or None)
+
+    def fetch(self, bucket: str, key: str, etag: str | None = None, version_id: str | None = None,
+              limit: int | None = None) -> Fetched:
+        """One GET of the latest version (or `version_id`), only if it is version `etag` (If-Match: Changed
+        otherwise): its bytes and everything a HEAD says, so no HEAD is needed before or after. An object
+        larger than `limit` is not read (`data` is None)."""
+        headers = {"If-Match": f'"{etag}"'} if etag else None
+        response = self._call("GetObject", f"object {bucket}/{key}", lambda: self._client.get_object(
+            bucket, key, request_headers=headers, version_id=version_id))
+        h = response.headers
+        try:
+            size = int(h.get("content-length", ""))
+        except ValueError:
+            size = None  # never from MinIO; then the body is read up to the limit to find out
+        if limit is not None and size is not None and size > limit:
+            response.close()  # the body stays unread: this connection cannot be reused
+            response.release_conn()
+            data = None
+        else:
+            data = _drain(response, f"{bucket}/{key}", limit)
+            if limit is not None and len(data) > limit:
+                data = None
+        info = ObjectInfo(bucket, key, _strip(h.get("etag", "")), size if size is not None else len(data or b""),
+                          parsedate_to_datetime(h["last-modified"]), _user_metadata(h),
+                          h.get("content-type", ""), h.get("x-amz-version-id") or None)
+        return Fetched(info, data)
 
     def read(self, bucket: str, key: str, etag: str | None = None, limit: int | None = None) -> bytes:
         """The object's bytes; Changed if it is not version `etag`. With `limit`, at most `limit` + 1 bytes
@@ -224,10 +265,11 @@ class Store:
 
     def copy(self, src: ObjectInfo, bucket: str, key: str, *, metadata: dict[str, str],
              tags: dict[str, str], content_type: str | None = None) -> None:
-        """Server-side copy of exactly version `src.etag`, with new metadata and tags in the same request
-        (and a new Content-Type if given)."""
+        """Server-side copy of exactly version `src.etag` (of `src.version_id` when known, even if a newer
+        upload replaced it since), with new metadata and tags in the same request (and a new Content-Type
+        if given)."""
         headers = {
-            **CopySource(src.bucket, src.key, match_etag=src.etag).gen_copy_headers(),
+            **CopySource(src.bucket, src.key, version_id=src.version_id, match_etag=src.etag).gen_copy_headers(),
             "x-amz-metadata-directive": "REPLACE", "x-amz-tagging-directive": "REPLACE",
             "x-amz-tagging": _tagging(tags),
             "Content-Type": content_type or src.content_type or "application/octet-stream",
@@ -266,11 +308,17 @@ class Store:
         self._call("PutObjectTagging", f"tagging {bucket}/{key}",
                    lambda: self._client.set_object_tags(bucket, key, _tags(tags)))
 
-    def delete(self, bucket: str, key: str, etag: str | None = None, modified: datetime | None = None) -> None:
-        """Delete the object; with `etag` (and `modified`, its Last-Modified), only if it is still that version:
-        a newer upload survives, even of the same bytes (same ETag) a second or more later."""
-        if etag is not None:
-            # MinIO ignores If-Match on DeleteObject (checked on the pinned release), so look first.
+    def delete(self, bucket: str, key: str, etag: str | None = None, modified: datetime | None = None,
+               version_id: str | None = None) -> None:
+        """Delete one object version, sparing a newer upload under the same key, and leaving no delete marker.
+
+        With `version_id` (the version a GET answered): that version, and only it, in one request. With
+        `etag` (and `modified`, its Last-Modified) alone: only if the latest version is still that one, even of
+        the same bytes (same ETag) uploaded a second or more later; MinIO ignores If-Match on DeleteObject
+        (checked on the pinned release), so it is looked at first, and the version found is the one deleted.
+        With neither: whatever the key holds (in a versioned bucket that leaves a delete marker: tests only).
+        """
+        if version_id is None and etag is not None:
             try:
                 current = self.head(bucket, key)
             except NotFound:
@@ -278,11 +326,19 @@ class Store:
             if current.etag != etag or (modified is not None and _second(current.last_modified) != _second(modified)):
                 raise Changed(f"object {bucket}/{key} changed (now {current.etag} of {current.last_modified}, "
                               f"expected {etag} of {modified})")
-        self._call("DeleteObject", f"deleting {bucket}/{key}", lambda: self._client.remove_object(bucket, key))
+            # No version id: an unversioned bucket, or an object from before versioning ("null" means it then).
+            version_id = current.version_id or NULL_VERSION
+        self._call("DeleteObject", f"deleting {bucket}/{key}",
+                   lambda: self._client.remove_object(bucket, key, version_id=version_id))
 
 
 def _second(moment: datetime) -> int:
     return int(moment.timestamp())  # HEAD reports whole seconds, a listing milliseconds
+
+
+def _user_metadata(headers) -> dict[str, str]:
+    """`x-amz-meta-*` headers as metadata names (lower case, without the prefix)."""
+    return {k.lower()[len(_USER_META):]: v for k, v in (headers or {}).items() if k.lower().startswith(_USER_META)}
 
 
 def queue_rules(config: NotificationConfig) -> tuple[QueueRule, ...]:

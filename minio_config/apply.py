@@ -12,6 +12,7 @@ from minio.error import MinioAdminException, S3Error
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from minio.minioadmin import MinioAdmin
 from minio.notificationconfig import NotificationConfig, QueueConfig
+from minio.versioningconfig import VersioningConfig
 
 from gourmetgram.settings import Settings, SettingsError
 from minio_config import current
@@ -20,6 +21,7 @@ from minio_config.identities import identities
 from minio_config.plan import (
     AttachPolicy,
     CreateBucket,
+    EnableVersioning,
     PutPolicy,
     SetExpiry,
     SetUser,
@@ -52,7 +54,7 @@ def configure(settings: Settings, echo: Callable[[str], None] = print, alias: st
             raise _admin_refused(exc, settings) from None
         raise
     want = want or desired(settings)
-    steps = plan(want, current.read(mc, want.buckets, want.expiry.bucket if want.expiry else None))
+    steps = plan(want, current.read(mc, want.buckets, want.expiry.bucket if want.expiry else None, want.versioned))
     steps += plan_identities(wanted_identities, have)
     if not steps:
         echo("MinIO already configured: nothing to do")
@@ -89,6 +91,8 @@ def _apply(mc: Minio, adm: MinioAdmin, step: Step, settings: Settings) -> None:
         except S3Error as exc:
             if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
+    elif isinstance(step, EnableVersioning):
+        mc.set_bucket_versioning(step.bucket, VersioningConfig(ENABLED))
     elif isinstance(step, Subscribe):
         _subscribe(mc, step.subscription, settings)
     elif isinstance(step, SetExpiry):

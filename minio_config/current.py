@@ -24,6 +24,7 @@ class Current:
     buckets: frozenset[str]
     rules: dict[str, tuple[QueueRule, ...]]  # bucket -> its queue (webhook) rules
     expiry_days: dict[str, int | None] = field(default_factory=dict)  # bucket -> days of our rule, if any
+    versioning: dict[str, str] = field(default_factory=dict)  # bucket -> "Enabled", "Suspended" or "Off"
 
 
 @dataclass(frozen=True)
@@ -115,10 +116,12 @@ def expiry_days(config: LifecycleConfig | None, rule_id: str) -> int | None:
     return None
 
 
-def read(mc: Minio, buckets: tuple[str, ...], expiry_bucket: str | None = None) -> Current:
+def read(mc: Minio, buckets: tuple[str, ...], expiry_bucket: str | None = None,
+         versioned: tuple[str, ...] = ()) -> Current:
     existing = frozenset(b.name for b in mc.list_buckets())
     rules = {b: queue_rules(read_notification(mc, b)) for b in buckets if b in existing}
     days = {}
     if expiry_bucket and expiry_bucket in existing:
         days[expiry_bucket] = expiry_days(read_lifecycle(mc, expiry_bucket), EXPIRY_RULE_ID)
-    return Current(existing, rules, days)
+    versioning = {b: mc.get_bucket_versioning(b).status_string for b in versioned if b in existing}
+    return Current(existing, rules, days, versioning)

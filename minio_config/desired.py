@@ -35,11 +35,15 @@ class Desired:
     buckets: tuple[str, ...]
     subscription: Subscription
     expiry: Expiry | None = None
+    # Buckets with versioning on: in `incoming`, the function deletes exactly the version it read, in one
+    # request (MinIO ignores If-Match on DeleteObject), so a newer upload under the same key survives.
+    versioned: tuple[str, ...] = ()
 
 
 def desired(settings: Settings) -> Desired:
     return Desired(buckets=settings.buckets, subscription=Subscription(settings.bucket_incoming, ARN, EVENTS),
-                   expiry=Expiry(settings.bucket_quarantine, settings.quarantine_expiry_days or None))
+                   expiry=Expiry(settings.bucket_quarantine, settings.quarantine_expiry_days or None),
+                   versioned=(settings.bucket_incoming,))
 
 
 def webhook_env(settings: Settings, queue_dir: str | None) -> dict[str, str]:

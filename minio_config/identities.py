@@ -50,8 +50,12 @@ def _policy(*statements: tuple[str, list[str], list[str]]) -> dict:
 
 def function_policy(s: Settings) -> dict:
     return _policy(
-        # HEAD and GET of a photo (also the source of the CopyObject into production), delete when done.
-        ("WorkIncoming", ["s3:GetObject", "s3:DeleteObject"], [_objects(s.bucket_incoming)]),
+        # GET of a photo (also the source of the CopyObject into production; HEAD for the nudge), and its
+        # delete when done, both of one exact version. The pinned MinIO checks only s3:GetObject and
+        # s3:DeleteObject for those (checked: the version rights alone are refused, and not needed beside
+        # them); S3 asks the version rights for requests naming a version, so they are granted too.
+        ("WorkIncoming", ["s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+         [_objects(s.bucket_incoming)]),
         # The reconciler lists the backlog; the readiness ping (ListBuckets) is answered from this right.
         ("ReconcileIncoming", ["s3:ListBucket"], [_bucket(s.bucket_incoming)]),
         # CopyObject destinations, tags in the same request (MinIO asks no s3:PutObjectTagging for that).

@@ -41,6 +41,17 @@ class Subscribe:
 
 
 @dataclass(frozen=True)
+class EnableVersioning:
+    bucket: str
+
+    def describe(self) -> str:
+        return f"turn versioning on for {self.bucket} (the function deletes exactly the version it read)"
+
+    def mc(self, alias: str) -> str:
+        return f"mc version enable {alias}/{self.bucket}"
+
+
+@dataclass(frozen=True)
 class SetExpiry:
     expiry: Expiry
 
@@ -109,11 +120,13 @@ class AttachPolicy:
         return "\n".join(lines)
 
 
-Step = CreateBucket | Subscribe | SetExpiry | PutPolicy | SetUser | AttachPolicy
+Step = CreateBucket | EnableVersioning | Subscribe | SetExpiry | PutPolicy | SetUser | AttachPolicy
 
 
 def plan(want: Desired, have: Current) -> list[Step]:
     steps: list[Step] = [CreateBucket(b) for b in want.buckets if b not in have.buckets]
+    # Suspended counts as off: new uploads would get the "null" version, and lose the exact delete.
+    steps += [EnableVersioning(b) for b in want.versioned if have.versioning.get(b) != "Enabled"]
     sub = want.subscription
     ours = [r for r in have.rules.get(sub.bucket, ()) if r.arn == sub.arn]
     exact = [r for r in ours if set(r.events) == set(sub.events) and r.prefix is None and r.suffix is None]

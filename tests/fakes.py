@@ -1,4 +1,4 @@
-"""An in-memory Store with the real one's methods and semantics (ETags, conditional writes, tags)."""
+"""An in-memory Store with the real one's methods and semantics (ETags, conditional writes, tags, versions)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,40 @@ import hashlib
 import io
 import json
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 
-from gourmetgram.store import AlreadyExists, Changed, CorruptDocument, NotFound, ObjectInfo, StoreUnavailable
+from gourmetgram.store import (
+    NULL_VERSION,
+    AlreadyExists,
+    Changed,
+    CorruptDocument,
+    Fetched,
+    NotFound,
+    ObjectInfo,
+    StoreUnavailable,
+)
 
 
 class _Object:
-    def __init__(self, data: bytes, content_type: str, metadata: dict, tags: dict, modified: datetime):
+    def __init__(self, data: bytes, content_type: str, metadata: dict, tags: dict, modified: datetime,
+                 version_id: str | None = None):
         self.data, self.content_type, self.metadata, self.tags = data, content_type, dict(metadata), dict(tags)
         self.etag = hashlib.md5(data).hexdigest()
         self.modified = modified
+        self.version_id = version_id
 
 
 class FakeStore:
-    def __init__(self, buckets=("incoming", "production", "quarantine", "events")):
-        self.buckets: dict[str, dict[str, _Object]] = {b: {} for b in buckets}
+    """`versioned` buckets keep older versions as MinIO does with versioning on (`configure` turns it on for
+    `incoming`): a new upload makes the previous one noncurrent, deleting the latest version brings the
+    previous one back, and a delete that would leave a delete marker is refused (the pipeline never makes one)."""
+
+    def __init__(self, buckets=("incoming", "production", "quarantine", "events"), versioned=("incoming",)):
+        self.buckets: dict[str, dict[str, _Object]] = {b: {} for b in buckets}  # the latest versions
+        self.versioned = frozenset(versioned)
+        self.noncurrent: dict[str, dict[str, list[_Object]]] = {b: {} for b in buckets}  # older ones, oldest first
+        self.bytes_read = 0        # bytes the fake handed out from GETs of photos (fetch, read)
         self.down = False          # every call raises StoreUnavailable while True
         self.fail_next: dict[str, int] = {}  # method name -> how many calls fail transiently
         self.calls: list[str] = []
@@ -38,6 +57,11 @@ class FakeStore:
     def keys(self, bucket: str) -> list[str]:
         return sorted(self.buckets[bucket])
 
+    def versions(self, bucket: str, key: str) -> list[str]:
+        """Every version id the key holds, oldest first (noncurrent ones, then the latest)."""
+        latest = self.buckets[bucket].get(key)
+        return [o.version_id for o in self.noncurrent[bucket].get(key, []) + ([latest] if latest else [])]
+
     def _enter(self, name: str) -> None:
         self.calls.append(name)
         if self.down:
@@ -52,23 +76,52 @@ class FakeStore:
         except KeyError:
             raise NotFound(f"object {bucket}/{key} does not exist") from None
 
+    def _version(self, bucket: str, key: str, version_id: str | None) -> _Object:
+        if version_id is None:
+            return self._get(bucket, key)
+        for o in [self.buckets[bucket].get(key), *self.noncurrent[bucket].get(key, [])]:
+            if o is not None and (o.version_id or NULL_VERSION) == version_id:
+                return o
+        raise NotFound(f"version {version_id} of {bucket}/{key} does not exist")
+
     def _info(self, bucket: str, key: str, o: _Object) -> ObjectInfo:
-        return ObjectInfo(bucket, key, o.etag, len(o.data), o.modified, dict(o.metadata), o.content_type)
+        return ObjectInfo(bucket, key, o.etag, len(o.data), o.modified, dict(o.metadata), o.content_type,
+                          o.version_id)
+
+    def _store(self, bucket: str, key: str, o: _Object) -> None:
+        """Make `o` the latest version (under the lock)."""
+        if bucket in self.versioned:
+            o.version_id = str(uuid.uuid4())
+            if key in self.buckets[bucket]:
+                self.noncurrent[bucket].setdefault(key, []).append(self.buckets[bucket][key])
+        self.buckets[bucket][key] = o
 
     # --- Store's interface -------------------------------------------------------------------
     def ping(self) -> None:
         self._enter("ping")
 
-    def head(self, bucket: str, key: str) -> ObjectInfo:
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
         self._enter("head")
-        return self._info(bucket, key, self._get(bucket, key))
+        return self._info(bucket, key, self._version(bucket, key, version_id))
 
     def read(self, bucket: str, key: str, etag: str | None = None, limit: int | None = None) -> bytes:
         self._enter("read")
         o = self._get(bucket, key)
         if etag and o.etag != etag:
             raise Changed(f"object {bucket}/{key}: precondition failed")
-        return o.data if limit is None else o.data[: limit + 1]
+        data = o.data if limit is None else o.data[: limit + 1]
+        self.bytes_read += len(data)
+        return data
+
+    def fetch(self, bucket: str, key: str, etag: str | None = None, version_id: str | None = None,
+              limit: int | None = None) -> Fetched:
+        self._enter("fetch")
+        o = self._version(bucket, key, version_id)
+        if etag and o.etag != etag:
+            raise Changed(f"object {bucket}/{key}: precondition failed")
+        data = None if limit is not None and len(o.data) > limit else o.data
+        self.bytes_read += len(data or b"")
+        return Fetched(self._info(bucket, key, o), data)
 
     def get_tags(self, bucket: str, key: str) -> dict[str, str]:
         self._enter("get_tags")
@@ -97,18 +150,18 @@ class FakeStore:
         data = body.read() if isinstance(body, io.IOBase) or hasattr(body, "read") else bytes(body)
         o = _Object(data, content_type, metadata or {}, tags or {}, datetime.now(UTC))
         with self._lock:
-            self.buckets[bucket][key] = o
+            self._store(bucket, key, o)
         return o.etag
 
     def copy(self, src: ObjectInfo, bucket: str, key: str, *, metadata: dict, tags: dict,
              content_type: str | None = None) -> None:
         self._enter("copy")
-        o = self._get(src.bucket, src.key)
+        o = self._version(src.bucket, src.key, src.version_id)
         if o.etag != src.etag:
             raise Changed(f"copying {src.bucket}/{src.key}: precondition failed")
         with self._lock:
-            self.buckets[bucket][key] = _Object(o.data, content_type or o.content_type, metadata, tags,
-                                                datetime.now(UTC))
+            self._store(bucket, key, _Object(o.data, content_type or o.content_type, metadata, tags,
+                                             datetime.now(UTC)))
 
     def put_json(self, bucket, key, doc, *, if_absent=False, if_match=None) -> str:
         self._enter("put_json")
@@ -122,7 +175,7 @@ class FakeStore:
                 raise Changed(f"record {bucket}/{key}: precondition failed")
             o = _Object(json.dumps(doc, sort_keys=True).encode(), "application/json", {}, {},
                         datetime.now(UTC))
-            self.buckets[bucket][key] = o
+            self._store(bucket, key, o)
         return o.etag
 
     def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> dict[str, str]:
@@ -135,16 +188,29 @@ class FakeStore:
         self._enter("put_tags")
         self._get(bucket, key).tags = dict(tags)
 
-    def delete(self, bucket: str, key: str, etag: str | None = None, modified=None) -> None:
+    def delete(self, bucket: str, key: str, etag: str | None = None, modified=None,
+               version_id: str | None = None) -> None:
         self._enter("delete")
         with self._lock:
             o = self.buckets[bucket].get(key)
-            if o is None:
-                return
-            moved = modified is not None and int(o.modified.timestamp()) != int(modified.timestamp())
-            if etag is not None and (o.etag != etag or moved):
-                raise Changed(f"object {bucket}/{key} changed")
-            del self.buckets[bucket][key]
+            if version_id is None:
+                if o is None:
+                    return
+                moved = modified is not None and int(o.modified.timestamp()) != int(modified.timestamp())
+                if etag is not None and (o.etag != etag or moved):
+                    raise Changed(f"object {bucket}/{key} changed")
+                if bucket in self.versioned and etag is None:
+                    raise AssertionError(f"a delete of {bucket}/{key} naming no version would leave a delete marker")
+                version_id = o.version_id or NULL_VERSION
+            older = self.noncurrent[bucket].get(key, [])
+            if o is not None and (o.version_id or NULL_VERSION) == version_id:
+                del self.buckets[bucket][key]
+                if older:  # the previous version is the latest again, as in MinIO
+                    self.buckets[bucket][key] = older.pop()
+            else:
+                older[:] = [v for v in older if (v.version_id or NULL_VERSION) != version_id]
+            if not older:
+                self.noncurrent[bucket].pop(key, None)
 
     def count_requests(self, counter) -> None:
         """The fake sends no requests, so there is nothing to count."""

@@ -36,7 +36,8 @@ def drop(store: Store, bucket: str, key: str, data: bytes) -> Dropped:
 
 
 def post_photo(web_url: str, data: bytes, filename: str = "photo.jpg", timeout: float = 30) -> dict:
-    """`POST /predict` as a browser form does; returns the 202 body (id, status, poll)."""
+    """`POST /predict` as a browser form does; returns the answer's body (the frontend's 202: id, status,
+    poll; the course's design, `gourmetgram.cli.baseline`: prediction, probability)."""
     boundary = uuid.uuid4().hex
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
             f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()

@@ -352,7 +352,7 @@ def bench_events(records: str, old: int, samples: int, clients: int, as_json: bo
     """Measure /api/events on a large event log (starts its own MinIO and frontend)."""
     import json
 
-    from gourmetgram.cli import bench as benchmark
+    from gourmetgram.cli import bench_events as benchmark
 
     try:
         sizes = tuple(int(size) for size in records.split(","))

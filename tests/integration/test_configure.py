@@ -8,6 +8,7 @@ import pytest
 from minio.commonconfig import ENABLED, Filter
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from minio.notificationconfig import NotificationConfig, QueueConfig
+from minio.versioningconfig import SUSPENDED, VersioningConfig
 
 from classifier_fn.startup_check import UnsafeSubscription, check
 from gourmetgram.store import Store
@@ -96,3 +97,20 @@ def test_quarantine_expiry_is_applied_idempotently_beside_other_rules(stack):
         assert [r.rule_id for r in mc.get_bucket_lifecycle("quarantine").rules] == ["operator-tmp"]
     finally:
         mc.delete_bucket_lifecycle("quarantine")
+
+
+def test_versioning_on_incoming_is_applied_idempotently(stack):
+    mc = current.client(stack.settings)
+    assert mc.get_bucket_versioning("incoming").status == "Enabled"  # the stack's configure turned it on
+    assert all(mc.get_bucket_versioning(b).status_string == "Off" for b in ("production", "quarantine", "events"))
+    # GIVEN someone suspended it (new uploads would get no version of their own)
+    mc.set_bucket_versioning("incoming", VersioningConfig(SUSPENDED))
+    try:
+        # WHEN configure runs, THEN it turns it on again, printing the mc equivalent, and a second run does nothing
+        lines = []
+        assert [type(s).__name__ for s in configure(stack.settings, echo=lines.append)] == ["EnableVersioning"]
+        assert "turn versioning on for incoming" in lines[0] and "mc version enable local/incoming" in lines[0]
+        assert mc.get_bucket_versioning("incoming").status == "Enabled"
+        assert configure(stack.settings, echo=lambda line: None) == []
+    finally:
+        mc.set_bucket_versioning("incoming", VersioningConfig(ENABLED))

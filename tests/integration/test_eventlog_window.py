@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gourmetgram import logorder, names
-from gourmetgram.cli.bench import fill_event_log, log_record
+from gourmetgram.cli.bench_events import fill_event_log, log_record
 from gourmetgram.cli.local import LocalStack
 from gourmetgram.eventlog import EventLog
 from gourmetgram.store import Store

@@ -159,14 +159,20 @@ def test_the_function_can_do_what_its_pipeline_does(bare, store):
     assert report.subscribed and report.problems == []
     as_fn.ping()
     pid = str(uuid.uuid4())
-    # A photo dropped while no function listens (reconciler would find it): HEAD, GET, copy with tags, records
+    # A photo dropped while no function listens (reconciler would find it): the GET of its version, the
+    # claim, the copy of that version with tags, the record, the delete of that version; the nudge's HEAD
     key = f"identities/{pid}.jpg"
     etag = store.put("incoming", key, photo())
+    newer_key = f"identities/{pid}-newer.jpg"
     record = f"{pid}.json"
     try:
         assert pid in {o.key.split("/")[-1][:-4] for o in as_fn.list("incoming", prefix="identities/")}
-        info = as_fn.head("incoming", key)
-        assert info.etag == etag and as_fn.read("incoming", key, etag) == photo()
+        assert as_fn.head("incoming", key).etag == etag
+        fetched = as_fn.fetch("incoming", key, etag)
+        info = fetched.info
+        assert info.etag == etag and info.version_id and fetched.data == photo()
+        store.put("incoming", key, b"a newer upload under the same key")  # the event's version is noncurrent now
+        assert as_fn.fetch("incoming", key, etag, info.version_id).data == photo()
         as_fn.put_json("events", record, {"id": pid, "status": "pending"}, if_absent=True)
         doc, record_etag = as_fn.get_json("events", record)
         with pytest.raises(NotFound):  # the claim's "deleted meanwhile" path needs NotFound, not a refusal
@@ -176,15 +182,24 @@ def test_the_function_can_do_what_its_pipeline_does(bare, store):
                    content_type="image/jpeg")
         as_fn.copy(info, "quarantine", key, metadata={"prediction-id": pid}, tags={"reason": "test"})
         as_fn.put_json("events", record, {**doc, "status": "done"}, if_match=record_etag)
-        as_fn.delete("incoming", key, etag=etag)
+        as_fn.delete("incoming", key, etag=etag, version_id=info.version_id)
         assert store.get_tags("production", f"class_06/{pid}.jpg") == tags  # tags in the copy itself
+        assert store.head("production", f"class_06/{pid}.jpg").etag == etag  # the event's version, not the newer
         assert store.get_tags("quarantine", key) == {"reason": "test"}
-        with pytest.raises(NotFound):
-            store.head("incoming", key)
+        # The newer upload is all that is left under the key: no old version, no delete marker
+        mc = current.client(bare.settings)
+        left = [(o.etag, o.is_delete_marker) for o in mc.list_objects("incoming", prefix=key, include_version=True)]
+        assert left == [(store.head("incoming", key).etag, False)] and left[0][0] != etag
+        # Without a version id (a bucket without versioning), the delete looks first, then deletes what it saw
+        newer = store.put("incoming", newer_key, photo())
+        as_fn.delete("incoming", newer_key, etag=newer)
+        assert not list(mc.list_objects("incoming", prefix=newer_key, include_version=True))
     finally:
-        for bucket, k in (("production", f"class_06/{pid}.jpg"), ("quarantine", key), ("events", record),
-                          ("incoming", key)):
+        for bucket, k in (("production", f"class_06/{pid}.jpg"), ("quarantine", key), ("events", record)):
             store.delete(bucket, k)
+        for k in (key, newer_key):
+            for version in current.client(bare.settings).list_objects("incoming", prefix=k, include_version=True):
+                current.client(bare.settings).remove_object("incoming", k, version_id=version.version_id)
 
 
 def test_a_second_configure_plans_nothing(bare):

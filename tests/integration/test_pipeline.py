@@ -16,6 +16,7 @@ import pytest
 
 from gourmetgram import names
 from gourmetgram.cli.client import Dropped, drop, post_photo
+from minio_config import current
 from tests.conftest import FIXTURES, fixture_file, image_bytes, photo
 from tests.stack import big_jpeg, production_objects, upload_multipart, wait_final, wait_until
 
@@ -74,6 +75,27 @@ def test_mc_cp_drop(stack, store, mc, tmp_path):
                       time.time())
     record = assert_landed(store, dropped, ".jpg")
     assert record["source"] == "bucket" and record["incoming_key"] == "mc drops/soup photo.jpg"
+
+
+def s3_requests(stack) -> dict[str, float]:
+    """The function's S3 requests so far, by operation (its own metric)."""
+    with urllib.request.urlopen(f"{stack.function_base}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return {op: float(n) for op, n in re.findall(r'^gourmetgram_s3_requests_total\{operation="(\w+)"\} (\S+)$', text,
+                                                  re.M)}
+
+
+def test_a_dropped_photo_costs_five_requests_and_leaves_no_version_in_incoming(stack, store):
+    key = f"requests/{uuid.uuid4().hex}.jpg"
+    before = s3_requests(stack)
+    record = assert_landed(store, drop(store, "incoming", key, photo("4_87.jpg")), ".jpg")
+    used = {op: n - before.get(op, 0) for op, n in s3_requests(stack).items() if op != "ListObjectsV2"}
+    # GET (conditional on the event's ETag, pinned to its version), claim, copy, record, delete of that version
+    assert {op: n for op, n in used.items() if n} == {"GetObject": 1, "PutObject": 2, "CopyObject": 1,
+                                                       "DeleteObject": 1}, used
+    mc = current.client(stack.settings)  # no version of the photo left behind, and no delete marker
+    assert list(mc.list_objects("incoming", prefix=key, include_version=True)) == []
+    assert record["decode"] in ("exact", "fast 1/2", "fast 1/4", "fast 1/8")
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -1,7 +1,7 @@
 """The Store's contract, checked on the real MinIO and on the FakeStore the unit tests rely on.
 
 The same assertions run on both: what the pipeline's correctness rests on (conditional writes, copies of
-one exact version, deletes that spare a newer upload) must hold on the server, and the fake must not
+one exact version, deletes that spare a newer upload, versions) must hold on the server, and the fake must not
 promise more than the server does. Only unwatched buckets are written, so the function never sees these.
 """
 
@@ -12,9 +12,12 @@ import io
 import uuid
 
 import pytest
+from minio.commonconfig import ENABLED
+from minio.versioningconfig import VersioningConfig
 
 from gourmetgram.cli.local import free_port
 from gourmetgram.store import AlreadyExists, Changed, NotFound, Store, StoreUnavailable
+from minio_config import current
 from tests.fakes import FakeStore
 
 pytestmark = pytest.mark.integration
@@ -175,3 +178,96 @@ def test_a_photo_over_the_multipart_threshold_is_still_one_put(any_store, prefix
     data = bytes(range(256)) * (24 * 1024 + 7)  # about 6 MiB, past the SDK's 5 MiB part size
     etag = any_store.put(BUCKET, prefix + "big.jpg", io.BytesIO(data))
     assert etag == any_store.head(BUCKET, prefix + "big.jpg").etag == hashlib.md5(data).hexdigest()
+
+
+# --- versions: `incoming` has versioning on (configure); these use a versioned bucket of their own ---------
+VERSIONED = "contract-versions"
+
+
+@pytest.fixture(params=["minio", "fake"])
+def versioned_store(request):
+    if request.param == "fake":
+        return FakeStore(buckets=(VERSIONED, OTHER), versioned=(VERSIONED,))
+    stack = request.getfixturevalue("stack")
+    mc = current.client(stack.settings)
+    if not mc.bucket_exists(VERSIONED):
+        mc.make_bucket(VERSIONED)
+    mc.set_bucket_versioning(VERSIONED, VersioningConfig(ENABLED))
+    return request.getfixturevalue("store")
+
+
+def stored_versions(any_store, request, key: str) -> list[tuple[str, bool]]:
+    """(version id, is a delete marker) of every version the key holds, markers included."""
+    if isinstance(any_store, FakeStore):
+        return [(v, False) for v in any_store.versions(VERSIONED, key)]
+    mc = current.client(request.getfixturevalue("stack").settings)
+    return [(o.version_id, o.is_delete_marker) for o in mc.list_objects(VERSIONED, prefix=key, include_version=True)]
+
+
+def test_one_get_answers_what_a_head_does_with_the_version_and_the_bytes(versioned_store, prefix):
+    key = prefix + "pho to+1 é.jpg"
+    etag = versioned_store.put(VERSIONED, key, b"\xff\xd8 a photo", content_type="image/jpeg",
+                               metadata={"prediction-id": "abc", "source": "web"})
+    fetched = versioned_store.fetch(VERSIONED, key, etag)
+    head = versioned_store.head(VERSIONED, key)
+    assert fetched.data == b"\xff\xd8 a photo" and fetched.info.version_id
+    assert fetched.info == head  # key, ETag, size, Last-Modified, metadata, Content-Type, version id
+    too_big = versioned_store.fetch(VERSIONED, key, etag, limit=3)
+    assert too_big.data is None and too_big.info.size == len(b"\xff\xd8 a photo")  # unread, size known
+    with pytest.raises(Changed):
+        versioned_store.fetch(VERSIONED, key, "0" * 32)
+    with pytest.raises(NotFound):
+        versioned_store.fetch(VERSIONED, prefix + "missing.jpg")
+
+
+def test_a_version_stays_readable_copyable_and_deletable_alone_after_a_newer_upload(versioned_store, request, prefix):
+    key = prefix + "photo.jpg"
+    old_etag = versioned_store.put(VERSIONED, key, b"the photo the event named")
+    old = versioned_store.fetch(VERSIONED, key, old_etag).info
+    new_etag = versioned_store.put(VERSIONED, key, b"a newer upload under the same key")
+    # The event's version, although no longer the latest: read, copied, then deleted by its id
+    assert versioned_store.fetch(VERSIONED, key, old_etag, old.version_id).data == b"the photo the event named"
+    with pytest.raises(Changed):
+        versioned_store.fetch(VERSIONED, key, old_etag)  # by key: the latest is another version now
+    versioned_store.copy(old, OTHER, prefix + "copy.jpg", metadata={}, tags={"a": "b"})
+    assert versioned_store.head(OTHER, prefix + "copy.jpg").etag == old_etag
+    versioned_store.delete(VERSIONED, key, version_id=old.version_id)
+    # The newer upload survives, and nothing else is left: no old version, no delete marker
+    latest = versioned_store.head(VERSIONED, key)
+    assert latest.etag == new_etag and stored_versions(versioned_store, request, key) == [(latest.version_id, False)]
+    versioned_store.delete(VERSIONED, key, version_id=old.version_id)  # already gone: nothing to do
+    versioned_store.delete(VERSIONED, key, version_id=latest.version_id)
+    assert stored_versions(versioned_store, request, key) == []
+    with pytest.raises(NotFound):
+        versioned_store.fetch(VERSIONED, key, old_etag, old.version_id)
+
+
+def test_deleting_the_latest_version_brings_the_previous_one_back(versioned_store, request, prefix):
+    # An upload replaced before its event was worked stays as a noncurrent version; once the newer one is
+    # done and deleted it is the latest again, so the reconciler's listing finds it: nothing is lost.
+    key = prefix + "photo.jpg"
+    first = versioned_store.put(VERSIONED, key, b"first")
+    versioned_store.put(VERSIONED, key, b"second")
+    versioned_store.delete(VERSIONED, key, version_id=versioned_store.head(VERSIONED, key).version_id)
+    assert [o.etag for o in versioned_store.list(VERSIONED, prefix)] == [first]
+
+
+def test_a_delete_by_etag_alone_deletes_the_version_it_saw_and_leaves_no_marker(versioned_store, request, prefix):
+    key = prefix + "photo.jpg"
+    etag = versioned_store.put(VERSIONED, key, b"photo")
+    versioned_store.delete(VERSIONED, key, etag=etag)
+    assert stored_versions(versioned_store, request, key) == []
+
+
+def test_a_versioned_delete_and_a_get_are_one_request_each(stack, prefix):
+    store = Store.connect(stack.settings)
+    mc = current.client(stack.settings)
+    if not mc.bucket_exists(VERSIONED):
+        mc.make_bucket(VERSIONED)
+    mc.set_bucket_versioning(VERSIONED, VersioningConfig(ENABLED))
+    seen: list[str] = []
+    store.count_requests(seen.append)
+    etag = store.put(VERSIONED, prefix + "p.jpg", b"x")
+    fetched = store.fetch(VERSIONED, prefix + "p.jpg", etag)
+    store.delete(VERSIONED, prefix + "p.jpg", etag=etag, version_id=fetched.info.version_id)
+    assert seen == ["PutObject", "GetObject", "DeleteObject"]

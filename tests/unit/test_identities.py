@@ -31,7 +31,9 @@ def test_the_function_may_work_incoming_and_write_results_and_nothing_more():
     buckets = ("incoming", "production", "quarantine", "events")
     assert rights(function_policy(Settings())) == {
         ("s3:GetObject", "arn:aws:s3:::incoming/*"),
+        ("s3:GetObjectVersion", "arn:aws:s3:::incoming/*"),     # the GET and copy of the event's version
         ("s3:DeleteObject", "arn:aws:s3:::incoming/*"),
+        ("s3:DeleteObjectVersion", "arn:aws:s3:::incoming/*"),  # the delete of exactly that version
         ("s3:ListBucket", "arn:aws:s3:::incoming"),
         ("s3:PutObject", "arn:aws:s3:::production/*"),
         ("s3:PutObject", "arn:aws:s3:::quarantine/*"),

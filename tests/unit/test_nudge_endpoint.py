@@ -61,6 +61,7 @@ def wait_record(store, pid, timeout=20.0) -> dict:
 def test_a_nudge_for_a_web_upload_gets_it_labelled(client, fake_store, tokens, monkeypatch):
     # GIVEN a photo the frontend just stored
     pid, key, etag = web_upload(fake_store)
+    version = fake_store.head("incoming", key).version_id
     offered = watch_offers(client, monkeypatch)
     # WHEN the frontend nudges the function with its own token
     r = client.post("/nudge", json={"key": key, "etag": etag}, headers=tokens["nudge"])
@@ -70,11 +71,13 @@ def test_a_nudge_for_a_web_upload_gets_it_labelled(client, fake_store, tokens, m
     record = wait_record(fake_store, pid)
     assert record["status"] == "done" and record["source"] == "web" and record["id"] == pid
     assert fake_store.keys("incoming") == []
-    # AND MinIO's own event for the same upload, arriving later, finds nothing left to do
-    doc = load_event("put_simple")
-    doc["Records"][0]["s3"]["object"].update({"key": key, "eTag": etag})
+    # AND MinIO's own event for the same upload, arriving later, finds nothing left to do, without asking
+    # MinIO: the function deleted exactly the version the event names
+    doc = load_event("put_versioned")
+    doc["Records"][0]["s3"]["object"].update({"key": key, "eTag": etag, "versionId": version})
+    fake_store.calls.clear()
     again = client.post("/minio/events", json=doc, headers=tokens["webhook"])
-    assert again.json()["results"][0]["result"] == "gone"
+    assert again.json()["results"][0]["result"] == "gone" and fake_store.calls == []
 
 
 def test_a_quoted_etag_is_the_same_etag(client, fake_store, tokens):

@@ -1,3 +1,5 @@
+import pytest
+
 from gourmetgram.settings import Settings
 from minio_config.current import Current, IdentityState, QueueRule, UserState
 from minio_config.desired import ARN, EVENTS, desired
@@ -5,6 +7,7 @@ from minio_config.identities import identities
 from minio_config.plan import (
     AttachPolicy,
     CreateBucket,
+    EnableVersioning,
     PutPolicy,
     SetExpiry,
     SetUser,
@@ -17,6 +20,12 @@ WANT = desired(Settings())
 OURS = QueueRule(ARN, EVENTS, "gourmetgram-classifier", None, None)
 OTHER = QueueRule("arn:minio:sqs::AUDIT:webhook", ("s3:ObjectCreated:*",), "audit", None, None)
 ALL_BUCKETS = frozenset({"incoming", "production", "quarantine", "events"})
+VERSIONED = {"incoming": "Enabled"}
+
+
+def buckets_configured(rules=(OURS, OTHER), days=None, versioning=None) -> Current:
+    """A server where `configure` ran (with these subscriptions, expiry days and versioning on `incoming`)."""
+    return Current(ALL_BUCKETS, {"incoming": rules}, days or {}, VERSIONED if versioning is None else versioning)
 
 
 def test_a_fresh_server_gets_four_buckets_and_the_subscription():
@@ -28,12 +37,21 @@ def test_a_fresh_server_gets_four_buckets_and_the_subscription():
 
 
 def test_a_configured_server_needs_nothing():
-    assert plan(WANT, Current(ALL_BUCKETS, {"incoming": (OURS, OTHER)})) == []
+    assert plan(WANT, buckets_configured()) == []
+
+
+@pytest.mark.parametrize("status", ["Off", "Suspended"])
+def test_versioning_is_turned_on_for_incoming_alone(status):
+    assert WANT.versioned == ("incoming",)
+    [step] = plan(WANT, buckets_configured(versioning={"incoming": status}))
+    assert step == EnableVersioning("incoming") and step.mc("local") == "mc version enable local/incoming"
+    fresh = plan(WANT, Current(frozenset(), {}))
+    assert [type(s).__name__ for s in fresh][:5] == ["CreateBucket"] * 4 + ["EnableVersioning"]
 
 
 def test_a_wider_subscription_of_ours_is_replaced_and_others_are_left_alone():
     wide = QueueRule(ARN, ("s3:ObjectCreated:*",), "x", None, None)
-    [step] = plan(WANT, Current(ALL_BUCKETS, {"incoming": (wide, OTHER)}))
+    [step] = plan(WANT, buckets_configured((wide, OTHER)))
     assert isinstance(step, Subscribe) and step.replaces
 
 
@@ -48,13 +66,13 @@ def test_exactly_the_four_creation_events_and_never_the_mc_put_shorthand():
 
 def test_quarantine_expiry_is_off_by_default_and_planned_when_asked():
     assert WANT.expiry.days is None  # nothing is ever deleted unless an operator asks
-    assert not [s for s in plan(WANT, Current(ALL_BUCKETS, {"incoming": (OURS,)})) if isinstance(s, SetExpiry)]
+    assert not [s for s in plan(WANT, buckets_configured((OURS,))) if isinstance(s, SetExpiry)]
     want = desired(Settings(quarantine_expiry_days=30))
-    [step] = plan(want, Current(ALL_BUCKETS, {"incoming": (OURS,)}))
+    [step] = plan(want, buckets_configured((OURS,)))
     assert isinstance(step, SetExpiry) and "after 30 days" in step.describe()
     assert step.mc("local").startswith("mc ilm rule add --expire-days 30 local/quarantine")
-    assert plan(want, Current(ALL_BUCKETS, {"incoming": (OURS,)}, {"quarantine": 30})) == []
-    [removal] = plan(WANT, Current(ALL_BUCKETS, {"incoming": (OURS,)}, {"quarantine": 30}))
+    assert plan(want, buckets_configured((OURS,), {"quarantine": 30})) == []
+    [removal] = plan(WANT, buckets_configured((OURS,), {"quarantine": 30}))
     assert removal.mc("local") == "mc ilm rule rm --id gourmetgram-quarantine-expiry local/quarantine"
 
 

@@ -25,6 +25,7 @@ def test_overrides_win_and_none_overrides_are_ignored():
     pytest.param({"WEBHOOK_TOKEN": "two words"}, "one word", id="token-with-space"),
     pytest.param({"BUCKET_PRODUCTION": "incoming"}, "watched bucket", id="writes-into-watched"),
     pytest.param({"WORKERS": "-1"}, "WORKERS -1 must not be negative", id="negative"),
+    pytest.param({"DECODE": "quick"}, "DECODE 'quick' must be one of fast, exact", id="unknown-decode"),
     pytest.param({"PREDICT_BODY_MIN_BYTES_PER_S": "0"}, "PREDICT_BODY_MIN_BYTES_PER_S", id="no-body-rate"),
     pytest.param({"PREDICT_BODY_BUDGET_BYTES": "0"}, "PREDICT_BODY_BUDGET_BYTES", id="no-body-budget"),
     pytest.param({"WEB_ALLOWED_HOSTS": "gg.example, http://gg.example"}, "WEB_ALLOWED_HOSTS entry 'http://gg.example'",

@@ -1,5 +1,6 @@
 import base64
 import copy
+import time
 from urllib.parse import quote_plus
 
 import pytest
@@ -28,10 +29,14 @@ def client(settings, fake_store, demo):
 
 
 def event_for(store, key: str, name: str = "put_simple") -> dict:
-    """A captured MinIO body, pointed at an object that exists in the fake store."""
+    """A captured MinIO body, pointed at an object that exists in the fake store (at its latest version, when
+    the body was captured with versioning on)."""
     doc = copy.deepcopy(load_event(name))
     info = store.head("incoming", key)
-    doc["Records"][0]["s3"]["object"].update({"key": key.replace(" ", "+"), "eTag": info.etag})
+    obj = doc["Records"][0]["s3"]["object"]
+    obj.update({"key": key.replace(" ", "+"), "eTag": info.etag})
+    if "versionId" in obj:
+        obj["versionId"] = info.version_id
     doc["Key"] = f"incoming/{key}"
     return doc
 
@@ -56,7 +61,7 @@ def test_wrong_or_missing_token_is_401_and_nothing_happens(client, fake_store, h
     fake_store.calls.clear()
     r = client.post("/minio/events", json=doc, headers=headers)
     assert r.status_code == 401
-    assert "head" not in fake_store.calls and fake_store.keys("events") == []
+    assert fake_store.calls == [] and fake_store.keys("events") == []
 
 
 def test_head_is_answered_at_once(client, fake_store):
@@ -86,22 +91,72 @@ def test_events_that_are_not_work_are_acknowledged(client, fake_store, name, res
     assert fake_store.calls == []
 
 
-def test_an_event_for_a_missing_or_changed_object_is_2xx_and_not_queued(client, fake_store):
+def wait_items(client, status: str, count: int = 1, timeout: float = 20.0) -> None:
+    """Until the workers have ended `count` items with `status`."""
+    deadline = time.monotonic() + timeout
+    while sample(client, "gourmetgram_items_total", status=status, lane="live") < count:
+        assert time.monotonic() < deadline, f"no item ended {status}"
+        time.sleep(0.02)
+
+
+def test_the_door_asks_minio_nothing_and_a_photo_costs_five_requests(client, fake_store):
+    # GIVEN a photo dropped into a bucket with versioning, and MinIO's event for it (naming its version)
+    etag = fake_store.put("incoming", "photo.jpg", photo())
+    doc = event_for(fake_store, "photo.jpg", "put_versioned")
+    fake_store.calls.clear()
+    # WHEN the event is posted
+    r = client.post("/minio/events", json=doc, headers=AUTH)
+    assert r.status_code == 202
+    wait_items(client, "done")
+    # THEN the worker's GET is the only look at the object: GET, claim, copy, record, delete of that version
+    assert fake_store.calls == ["fetch", "put_json", "copy", "put_json", "delete"]
+    assert fake_store.keys("incoming") == [] and fake_store.versions("incoming", "photo.jpg") == []
+    # AND the same event again (MinIO redelivers) is answered without a request
+    fake_store.calls.clear()
+    again = client.post("/minio/events", json=doc, headers=AUTH)
+    assert again.status_code == 200 and again.json()["results"][0]["result"] == "gone" and fake_store.calls == []
+    assert etag == doc["Records"][0]["s3"]["object"]["eTag"]
+
+
+def test_an_event_for_a_missing_or_changed_object_is_queued_and_dropped_by_the_worker(client, fake_store):
     fake_store.put("incoming", "photo.jpg", photo())
     doc = event_for(fake_store, "photo.jpg")
     doc["Records"][0]["s3"]["object"]["eTag"] = "0" * 32
-    assert client.post("/minio/events", json=doc, headers=AUTH).json()["results"][0]["result"] == "stale"
+    assert client.post("/minio/events", json=doc, headers=AUTH).json()["results"][0]["result"] == "queued"
+    wait_items(client, "stale")
     doc["Records"][0]["s3"]["object"]["key"] = "nothing-here.jpg"
     r = client.post("/minio/events", json=doc, headers=AUTH)
-    assert r.status_code == 200 and r.json()["results"][0]["result"] == "gone"
-    assert fake_store.keys("events") == []
+    assert r.status_code == 202 and r.json()["results"][0]["result"] == "queued"
+    wait_items(client, "gone")
+    assert fake_store.keys("events") == [] and fake_store.keys("incoming") == ["photo.jpg"]
 
 
-def test_storage_down_asks_minio_to_retry(client, fake_store):
+def test_an_event_names_its_version_which_is_worked_even_after_a_newer_upload(client, fake_store):
+    # GIVEN a photo and its event, and another photo uploaded under the same key before the worker came
+    fake_store.put("incoming", "photo.jpg", photo())
+    first = event_for(fake_store, "photo.jpg", "put_versioned")
+    fake_store.age("incoming", "photo.jpg", 5)
+    fake_store.put("incoming", "photo.jpg", photo("10_36.jpg"))
+    second = event_for(fake_store, "photo.jpg", "put_versioned")
+    # WHEN both events arrive
+    for doc in (first, second):
+        assert client.post("/minio/events", json=doc, headers=AUTH).status_code == 202
+    wait_items(client, "done", count=2)
+    # THEN each version was labelled on its own, and both are gone from incoming (no version left behind)
+    records = [fake_store.get_json("events", key)[0] for key in fake_store.keys("events")]
+    assert sorted(r["incoming_etag"] for r in records) == sorted(
+        {first["Records"][0]["s3"]["object"]["eTag"], second["Records"][0]["s3"]["object"]["eTag"]})
+    assert fake_store.keys("incoming") == [] and fake_store.versions("incoming", "photo.jpg") == []
+
+
+def test_storage_down_still_takes_the_event_and_leaves_the_photo_for_the_reconciler(client, fake_store):
     fake_store.put("incoming", "photo.jpg", photo())
     doc = event_for(fake_store, "photo.jpg")
     fake_store.down = True
-    assert client.post("/minio/events", json=doc, headers=AUTH).status_code == 503
+    assert client.post("/minio/events", json=doc, headers=AUTH).status_code == 202  # nothing to ask MinIO yet
+    wait_items(client, "failed")
+    fake_store.down = False
+    assert fake_store.keys("incoming") == ["photo.jpg"] and fake_store.keys("events") == []
 
 
 def test_predict_is_compatible_with_the_course_server(client):

@@ -12,6 +12,7 @@ from classifier_fn.worker import process
 from gourmetgram import names
 from gourmetgram.outcome import Outcome, Status
 from tests.conftest import image_bytes, photo
+from tests.fakes import FakeStore
 
 
 class FixedBatcher:
@@ -379,10 +380,10 @@ def test_a_late_copy_after_a_takeover_leaves_the_labels_on_the_tags(rt, fake_sto
 
 
 def test_the_same_bytes_uploaded_again_while_the_first_is_worked_survive_its_delete(rt, fake_store):
-    # GIVEN a photo whose event was verified (HEAD) five seconds after its upload
+    # GIVEN a photo whose event (naming its version) came five seconds after its upload
     first = drop(fake_store, "again.jpg", photo())
     fake_store.age("incoming", "again.jpg", 5)
-    queued = Item("incoming", "again.jpg", first.etag, info=fake_store.head("incoming", "again.jpg"))
+    queued = Item("incoming", "again.jpg", first.etag, version_id=fake_store.head("incoming", "again.jpg").version_id)
     first_pid = pid_of(fake_store, first)
     # AND the same bytes uploaded again under the same key before the worker is done (same ETag)
     second = drop(fake_store, "again.jpg", photo())
@@ -392,3 +393,59 @@ def test_the_same_bytes_uploaded_again_while_the_first_is_worked_survive_its_del
     second_pid = pid_of(fake_store, second)
     assert process(rt, second) == "done" and second_pid != first_pid
     assert fake_store.keys("incoming") == [] and len(fake_store.keys("production")) == 2
+    assert fake_store.versions("incoming", "again.jpg") == []  # no version, and no delete marker, left
+
+
+def test_a_newer_upload_during_the_work_survives_and_the_worked_version_is_the_one_stored(rt, fake_store):
+    # GIVEN a worker that has read its photo, and a different photo uploaded under the same key meanwhile
+    item = drop(fake_store, "race.jpg", photo())
+    pid = pid_of(fake_store, item)
+
+    class NewUploadWhileClassifying(FixedBatcher):
+        def predict(self, tensor, timeout=120.0):
+            fake_store.put("incoming", "race.jpg", photo("10_36.jpg"))
+            return super().predict(tensor, timeout)
+
+    rt.batcher = NewUploadWhileClassifying()
+    # WHEN it finishes: THEN the version it read is copied and deleted; the newer upload stays for its event
+    assert process(rt, item) == "done"
+    assert fake_store.head("production", record(fake_store, pid)["production_key"]).etag == item.etag
+    assert fake_store.keys("incoming") == ["race.jpg"] and fake_store.head("incoming", "race.jpg").etag != item.etag
+
+
+def test_a_photo_is_five_requests_and_the_version_is_deleted_by_its_id(rt, fake_store):
+    item = drop(fake_store, "a.jpg", photo())
+    fake_store.calls.clear()
+    assert process(rt, item) == "done"
+    assert fake_store.calls == ["fetch", "put_json", "copy", "put_json", "delete"]
+
+
+def test_without_versioning_a_newer_upload_still_survives_or_is_labelled(settings):
+    # GIVEN a bucket without versioning (a MinIO `configure` has not brought up to date): no version ids
+    store = FakeStore(versioned=())
+    rt = Runtime(settings, store, WorkQueue(10, 10), FixedBatcher(), "food11-test", Metrics(), "w-test")
+    first = drop(store, "again.jpg", photo())
+    store.age("incoming", "again.jpg", 5)
+    second = drop(store, "again.jpg", photo("10_36.jpg"))  # replaces the first, as S3 does without versions
+    # WHEN the first's event is worked after the second upload
+    assert process(rt, first) == "stale"  # that version is gone for good: nothing to label, nothing deleted
+    # THEN the second upload is still there, and is labelled by its own event
+    assert store.keys("incoming") == ["again.jpg"] and store.keys("events") == []
+    assert process(rt, second) == "done" and store.keys("incoming") == []
+
+
+@pytest.mark.parametrize(("decode", "data", "used"), [
+    pytest.param("exact", image_bytes("JPEG", (2000, 1500)), "exact", id="exact"),
+    pytest.param("fast", image_bytes("JPEG", (2000, 1500)), "fast 1/2", id="fast-large-jpeg"),
+    pytest.param("fast", image_bytes("PNG", (2000, 1500)), "exact", id="fast-but-a-png"),
+])
+def test_the_record_names_the_decode_used(rt, fake_store, decode, data, used):
+    rt.settings = rt.settings.replace(decode=decode)
+    item = drop(fake_store, "photo", data)
+    assert process(rt, item) == "done"
+    assert record(fake_store, pid_of_done(fake_store))["decode"] == used
+
+
+def pid_of_done(store) -> str:
+    [key] = store.keys("events")
+    return key.removesuffix(".json")

@@ -132,3 +132,20 @@ def test_the_review_opens_one_given_photo_queued_or_not(client, fake_store):
     assert r.status_code == 409 and "rejected" in r.get_json()["error"]
     assert client.get(f"/review/api/item/{names.upload_id()}", headers=BEARER).status_code == 404
     assert client.get("/review/api/item/nope", headers=BEARER).status_code == 404
+
+
+def test_thumbnails_are_made_a_few_at_once_and_the_rest_told_to_come_back(client, fake_store, monkeypatch):
+    # GIVEN every slot for making thumbnails taken (operators' pages asking for many large photos at once)
+    from ingest import operator_events
+
+    monkeypatch.setattr(operator_events, "THUMB_WAIT_S", 0.05)
+    seeded = seed_photo(fake_store, time.time() - 60, "Soup", 0.9, data=photo())
+    slots = client.application.extensions["gourmetgram"]["thumbnail_slots"]
+    for _ in range(operator_events.THUMBS_AT_ONCE):
+        assert slots.acquire(blocking=False)
+    # WHEN one more thumbnail is asked for
+    busy = client.get(f"/review/thumbs/{seeded.id}", headers=BEARER)
+    # THEN it is answered 503 with Retry-After, and made once a slot is free
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "1" and "busy" in busy.get_json()["error"]
+    slots.release()
+    assert client.get(f"/review/thumbs/{seeded.id}", headers=BEARER).status_code == 200

@@ -6,43 +6,30 @@ listing that starts after the window's first key and stops at its end, never a s
 Older uuid4/uuid5 ids begin with random bits: a windowed listing skips them (their key says nothing of
 their time); a listing without bounds yields them too, timed by their record's `uploaded` stamp.
 
-(The event log's own windowed reading is being written in `eventlog.py` at the same time; the two are
-to be merged.)
+The key layout itself (the time in a key, the key of a moment) is `logorder`'s, shared with the event log;
+this module is the reports' view: whole UTC days, records read with their upload time.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from gourmetgram import names
 from gourmetgram.eventlog import RecordCache
+from gourmetgram.logorder import RECORD_SUFFIX, id_time_ms, is_record_key, key_at
 from gourmetgram.outcome import Outcome
 from gourmetgram.store import CorruptDocument, NotFound, ObjectInfo, Store
 
 log = logging.getLogger(__name__)
-TIMED_VERSIONS = (7, 8)
-RECORD_SUFFIX = ".json"
 
 
 def id_time(pid: str) -> float | None:
     """Seconds since the epoch at which the photo of `pid` was uploaded; None for ids without a time."""
-    try:
-        value = uuid.UUID(pid)
-    except ValueError:
-        return None
-    if value.version not in TIMED_VERSIONS:
-        return None
-    return (value.int >> 80) / 1000
-
-
-def key_at(moment: float) -> str:
-    """The leading characters of every id (and record key) made at `moment`, to the millisecond."""
-    digits = f"{int(moment * 1000) & (1 << 48) - 1:012x}"
-    return f"{digits[:8]}-{digits[8:]}"
+    ms = id_time_ms(pid + RECORD_SUFFIX)
+    return None if ms is None else ms / 1000
 
 
 def day_start(day: date) -> float:
@@ -62,7 +49,7 @@ def list_records(store: Store, bucket: str, since: float | None = None,
                  until: float | None = None) -> Iterator[ObjectInfo]:
     """The record objects of photos uploaded in [since, until), in upload order; every record without bounds."""
     if since is None and until is None:
-        yield from (o for o in store.list(bucket) if o.key.endswith(RECORD_SUFFIX))
+        yield from (o for o in store.list(bucket) if is_record_key(o.key))
         return
     start = key_at(since) if since is not None else ""
     end = key_at(until) if until is not None else None
@@ -70,7 +57,7 @@ def list_records(store: Store, bucket: str, since: float | None = None,
         if end is not None and info.key >= end:
             return  # keys sort by time: everything after is later
         moment = id_time(info.key.removesuffix(RECORD_SUFFIX))
-        if moment is None or not info.key.endswith(RECORD_SUFFIX):
+        if moment is None or not is_record_key(info.key):
             continue  # an id without a time in a windowed listing, or not a record
         if (since is None or moment >= since) and (until is None or moment < until):
             yield info

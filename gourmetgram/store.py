@@ -228,13 +228,16 @@ class Store:
         except (ValueError, RecursionError):
             raise CorruptDocument(f"{bucket}/{key} is not JSON", etag) from None
 
-    def list(self, bucket: str, prefix: str = "", start_after: str = "") -> Iterator[ObjectInfo]:
-        """Every object under `prefix` after `start_after`, in key order, page by page (never all in memory).
-        A listing knows keys, ETags, sizes and times: no metadata, no Content-Type."""
+    def list(self, bucket: str, prefix: str = "", start_after: str = "", page_size: int = 1000) -> Iterator[ObjectInfo]:
+        """Every object under `prefix` after `start_after`, in key order, page by page (never all in memory;
+        a caller that stops early may ask for smaller pages). A listing knows keys, ETags, sizes and times:
+        no metadata, no Content-Type."""
         self._counter("ListObjectsV2")
         try:
-            for o in self._client.list_objects(bucket, prefix=prefix or None, recursive=True,
-                                               start_after=start_after or None):
+            # list_objects always asks for pages of 1000; its own page loop, with the page size given.
+            for o in self._client._list_objects(  # noqa: SLF001
+                    bucket, delimiter=None, prefix=prefix or None, start_after=start_after or None,
+                    encoding_type="url", max_keys=min(max(page_size, 1), 1000)):
                 yield ObjectInfo(bucket, o.object_name, _strip(o.etag or ""), o.size or 0, o.last_modified)
         except _CLIENT_ERRORS as exc:
             raise _translate(exc, f"listing {bucket}/{prefix}") from exc

@@ -7,11 +7,12 @@ import threading
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from gourmetgram.eventlog import RecordCache
+from gourmetgram.eventlog import EventLog
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 from gourmetgram.waiter import OutcomeWaiter
 from ingest import security
+from ingest.event_reads import PAGE_SIZES, EventReads
 from ingest.nudge import Nudger
 from ingest.server import body_limit
 
@@ -27,19 +28,22 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         "store": store,
         "waiter": OutcomeWaiter(store, settings.bucket_events),
         "nudger": Nudger(settings),
-        "records": RecordCache(),
+        # One reader of the event log for the app (it learns how far back a page of the log reaches), read
+        # through shared reads: see ingest.event_reads.
+        "event_reads": EventReads(EventLog(store, settings.bucket_events, keep_outside=max(PAGE_SIZES))),
         # Long-polls waiting at once; the rest answer at once (see predictions.get_prediction).
         "long_polls": threading.BoundedSemaphore(settings.long_poll_max_concurrent),
     }
     security.init_app(app, settings.allowed_web_hosts)
 
-    from ingest import pages, predictions, quality_page, review, upload
+    from ingest import operator_events, pages, predictions, quality_page, review, upload
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(upload.bp)
     app.register_blueprint(predictions.bp)
-    # The operator pages (/review, /quality): REVIEW_TOKEN or nothing (ingest/operator.py).
+    # The operator pages (/review, /review/events, /quality): REVIEW_TOKEN or nothing (ingest/operator.py).
     app.register_blueprint(review.bp)
+    app.register_blueprint(operator_events.bp)
     app.register_blueprint(quality_page.bp)
 
     @app.errorhandler(HTTPException)

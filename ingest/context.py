@@ -6,10 +6,10 @@ import threading
 
 from flask import current_app
 
-from gourmetgram.eventlog import RecordCache
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 from gourmetgram.waiter import OutcomeWaiter
+from ingest.event_reads import EventReads
 from ingest.nudge import Nudger
 
 
@@ -34,9 +34,9 @@ def nudger() -> Nudger:
     return current_app.extensions["gourmetgram"]["nudger"]
 
 
-def records() -> RecordCache:
-    """Outcome records already read for the event log, shared by every request of this app."""
-    return current_app.extensions["gourmetgram"]["records"]
+def event_reads() -> EventReads:
+    """The event log's newest records, read once for every request waiting (`/api/events`)."""
+    return current_app.extensions["gourmetgram"]["event_reads"]
 
 
 def cache() -> dict:

@@ -59,8 +59,9 @@ def _refuse() -> Response | None:
 
 
 def _private(response: Response) -> Response:
-    # What an operator page shows (photos, labels) is nobody else's: never kept by a shared cache.
-    response.headers["Cache-Control"] = "no-store"
+    # What an operator page shows (photos, labels) is nobody else's: never kept by a shared cache. A route
+    # may allow the operator's own browser to keep it (`private`): a thumbnail does.
+    response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 

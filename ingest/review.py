@@ -1,6 +1,7 @@
 """`/review`: the operator labels queued photos one at a time, by keyboard (operator pages only).
 
-`GET /review` the page; `GET /review/api/queue` the queue (gourmetgram/review_queue.py); `GET
+`GET /review` the page (`?id=<id>` shows that photo first); `GET /review/api/queue` the queue
+(gourmetgram/review_queue.py); `GET /review/api/item/<id>` one photo, queued or not; `GET
 /review/photo/<id>` the photo, read from `production` by the frontend (the browser never sees MinIO);
 `POST /review/api/<id>` `{"human_label": <class>}` saves the answer through the record (labels.py).
 """
@@ -14,13 +15,14 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from gourmetgram import names, outcome, review_queue
+from gourmetgram import idtime, names, outcome, review_queue
 from gourmetgram.eventlog import RecordCache
+from gourmetgram.idtime import Photo
 from gourmetgram.labels import change_labels
 from gourmetgram.outcome import Outcome, Status
 from gourmetgram.review_queue import Queued
-from gourmetgram.store import NotFound, StoreError
-from ingest import context, operator
+from gourmetgram.store import CorruptDocument, NotFound, StoreError
+from ingest import context, operator, production_photos
 from ingest.feedback_body import Refused
 
 bp = operator.protect(Blueprint("review", __name__))
@@ -72,23 +74,44 @@ def item_json(q: Queued) -> dict:
     return {"id": r.id, "photo": f"/review/photo/{r.id}", "predicted_class": r.predicted_class,
             "class_index": r.class_index, "confidence": r.confidence, "corrected_class": r.corrected_class,
             "flagged": bool(r.flagged), "reasons": [reason.value for reason in q.reasons], "source": r.source,
-            "model_version": r.model_version,
+            "model_version": r.model_version, "human_label": r.human_label,
             "uploaded": names.timestamp_tag(datetime.fromtimestamp(q.photo.uploaded, UTC))}
+
+
+@bp.get("/review/api/item/<pid>")
+def one_item(pid: str):
+    """One photo as the queue lists it, queued or not (`/review?id=<id>` opens it first): from the event log."""
+    if not names.is_prediction_id(pid):
+        return jsonify({"error": f"no prediction with id {pid!r}"}), 404
+    try:
+        found = outcome.read(context.store(), context.settings().bucket_events, pid)
+    except CorruptDocument as exc:
+        return jsonify({"error": str(exc)}), 404
+    except StoreError as exc:
+        return jsonify({"error": f"storage is unavailable: {exc}"}), 503
+    if found is None:
+        return jsonify({"error": f"no prediction with id {pid!r}"}), 404
+    record = found.outcome
+    photo = Photo(record, idtime.id_time(pid) or _uploaded(record))
+    if not review_queue.labelled(photo):
+        return jsonify({"error": f"prediction {pid} is {record.status.value}: only a labelled photo is reviewed"}), 409
+    rule = review_queue.Rule.from_settings(context.settings())
+    return jsonify(item_json(Queued(photo, review_queue.reasons(photo, rule, sampled=set()))))
+
+
+def _uploaded(record: Outcome) -> float:
+    try:
+        return names.parse_iso(record.timestamps["uploaded"])
+    except (KeyError, ValueError):
+        return 0.0
 
 
 @bp.get("/review/photo/<pid>")
 def photo(pid: str):
-    if not names.is_prediction_id(pid):
-        return jsonify({"error": f"no photo with id {pid!r}"}), 404
-    s = context.settings()
     try:
-        found = outcome.read(context.store(), s.bucket_events, pid)
-        key = found.outcome.production_key if found else None
-        if not key:
-            return jsonify({"error": f"prediction {pid} has no photo in {s.bucket_production}"}), 404
-        data = context.store().read(s.bucket_production, key, limit=s.max_object_bytes)
-    except NotFound:
-        return jsonify({"error": f"the photo of prediction {pid} is gone from {s.bucket_production}"}), 404
+        key, data = production_photos.read(pid)
+    except production_photos.NoPhoto as exc:
+        return jsonify({"error": str(exc)}), 404
     except StoreError as exc:
         return jsonify({"error": f"storage is unavailable: {exc}"}), 503
     ext = key[key.rfind("."):] if "." in key.rsplit("/", 1)[-1] else ""

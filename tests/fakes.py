@@ -43,11 +43,16 @@ class FakeStore:
         self.down = False          # every call raises StoreUnavailable while True
         self.fail_next: dict[str, int] = {}  # method name -> how many calls fail transiently
         self.calls: list[str] = []
+        self.listed = 0            # keys every listing so far went through
         self._lock = threading.Lock()
 
     # --- helpers for tests -----------------------------------------------------------------
     def age(self, bucket: str, key: str, seconds: float) -> None:
         self.buckets[bucket][key].modified -= timedelta(seconds=seconds)
+
+    def written_at(self, bucket: str, key: str, moment: datetime) -> None:
+        """Make the object's Last-Modified `moment` (MinIO sets it; a test may want any)."""
+        self.buckets[bucket][key].modified = moment
 
     def keys(self, bucket: str) -> list[str]:
         return sorted(self.buckets[bucket])
@@ -130,12 +135,13 @@ class FakeStore:
         except ValueError:
             raise CorruptDocument(f"{bucket}/{key} is not JSON", o.etag) from None
 
-    def list(self, bucket: str, prefix: str = "", start_after: str = ""):
+    def list(self, bucket: str, prefix: str = "", start_after: str = "", page_size: int = 1000):
         self._enter("list")
         with self._lock:
             items = sorted(self.buckets[bucket].items())
         for key, o in items:
             if key.startswith(prefix) and key > start_after:
+                self.listed += 1
                 # As MinIO's listing: keys, ETags, sizes and times, no metadata and no Content-Type.
                 yield ObjectInfo(bucket, key, o.etag, len(o.data), o.modified)
 

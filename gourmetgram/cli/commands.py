@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -140,19 +141,61 @@ def requeue(failed: bool) -> None:
     click.echo(f"requeued {done.moved} quarantined and {done.retried} failed item(s); {done.kept} kept as they were")
 
 
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(text: str) -> int | None:
+    """An age such as 90s, 15m, 2h, 3d in seconds; None for anything else."""
+    text = text.strip()
+    return int(text[:-1]) * _AGE_UNITS[text[-1]] if text[:-1].isdecimal() and text[-1:] in _AGE_UNITS else None
+
+
+def _age(ctx, param, value: str) -> int:
+    seconds = _seconds(value)
+    if not seconds:
+        raise click.BadParameter(f"{value!r} is not an age such as 90s, 15m, 2h, 3d")
+    return seconds
+
+
+def _moment(ctx, param, value: str | None) -> float | None:
+    """A time with its zone (2026-11-26T10:00:00Z), or an age counted back from now."""
+    if value is None:
+        return None
+    from gourmetgram import names
+
+    seconds = _seconds(value)
+    if seconds is not None:
+        return time.time() - seconds
+    try:
+        return names.parse_iso(value.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither a time with its zone (2026-11-26T10:00:00Z) nor an age "
+                                 "(90s, 15m, 2h, 3d)") from None
+
+
 @main.command()
-@click.option("--follow", "-f", is_flag=True, help="Keep printing new outcomes.")
-@click.option("--limit", default=20, show_default=True)
-def events(follow: bool, limit: int) -> None:
-    """Show the event log (outcome records), newest last."""
+@click.option("--follow", "-f", is_flag=True, help="Keep printing outcomes as they are written or rewritten.")
+@click.option("--limit", type=click.IntRange(min=1), help="Show the newest N (default 20; with --since: all).")
+@click.option("--since", callback=_moment, metavar="TIME",
+              help="Show every outcome of a photo from TIME on: 2026-11-26T10:00:00Z, or an age: 15m, 2h, 3d.")
+@click.option("--window", callback=_age, default="1h", show_default=True, metavar="AGE",
+              help="With --follow: watch the outcomes of photos this recent for changes.")
+def events(follow: bool, limit: int | None, since: float | None, window: int) -> None:
+    """Show the event log (outcome records) by the photos' time, newest last."""
     from gourmetgram import eventlog
     from gourmetgram.store import Store, StoreError
 
     s = _settings()
     store = Store.connect(s)
     try:
-        docs = (eventlog.follow(store, s.bucket_events, limit=limit) if follow
-                else reversed(eventlog.recent(store, s.bucket_events, limit)))
+        if follow:
+            docs = eventlog.follow(store, s.bucket_events, limit=limit or 20, since=since, window_s=window)
+        elif since is not None:
+            log = eventlog.EventLog(store, s.bucket_events)
+            entries = log.entries_since(since)
+            docs = log.documents(entries[-limit:] if limit else entries)
+        else:
+            docs = reversed(eventlog.recent(store, s.bucket_events, limit or 20))
         for doc in docs:
             click.echo(eventlog.format_row(doc))
     except StoreError as exc:
@@ -318,6 +361,29 @@ def bench(photos: int, singles: int, as_json: bool, transports: bool) -> None:
     module = bench_transport if transports else benchmark
     result = module.run(_settings(), photos=photos, singles=singles)
     click.echo(json.dumps(result, indent=1) if as_json else module.table(result))
+
+
+@main.command("bench-events")
+@click.option("--records", default="20000,200000", show_default=True,
+              help="Sizes of the log to measure at, comma-separated (one MinIO, filled up to each in turn).")
+@click.option("--old", default=0, show_default=True, help="Old-format (uuid4) records written first.")
+@click.option("--samples", default=20, show_default=True, help="Page refreshes measured at each size.")
+@click.option("--clients", default=60, show_default=True, help="Clients requesting the log at once (0: none).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def bench_events(records: str, old: int, samples: int, clients: int, as_json: bool) -> None:
+    """Measure /api/events on a large event log (starts its own MinIO and frontend)."""
+    import json
+
+    from gourmetgram.cli import bench_events as benchmark
+
+    try:
+        sizes = tuple(int(size) for size in records.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{records!r} is not a list of record counts such as 20000,200000",
+                                 param_hint="--records") from None
+    logging.basicConfig(level=logging.WARNING)
+    result = benchmark.event_log(_settings(), sizes=sizes, old=old, samples=samples, clients=clients)
+    click.echo(json.dumps(result, indent=1) if as_json else benchmark.event_log_table(result))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 // Rows are kept by record id and only changed cells are rewritten, so a selection, the scroll position and
 // the reading order survive a refresh; a late correction or flag changes its cells, never the row's place.
 // A file of its own, columns from the table's header: the page's CSP allows no inline script.
+// The filters (status, class, source) hide the rows that do not match, the ones loaded and every refresh's;
+// the page's address keeps them (?status=&class=&source=), so a reload or a shared link shows the same rows.
+// The operators' view (/review/events) has a Photo column: a thumbnail linking to the photo's review.
 import { clockTime, localTime, percent, timeZone } from './format.js';
 
 const REFRESH_MS = 3000;
@@ -10,7 +13,13 @@ const body = table.tBodies[0];
 const keys = [...table.tHead.rows[0].cells].map((th) => th.dataset.key);
 const updated = document.getElementById('updated');
 const problem = document.getElementById('refresh-problem');
+const filters = document.getElementById('filters');
+const shown = document.getElementById('shown');
 const STATUS_TEXT = { done: '✓ done', rejected: '✕ rejected', failed: '! failed', pending: '… pending' };
+// What a row whose photo is not in production shows in the Photo column instead of a thumbnail.
+const NO_PHOTO = { rejected: 'no photo (quarantined)', failed: 'no photo yet (failed)', pending: 'no photo yet' };
+// Each filter and the record field it compares (the model's class: the one production files it under).
+const FILTERED = { status: 'status', class: 'predicted_class', source: 'source' };
 
 // When the photo's outcome was recorded (a pending one has none yet; records from before `timestamps` had
 // only the listing's time).
@@ -29,6 +38,9 @@ const newestFirst = (a, b) => sortTime(b) - sortTime(a) || String(b.id).localeCo
 
 // What each column shows of a record: its text, and for some a class (colour beside the text) or a time.
 const CELLS = {
+  photo: (r) => (r.status === 'done' && r.production_key
+    ? { photo: r.id, text: r.original_filename || r.incoming_key || r.id }
+    : { text: NO_PHOTO[r.status] || 'no photo', cls: 'no-photo' }),
   finished: (r) => {
     const iso = outcomeTime(r);
     return iso ? { text: localTime(iso), time: iso } : { text: r.status === 'pending' ? 'in progress' : '' };
@@ -56,6 +68,20 @@ function fill(td, cell) {
     time.title = cell.time;
     time.textContent = cell.text;
     td.replaceChildren(time);
+  } else if (cell.photo) {
+    // The frontend serves the thumbnail (under the review token); the link opens the photo's review.
+    const link = document.createElement('a');
+    link.className = 'thumb';
+    link.href = `/review?id=${encodeURIComponent(cell.photo)}`;
+    const img = document.createElement('img');
+    img.src = `/review/thumbs/${encodeURIComponent(cell.photo)}`;
+    img.alt = cell.text;
+    img.loading = 'lazy';
+    img.addEventListener('error', () => img.replaceWith('photo unavailable '), { once: true });
+    const label = document.createElement('span');
+    label.textContent = 'Review';
+    link.replaceChildren(img, label);
+    td.replaceChildren(link);
   } else if (cell.id) {
     const name = document.createElement('span');
     name.className = 'name';
@@ -79,6 +105,8 @@ function rowFor(record, existing) {
       if (key === 'file') cell.scope = 'row';   // the file names the row for a screen reader
     }
   }
+  // What the filters compare, on the row, renewed every refresh (a pending photo becomes done).
+  for (const [name, field] of Object.entries(FILTERED)) tr.dataset[name] = record[field] ?? '';
   keys.forEach((key, i) => fill(tr.cells[i], (CELLS[key] || ((r) => ({ text: String(r[key] ?? '') })))(record)));
   return tr;
 }
@@ -87,6 +115,7 @@ function rowFor(record, existing) {
 function anchor() {
   if (window.scrollY === 0) return null;   // at the top: new rows appear there, in view
   for (const tr of body.rows) {
+    if (tr.hidden) continue;   // filtered out: it has no place on the screen
     const top = tr.getBoundingClientRect().top;
     if (top >= 0) return { tr, top };
   }
@@ -104,8 +133,45 @@ function render(records) {
     const tr = rowFor(record, existing);
     if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] || null);
   });
+  applyFilters();
   if (keep && keep.tr.isConnected) window.scrollBy(0, keep.tr.getBoundingClientRect().top - keep.top);
 }
+
+// The value chosen in each filter ('' for all).
+function chosen() {
+  return Object.fromEntries(Object.keys(FILTERED).map((name) => [name, filters.elements[name].value]));
+}
+
+function applyFilters() {
+  const wanted = Object.entries(chosen()).filter(([, value]) => value);
+  let count = 0;
+  for (const tr of body.rows) {
+    tr.hidden = !wanted.every(([name, value]) => tr.dataset[name] === value);
+    if (!tr.hidden) count += 1;
+  }
+  const text = wanted.length ? `${count} of ${body.rows.length} outcomes match the filters.` : '';
+  if (shown.textContent !== text) shown.textContent = text;
+}
+
+function filtersFromAddress() {
+  const query = new URLSearchParams(window.location.search);
+  for (const name of Object.keys(FILTERED)) {
+    const select = filters.elements[name];
+    const value = query.get(name) || '';
+    if ([...select.options].some((option) => option.value === value)) select.value = value;
+  }
+}
+
+filters.addEventListener('change', () => {
+  applyFilters();
+  const query = new URLSearchParams(window.location.search);
+  for (const [name, value] of Object.entries(chosen())) {
+    if (value) query.set(name, value); else query.delete(name);
+  }
+  const search = query.toString();
+  window.history.replaceState(null, '', search ? `?${search}` : window.location.pathname);
+});
+filters.addEventListener('submit', (e) => e.preventDefault());   // Enter in a select sends nothing
 
 let lastGood = null;
 
@@ -140,4 +206,5 @@ async function refresh() {
 }
 
 document.getElementById('zone').textContent = timeZone();
+filtersFromAddress();
 refresh();

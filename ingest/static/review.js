@@ -1,9 +1,22 @@
 // GourmetGram review: one queued photo at a time; one key per class, Enter keeps the model's class,
-// Space skips. A file of its own: the page's CSP allows no inline script.
+// Space skips. A file of its own: the page's CSP allows no inline script. `/review?id=<id>` (the event
+// log's links) shows that photo first, queued or not, then the queue.
 const $ = id => document.getElementById(id);
 const keys = new Map([...document.querySelectorAll('.class-key')].map(b => [b.dataset.key, b.dataset.class]));
 const skipped = new Set();   // skipped in this visit: the server's queue keeps them for later
 let items = [], index = 0, total = 0, busy = false;
+let asked = new URLSearchParams(window.location.search).get('id');   // shown first, once
+
+// The photo the address names, or null (and why not, said on the page).
+async function askedItem() {
+  const id = asked;
+  asked = null;
+  const r = await fetch(`/review/api/item/${encodeURIComponent(id)}`);
+  const body = await r.json();
+  if (r.ok) return body;
+  $('saved').textContent = `Cannot open photo ${id}: ${body.error || r.statusText}. Showing the queue.`;
+  return null;
+}
 
 async function load() {
   busy = true;
@@ -12,6 +25,10 @@ async function load() {
     const body = await r.json();
     if (!r.ok) throw new Error(body.error || r.statusText);
     items = body.items.filter(i => !skipped.has(i.id));
+    if (asked) {
+      const first = await askedItem();
+      if (first) items = [first, ...items.filter(i => i.id !== first.id)];
+    }
     total = body.total;
     index = 0;
     show();
@@ -39,7 +56,9 @@ function show() {
   $('correction-line').hidden = !item.corrected_class;
   $('correction').textContent = item.corrected_class || '';
   $('flag-line').hidden = !item.flagged;
-  $('reasons').textContent = item.reasons.join(', ');
+  $('reviewed-line').hidden = !item.human_label;
+  $('reviewed').textContent = item.human_label || '';
+  $('reasons').textContent = item.reasons.join(', ') || 'opened by its id';
   $('uploaded').textContent = item.uploaded;
   $('source').textContent = item.source;
   $('position').textContent = `${index + 1} of ${items.length} loaded`;
@@ -61,7 +80,8 @@ async function answer(humanLabel) {
   try {
     const r = await fetch(`/review/api/${item.id}`, {
       method: 'POST', headers: {'Content-Type': 'application/json'},
-      body: JSON.stringify({human_label: humanLabel}),
+      // Only a photo opened by its id can carry a review already: the page says so, and this one replaces it.
+      body: JSON.stringify({human_label: humanLabel, ...(item.human_label ? {replace: true} : {})}),
     });
     const body = await r.json();
     if (r.ok) {

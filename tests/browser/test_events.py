@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from gourmetgram import names
-from gourmetgram.cli.client import post_photo
+from gourmetgram.cli.client import drop, post_photo
 from tests.browser.conftest import DESKTOP, VIEWPORTS, assert_accessible, csp_violations, screenshot, viewport_name
 from tests.conftest import photo
 from tests.stack import wait_final
@@ -169,3 +169,67 @@ def test_a_file_name_too_long_for_the_metadata_is_kept_cut(stack, store, open_pa
     name = cell(page, done["id"], "file")
     expect(name).to_contain_text("🍜🍜🍜", timeout=15_000)
     assert name.bounding_box()["width"] < 300  # wrapped in its cell, not one line across the table
+
+
+def focus_by_tab(page, name: str) -> None:
+    """Tab through the page, as a keyboard user does, until the filter `name` has the focus."""
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.name") == name:
+            return
+    raise AssertionError(f"the {name} filter is not reachable with Tab")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_the_filters_hide_and_show_rows_by_keyboard_and_hold_across_refreshes(stack, store, open_page, viewport):
+    size = viewport_name(viewport)
+    # GIVEN a photo uploaded through the page, one it rejects, and one dropped into the bucket
+    done, _ = upload(stack, store, f"filter me {size}.jpg")
+    rejected, _ = upload(stack, store, f"filter broken {size}.jpg", photo("4_87.jpg")[:20_000])
+    dropped = wait_final(store, drop(store, "incoming", f"filters/{size} drop.jpg", photo("7_226.jpg")))
+    assert (done["source"], dropped["source"], rejected["status"]) == ("web", "bucket", "rejected")
+    page = open_page(viewport)
+    violations = csp_violations(page)
+    page.goto(f"{stack.web_url}/events")
+    for record in (done, rejected, dropped):
+        expect(row(page, record["id"])).to_be_visible(timeout=15_000)
+    # WHEN the reader picks "rejected" in the Status filter, with the keyboard only
+    focus_by_tab(page, "status")
+    assert page.get_by_label("Status").evaluate("(s) => s === document.activeElement")  # it has a label
+    page.keyboard.type("rejected")
+    # THEN only rejected rows are shown, and the page says how many
+    expect(page.locator("select[name=status]")).to_have_value("rejected")
+    expect(row(page, rejected["id"])).to_be_visible()
+    expect(row(page, done["id"])).to_be_hidden()
+    expect(row(page, dropped["id"])).to_be_hidden()
+    expect(page.locator("#shown")).to_contain_text("outcomes match the filters")
+    assert page.url.endswith("?status=rejected")
+    screenshot(page, f"11-events-filtered-{size}")
+    assert_accessible(page, f"/events filtered ({size})")
+    # WHEN they set it back to all, and choose the model's class of the uploaded photo instead
+    page.keyboard.press("Home")  # the first option: all
+    expect(page.locator("select[name=status]")).to_have_value("")
+    focus_by_tab(page, "class")
+    page.keyboard.type(done["predicted_class"])
+    expect(page.locator("select[name=class]")).to_have_value(done["predicted_class"])
+    expect(row(page, done["id"])).to_be_visible()
+    expect(row(page, rejected["id"])).to_be_hidden()  # a rejected photo has no class
+    page.keyboard.press("Home")
+    # AND the Source filter: dropped into the bucket
+    focus_by_tab(page, "source")
+    page.keyboard.type("bucket")
+    expect(page.locator("select[name=source]")).to_have_value("bucket")
+    expect(row(page, dropped["id"])).to_be_visible()
+    expect(row(page, done["id"])).to_be_hidden()
+    expect(row(page, rejected["id"])).to_be_hidden()
+    # WHEN a new web upload arrives with the next refreshes, THEN its row is there but hidden, the filter kept
+    fresh, _ = upload(stack, store, f"arrives filtered {size}.jpg")
+    expect(row(page, fresh["id"])).to_be_attached(timeout=15_000)
+    expect(row(page, fresh["id"])).to_be_hidden()
+    expect(row(page, dropped["id"])).to_be_visible()
+    # AND a reload shows the same rows (the filters are in the address)
+    page.reload()
+    expect(page.locator("select[name=source]")).to_have_value("bucket")
+    expect(row(page, dropped["id"])).to_be_visible(timeout=15_000)
+    expect(row(page, fresh["id"])).to_be_hidden()
+    assert violations == []

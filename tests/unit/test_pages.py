@@ -1,8 +1,11 @@
 import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from gourmetgram import eventlog
+from gourmetgram import eventlog, names
 from gourmetgram.outcome import Outcome, Status
 from ingest import create_app
 
@@ -91,3 +94,54 @@ def test_pages_have_no_inline_script_or_style(client, path):
     scripts = re.findall(r"<script\b[^>]*>", html)
     assert scripts and all("src=" in tag for tag in scripts)  # the CSP allows scripts from files only
     assert "<style" not in html and not re.search(r"\s(style|on\w+)=", html)
+
+
+def put_record(store, pid: str, status: Status = Status.DONE) -> None:
+    store.put_json("events", names.record_key(pid), Outcome(id=pid, status=status, incoming_key=f"{pid}.jpg",
+                                                            incoming_etag="e").to_json())
+
+
+def test_the_api_answers_with_what_was_written_before_the_request_even_a_moment_before(client, fake_store):
+    pid = names.upload_id()
+    put_record(fake_store, pid, Status.PENDING)
+    assert client.get("/api/events").get_json()[0]["status"] == "pending"
+    put_record(fake_store, pid, Status.DONE)
+    assert client.get("/api/events").get_json()[0]["status"] == "done"  # not the read of a moment ago
+
+
+def test_sixty_clients_at_once_cost_one_read_and_the_excess_get_a_503_at_once(client, fake_store):
+    for i in range(5):
+        put_record(fake_store, names.upload_id(time.time() - i))
+    gate = threading.Event()
+    listing = fake_store.list
+
+    def slow_list(*args, **kwargs):
+        assert gate.wait(10)
+        return listing(*args, **kwargs)
+
+    fake_store.list = slow_list
+    with ThreadPoolExecutor(60) as pool:
+        answers = [pool.submit(client.get, "/api/events?limit=50") for _ in range(60)]
+        time.sleep(0.5)
+        refused = [a.result() for a in answers if a.done()]
+        gate.set()
+        served = [a.result(10) for a in answers]
+    assert len(refused) >= 60 - 1 - 8  # one reads, eight may wait
+    assert all(r.status_code == 503 and r.headers["Retry-After"] == "1" for r in refused)
+    assert "ask again in a second" in refused[0].get_json()["error"]
+    ok = [r for r in served if r.status_code == 200]
+    assert len(ok) >= 1 and all(len(r.get_json()) == 5 for r in ok)
+    assert fake_store.calls.count("list") <= 2 * 3  # one or two reads (each: two outside listings and a span)
+    for r in served:
+        r.close()
+
+
+def test_the_api_orders_by_the_photos_time_and_a_late_correction_keeps_its_place(client, fake_store):
+    now = time.time()
+    pids = [names.upload_id(now - 60 * i) for i in range(4)]
+    for pid in reversed(pids):
+        put_record(fake_store, pid, Status.PENDING)
+    put_record(fake_store, pids[-1], Status.DONE)  # the oldest photo's record, rewritten last
+    rows = client.get("/api/events").get_json()
+    assert [r["id"] for r in rows] == pids and rows[-1]["status"] == "done"
+    assert rows[-1]["time"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(now - 180)))

@@ -4,6 +4,8 @@ MinIO's events are queued as they come, without a request: the worker's first re
 conditional on the event's ETag (and version), which checks the object as a HEAD here would, and answers
 everything the worker needs besides. The frontend's nudge is checked here by HEAD (exists, same ETag, a
 web upload), because its narrow token must only ever hurry the frontend's own uploads.
+The JetStream consumer screens its messages with `screen` and queues them as `admit_event` does (no
+request: the worker's GET verifies).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 
+from classifier_fn.events import ObjectEvent
 from classifier_fn.queue import LIVE, Item
 from classifier_fn.runtime import Runtime
 from classifier_fn.verify import Gone, Stale, current_version
+from gourmetgram import names
 from gourmetgram.store import ObjectInfo, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -34,6 +38,22 @@ class Admission(str, enum.Enum):
     INVALID = "invalid"          # a key no object can have
     IGNORED = "ignored"          # an event that is never work (tagging, deletes, reads, folder markers)
     OTHER_BUCKET = "other_bucket"
+
+
+def screen(event: ObjectEvent, watched: str) -> Admission | None:
+    """What becomes of an event that is never work (an impossible key, tagging, deletes, reads, another bucket, a
+    folder marker); None for an event that may be: it is then queued."""
+    if event.invalid:
+        log.warning("event for an impossible key %.200r ignored: %s", event.key, event.invalid)
+        return Admission.INVALID
+    if not event.accepted:
+        return Admission.IGNORED
+    if event.bucket != watched:
+        log.warning("event for bucket %r ignored: only %r is watched", event.bucket, watched)
+        return Admission.OTHER_BUCKET
+    if names.is_folder_marker(event.key):
+        return Admission.IGNORED
+    return None
 
 
 def admit_event(rt: Runtime, bucket: str, key: str, etag: str, event_time: str,

@@ -29,7 +29,8 @@ def create_app(settings: Settings, store: Store | None = None, loaded: model_mod
         for problem in report.problems:
             log.warning("start-up check: %s", problem)
         the_model = loaded or await run_in_threadpool(model_module.load, settings.model_path)
-        with running(settings, the_store, the_model, reconcile=run_reconciler, check=report) as runtime:
+        with running(settings, the_store, the_model, reconcile=run_reconciler, check=report,
+                     consume=settings.jetstream) as runtime:
             app.state.runtime = runtime
             yield
 

@@ -36,7 +36,11 @@ async def readyz(request: Request) -> JSONResponse:
                   "oldest_age_s": rt.queue.oldest_age_s()},
         # None until the first pass ends (or when this process runs no reconciler).
         "last_reconcile": dataclasses.asdict(rt.last_reconcile) if rt.last_reconcile else None,
+        "transport": rt.settings.event_transport,
     }
+    if rt.consumer_status:
+        # Not part of "ready": without NATS the reconciler still brings every photo, only later.
+        body["jetstream"] = rt.consumer_status()
     return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
 

@@ -23,6 +23,8 @@ class Metrics:
         self.queue_depth = Gauge("gourmetgram_queue_depth", "Items waiting, by lane", ["lane"], registry=r)
         self.s3_requests = Counter("gourmetgram_s3_requests_total", "S3 requests sent by the function",
                                    ["operation"], registry=r)
+        self.jetstream = Counter("gourmetgram_jetstream_messages_total", "Stream messages settled, by how",
+                                 ["settled"], registry=r)
         self.reconciled = Counter("gourmetgram_reconciler_queued_total", "Objects queued by the reconciler",
                                   registry=r)
 

@@ -51,6 +51,12 @@ class WorkQueue:
         self._refilled = time.monotonic()
         self.backlog_capacity = backlog_capacity
         self._clock = clock  # for the age of what waits (items are stamped with time.monotonic)
+        self._on_done: list[Callable[[Item, object], None]] = []
+
+    def on_done(self, listener: Callable[[Item, object], None]) -> None:
+        """Call `listener(item, result)` whenever an item is done (after its version is released), from the
+        worker's thread: how the event transport learns how a photo ended (result None: the worker failed)."""
+        self._on_done.append(listener)
 
     def offer(self, item: Item) -> bool:
         """Queue `item` unless that object version is already queued or being worked on."""
@@ -113,9 +119,11 @@ class WorkQueue:
                 self._cond.wait(wait)
             return None
 
-    def done(self, item: Item) -> None:
+    def done(self, item: Item, result: object = None) -> None:
         with self._cond:
             self._held.discard(item.identity)
+        for listener in self._on_done:
+            listener(item, result)
 
     def deleted(self, version_id: str) -> None:
         """A worker deleted this exact object version: it can never exist again (version ids are unique)."""

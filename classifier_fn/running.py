@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import torch
 
 from classifier_fn.infer import Batcher
+from classifier_fn.jetstream import JetStreamConsumer
 from classifier_fn.metrics import Metrics
 from classifier_fn.model import LoadedModel, for_inference
 from classifier_fn.queue import WorkQueue
@@ -34,8 +35,9 @@ def warm(module: torch.nn.Module, batch_size: int) -> None:
 
 @contextlib.contextmanager
 def running(settings: Settings, store: Store, loaded: LoadedModel, reconcile: bool = True,
-            check: CheckReport | None = None) -> Iterator[Runtime]:
-    """The runtime, with its batcher, workers and (with `reconcile`) reconciler running, stopped in order."""
+            check: CheckReport | None = None, consume: bool = False) -> Iterator[Runtime]:
+    """The runtime, with its batcher, workers, (with `reconcile`) reconciler and (with `consume`) stream consumer
+    running, stopped in order."""
     s = settings
     torch.set_num_threads(s.torch_threads or os.cpu_count() or 1)
     module = for_inference(loaded.module)
@@ -58,16 +60,25 @@ def running(settings: Settings, store: Store, loaded: LoadedModel, reconcile: bo
 
         reconciler = Reconciler(store, s.bucket_incoming, queue, s.reconcile_grace_s, s.reconcile_interval_s,
                                 on_pass).start()
-    log.info("processing: model %s, %d workers, batches of up to %d within %d ms", loaded.version, s.workers,
-             s.batch_size, s.batch_wait_ms)
+    consumer = None
+    if consume:
+        consumer = JetStreamConsumer(rt).start()
+        rt.consumer_status = consumer.describe
+    log.info("processing: model %s, %d workers, batches of up to %d within %d ms, events by %s", loaded.version,
+             s.workers, s.batch_size, s.batch_wait_ms, "the stream" if consume else "webhook")
     try:
         yield rt
     finally:
-        # Stop taking new work, let the workers finish what they hold, then stop the model.
+        # Stop taking new work, let the workers finish what they hold (their messages are settled meanwhile),
+        # give back the messages of what was never worked, then stop the model.
+        if consumer:
+            consumer.stop_taking()
         if reconciler:
             reconciler.stop()
         queue.close()
         stop.set()
         for t in workers:
             t.join(timeout=60)
+        if consumer:
+            consumer.close()
         batcher.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -36,6 +37,8 @@ class Runtime:
     check: CheckReport = field(default_factory=lambda: CheckReport(subscribed=True))
     # The reconciler's last pass, for /readyz: what `incoming` held that events had not brought.
     last_reconcile: PassReport | None = None
+    # With EVENT_TRANSPORT=jetstream, the stream consumer's state for /readyz (classifier_fn.jetstream).
+    consumer_status: Callable[[], dict] | None = None
     # Decoding is CPU and memory: at most one photo per core, and MAX_PIXELS pixels in all at once.
     decode_budget: DecodeBudget = field(init=False)
     # Synchronous predictions decode one photo at a time (MAX_PIXELS of their own) on one of decode_budget's

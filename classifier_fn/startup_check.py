@@ -1,11 +1,15 @@
-"""The function's start-up check: is the subscription there, and can it never re-trigger the function?"""
+"""The function's start-up check: is the subscription there, and can it never re-trigger the function?
+
+Both of our targets end at the function (the webhook directly, the NATS target through the stream it consumes),
+so a rule naming either is judged; the one of EVENT_TRANSPORT is the subscription the function needs.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from gourmetgram.names import SUBSCRIBED_EVENTS as EVENTS
-from gourmetgram.names import WEBHOOK_ARN as ARN
+from gourmetgram.names import TRANSPORT_ARNS
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store, StoreError
 
@@ -28,6 +32,7 @@ def _retriggers(event: str) -> bool:
 def check(settings: Settings, store: Store) -> CheckReport:
     """Raises UnsafeSubscription when running would loop; otherwise reports what is missing."""
     report = CheckReport()
+    wanted = settings.transport_arn
     try:
         rules = {b: store.subscriptions(b) for b in settings.buckets}
     except StoreError as exc:
@@ -35,12 +40,13 @@ def check(settings: Settings, store: Store) -> CheckReport:
         return report
     for bucket, bucket_rules in rules.items():
         for rule in bucket_rules:
-            if rule.arn != ARN:
+            arn = rule.arn
+            if arn not in TRANSPORT_ARNS.values():
                 continue
             if bucket != settings.bucket_incoming:
                 raise UnsafeSubscription(
-                    f"bucket {bucket!r} notifies the function ({ARN}), but the function writes there: "
-                    f"remove that subscription (mc event rm local/{bucket} {ARN})")
+                    f"bucket {bucket!r} notifies the function ({arn}), but the function writes there: "
+                    f"remove that subscription (mc event rm local/{bucket} {arn})")
             loops = sorted(e for e in rule.events if _retriggers(e))
             if loops:
                 raise UnsafeSubscription(
@@ -50,9 +56,14 @@ def check(settings: Settings, store: Store) -> CheckReport:
             if any(e.startswith("s3:ObjectRemoved:") for e in rule.events):
                 report.problems.append(f"the subscription on {bucket!r} also sends deletions, which the function "
                                        f"ignores: every processed photo costs a wasted request")
-            report.subscribed = True
+            if arn == wanted:
+                report.subscribed = True
+            else:
+                report.problems.append(
+                    f"bucket {bucket!r} also notifies {arn}, but EVENT_TRANSPORT is {settings.event_transport}: "
+                    f"every photo is announced twice; run `gourmetgram configure` (it keeps one)")
     if not report.subscribed:
         report.problems.append(
-            f"bucket {settings.bucket_incoming!r} has no subscription to {ARN}: new photos arrive only through "
+            f"bucket {settings.bucket_incoming!r} has no subscription to {wanted}: new photos arrive only through "
             f"the reconciler (every {settings.reconcile_interval_s:g} s); run `gourmetgram configure`")
     return report

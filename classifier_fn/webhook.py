@@ -9,11 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from classifier_fn import runtime
-from classifier_fn.admission import Admission, admit_event
+from classifier_fn.admission import Admission, admit_event, screen
 from classifier_fn.body import Refusal, guarded_body
 from classifier_fn.events import MalformedEvent, ObjectEvent, parse_body
 from classifier_fn.runtime import Runtime
-from gourmetgram import names
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +46,6 @@ async def receive(request: Request) -> Response:
 
 
 def _admit(rt: Runtime, event: ObjectEvent) -> Admission:
-    if event.invalid:
-        # Not an object MinIO can hold (a forged or broken event): 2xx, so a retrying sender moves on.
-        log.warning("event for an impossible key %.200r ignored: %s", event.key, event.invalid)
-        return Admission.INVALID
-    if not event.accepted:
-        return Admission.IGNORED  # tagging, deletes, reads: never work, always 2xx
-    if event.bucket != rt.settings.bucket_incoming:
-        log.warning("event for bucket %r ignored: only %r is watched", event.bucket, rt.settings.bucket_incoming)
-        return Admission.OTHER_BUCKET
-    if names.is_folder_marker(event.key):
-        return Admission.IGNORED
-    return admit_event(rt, event.bucket, event.key, event.etag, event.time, event.version_id)
+    # Never work (a forged or broken event, tagging, another bucket): 2xx, so a retrying sender moves on.
+    return screen(event, rt.settings.bucket_incoming) or admit_event(rt, event.bucket, event.key, event.etag,
+                                                                     event.time, event.version_id)

@@ -46,6 +46,7 @@ class Result(str, enum.Enum):
     FINISHED = "finished"    # already final: only the delete from incoming was left
     FOREIGN = "foreign"      # a record of another object under this object's own id (a hash collision)
     OVERTAKEN = "overtaken"  # our claim lapsed and another worker took the photo over; its record stands
+    UNAVAILABLE = "unavailable"  # MinIO did not answer before a claim: nothing recorded, worth trying again soon
 
 
 class LostClaim(Exception):
@@ -65,6 +66,7 @@ def _loop(rt: Runtime, stop: threading.Event) -> None:
         item = rt.queue.take(timeout=0.5)
         if item is None:
             continue
+        result = None
         try:
             result = process(rt, item)
             rt.metrics.items.labels(status=result.value, lane=item.lane).inc()
@@ -72,7 +74,7 @@ def _loop(rt: Runtime, stop: threading.Event) -> None:
             log.exception("unexpected error on incoming/%s", item.key)
             rt.metrics.items.labels(status="error", lane=item.lane).inc()
         finally:
-            rt.queue.done(item)
+            rt.queue.done(item, result)
 
 
 def process(rt: Runtime, item: Item) -> Result:
@@ -87,7 +89,7 @@ def process(rt: Runtime, item: Item) -> Result:
         return Result.STALE
     except StoreUnavailable as exc:
         log.warning("incoming/%s left for the reconciler: %s", item.key, exc)
-        return Result.FAILED
+        return Result.UNAVAILABLE
     info = fetched.info
     # An upload's own id is honoured only for the object it was made for; any other object is a new photo.
     upload_id = names.honoured_upload_id(item.key, info.metadata.get("prediction-id"))
@@ -98,7 +100,7 @@ def process(rt: Runtime, item: Item) -> Result:
             got = _claim(rt, item, info, None)
     except StoreUnavailable as exc:
         log.warning("cannot claim incoming/%s: %s", item.key, exc)
-        return Result.FAILED
+        return Result.UNAVAILABLE
     if got.result is ClaimResult.FOREIGN:
         log.error("incoming/%s: record %s belongs to another object; left for the operator", item.key, got.outcome.id)
         return Result.FOREIGN

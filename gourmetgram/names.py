@@ -32,9 +32,19 @@ FEEDBACK_TOKEN_METADATA = "feedback-token-sha256"
 FEEDBACK_TOKEN_FIELD = "feedback_token_sha256"
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
-# The notification target MinIO loads at start (MINIO_NOTIFY_WEBHOOK_*_GOURMETGRAM) and its ARN.
+# The notification targets MinIO loads at start (MINIO_NOTIFY_WEBHOOK_*_GOURMETGRAM, MINIO_NOTIFY_NATS_*_GOURMETGRAM)
+# and their ARNs: one per event transport (EVENT_TRANSPORT); the subscription on `incoming` names the chosen one.
 TARGET_ID = "GOURMETGRAM"
 WEBHOOK_ARN = f"arn:minio:sqs::{TARGET_ID}:webhook"
+NATS_ARN = f"arn:minio:sqs::{TARGET_ID}:nats"
+WEBHOOK, JETSTREAM = "webhook", "jetstream"
+TRANSPORT_ARNS = {WEBHOOK: WEBHOOK_ARN, JETSTREAM: NATS_ARN}
+
+# With EVENT_TRANSPORT=jetstream MinIO publishes each event to this subject; the stream keeps them until a
+# function replica (a pull consumer of the durable consumer below, shared by every replica) acknowledges them.
+STREAM_NAME = "GOURMETGRAM"
+STREAM_SUBJECT = "gourmetgram.incoming"
+CONSUMER_NAME = "classifier"
 
 # Exactly the creations that are new photos: what the subscription asks for and the function accepts.
 # Never ObjectCreated:* (it includes PutTagging, which the function's own tagging would re-trigger) and

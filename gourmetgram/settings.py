@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gourmetgram import names
+
 DECODES = ("fast", "exact")
 # Names a browser on this machine uses for it; no other site's page can make a browser send them as Host.
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
@@ -112,7 +114,26 @@ class Settings:
     review_window_days: int = _env("REVIEW_WINDOW_DAYS", default=7)
     # Days of traffic that /quality and its gauges cover by default.
     quality_window_days: int = _env("QUALITY_WINDOW_DAYS", default=14)
-    # Where scripts/setup.sh installs the MinIO server and mc built from source.
+    # How MinIO's events reach the function: `webhook` (MinIO POSTs each event to FUNCTION_URL) or `jetstream`
+    # (MinIO publishes it to a NATS JetStream stream that every function replica pulls from; see README, Scaling).
+    event_transport: str = _env("EVENT_TRANSPORT", default=names.WEBHOOK)
+    # The NATS servers (comma-separated; one is enough, the client learns the rest of a cluster from it).
+    nats_url: str = _env("NATS_URL", default="nats://127.0.0.1:4222")
+    # The token NATS asks of every client (MinIO, `configure`, the function; never the frontend). Unset: derived
+    # from WEBHOOK_TOKEN, as NUDGE_TOKEN is, so `up` stores no secret.
+    nats_token: str | None = _env("NATS_TOKEN", default=None, repr=False)
+    # Where `up` runs its NATS server (clients, and the monitoring port that answers its health check).
+    nats_port: int = _env("NATS_PORT", default=4222)
+    nats_monitor_port: int = _env("NATS_MONITOR_PORT", default=8222)
+    # Copies of the stream `configure` creates: 1 on one server, 3 on a cluster (a NATS cluster of 3 or more).
+    nats_replicas: int = _env("NATS_REPLICAS", default=1)
+    # A message not acknowledged (nor extended) within this is delivered again, at most NATS_MAX_DELIVER times in
+    # all; then the function terminates it and leaves its photo to the reconciler. A transient error gives the
+    # message back after NATS_NAK_DELAY_S (times the deliveries so far).
+    nats_ack_wait_s: float = _env("NATS_ACK_WAIT_S", default=30.0)
+    nats_max_deliver: int = _env("NATS_MAX_DELIVER", default=5)
+    nats_nak_delay_s: float = _env("NATS_NAK_DELAY_S", default=2.0)
+    # Where scripts/setup.sh installs the MinIO server, mc and nats-server built from source.
     tools_dir: Path = _env("GOURMETGRAM_BIN", default=Path.home() / ".cache" / "gourmetgram" / "bin")
 
     def __post_init__(self) -> None:
@@ -152,7 +173,30 @@ class Settings:
             _host_entries(self.web_allowed_hosts)  # a bad entry is refused now, not at every request
         if self.function_connection_limit < 1:
             raise SettingsError(f"FUNCTION_CONNECTION_LIMIT {self.function_connection_limit!r} must be at least 1")
+        self._check_nats()
         self._check_review()
+
+    def _check_nats(self) -> None:
+        if self.event_transport not in names.TRANSPORT_ARNS:
+            raise SettingsError(f"EVENT_TRANSPORT {self.event_transport!r} must be one of "
+                                f"{', '.join(names.TRANSPORT_ARNS)}")
+        if not self.nats_servers:
+            raise SettingsError(f"NATS_URL {self.nats_url!r} names no server")
+        for url in self.nats_servers:
+            parts = urlsplit(url)
+            try:
+                port = parts.port
+            except ValueError:
+                port = None
+            if parts.scheme not in ("nats", "tls") or not parts.hostname or port is None or parts.path not in ("", "/"):
+                raise SettingsError(f"NATS_URL entry {url!r} is not nats://host:port (several: comma-separated)")
+        token = self.nats_token
+        if token is not None and (not token or len(token.split()) != 1):
+            raise SettingsError("NATS_TOKEN must be one word")
+        if not 1 <= self.nats_replicas <= 5:
+            raise SettingsError(f"NATS_REPLICAS {self.nats_replicas!r} must be 1 to 5 (3 on a cluster, 1 alone)")
+        if self.nats_max_deliver < 1 or self.nats_ack_wait_s < 1:
+            raise SettingsError("NATS_MAX_DELIVER and NATS_ACK_WAIT_S must be at least 1")
 
     def _check_review(self) -> None:
         if not 0 <= self.review_confidence <= 1:  # nan included
@@ -180,6 +224,23 @@ class Settings:
             named = set() if bind in _WILDCARD_BINDS else {f"[{bind}]" if ":" in bind else bind}
             return LOOPBACK_HOSTS | named
         return LOOPBACK_HOSTS | _host_entries(self.web_allowed_hosts)
+
+    @property
+    def nats_servers(self) -> list[str]:
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    @property
+    def effective_nats_token(self) -> str:
+        return self.nats_token or _derive(self.webhook_token, "nats")
+
+    @property
+    def jetstream(self) -> bool:
+        return self.event_transport == names.JETSTREAM
+
+    @property
+    def transport_arn(self) -> str:
+        """The ARN of the target the subscription on `incoming` names (webhook or NATS)."""
+        return names.TRANSPORT_ARNS[self.event_transport]
 
     @property
     def webhook_endpoint(self) -> str:

@@ -14,6 +14,7 @@ from minio.minioadmin import MinioAdmin
 from minio.notificationconfig import NotificationConfig, QueueConfig
 from minio.versioningconfig import VersioningConfig
 
+from gourmetgram import names
 from gourmetgram.settings import Settings, SettingsError
 from minio_config import current
 from minio_config.desired import TARGET_ID, Desired, Expiry, Subscription, desired
@@ -30,6 +31,7 @@ from minio_config.plan import (
     plan,
     plan_identities,
 )
+from minio_config.stream_apply import NatsUnavailable, StreamConflict, configure_stream
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,9 @@ class ConfigureError(Exception):
 
 
 def configure(settings: Settings, echo: Callable[[str], None] = print, alias: str = "local",
-              dry_run: bool = False, want: Desired | None = None) -> list[Step]:
-    """Bring MinIO to the desired state (by default the one `settings` describe); a second run does nothing."""
+              dry_run: bool = False, want: Desired | None = None) -> list:
+    """Bring MinIO (and with EVENT_TRANSPORT=jetstream, the stream and its consumer in NATS) to the desired state
+    (by default the one `settings` describe); a second run does nothing. Returns the steps taken."""
     try:
         wanted_identities = identities(settings)
     except SettingsError as exc:
@@ -56,13 +59,22 @@ def configure(settings: Settings, echo: Callable[[str], None] = print, alias: st
     want = want or desired(settings)
     steps = plan(want, current.read(mc, want.buckets, want.expiry.bucket if want.expiry else None, want.versioned))
     steps += plan_identities(wanted_identities, have)
-    if not steps:
-        echo("MinIO already configured: nothing to do")
+    # The stream first: MinIO publishes into it as soon as the subscription exists.
+    stream_steps = _configure_stream(settings, echo, dry_run) if settings.jetstream else []
+    if not steps and not stream_steps:
+        echo("MinIO already configured: nothing to do" + (" (nor in NATS)" if settings.jetstream else ""))
     for step in steps:
         echo(f"{'would ' if dry_run else ''}{step.describe()}\n  {step.mc(alias)}")
         if not dry_run:
             _apply(mc, adm, step, settings)
-    return steps
+    return [*stream_steps, *steps]
+
+
+def _configure_stream(settings: Settings, echo: Callable[[str], None], dry_run: bool) -> list:
+    try:
+        return configure_stream(settings, echo, dry_run)
+    except (NatsUnavailable, StreamConflict) as exc:
+        raise ConfigureError(str(exc)) from None
 
 
 def _denied(exc: MinioAdminException) -> bool:
@@ -132,13 +144,22 @@ def _set_expiry(mc: Minio, expiry: Expiry) -> None:
 def _subscribe(mc: Minio, sub: Subscription, settings: Settings) -> None:
     # PutBucketNotification replaces the whole document: keep every rule that is not ours.
     config = current.read_notification(mc, sub.bucket)
-    others = [q for q in config.queue_config_list if q.queue != sub.arn]
+    others = [q for q in config.queue_config_list if q.queue != sub.arn and q.queue not in sub.others]
     ours = QueueConfig(queue=sub.arn, events=list(sub.events), config_id=sub.config_id)
     merged = NotificationConfig(cloud_func_config_list=config.cloud_func_config_list,
                                 queue_config_list=others + [ours], topic_config_list=config.topic_config_list)
     try:
         mc.set_bucket_notification(sub.bucket, merged)
     except S3Error as exc:
+        if ("ARN" in str(exc.message) or exc.code == "InvalidArgument") and settings.jetstream:
+            raise ConfigureError(
+                f"MinIO has no NATS target {sub.arn}. Start MinIO (every node, the same values) with\n"
+                f"  MINIO_NOTIFY_NATS_ENABLE_{TARGET_ID}=on\n"
+                f"  MINIO_NOTIFY_NATS_ADDRESS_{TARGET_ID}=<host:port of a NATS server>\n"
+                f"  MINIO_NOTIFY_NATS_SUBJECT_{TARGET_ID}={names.STREAM_SUBJECT}\n"
+                f"  MINIO_NOTIFY_NATS_JETSTREAM_{TARGET_ID}=on\n"
+                f"  MINIO_NOTIFY_NATS_TOKEN_{TARGET_ID}=<NATS_TOKEN>\n"
+                f"then configure again.\nMinIO said: {exc.message}") from exc
         if "ARN" in str(exc.message) or exc.code == "InvalidArgument":
             raise ConfigureError(
                 f"MinIO has no webhook target {sub.arn}. Start MinIO with\n"

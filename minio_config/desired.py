@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gourmetgram import bus, names
 from gourmetgram.names import SUBSCRIBED_EVENTS as EVENTS
 from gourmetgram.names import TARGET_ID
-from gourmetgram.names import WEBHOOK_ARN as ARN
+from gourmetgram.names import WEBHOOK_ARN as ARN  # noqa: F401 (the default transport's ARN, for callers)
 from gourmetgram.settings import Settings
+
+OUR_ARNS = frozenset(names.TRANSPORT_ARNS.values())  # a rule of ours names one of these (one transport at a time)
 
 CONFIG_ID = "gourmetgram-classifier"
 
@@ -18,6 +21,11 @@ class Subscription:
     arn: str
     events: tuple[str, ...]
     config_id: str = CONFIG_ID
+
+    @property
+    def others(self) -> frozenset[str]:
+        """Our ARNs of the other transport: a rule naming one is removed (every photo would come twice)."""
+        return OUR_ARNS - {self.arn}
 
 
 EXPIRY_RULE_ID = "gourmetgram-quarantine-expiry"
@@ -41,7 +49,8 @@ class Desired:
 
 
 def desired(settings: Settings) -> Desired:
-    return Desired(buckets=settings.buckets, subscription=Subscription(settings.bucket_incoming, ARN, EVENTS),
+    return Desired(buckets=settings.buckets,
+                   subscription=Subscription(settings.bucket_incoming, settings.transport_arn, EVENTS),
                    expiry=Expiry(settings.bucket_quarantine, settings.quarantine_expiry_days or None),
                    versioned=(settings.bucket_incoming,))
 
@@ -56,3 +65,19 @@ def webhook_env(settings: Settings, queue_dir: str | None) -> dict[str, str]:
     if queue_dir:
         env[f"MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_{TARGET_ID}"] = queue_dir
     return env
+
+
+def nats_env(settings: Settings, address: str | None = None) -> dict[str, str]:
+    """The environment that makes a MinIO server load the NATS target at start, publishing with JetStream (a
+    publish returns once the stream has stored the event). `address` (host:port) defaults to the first of
+    NATS_URL: MinIO takes one, and learns the rest of a cluster from it. Every node of a distributed MinIO must
+    get the same values (MinIO refuses to form the cluster otherwise). No queue_dir: an event that cannot be
+    published is dropped at once and the reconciler finds its photo, where a queue_dir would hold every event
+    for MinIO's 3-second store loop."""
+    return {
+        f"MINIO_NOTIFY_NATS_ENABLE_{TARGET_ID}": "on",
+        f"MINIO_NOTIFY_NATS_ADDRESS_{TARGET_ID}": address or bus.address(settings.nats_servers[0]),
+        f"MINIO_NOTIFY_NATS_SUBJECT_{TARGET_ID}": names.STREAM_SUBJECT,
+        f"MINIO_NOTIFY_NATS_JETSTREAM_{TARGET_ID}": "on",
+        f"MINIO_NOTIFY_NATS_TOKEN_{TARGET_ID}": settings.effective_nats_token,
+    }

@@ -25,17 +25,20 @@ class CreateBucket:
 class Subscribe:
     subscription: Subscription
     replaces: bool  # our rule exists with other events or filters
+    drops: tuple[str, ...] = ()  # our rules to the other transport's target, removed
 
     def describe(self) -> str:
         s = self.subscription
         verb = "replace" if self.replaces else "add"
-        return f"{verb} subscription {s.bucket} -> {s.arn} on {', '.join(s.events)}"
+        dropped = "".join(f"; remove {s.bucket} -> {arn}" for arn in self.drops)
+        return f"{verb} subscription {s.bucket} -> {s.arn} on {', '.join(s.events)}{dropped}"
 
     def mc(self, alias: str) -> str:
         s = self.subscription
         # mc has no exact event names (its `put` includes PutTagging), so show the API call instead.
-        return (f"# mc cannot subscribe to exact event names; the step is PutBucketNotification on {s.bucket}:\n"
-                f"#   <QueueConfiguration><Id>{s.config_id}</Id><Queue>{s.arn}</Queue>"
+        removals = "".join(f"mc event rm {alias}/{s.bucket} {arn}\n" for arn in self.drops)
+        return (removals + f"# mc cannot subscribe to exact event names; the step is PutBucketNotification on "
+                f"{s.bucket}:\n#   <QueueConfiguration><Id>{s.config_id}</Id><Queue>{s.arn}</Queue>"
                 + "".join(f"<Event>{e}</Event>" for e in s.events) + "</QueueConfiguration>\n"
                 f"mc event list {alias}/{s.bucket}   # check: {s.arn} {','.join(s.events)}")
 
@@ -128,10 +131,12 @@ def plan(want: Desired, have: Current) -> list[Step]:
     # Suspended counts as off: new uploads would get the "null" version, and lose the exact delete.
     steps += [EnableVersioning(b) for b in want.versioned if have.versioning.get(b) != "Enabled"]
     sub = want.subscription
-    ours = [r for r in have.rules.get(sub.bucket, ()) if r.arn == sub.arn]
+    rules = have.rules.get(sub.bucket, ())
+    ours = [r for r in rules if r.arn == sub.arn]
+    drops = tuple(sorted({r.arn for r in rules if r.arn in sub.others}))
     exact = [r for r in ours if set(r.events) == set(sub.events) and r.prefix is None and r.suffix is None]
-    if not exact or len(ours) > 1:
-        steps.append(Subscribe(sub, replaces=bool(ours)))
+    if not exact or len(ours) > 1 or drops:
+        steps.append(Subscribe(sub, replaces=bool(ours), drops=drops))
     expiry = want.expiry
     if expiry is not None and have.expiry_days.get(expiry.bucket) != expiry.days:
         steps.append(SetExpiry(expiry))

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Idempotent set-up for a fresh machine: MinIO and mc built from source into a cache shared by every
-# clone, a virtual environment with the pinned Python packages, and (with --test-tools) Debian's
-# chromium for the browser test and docker-compose for checking the deployment files.
+# Idempotent set-up for a fresh machine: MinIO, mc and nats-server built from source into a cache shared
+# by every clone, a virtual environment with the pinned Python packages, with --cluster Debian's nginx (and
+# its stream module: the front door of `gourmetgram up --cluster`), and with --test-tools all of that plus
+# Debian's chromium for the browser test and docker-compose for checking the deployment files.
 # Re-running it costs seconds once everything is in place.
 set -euo pipefail
 
 # Pinned: MinIO ships as source only. These are the Go pseudo-versions of the commits we test against.
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"   # = RELEASE.2025-10-15 code + Feb 2026 fixes
 MC_VERSION="v0.0.0-20250313080218-cf909e1063a9"
+NATS_VERSION="v2.15.2"   # github.com/nats-io/nats-server/v2: the event transport's JetStream
 # Label Studio, for the test of the review round trip (--test-tools only): a venv of its own in the tools
 # cache (1 GB, about 70 s to install), never in the project's venv.
 LABEL_STUDIO_VERSION="1.23.2"
@@ -17,7 +19,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${GOURMETGRAM_BIN:-$HOME/.cache/gourmetgram/bin}"
 VENV="${GOURMETGRAM_VENV:-$ROOT/.venv}"
 WANT_TEST_TOOLS=0
-[[ "${1:-}" == "--test-tools" ]] && WANT_TEST_TOOLS=1
+WANT_CLUSTER=0
+for arg in "$@"; do
+  case "$arg" in
+    --test-tools) WANT_TEST_TOOLS=1; WANT_CLUSTER=1 ;;  # the cluster tests run `up --cluster`'s front door
+    --cluster) WANT_CLUSTER=1 ;;
+  esac
+done
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -57,6 +65,8 @@ go_tool minio github.com/minio/minio "$MINIO_VERSION" &
 minio_pid=$!
 go_tool mc github.com/minio/mc "$MC_VERSION" &
 mc_pid=$!
+go_tool nats-server github.com/nats-io/nats-server/v2 "$NATS_VERSION" &
+nats_pid=$!
 label_studio_pid=""
 if (( WANT_TEST_TOOLS )); then
   label_studio &
@@ -79,8 +89,12 @@ if (( WANT_TEST_TOOLS )); then
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
   command -v docker-compose >/dev/null || missing+=(docker-compose)
 fi
+if (( WANT_CLUSTER )); then
+  [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+  [[ -f /usr/lib/nginx/modules/ngx_stream_module.so ]] || missing+=(libnginx-mod-stream)
+fi
 if (( ${#missing[@]} )); then
-  log "installing Debian's ${missing[*]} for the tests"
+  log "installing Debian's ${missing[*]}"
   if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -88,7 +102,8 @@ fi
 
 wait "$minio_pid" || { log "building minio failed"; exit 1; }
 wait "$mc_pid" || { log "building mc failed"; exit 1; }
+wait "$nats_pid" || { log "building nats-server failed"; exit 1; }
 if [[ -n "$label_studio_pid" ]]; then
   wait "$label_studio_pid" || { log "installing Label Studio failed"; exit 1; }
 fi
-log "ready: minio and mc in $BIN, Python in $VENV"
+log "ready: minio, mc and nats-server in $BIN, Python in $VENV"

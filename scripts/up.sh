@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Sets up (first time: MinIO is built from source, a few minutes) and runs the whole system locally.
+# `./scripts/up.sh --cluster` also installs Debian's nginx for the cluster's front door.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-"$ROOT/scripts/setup.sh"
+setup_args=()
+for arg in "$@"; do [[ "$arg" == "--cluster" ]] && setup_args+=(--cluster); done
+"$ROOT/scripts/setup.sh" "${setup_args[@]}"
 exec "$ROOT/.venv/bin/gourmetgram" up "$@"

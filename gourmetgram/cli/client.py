@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 
 from gourmetgram import names
-from gourmetgram.store import Store
+from gourmetgram.store import Store, StoreUnavailable
 from gourmetgram.waiter import OutcomeWaiter
 
 
@@ -49,15 +49,18 @@ def post_photo(web_url: str, data: bytes, filename: str = "photo.jpg", timeout: 
 
 def wait_outcome(store: Store, bucket: str, photo: str | Dropped, timeout: float = 120.0,
                  interval: float = 0.05) -> dict:
-    """The final outcome record of a prediction id or of a dropped object (polled every `interval`);
-    TimeoutError otherwise."""
+    """The final outcome record of a prediction id or of a dropped object (polled every `interval`, through
+    MinIO's transient errors); TimeoutError otherwise."""
     ids = photo.candidate_ids if isinstance(photo, Dropped) else [photo]
     waiter = OutcomeWaiter(store, bucket)
     deadline = time.monotonic() + timeout
     last = None
     while True:
         for pid in ids:
-            record = waiter.read(pid)
+            try:
+                record = waiter.read(pid)
+            except StoreUnavailable:  # a node lost, a brownout: keep waiting, as a client would
+                continue
             if record is not None:
                 last = record
                 if record.final:

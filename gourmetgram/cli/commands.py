@@ -37,23 +37,40 @@ def main() -> None:
 
 @main.command()
 @click.option("--data", type=click.Path(path_type=Path), default=Path(".gourmetgram"), show_default=True,
-              help="State folder: MinIO's data, the webhook queue, logs.")
+              help="State folder: MinIO's data, the webhook queue or NATS's store, logs.")
 @click.option("--no-queue-dir", is_flag=True, help="Deliver webhooks without MinIO's persistent queue.")
-@click.option("--minio-port", type=int, help="MinIO API port (MINIO_API_PORT, 9000).")
+@click.option("--transport", type=click.Choice(["webhook", "jetstream"]),
+              help="How MinIO's events reach the function (EVENT_TRANSPORT, webhook).")
+@click.option("--cluster", is_flag=True, help="Four MinIO nodes, three NATS nodes (JetStream), two function replicas "
+              "and the frontend on loopback, behind Debian's nginx (state in <data>/cluster).")
+@click.option("--minio-port", type=int, help="MinIO API port (MINIO_API_PORT, 9000; the front door's with --cluster).")
 @click.option("--console-port", type=int, help="MinIO console port (MINIO_CONSOLE_PORT, 9001).")
-@click.option("--function-port", type=int, help="Function port (FUNCTION_PORT, 8080).")
+@click.option("--function-port", type=int, help="Function port (FUNCTION_PORT, 8080; the first replica's).")
 @click.option("--web-port", type=int, help="Frontend port (WEB_PORT, 5000).")
-def up(data: Path, no_queue_dir: bool, minio_port, console_port, function_port, web_port) -> None:
+@click.option("--node-ports", type=int, metavar="FIRST", help="With --cluster: the nodes' 18 ports from FIRST on "
+              "(default: MinIO 9101-9104 and 9201-9204, NATS 4222-4224, 6222-6224, 8222-8224 and 4220).")
+def up(data: Path, no_queue_dir: bool, transport, cluster: bool, minio_port, console_port, function_port,
+       web_port, node_ports) -> None:
     """Run MinIO, the function and the frontend here until Ctrl-C, restarting a part that exits."""
     from gourmetgram.cli import up as foreground
+    from gourmetgram.cli.cluster import ClusterLayout, ClusterStack
     from gourmetgram.cli.local import LocalStack, StartupError, on_loopback
     from gourmetgram.cli.supervise import CrashLoop
 
     _logging()
+    if cluster and transport == "webhook":
+        raise click.UsageError("--cluster runs on JetStream: its function replicas consume the stream")
     s = _settings(minio_port=minio_port, console_port=console_port, function_port=function_port,
-                  web_port=web_port)
+                  web_port=web_port, event_transport=transport)
+    if node_ports and not cluster:
+        raise click.UsageError("--node-ports goes with --cluster")
+    if cluster:
+        layout = ClusterLayout.consecutive(node_ports, s) if node_ports else ClusterLayout.default(s)
+        stack = ClusterStack(on_loopback(s), data, layout=layout)
+    else:
+        stack = LocalStack(on_loopback(s), data, queue_dir=not no_queue_dir)
     try:
-        foreground.run(LocalStack(on_loopback(s), data, queue_dir=not no_queue_dir), echo=click.echo)
+        foreground.run(stack, echo=click.echo)
     except StartupError as exc:
         click.echo(f"start-up failed: {exc}", err=True)
         raise SystemExit(EXIT_STARTUP) from None
@@ -65,7 +82,8 @@ def up(data: Path, no_queue_dir: bool, minio_port, console_port, function_port, 
 @main.command()
 @click.option("--dry-run", is_flag=True, help="Print the plan (and its mc commands) without applying it.")
 def configure(dry_run: bool) -> None:
-    """Apply buckets and the webhook subscription to an existing MinIO (idempotent)."""
+    """Apply buckets, the subscription and the identities to an existing MinIO, and with EVENT_TRANSPORT=jetstream
+    the stream and its consumer to NATS (idempotent)."""
     from minio_config.apply import ConfigureError
     from minio_config.apply import configure as apply
 
@@ -330,15 +348,19 @@ def export_dataset(out: Path, since: str | None, include_predicted: bool, min_co
 @click.option("--photos", default=200, show_default=True, help="Photos in the burst.")
 @click.option("--singles", default=20, show_default=True, help="Single uploads per latency measurement.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def bench(photos: int, singles: int, as_json: bool) -> None:
+@click.option("--transports", is_flag=True, help="Instead: the event transports side by side (webhook with and "
+              "without queue_dir, JetStream with and without fsync) and the cluster with one and two replicas.")
+def bench(photos: int, singles: int, as_json: bool, transports: bool) -> None:
     """Measure throughput and latency against the model's ceiling (starts its own MinIO)."""
     import json
 
     from gourmetgram.cli import bench as benchmark
+    from gourmetgram.cli import bench_transport
 
     logging.basicConfig(level=logging.WARNING)
-    result = benchmark.run(_settings(), photos=photos, singles=singles)
-    click.echo(json.dumps(result, indent=1) if as_json else benchmark.table(result))
+    module = bench_transport if transports else benchmark
+    result = module.run(_settings(), photos=photos, singles=singles)
+    click.echo(json.dumps(result, indent=1) if as_json else module.table(result))
 
 
 @main.command("bench-events")

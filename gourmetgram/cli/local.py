@@ -1,4 +1,5 @@
-"""Runs the whole system on one machine as child processes: MinIO, the function, the frontend.
+"""Runs the whole system on one machine as child processes: MinIO, the function, the frontend (and with
+EVENT_TRANSPORT=jetstream, a NATS server with JetStream).
 
 `gourmetgram up` uses it in the foreground (with `gourmetgram.cli.supervise` restarting what exits); the
 integration tests and the bench use it around a session, unsupervised. Children are started by
@@ -21,12 +22,13 @@ from http.client import HTTPException
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gourmetgram.cli import nats_server
 from gourmetgram.cli.occupancy import Busy, FolderLock, check_ports, describe_port, holds_port
 from gourmetgram.cli.spawn import FUNCTION_MALLOC_ENV, Child, component_env, spawn, tail
-from gourmetgram.cli.supervise import describe_exit
+from gourmetgram.cli.supervise import Liveness, describe_exit
 from gourmetgram.settings import Settings
 from minio_config.apply import ConfigureError, configure
-from minio_config.desired import webhook_env
+from minio_config.desired import nats_env, webhook_env
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +47,46 @@ def on_loopback(settings: Settings, free: bool = False) -> Settings:
     """The settings of a stack on this machine: URLs follow the ports (fresh free ones with `free`)."""
     if free:
         settings = settings.replace(minio_port=free_port(), console_port=free_port(), function_port=free_port(),
-                                    web_port=free_port())
+                                    web_port=free_port(), nats_port=free_port(), nats_monitor_port=free_port())
     return settings.replace(minio_url=f"http://127.0.0.1:{settings.minio_port}",
-                            function_url=f"http://127.0.0.1:{settings.function_port}")
+                            function_url=f"http://127.0.0.1:{settings.function_port}",
+                            nats_url=f"nats://127.0.0.1:{settings.nats_port}")
 
 
 def tool(settings: Settings, name: str) -> Path:
     path = settings.tools_dir / name
     if not os.access(path, os.X_OK):
-        raise StartupError(f"{name} not found at {path}: run scripts/setup.sh (it builds MinIO from source)")
+        raise StartupError(f"{name} not found at {path}: run scripts/setup.sh (it builds MinIO, mc and nats-server "
+                           f"from source)")
     return path
+
+
+# The order in which `stop_all` stops the parts: the frontend and the functions first (the function settles its
+# stream messages as it drains), then MinIO (which publishes to NATS), then NATS; the balancer last.
+def _stop_rank(name: str) -> int:
+    for rank, prefix in enumerate(("web", "function", "minio", "nats", "front")):
+        if name.startswith(prefix):
+            return rank
+    return 0
+
+
+# How `up` supervises a part (gourmetgram.cli.up): a part is restarted only while the one it needs runs; how long
+# a restarted part may take to be ready; how patiently it is asked whether it still answers.
+START_TIMEOUT_S = {"minio": 60.0, "function": 120.0, "web": 60.0, "nats": 30.0, "front": 30.0}
+# MinIO gets more patience: restarting it interrupts every other part's requests and replays its webhook
+# queue, and its health check may be slow while the disk is (6 misses, every 5 s, 5 s each: at least 30 s).
+MINIO_LIVENESS = Liveness(every_s=5.0, timeout_s=5.0, misses=6)
+
+
+def supervision(names: list[str]) -> dict:
+    """The Supervisor's `needs`, `start_timeout_s` and `liveness` for parts of these names. The function and the
+    frontend survive a MinIO restart by themselves (their store errors are transient) but are restarted only
+    while MinIO (a cluster's front door) runs."""
+    store = "front" if "front" in names else "minio"
+    return {"needs": {n: store for n in names if n.startswith(("function", "web"))},
+            "start_timeout_s": {n: START_TIMEOUT_S[n.split("-")[0]] for n in names if n.split("-")[0] in
+                                START_TIMEOUT_S},
+            "liveness": {n: MINIO_LIVENESS for n in names if n.startswith("minio")}}
 
 
 @dataclass(frozen=True)
@@ -67,7 +99,8 @@ class PartSpec:
     port: int
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
+    """The URL answers 2xx within 2 s."""
     try:
         with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 (our own children, on loopback)
             return r.status < 300
@@ -89,14 +122,15 @@ def _responds(url: str, timeout_s: float) -> bool:
 
 @dataclass
 class LocalStack:
-    """The three parts as processes, with state in `data_dir` (MinIO's data, the webhook queue, logs).
+    """The parts as processes, with state in `data_dir` (MinIO's data, the webhook queue or NATS's store, logs).
 
     `start` holds `data_dir` (an exclusive lock on `up.pid`, which also lists the children's pids) until
     `stop_all`, and refuses busy ports before it starts anything."""
 
     settings: Settings
     data_dir: Path
-    queue_dir: bool = True
+    queue_dir: bool = True  # the webhook's (EVENT_TRANSPORT=webhook)
+    nats_sync_interval: str = "always"  # JetStream's fsync policy (gourmetgram.cli.nats_server); the bench varies it
     minio_env: dict[str, str] = field(default_factory=dict)  # e.g. more notification targets
     children: dict[str, Child] = field(default_factory=dict)
     _specs: dict[str, PartSpec] = field(default_factory=dict, repr=False)
@@ -113,6 +147,35 @@ class LocalStack:
     @property
     def function_base(self) -> str:
         return f"http://127.0.0.1:{self.settings.function_port}"
+
+    @property
+    def state_dir(self) -> Path:
+        """Where the parts keep their state (MinIO's data, NATS's store)."""
+        return self.data_dir
+
+    @property
+    def nats_node(self) -> nats_server.NatsNode:
+        s = self.settings
+        return nats_server.NatsNode("nats", s.nats_port, s.nats_monitor_port, sync_interval=self.nats_sync_interval)
+
+    def ports(self) -> dict[str, tuple[str, int]]:
+        """Every port the stack listens on, by what listens there (checked before anything starts)."""
+        s = self.settings
+        ports = {"MinIO API": ("127.0.0.1", s.minio_port), "MinIO console": ("127.0.0.1", s.console_port),
+                 "function": (s.host, s.function_port), "frontend": (s.host, s.web_port)}
+        if s.jetstream:
+            ports.update({"NATS": ("127.0.0.1", s.nats_port), "NATS monitoring": ("127.0.0.1", s.nats_monitor_port)})
+        return ports
+
+    def node_lines(self) -> list[str]:
+        """More lines for `up`'s banner: what else runs (the NATS server, a cluster's nodes)."""
+        if not self.settings.jetstream:
+            return []
+        node = self.nats_node
+        return [f"  NATS (JetStream)  {node.url}   (monitoring http://127.0.0.1:{node.monitor_port})"]
+
+    def supervision(self) -> dict:
+        return supervision(list(self.children))
 
     def spawn_part(self, name: str, spec: PartSpec) -> Child:
         """Start a part (without waiting for it): its log is logs/<name>.log, its pid goes into up.pid."""
@@ -133,7 +196,7 @@ class LocalStack:
     def ready(self, name: str) -> bool:
         """The part runs and answers its health check on its port, and that port is its own."""
         child, spec = self.children.get(name), self._specs[name]
-        return (child is not None and child.process.poll() is None and _answers(spec.health_url)
+        return (child is not None and child.process.poll() is None and answers(spec.health_url)
                 and holds_port(child.process.pid, spec.port) is not False)
 
     def responds(self, name: str, timeout_s: float) -> bool:
@@ -149,7 +212,7 @@ class LocalStack:
         while time.monotonic() < deadline:
             if child.process.poll() is not None:
                 raise StartupError(f"{name} exited with {describe_exit(child.process.returncode)}:\n{child.tail()}")
-            if _answers(spec.health_url):
+            if answers(spec.health_url):
                 # Someone else may answer there (a process left over from another run): it must be ours.
                 if holds_port(child.process.pid, spec.port) is False:
                     raise StartupError(f"{name} did not get its port: {describe_port(spec.port)}\n{child.tail()}")
@@ -157,13 +220,28 @@ class LocalStack:
             time.sleep(0.2)
         raise StartupError(f"{name} not ready at {spec.health_url} after {timeout_s:.0f} s:\n{child.tail()}")
 
+    def transport_env(self) -> dict[str, str]:
+        """What makes MinIO load the notification target of EVENT_TRANSPORT."""
+        s = self.settings
+        if s.jetstream:
+            return nats_env(s)
+        return webhook_env(s, str((self.data_dir / "webhook-queue").resolve()) if self.queue_dir else None)
+
+    def start_nats(self, node: nats_server.NatsNode | None = None, wait: bool = True, timeout_s: float = 30) -> None:
+        node = node or self.nats_node
+        conf = nats_server.write(node, self.state_dir / "nats")
+        self.spawn_part(node.name, PartSpec(nats_server.argv(tool(self.settings, "nats-server"), conf),
+                                            nats_server.env(self.settings.effective_nats_token), node.health_url,
+                                            node.client_port))
+        if wait:
+            self.wait_ready(node.name, timeout_s)
+
     def start_minio(self, timeout_s: float = 60) -> None:
         s = self.settings
         data = self.data_dir / "minio"
         data.mkdir(parents=True, exist_ok=True)
-        queue = str((self.data_dir / "webhook-queue").resolve()) if self.queue_dir else None
         env = {"MINIO_ROOT_USER": s.minio_user, "MINIO_ROOT_PASSWORD": s.minio_password,
-               "MINIO_UPDATE": "off", **webhook_env(s, queue), **self.minio_env}
+               "MINIO_UPDATE": "off", **self.transport_env(), **self.minio_env}
         argv = [str(tool(s, "minio")), "server", str(data.resolve()), "--quiet",
                 "--address", f"127.0.0.1:{s.minio_port}", "--console-address", f"127.0.0.1:{s.console_port}"]
         health = f"http://127.0.0.1:{s.minio_port}/minio/health/live"
@@ -193,14 +271,15 @@ class LocalStack:
                 log.info("configure:\n%s", "\n".join(steps))
 
     def start_function(self, timeout_s: float = 120, name: str = "function", port: int | None = None,
-                       extra_env: dict[str, str] | None = None) -> str:
+                       extra_env: dict[str, str] | None = None, wait: bool = True) -> str:
         """Start a function process (several may run against one MinIO); returns its base URL."""
         s = self.settings if port is None else self.settings.replace(function_port=port)
         base = f"http://127.0.0.1:{s.function_port}"
         env = {**FUNCTION_MALLOC_ENV, **component_env(s, "function"), **(extra_env or {})}
         self.spawn_part(name, PartSpec([sys.executable, "-m", "gourmetgram", "serve-fn"], env, f"{base}/healthz",
                                        s.function_port))
-        self.wait_ready(name, timeout_s)
+        if wait:
+            self.wait_ready(name, timeout_s)
         return base
 
     def start_web(self, timeout_s: float = 60) -> None:
@@ -211,15 +290,13 @@ class LocalStack:
 
     def claim(self) -> None:
         """Hold `data_dir` and check every port, before anything starts; StartupError names what is busy."""
-        s = self.settings
         lock = FolderLock(self.data_dir)
         try:
             lock.acquire()
         except Busy as exc:
             raise StartupError(str(exc)) from None
         try:
-            check_ports({"MinIO API": ("127.0.0.1", s.minio_port), "MinIO console": ("127.0.0.1", s.console_port),
-                         "function": (s.host, s.function_port), "frontend": (s.host, s.web_port)})
+            check_ports(self.ports())
         except Busy as exc:
             lock.release()
             raise StartupError(str(exc)) from None
@@ -228,6 +305,8 @@ class LocalStack:
     def start(self) -> LocalStack:
         if self._lock is None:
             self.claim()
+        if self.settings.jetstream:
+            self.start_nats()  # first: MinIO publishes each event as soon as it runs
         self.start_minio()
         self.configure()       # before the function, whose start-up check reads the subscription
         self.start_function()
@@ -255,8 +334,8 @@ class LocalStack:
         self._record_pids()
 
     def stop_all(self, kill: bool = False) -> None:
-        # The frontend and functions first, MinIO last, so nothing loses its store while draining.
-        for name in sorted(self.children, key=lambda n: n == "minio"):
+        # The frontend and functions first, then MinIO, NATS last, so nothing loses what it needs while draining.
+        for name in sorted(self.children, key=_stop_rank):
             self.stop(name, kill=kill)
         if self._lock:
             self._lock.release()

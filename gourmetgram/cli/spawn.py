@@ -31,14 +31,15 @@ SECRETS = frozenset(f.metadata["env"] for f in dataclasses.fields(Settings) if n
 
 def component_env(settings: Settings, component: str) -> dict[str, str]:
     """The settings a component's process runs with ("function" or "web"): every public one, its MinIO
-    credentials, and only the tokens it needs (the function checks WEBHOOK_TOKEN and NUDGE_TOKEN; the
-    frontend sends NUDGE_TOKEN, checks REVIEW_TOKEN and never holds WEBHOOK_TOKEN)."""
+    credentials, and only the tokens it needs (the function checks WEBHOOK_TOKEN and NUDGE_TOKEN and consumes
+    the stream with NATS_TOKEN; the frontend sends NUDGE_TOKEN, checks REVIEW_TOKEN and holds neither
+    WEBHOOK_TOKEN nor NATS_TOKEN)."""
     env = {name: value for name, value in settings.to_env().items() if name not in SECRETS}
     # The one place that chooses a component's MinIO identity: its own, created by `configure`, never root.
     user, password = settings.component_credentials(component)
     env.update(MINIO_USER=user, MINIO_PASSWORD=password, NUDGE_TOKEN=settings.effective_nudge_token)
     if component == "function":
-        env["WEBHOOK_TOKEN"] = settings.webhook_token
+        env.update(WEBHOOK_TOKEN=settings.webhook_token, NATS_TOKEN=settings.effective_nats_token)
     else:  # the operator pages (/review, /quality) are the frontend's, and only its own
         env["REVIEW_TOKEN"] = settings.local_review_token
     return env

@@ -11,17 +11,7 @@ import signal
 from collections.abc import Callable
 
 from gourmetgram.cli.local import LocalStack, StartupError
-from gourmetgram.cli.supervise import CrashLoop, Liveness, Supervisor
-
-# The function and the frontend survive a MinIO restart by themselves (their store errors are transient),
-# but are restarted only once MinIO answers again.
-NEEDS = {"function": "minio", "web": "minio"}
-START_TIMEOUT_S = {"minio": 60.0, "function": 120.0, "web": 60.0}
-# The function and the frontend have the default (3 misses, every 5 s, 3 s each: at least 13 s without an
-# answer). MinIO gets more patience: restarting it interrupts every other part's requests and replays its
-# webhook queue, and its health check may be slow while the disk is (6 misses, every 5 s, 5 s each: at
-# least 30 s).
-LIVENESS = {"minio": Liveness(every_s=5.0, timeout_s=5.0, misses=6)}
+from gourmetgram.cli.supervise import CrashLoop, Supervisor
 
 
 def _interrupt(signum, frame):
@@ -33,8 +23,9 @@ def banner(stack: LocalStack) -> str:
     demo = "" if s.model_path else (
         "WARNING: no MODEL_PATH: the function serves the bundled DEMO model (untrained backbone, head fit on 27\n"
         "photos): its labels are not trustworthy. Serve the real one with MODEL_PATH=/path/to/food11.pth.\n\n")
+    nodes = "".join(line + "\n" for line in stack.node_lines())
     return f"""
-{demo}GourmetGram is running (state in {data}, logs in {data / 'logs'}):
+{demo}GourmetGram is running (state in {data}, logs in {data / 'logs'}; events by {s.event_transport}):
   upload page      {stack.web_url}
   event log        {stack.web_url}/events
   review queue     {stack.web_url}/review   (user {s.review_user}, password {s.local_review_token})
@@ -42,7 +33,7 @@ def banner(stack: LocalStack) -> str:
   MinIO console    {stack.console_url}   (user {s.minio_user}, password {s.minio_password})
   MinIO API        {s.minio_url}   (mc alias set local {s.minio_url} {s.minio_user} {s.minio_password})
   function         {stack.function_base}   (/readyz, /metrics)
-A part that exits or stops answering is restarted (back-off 1 s doubling to 30 s); 5 crashes of one part
+{nodes}A part that exits or stops answering is restarted (back-off 1 s doubling to 30 s); 5 crashes of one part
 in 2 minutes stop all.
 Drop a photo: mc cp photo.jpg local/{s.bucket_incoming}/     Ctrl-C stops (a second Ctrl-C kills).
 """
@@ -63,7 +54,7 @@ def run(stack: LocalStack, echo: Callable[[str], None]) -> None:
     try:
         stack.start()
         echo(banner(stack))
-        Supervisor(stack.parts(), echo, needs=NEEDS, start_timeout_s=START_TIMEOUT_S, liveness=LIVENESS).run()
+        Supervisor(stack.parts(), echo, **stack.supervision()).run()
     except KeyboardInterrupt:
         _drain(stack, echo)
     except StartupError:

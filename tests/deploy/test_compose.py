@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gourmetgram import names
 from gourmetgram.cli.commands import main as cli
 from gourmetgram.settings import Settings
-from minio_config.desired import webhook_env
+from minio_config.desired import nats_env, webhook_env
 from tests.conftest import ROOT, in_ci
 
 DOCKER = ROOT / "docker"
@@ -48,7 +49,8 @@ def test_on_the_course_network(compose):
     _, doc = compose
     assert doc["networks"]["production_net"]["external"] is True
     for name, service in doc["services"].items():
-        assert service["networks"] == ["production_net"], name
+        networks = service["networks"]  # a list, or a mapping where a service needs aliases there
+        assert list(networks) == ["production_net"], name
 
 
 def test_app_services_use_only_settings_names(compose):
@@ -59,18 +61,28 @@ def test_app_services_use_only_settings_names(compose):
         assert not unknown, f"{name} sets {unknown}, which Settings never reads"
 
 
-def test_minio_gets_exactly_the_webhook_target_the_code_expects(compose):
-    _, doc = compose
-    expected = set(webhook_env(DEFAULTS, "/queue"))
-    nodes = [s for n, s in doc["services"].items() if n.startswith("minio") and "build" in s
-             and "minio.Dockerfile" in s["build"]["dockerfile"]]
+def minio_nodes(doc: dict) -> list[dict]:
+    return [s for s in doc["services"].values() if "build" in s and "minio.Dockerfile" in s["build"]["dockerfile"]]
+
+
+def test_minio_gets_exactly_the_target_of_the_transport_the_code_expects(compose):
+    name, doc = compose
+    nodes = minio_nodes(doc)
     assert nodes
     for node in nodes:
         env = env_of(node)
-        assert expected <= set(env)
-        assert env["MINIO_NOTIFY_WEBHOOK_ENDPOINT_GOURMETGRAM"].endswith("/minio/events")
-        assert env["MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_GOURMETGRAM"].startswith("/")  # MinIO wants it absolute
-        assert any(v.endswith(":/queue") for v in node["volumes"])  # the queue survives restarts
+        if name == "compose.yaml":  # the webhook, durable on a queue that survives restarts
+            assert set(webhook_env(DEFAULTS, "/queue")) <= set(env)
+            assert env["MINIO_NOTIFY_WEBHOOK_ENDPOINT_GOURMETGRAM"].endswith("/minio/events")
+            assert env["MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_GOURMETGRAM"].startswith("/")  # MinIO wants it absolute
+            assert any(v.endswith(":/queue") for v in node["volumes"])
+        else:  # every node publishes to the stream, with exactly the names the code uses
+            wanted = nats_env(DEFAULTS, "nats:4222")
+            assert set(wanted) <= set(env) and not any("WEBHOOK" in k for k in env)
+            for key in ("ADDRESS", "SUBJECT", "JETSTREAM", "ENABLE"):
+                variable = f"MINIO_NOTIFY_NATS_{key}_{names.TARGET_ID}"
+                assert env[variable] == wanted[variable], variable
+            assert env[f"MINIO_NOTIFY_NATS_TOKEN_{names.TARGET_ID}"].startswith("${NATS_TOKEN:?")
 
 
 def test_ports_and_urls_match_the_defaults(compose):
@@ -98,8 +110,9 @@ def test_no_default_passwords_and_every_variable_in_env_example(compose):
     name, _ = compose
     text = (DOCKER / name).read_text()
     assert referenced_variables(text) <= set(env_example())
-    for secret in ("MINIO_USER", "MINIO_PASSWORD", "WEBHOOK_TOKEN", "FUNCTION_MINIO_PASSWORD", "WEB_MINIO_PASSWORD",
-                   "NUDGE_TOKEN"):
+    secrets = ["MINIO_USER", "MINIO_PASSWORD", "WEBHOOK_TOKEN", "FUNCTION_MINIO_PASSWORD", "WEB_MINIO_PASSWORD",
+               "NUDGE_TOKEN"] + (["NATS_TOKEN"] if name == "compose.scale.yaml" else [])
+    for secret in secrets:
         uses = re.findall(r"\$\{" + secret + r"([^}]*)\}", text)
         assert uses and all(u.startswith(":?") for u in uses), f"{secret} must be required, never defaulted"
 
@@ -117,28 +130,38 @@ def test_the_frontend_answers_only_to_the_names_set_in_env(compose):
     assert healthcheck_host in allowed
 
 
-# The variables of docker/.env that grant something, and who may hold each.
+# The variables of docker/.env that grant something, and who may hold each (per file: the webhook or the stream).
 CREDENTIALS = {"MINIO_USER", "MINIO_PASSWORD", "FUNCTION_MINIO_PASSWORD", "WEB_MINIO_PASSWORD", "WEBHOOK_TOKEN",
-               "NUDGE_TOKEN"}
+               "NUDGE_TOKEN", "NATS_TOKEN"}
 HOLDERS = {
     "minio-node": {"MINIO_USER", "MINIO_PASSWORD", "WEBHOOK_TOKEN"},  # its root user and the token its events carry
     "minio-init": {"MINIO_USER", "MINIO_PASSWORD", "FUNCTION_MINIO_PASSWORD", "WEB_MINIO_PASSWORD"},
     "classifier": {"FUNCTION_MINIO_PASSWORD", "WEBHOOK_TOKEN", "NUDGE_TOKEN"},
     "web": {"WEB_MINIO_PASSWORD", "NUDGE_TOKEN"},
 }
+SCALE_HOLDERS = {
+    "minio-node": {"MINIO_USER", "MINIO_PASSWORD", "NATS_TOKEN"},  # root, and the token it publishes with
+    "nats-node": {"NATS_TOKEN"},
+    "minio-init": HOLDERS["minio-init"] | {"NATS_TOKEN"},  # it creates the stream and its consumer
+    "classifier": HOLDERS["classifier"] | {"NATS_TOKEN"},  # it consumes; the webhook door keeps its own token
+    "web": HOLDERS["web"],  # never NATS_TOKEN: the frontend has no business with the stream
+}
 
 
 def role(name: str, service: dict) -> str:
     if "build" in service and "minio.Dockerfile" in service["build"]["dockerfile"]:
         return "minio-node"
+    if "build" in service and "nats.Dockerfile" in service["build"]["dockerfile"]:
+        return "nats-node"
     return name
 
 
 def test_each_service_holds_only_its_own_credentials(compose):
-    _, doc = compose
-    for name, service in doc["services"].items():
+    name, doc = compose
+    holders = HOLDERS if name == "compose.yaml" else SCALE_HOLDERS
+    for service_name, service in doc["services"].items():
         held = referenced_variables(" ".join(env_of(service).values())) & CREDENTIALS
-        assert held == HOLDERS.get(role(name, service), set()), f"{name} holds {sorted(held)}"
+        assert held == holders.get(role(service_name, service), set()), f"{service_name} holds {sorted(held)}"
 
 
 def test_the_root_password_stays_with_minio_and_configure(compose):
@@ -181,16 +204,41 @@ def test_commands_are_real_cli_commands(compose):
             assert cmd in cli.commands, f"{dockerfile.name} runs unknown command {cmd}"
 
 
-def test_scale_out_has_four_erasure_coded_nodes_and_replicated_functions():
+def test_scale_out_has_four_minio_nodes_three_nats_nodes_and_consumers_without_a_balancer():
     doc = load("compose.scale.yaml")
-    nodes = [n for n in doc["services"] if re.fullmatch(r"minio\d", n)]
-    assert len(nodes) == 4
-    assert doc["services"]["minio1"]["command"][1] == "http://minio{1...4}/data{1...2}"
-    assert doc["services"]["classifier"]["deploy"]["replicas"] >= 2
-    lb = (DOCKER / "nginx-classifier.conf").read_text()
-    assert "classifier" in lb and "8080" in lb
-    assert env_of(doc["services"]["minio1"])["MINIO_NOTIFY_WEBHOOK_ENDPOINT_GOURMETGRAM"].startswith(
-        "http://classifier-lb:8080")
+    services = doc["services"]
+    assert len([n for n in services if re.fullmatch(r"minio\d", n)]) == 4
+    assert services["minio1"]["command"][1] == "http://minio{1...4}/data{1...2}"
+    nats_nodes = [n for n in services if re.fullmatch(r"nats\d", n)]
+    assert nats_nodes == ["nats1", "nats2", "nats3"]
+    for node in nats_nodes:  # reachable as one name (MinIO's single NATS address), with a store of its own
+        assert services[node]["networks"]["production_net"]["aliases"] == ["nats"]
+        assert any(v.endswith(":/data") for v in services[node]["volumes"])
+        assert env_of(services[node])["NATS_SERVER_NAME"] == node
+    conf = (DOCKER / "nats.conf").read_text()
+    assert "sync_interval: always" in conf and "token: $GOURMETGRAM_NATS_TOKEN" in conf
+    assert all(f"nats-route://{node}:6222" in conf for node in nats_nodes)
+    # the classifiers consume the stream: several replicas, every NATS node known, nothing in front of them
+    classifier = env_of(services["classifier"])
+    assert services["classifier"]["deploy"]["replicas"] >= 2
+    assert classifier["EVENT_TRANSPORT"] == "jetstream"
+    assert Settings.from_env({"NATS_URL": classifier["NATS_URL"]}).nats_servers == [
+        f"nats://{node}:4222" for node in nats_nodes]
+    assert "classifier-lb" not in services and not (DOCKER / "nginx-classifier.conf").exists()
+    assert re.match(r"http://classifier:", classifier["FUNCTION_URL"])  # the frontend's nudge: any replica
+    # configure makes the stream replicated on the three nodes, after they are healthy
+    init = services["minio-init"]
+    assert env_of(init)["NATS_REPLICAS"] == "3" and env_of(init)["EVENT_TRANSPORT"] == "jetstream"
+    assert {f"nats{i}" for i in (1, 2, 3)} <= set(init["depends_on"])
+
+
+def test_the_nats_image_builds_the_version_setup_pins():
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    pinned = re.search(r'^NATS_VERSION="([^"]+)"', setup, re.M).group(1)
+    dockerfile = (DOCKER / "nats.Dockerfile").read_text()
+    assert f"ARG NATS_VERSION={pinned}" in dockerfile
+    assert "go install github.com/nats-io/nats-server/v2@${NATS_VERSION}" in dockerfile
+    assert 'go_tool nats-server github.com/nats-io/nats-server/v2 "$NATS_VERSION"' in setup
 
 
 def test_minio_image_builds_the_versions_setup_pins():
@@ -225,7 +273,8 @@ def test_docker_compose_accepts_the_file(name, tmp_path):
     empty.write_text("")
     refused = subprocess.run([binary, "-f", str(DOCKER / name), "--env-file", str(empty), "config", "-q"],
                              capture_output=True, text=True)
-    assert refused.returncode != 0 and "set MINIO_USER" in refused.stderr
+    # refused, naming the first secret it met (the scale-out file's NATS nodes come first: NATS_TOKEN)
+    assert refused.returncode != 0 and re.search(r"set (MINIO_USER|NATS_TOKEN) in docker/.env", refused.stderr)
 
 
 def test_the_function_image_sets_the_allocator_as_up_does():

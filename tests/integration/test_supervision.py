@@ -55,15 +55,17 @@ def up_env(**settings: str) -> dict[str, str]:
 class Up:
     """A running `gourmetgram up`, its output read all along (a full pipe would block it)."""
 
-    def __init__(self, data: Path, ports: dict[str, int], **settings: str):
+    def __init__(self, data: Path, ports: dict[str, int], *flags: str, **settings: str):
         self.data, self.ports = data, ports
-        self.process = subprocess.Popen(up_argv(data, ports), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True, cwd=ROOT, env=up_env(**settings))
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(up_argv(data, ports) + list(flags), stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=up_env(**settings))
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         try:
             self.wait_for("Drop a photo", timeout=180)
+            self.start_s = time.monotonic() - self.started
         except AssertionError:
             self.process.kill()
             self.wait(30)

@@ -134,3 +134,20 @@ def test_more_policies_on_our_user_are_detached_and_a_missing_one_attached():
     assert step.attach and step.detach == ("consoleAdmin",)
     assert step.mc("local").splitlines() == ["mc admin policy detach local consoleAdmin --user gourmetgram-web",
                                              "mc admin policy attach local gourmetgram-web --user gourmetgram-web"]
+
+
+def test_jetstream_subscribes_to_the_nats_target_and_removes_our_webhook_rule():
+    # GIVEN a server whose incoming notifies our webhook target (the default transport), and someone else's
+    want = desired(Settings(event_transport="jetstream"))
+    assert want.subscription.arn == "arn:minio:sqs::GOURMETGRAM:nats"
+    # WHEN the transport is JetStream
+    [step] = plan(want, buckets_configured())
+    # THEN one step puts our NATS rule and removes our webhook rule (every photo would come twice), and says so
+    assert isinstance(step, Subscribe) and step.drops == (ARN,) and not step.replaces
+    assert f"mc event rm local/incoming {ARN}" in step.mc("local") and "remove incoming ->" in step.describe()
+    # AND once done, nothing is left to do
+    nats = QueueRule(want.subscription.arn, EVENTS, "gourmetgram-classifier", None, None)
+    assert plan(want, buckets_configured(rules=(nats, OTHER))) == []
+    # AND back on the webhook, the NATS rule goes
+    [back] = plan(WANT, buckets_configured(rules=(nats, OTHER)))
+    assert back.drops == ("arn:minio:sqs::GOURMETGRAM:nats",)

@@ -65,3 +65,14 @@ def test_depth_and_oldest_age():
     assert q.oldest_age_s() == 9.5  # the backlog's head waits longest
     q.take(0.1)  # the live one leaves; the backlog's is still the oldest
     assert q.oldest_age_s() == 9.5
+
+
+def test_done_tells_its_listeners_the_result_after_releasing_the_version():
+    q = WorkQueue(100, 10)
+    seen = []
+    q.on_done(lambda it, result: seen.append((it.key, result, q.holds("incoming", it.key, "e"))))
+    q.offer(item("a"))
+    q.done(q.take(0.1), "done")
+    q.offer(item("b"))
+    q.done(q.take(0.1))  # a worker that failed reports no result
+    assert seen == [("a", "done", False), ("b", None, False)]

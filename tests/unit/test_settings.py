@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,37 @@ def test_webhook_endpoint_is_derived_from_function_url():
 ])
 def test_allowed_web_hosts(env, expected):
     assert Settings.from_env(env).allowed_web_hosts == expected
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    pytest.param({"EVENT_TRANSPORT": "kafka"}, "EVENT_TRANSPORT 'kafka' must be one of webhook, jetstream",
+                 id="transport"),
+    pytest.param({"NATS_URL": "http://nats:4222"}, "NATS_URL entry 'http://nats:4222' is not nats://host:port",
+                 id="nats-scheme"),
+    pytest.param({"NATS_URL": "nats://a:4222,nats://b"}, "NATS_URL entry 'nats://b'", id="nats-no-port"),
+    pytest.param({"NATS_URL": " , "}, "names no server", id="nats-empty"),
+    pytest.param({"NATS_TOKEN": "two words"}, "NATS_TOKEN must be one word", id="nats-token"),
+    pytest.param({"NATS_REPLICAS": "0"}, "NATS_REPLICAS 0 must be 1 to 5", id="replicas"),
+    pytest.param({"NATS_MAX_DELIVER": "0"}, "NATS_MAX_DELIVER", id="max-deliver"),
+])
+def test_a_bad_transport_setting_names_the_variable(env, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.from_env(env)
+
+
+def test_the_transport_picks_the_target_and_the_servers_are_a_list():
+    s = Settings.from_env({"EVENT_TRANSPORT": "jetstream", "NATS_URL": "nats://n1:4222, nats://n2:4222"})
+    assert s.jetstream and s.transport_arn == "arn:minio:sqs::GOURMETGRAM:nats"
+    assert s.nats_servers == ["nats://n1:4222", "nats://n2:4222"]
+    webhook = Settings()
+    assert not webhook.jetstream and webhook.transport_arn == "arn:minio:sqs::GOURMETGRAM:webhook"
+
+
+def test_the_nats_token_is_derived_unless_set_and_never_in_repr():
+    s = Settings(webhook_token="webhook-secret")
+    assert s.effective_nats_token not in ("", "webhook-secret", s.effective_nudge_token)
+    assert Settings(nats_token="nats-secret").effective_nats_token == "nats-secret"
+    assert "nats-secret" not in repr(Settings(nats_token="nats-secret"))
 
 
 @pytest.mark.parametrize(("env", "message"), [

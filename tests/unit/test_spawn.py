@@ -62,6 +62,13 @@ def test_the_tail_of_a_log_shows_only_the_latest_run(tmp_path):
     assert tail(tmp_path / "missing.log") == ""
 
 
+def test_the_function_alone_gets_the_nats_token():
+    assert component_env(SETTINGS, "function")["NATS_TOKEN"] == SETTINGS.effective_nats_token
+    assert "NATS_TOKEN" not in component_env(SETTINGS, "web")
+    assert SETTINGS.effective_nats_token not in component_env(SETTINGS, "web").values()
+    assert "NATS_TOKEN" in SECRETS
+
+
 def test_only_the_frontend_gets_the_review_token():
     web, function = component_env(SETTINGS, "web"), component_env(SETTINGS, "function")
     assert web["REVIEW_TOKEN"] == SETTINGS.local_review_token and "REVIEW_TOKEN" not in function

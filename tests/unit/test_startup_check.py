@@ -52,3 +52,33 @@ def test_other_targets_are_not_ours_to_judge(settings):
     other = rule("s3:ObjectCreated:*", arn="arn:minio:sqs::AUDIT:webhook")
     report = check(settings, Subscriptions({"incoming": (rule(*SUBSCRIBED_EVENTS), other), "production": (other,)}))
     assert report.subscribed and report.problems == []
+
+
+NATS_ARN = "arn:minio:sqs::GOURMETGRAM:nats"
+
+
+def test_on_jetstream_the_nats_subscription_is_the_one_needed(settings):
+    jetstream = settings.replace(event_transport="jetstream")
+    report = check(jetstream, Subscriptions({"incoming": (rule(*SUBSCRIBED_EVENTS, arn=NATS_ARN),)}))
+    assert report.subscribed and report.problems == []
+    # the webhook's rule alone is no subscription for a consumer of the stream
+    report = check(jetstream, Subscriptions({"incoming": (rule(*SUBSCRIBED_EVENTS),)}))
+    assert not report.subscribed and any(NATS_ARN in p for p in report.problems)
+
+
+def test_both_of_our_rules_at_once_is_a_problem_named(settings):
+    both = Subscriptions({"incoming": (rule(*SUBSCRIBED_EVENTS), rule(*SUBSCRIBED_EVENTS, arn=NATS_ARN))})
+    report = check(settings, both)
+    assert report.subscribed and any("announced twice" in p for p in report.problems)
+
+
+@pytest.mark.parametrize(("rules", "words"), [
+    pytest.param({"incoming": (rule("s3:ObjectCreated:*", arn=NATS_ARN),)}, r"includes s3:ObjectCreated:\*",
+                 id="wildcard"),
+    pytest.param({"events": (rule("s3:ObjectCreated:Put", arn=NATS_ARN),)}, "bucket 'events' notifies",
+                 id="written-bucket"),
+])
+def test_a_nats_subscription_that_would_loop_refuses_to_start(settings, rules, words):
+    # The stream ends at the function too: its loops are as unsafe as the webhook's, whatever the transport.
+    with pytest.raises(UnsafeSubscription, match=words):
+        check(settings.replace(event_transport="jetstream"), Subscriptions(rules))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gourmetgram.cli import up
+from gourmetgram.cli.local import supervision
 from gourmetgram.cli.supervise import (
     CrashHistory,
     CrashLoop,
@@ -260,7 +260,7 @@ def test_a_part_is_not_asked_while_it_is_down_or_starting(rig):
 def test_minio_is_given_more_patience_than_the_others():
     clock, lines = Clock(), []
     parts = {name: FakePart(name) for name in ("minio", "function", "web")}
-    supervisor = Supervisor(list(parts.values()), lines.append, needs=up.NEEDS, liveness=up.LIVENESS, now=clock)
+    supervisor = Supervisor(list(parts.values()), lines.append, **supervision(list(parts)), now=clock)
     parts["minio"].hangs = parts["function"].hangs = True
     advance(supervisor, clock, 15.0)
     assert parts["function"].stops == 1 and parts["minio"].stops == 0
@@ -284,5 +284,5 @@ def test_a_part_that_keeps_hanging_is_a_crash_loop(rig):
 def test_the_default_declares_a_hang_after_at_least_13_s_without_an_answer():
     live = Liveness()
     assert (live.misses - 1) * live.every_s + live.timeout_s == 13.0
-    minio = up.LIVENESS["minio"]
+    minio = supervision(["minio"])["liveness"]["minio"]
     assert (minio.misses - 1) * minio.every_s + minio.timeout_s == 30.0

@@ -154,7 +154,7 @@ def test_storage_down_still_takes_the_event_and_leaves_the_photo_for_the_reconci
     doc = event_for(fake_store, "photo.jpg")
     fake_store.down = True
     assert client.post("/minio/events", json=doc, headers=AUTH).status_code == 202  # nothing to ask MinIO yet
-    wait_items(client, "failed")
+    wait_items(client, "unavailable")  # nothing recorded: the reconciler takes it
     fake_store.down = False
     assert fake_store.keys("incoming") == ["photo.jpg"] and fake_store.keys("events") == []
 

@@ -187,9 +187,11 @@ def test_lasting_trouble_is_recorded_failed_and_left_for_the_reconciler(rt, fake
 def test_minio_down_at_claim_leaves_the_object_in_place(rt, fake_store):
     item = drop(fake_store, "a.jpg", photo())
     fake_store.down = True
-    assert process(rt, item) == "failed"
+    # "unavailable", not "failed": nothing was recorded, so a message transport gives the event back (nak)
+    assert process(rt, item) == "unavailable"
     fake_store.down = False
     assert fake_store.keys("incoming") == ["a.jpg"] and fake_store.keys("production") == []
+    assert fake_store.keys("events") == []
 
 
 def test_a_replaced_object_is_not_classified_under_the_old_version(rt, fake_store):

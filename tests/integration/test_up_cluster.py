@@ -1,0 +1,59 @@
+"""`gourmetgram up --cluster` as an operator meets it: every node in the table, a killed node or replica restarted
+by `up`, photos labelled meanwhile, Ctrl-C leaving nothing behind."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+
+import pytest
+
+from gourmetgram.cli.client import drop, wait_outcome
+from gourmetgram.cli.cluster import NODE_PORTS
+from gourmetgram.cli.occupancy import alive, port_free
+from gourmetgram.settings import Settings
+from gourmetgram.store import Store
+from tests.conftest import photo
+from tests.integration.test_supervision import Up, free_ports
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def free_block(size: int) -> int:
+    """The first of `size` consecutive free ports."""
+    for _ in range(200):
+        first = random.randrange(20000, 60000 - size)
+        if all(port_free("127.0.0.1", p) for p in range(first, first + size)):
+            return first
+    raise AssertionError("no block of free ports")
+
+
+def test_up_cluster_runs_every_node_and_restarts_one_that_dies(tmp_path):
+    ports = free_ports()
+    ports["function-port"] = free_block(2)  # the replicas listen from FUNCTION_PORT up
+    first = free_block(NODE_PORTS)
+    up = Up(tmp_path / "state", ports, "--cluster", "--node-ports", str(first))
+    try:
+        print(f"\n`up --cluster` ready {up.start_s:.1f} s after it was started")
+        parts = up.pids()
+        assert set(parts) == {"nats-1", "nats-2", "nats-3", "minio-1", "minio-2", "minio-3", "minio-4", "front",
+                              "function-1", "function-2", "web"}
+        for name in ("minio-4", "nats-3", "function-2", "front door"):
+            assert name in up.output
+        assert "events by jetstream" in up.output
+        store = Store.connect(Settings(minio_url=up.url("minio")))
+        for name in ("minio-3", "nats-2", "function-2"):
+            old, before = up.pids()[name], up.output.count(f"{name} is back")
+            started = time.monotonic()
+            os.kill(old, signal.SIGKILL)
+            dropped = drop(store, "incoming", f"c/while-{name}-down.jpg", photo())  # through the front door
+            up.wait_for(f"{name} is back", timeout=180, count=before + 1)
+            assert up.pids()[name] != old and alive(up.pids()[name])
+            print(f"{name} killed: back after {time.monotonic() - started:.1f} s")
+            assert wait_outcome(store, "events", dropped, timeout=120)["status"] == "done"
+    finally:
+        code = up.stop()
+    assert code == 0, up.output[-3000:]
+    assert not [pid for pid in up.pids().values() if alive(pid)]

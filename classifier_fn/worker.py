@@ -46,7 +46,7 @@ class Result(str, enum.Enum):
     FINISHED = "finished"    # already final: only the delete from incoming was left
     FOREIGN = "foreign"      # a record of another object under this object's own id (a hash collision)
     OVERTAKEN = "overtaken"  # our claim lapsed and another worker took the photo over; its record stands
-    UNAVAILABLE = "unavailable"  # MinIO did not answer before a claim: nothing recorded, worth trying again soon
+    UNAVAILABLE = "unavailable"  # MinIO did not answer and nothing final was recorded: worth trying again soon
 
 
 class LostClaim(Exception):
@@ -119,21 +119,27 @@ def process(rt: Runtime, item: Item) -> Result:
 
 def _work(rt: Runtime, fetched: Fetched, claimed: Versioned) -> Result:
     record, info = claimed.outcome, fetched.info
+    recorded = True
     try:
         _classify(rt, fetched, record)
         _finish(rt, record, claimed.etag)
         _delete_incoming(rt, info)
     except Rejected as exc:
-        _reject(rt, info, record, claimed.etag, exc.reason)
+        recorded = _reject(rt, info, record, claimed.etag, exc.reason)
     except (StoreUnavailable, TimeoutError) as exc:
-        _fail(rt, record, claimed.etag, f"storage unavailable after {rt.settings.transient_retries} tries: {exc}")
+        recorded = _fail(rt, record, claimed.etag,
+                         f"storage unavailable after {rt.settings.transient_retries} tries: {exc}")
     except Gone as exc:
-        _fail(rt, record, claimed.etag, str(exc), retry=False)
+        recorded = _fail(rt, record, claimed.etag, str(exc), retry=False)
     except LostClaim:
         raise
     except Exception as exc:
         log.exception("classifying incoming/%s failed", info.key)
-        _fail(rt, record, claimed.etag, f"internal error: {exc.__class__.__name__}: {exc}")
+        recorded = _fail(rt, record, claimed.etag, f"internal error: {exc.__class__.__name__}: {exc}")
+    if not recorded:
+        # The record still says pending: nothing final to report (a stream message must come back); the claim
+        # lapses and the photo, still in incoming, is taken again.
+        return Result.UNAVAILABLE
     return Result(record.status.value)
 
 
@@ -218,8 +224,9 @@ def _classify(rt: Runtime, fetched: Fetched, record: Outcome) -> None:
     record.decode = prepared.decode
 
 
-def _reject(rt: Runtime, info: ObjectInfo, record: Outcome, etag: str, reason: str) -> None:
-    """Move the object to quarantine (reason in its tags), then record why."""
+def _reject(rt: Runtime, info: ObjectInfo, record: Outcome, etag: str, reason: str) -> bool:
+    """Move the object to quarantine (reason in its tags), then record why; False if not even a failure could
+    be recorded."""
     s = rt.settings
     tags = {"reason": names.tag_value(reason), "prediction_id": record.id, "timestamp": names.timestamp_tag()}
     metadata = {"original-key": quote(info.key, safe="/ "), "original-etag": info.etag, "prediction-id": record.id}
@@ -232,14 +239,16 @@ def _reject(rt: Runtime, info: ObjectInfo, record: Outcome, etag: str, reason: s
         _finish(rt, record, etag)
         _delete_incoming(rt, info)
     except (NotFound, Changed):
-        _fail(rt, record, etag, "the object left incoming before it could be quarantined", retry=False)
+        return _fail(rt, record, etag, "the object left incoming before it could be quarantined", retry=False)
     except StoreUnavailable as exc:
-        _fail(rt, record, etag, f"could not quarantine ({reason}): storage unavailable: {exc}")
+        return _fail(rt, record, etag, f"could not quarantine ({reason}): storage unavailable: {exc}")
     log.info("rejected incoming/%s: %s", info.key, reason)
+    return True
 
 
-def _fail(rt: Runtime, record: Outcome, etag: str, reason: str, retry: bool = True) -> None:
-    """Record `failed`; with `retry` the object stays in incoming for the reconciler after a back-off."""
+def _fail(rt: Runtime, record: Outcome, etag: str, reason: str, retry: bool = True) -> bool:
+    """Record `failed`; with `retry` the object stays in incoming for the reconciler after a back-off. False
+    when MinIO took not even that record."""
     record.status = Status.FAILED
     record.reason = reason
     if retry:
@@ -250,6 +259,8 @@ def _fail(rt: Runtime, record: Outcome, etag: str, reason: str, retry: bool = Tr
         _finish(rt, record, etag)
     except StoreError as exc:  # MinIO is down: the pending claim lapses by itself and the item is retried
         log.warning("could not record failure of %s: %s", record.id, exc)
+        return False
+    return True
 
 
 def _finish(rt: Runtime, record: Outcome, etag: str) -> None:

@@ -194,6 +194,25 @@ def test_minio_down_at_claim_leaves_the_object_in_place(rt, fake_store):
     assert fake_store.keys("events") == []
 
 
+def test_minio_gone_after_the_claim_is_unavailable_not_failed_while_the_record_stays_pending(rt, fake_store):
+    # GIVEN MinIO that answers the GET and the claim, then goes away during the copy
+    item = drop(fake_store, "a.jpg", photo())
+    pid = pid_of(fake_store, item)
+    real_copy = fake_store.copy
+
+    def copy_then_down(*args, **kwargs):
+        fake_store.down = True
+        return real_copy(*args, **kwargs)
+
+    fake_store.copy = copy_then_down
+    # WHEN the worker cannot even record the failure
+    result = process(rt, item)
+    fake_store.down = False
+    # THEN it says so ("unavailable": a stream message comes back), not "failed" (which is acked as final)
+    assert result == "unavailable"
+    assert record(fake_store, pid)["status"] == "pending" and fake_store.keys("incoming") == ["a.jpg"]
+
+
 def test_a_replaced_object_is_not_classified_under_the_old_version(rt, fake_store):
     item = drop(fake_store, "a.jpg", photo())
     fake_store.put("incoming", "a.jpg", photo("10_36.jpg"))  # overwritten before the worker came

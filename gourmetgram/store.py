@@ -263,6 +263,19 @@ class Store:
             tags=_tags(tags) if tags else None, part_size=max(MIN_PART_SIZE, length)))
         return _strip(r.etag or "")
 
+    def create(self, bucket: str, key: str, body: bytes | IO[bytes], *, content_type: str,
+               metadata: dict[str, str]) -> str:
+        """Write an object only if the key holds none (If-None-Match: *; AlreadyExists otherwise), in one PUT:
+        a PUT sent twice (a retry after a lost answer) stores one version, not two."""
+        data = body if isinstance(body, bytes) else body.read()
+        headers = {"Content-Type": content_type, **{f"{_USER_META}{k}": v for k, v in metadata.items()},
+                   "If-None-Match": "*"}
+        # put_object would send If-None-Match as user metadata; the SDK's own PutObject call sends it as given.
+        r = self._call("PutObject", f"writing {bucket}/{key}",
+                       lambda: self._client._put_object(bucket, key, data, headers),  # noqa: SLF001
+                       AlreadyExists)
+        return _strip(r.etag or "")
+
     def copy(self, src: ObjectInfo, bucket: str, key: str, *, metadata: dict[str, str],
              tags: dict[str, str], content_type: str | None = None) -> None:
         """Server-side copy of exactly version `src.etag` (of `src.version_id` when known, even if a newer

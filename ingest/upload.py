@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import quote
 
 from flask import Blueprint, jsonify, request
 
 from gourmetgram import names
-from gourmetgram.store import StoreError, stream_length
+from gourmetgram.store import AlreadyExists, StoreError, stream_length
 from ingest import context, tokens
 from ingest.validate import check_image, check_size
 
@@ -40,8 +41,15 @@ def predict():
                 names.FEEDBACK_TOKEN_METADATA: token_hash}
     size = stream_length(stream)
     try:
-        etag = context.store().put(s.bucket_incoming, key, stream, content_type=names.content_type(fmt),
-                                   metadata=metadata)
+        # Create-only: if the PUT is sent twice (the SDK retries once after a lost answer), the second finds
+        # the first stored and the key keeps one version, so the photo gets one record and one production copy.
+        etag = context.store().create(s.bucket_incoming, key, stream, content_type=names.content_type(fmt),
+                                      metadata=metadata)
+    except AlreadyExists:
+        # Only our own first attempt can hold this fresh key; its ETag is the MD5 of these bytes (one PUT).
+        # Were it not, the nudge would merely be refused and MinIO's event still bring the photo.
+        stream.seek(0)
+        etag = hashlib.file_digest(stream, "md5").hexdigest()
     except StoreError as exc:
         return _refuse(503, f"storage is unavailable, please try again: {exc}")
     context.nudger().nudge(s.bucket_incoming, key, etag, size)

@@ -153,6 +153,16 @@ class FakeStore:
             self._store(bucket, key, o)
         return o.etag
 
+    def create(self, bucket, key, body, *, content_type, metadata) -> str:
+        self._enter("create")
+        data = body.read() if hasattr(body, "read") else bytes(body)
+        with self._lock:
+            if key in self.buckets[bucket]:
+                raise AlreadyExists(f"writing {bucket}/{key}: precondition failed")
+            o = _Object(data, content_type, dict(metadata), {}, datetime.now(UTC))
+            self._store(bucket, key, o)
+        return o.etag
+
     def copy(self, src: ObjectInfo, bucket: str, key: str, *, metadata: dict, tags: dict,
              content_type: str | None = None) -> None:
         self._enter("copy")

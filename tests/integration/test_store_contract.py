@@ -271,3 +271,17 @@ def test_a_versioned_delete_and_a_get_are_one_request_each(stack, prefix):
     fetched = store.fetch(VERSIONED, prefix + "p.jpg", etag)
     store.delete(VERSIONED, prefix + "p.jpg", etag=etag, version_id=fetched.info.version_id)
     assert seen == ["PutObject", "GetObject", "DeleteObject"]
+
+
+def test_create_writes_once_with_metadata_and_a_second_create_leaves_one_version(versioned_store, request, prefix):
+    # A web upload's PUT sent twice (a retry after its answer was lost) must not store two versions
+    key = prefix + "0190f1c2-0000-7000-8000-000000000001.jpg"
+    data = b"\xff\xd8 an upload"
+    etag = versioned_store.create(VERSIONED, key, io.BytesIO(data), content_type="image/jpeg",
+                                  metadata={"prediction-id": "abc", "original-filename": "x%20y.jpg"})
+    info = versioned_store.head(VERSIONED, key)
+    assert etag == info.etag == hashlib.md5(data).hexdigest() and info.content_type == "image/jpeg"
+    assert info.metadata == {"prediction-id": "abc", "original-filename": "x%20y.jpg"}
+    with pytest.raises(AlreadyExists):
+        versioned_store.create(VERSIONED, key, data, content_type="image/jpeg", metadata={"prediction-id": "abc"})
+    assert [v for v, _ in stored_versions(versioned_store, request, key)] == [info.version_id]

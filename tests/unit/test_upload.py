@@ -46,6 +46,32 @@ def test_an_upload_is_streamed_into_incoming_with_its_id(client, fake_store):
     assert info.content_type == "image/jpeg" and fake_store.read("incoming", key) == photo()
 
 
+def test_an_upload_whose_put_is_sent_twice_is_one_version_one_record_one_production_object(app, client,
+                                                                                            fake_store, settings):
+    # GIVEN MinIO that stores the upload but whose answer is lost, so the client sends the PUT again
+    nudged = []
+
+    def sent_twice(write):
+        def send(*args, **kwargs):
+            write(*args, **kwargs)
+            return write(*args, **kwargs)  # the retry of the same request
+        return send
+
+    fake_store.put, fake_store.create = sent_twice(fake_store.put), sent_twice(fake_store.create)
+    app.extensions["gourmetgram"]["nudger"].nudge = lambda bucket, key, etag, size: nudged.append(etag)
+    # WHEN a photo is uploaded
+    r = upload(client, photo())
+    # THEN it is accepted, incoming holds one version of it, and the nudge names that version's ETag
+    assert r.status_code == 202
+    [key] = fake_store.keys("incoming")
+    assert len(fake_store.versions("incoming", key)) == 1
+    assert nudged == [fake_store.head("incoming", key).etag]
+    # AND the function makes one production object and one record of it
+    rt = Runtime(settings, fake_store, WorkQueue(10, 10), FixedBatcher(), "food11-test", Metrics(), "w-test")
+    assert process(rt, Item("incoming", key, nudged[0])) == "done"
+    assert len(fake_store.keys("production")) == 1 and fake_store.keys("events") == [f"{r.get_json()['id']}.json"]
+
+
 @pytest.mark.parametrize(("data", "name", "ext", "content_type"), [
     pytest.param(lambda: image_bytes("PNG"), "photo.txt", ".png", "image/png", id="png-named-txt"),
     pytest.param(photo, "x.png", ".jpg", "image/jpeg", id="jpeg-named-png"),

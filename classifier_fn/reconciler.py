@@ -1,4 +1,9 @@
-"""Lists `incoming` and queues what events missed: lost events, drops while down, objects from before."""
+"""Lists `incoming` and queues what events missed: lost events, drops while down, objects from before.
+
+It lists object versions, not only the latest: with versioning on, a photo hidden by a newer upload under
+its key or by a plain delete (a delete marker) is still a photo that reached `incoming` and is not worked
+yet (a `failed` one waits for its retry), and the worker deletes exactly the version it worked.
+"""
 
 from __future__ import annotations
 
@@ -43,7 +48,7 @@ def reconcile_once(store: Store, bucket: str, queue: WorkQueue, grace_s: float,
     stop = stop or threading.Event()
     cutoff = datetime.now(UTC) - timedelta(seconds=grace_s)
     try:
-        for info in store.list(bucket):
+        for info in store.list_versions(bucket):
             report.listed += 1
             if names.is_folder_marker(info.key):
                 report.markers += 1
@@ -53,7 +58,8 @@ def reconcile_once(store: Store, bucket: str, queue: WorkQueue, grace_s: float,
             elif queue.holds(bucket, info.key, info.etag):
                 report.in_flight += 1
             else:
-                offered = queue.offer_when_room(Item(bucket, info.key, info.etag, lane=BACKLOG), stop)
+                offered = queue.offer_when_room(
+                    Item(bucket, info.key, info.etag, lane=BACKLOG, version_id=info.version_id), stop)
                 report.count(offered)
             if stop.is_set():
                 break

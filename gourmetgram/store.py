@@ -242,6 +242,23 @@ class Store:
         except _CLIENT_ERRORS as exc:
             raise _translate(exc, f"listing {bucket}/{prefix}") from exc
 
+    def list_versions(self, bucket: str, page_size: int = 1000) -> Iterator[ObjectInfo]:
+        """Every object version the bucket holds, noncurrent ones too (delete markers left out), in key order:
+        in a versioned `incoming` each one is a photo that reached it and is not worked yet (the worker deletes
+        exactly the version it worked), whether a newer upload or a plain delete hid it since."""
+        self._counter("ListObjectVersions")
+        try:
+            for o in self._client._list_objects(  # noqa: SLF001
+                    bucket, delimiter=None, encoding_type="url", include_version=True,
+                    max_keys=min(max(page_size, 1), 1000)):
+                if o.is_delete_marker:
+                    continue
+                version = None if o.version_id in (None, NULL_VERSION) else o.version_id
+                yield ObjectInfo(bucket, o.object_name, _strip(o.etag or ""), o.size or 0, o.last_modified,
+                                 version_id=version)
+        except _CLIENT_ERRORS as exc:
+            raise _translate(exc, f"listing the versions of {bucket}") from exc
+
     def subscriptions(self, bucket: str) -> tuple[QueueRule, ...]:
         """The queue rules of the bucket's notification configuration (none for a missing bucket)."""
         try:

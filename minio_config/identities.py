@@ -57,7 +57,7 @@ def function_policy(s: Settings) -> dict:
         ("WorkIncoming", ["s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"],
          [_objects(s.bucket_incoming)]),
         # The reconciler lists the backlog; the readiness ping (ListBuckets) is answered from this right.
-        ("ReconcileIncoming", ["s3:ListBucket"], [_bucket(s.bucket_incoming)]),
+        ("ReconcileIncoming", ["s3:ListBucket", "s3:ListBucketVersions"], [_bucket(s.bucket_incoming)]),
         # CopyObject destinations, tags in the same request (MinIO asks no s3:PutObjectTagging for that).
         ("WriteResults", ["s3:PutObject"], [_objects(s.bucket_production), _objects(s.bucket_quarantine)]),
         # A final record is no proof of work (the frontend may write records, for labels): before deleting a

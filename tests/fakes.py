@@ -145,6 +145,16 @@ class FakeStore:
                 # As MinIO's listing: keys, ETags, sizes and times, no metadata and no Content-Type.
                 yield ObjectInfo(bucket, key, o.etag, len(o.data), o.modified)
 
+    def list_versions(self, bucket: str, page_size: int = 1000):
+        self._enter("list_versions")
+        with self._lock:
+            keys = sorted(set(self.buckets[bucket]) | set(self.noncurrent.get(bucket, {})))
+            found = [(key, o) for key in keys for o in self.noncurrent.get(bucket, {}).get(key, [])
+                     + ([self.buckets[bucket][key]] if key in self.buckets[bucket] else [])]
+        for key, o in found:
+            self.listed += 1
+            yield ObjectInfo(bucket, key, o.etag, len(o.data), o.modified, version_id=o.version_id)
+
     def put(self, bucket, key, body, *, content_type="application/octet-stream", metadata=None, tags=None) -> str:
         self._enter("put")
         data = body.read() if isinstance(body, io.IOBase) or hasattr(body, "read") else bytes(body)

@@ -22,7 +22,7 @@ def run(settings: Settings, dry_run: bool = False, echo: Callable[[str], None] =
     store = Store.connect(settings)
     report = PassReport()
     try:
-        objects = [o for o in store.list(settings.bucket_incoming) if not names.is_folder_marker(o.key)]
+        objects = [o for o in store.list_versions(settings.bucket_incoming) if not names.is_folder_marker(o.key)]
     except StoreError as exc:
         report.errors.append(str(exc))
         echo(f"cannot list {settings.bucket_incoming}: {exc}")
@@ -37,7 +37,8 @@ def run(settings: Settings, dry_run: bool = False, echo: Callable[[str], None] =
     with running(settings, store, loaded, reconcile=False) as rt:
         with click.progressbar(length=len(objects), label="processing incoming", show_pos=True) as bar:
             for info in objects:
-                report.count(rt.queue.offer_when_room(Item(info.bucket, info.key, info.etag, LIVE), never))
+                item = Item(info.bucket, info.key, info.etag, LIVE, version_id=info.version_id)
+                report.count(rt.queue.offer_when_room(item, never))
             done = 0
             while done < len(objects):
                 held = rt.queue.depth()["held"]

@@ -285,3 +285,27 @@ def test_create_writes_once_with_metadata_and_a_second_create_leaves_one_version
     with pytest.raises(AlreadyExists):
         versioned_store.create(VERSIONED, key, data, content_type="image/jpeg", metadata={"prediction-id": "abc"})
     assert [v for v, _ in stored_versions(versioned_store, request, key)] == [info.version_id]
+
+
+def test_list_versions_shows_every_version_hidden_or_not_and_no_delete_marker(versioned_store, request, prefix):
+    # GIVEN a photo replaced by a newer upload, and another hidden by a plain delete (a delete marker on MinIO)
+    replaced = prefix + "replaced.jpg"
+    first = versioned_store.put(VERSIONED, replaced, b"first", content_type="image/jpeg")
+    v1 = versioned_store.head(VERSIONED, replaced).version_id
+    versioned_store.put(VERSIONED, replaced, b"second", content_type="image/jpeg")
+    v2 = versioned_store.head(VERSIONED, replaced).version_id
+    hidden = prefix + "hidden.jpg"
+    versioned_store.put(VERSIONED, hidden, b"hidden", content_type="image/jpeg")
+    v3 = versioned_store.head(VERSIONED, hidden).version_id
+    if isinstance(versioned_store, FakeStore):
+        hidden_version = versioned_store.buckets[VERSIONED].pop(hidden)  # the fake's state after a plain delete
+        versioned_store.noncurrent[VERSIONED].setdefault(hidden, []).append(hidden_version)
+    else:
+        current.client(request.getfixturevalue("stack").settings).remove_object(VERSIONED, hidden)  # a marker
+        assert (True in {marker for _, marker in stored_versions(versioned_store, request, hidden)})
+    # WHEN the versions are listed
+    listed = [(o.key, o.version_id, o.etag) for o in versioned_store.list_versions(VERSIONED)
+              if o.key.startswith(prefix)]
+    # THEN every version that holds bytes is there, with its own ETag, and the marker is not
+    assert sorted(listed) == sorted([(replaced, v1, first), (replaced, v2, hashlib.md5(b"second").hexdigest()),
+                                     (hidden, v3, hashlib.md5(b"hidden").hexdigest())])

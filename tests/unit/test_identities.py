@@ -35,6 +35,7 @@ def test_the_function_may_work_incoming_and_write_results_and_nothing_more():
         ("s3:DeleteObject", "arn:aws:s3:::incoming/*"),
         ("s3:DeleteObjectVersion", "arn:aws:s3:::incoming/*"),  # the delete of exactly that version
         ("s3:ListBucket", "arn:aws:s3:::incoming"),
+        ("s3:ListBucketVersions", "arn:aws:s3:::incoming"),  # the reconciler: versions hidden since, too
         ("s3:PutObject", "arn:aws:s3:::production/*"),
         ("s3:PutObject", "arn:aws:s3:::quarantine/*"),
         ("s3:GetObject", "arn:aws:s3:::production/*"),       # proof that a final record's work exists

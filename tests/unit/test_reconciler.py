@@ -1,8 +1,12 @@
 import threading
 
+from classifier_fn.metrics import Metrics
 from classifier_fn.queue import LIVE, Item, WorkQueue
 from classifier_fn.reconciler import reconcile_once
+from classifier_fn.runtime import Runtime
+from classifier_fn.worker import process
 from tests.conftest import photo
+from tests.unit.test_worker import FixedBatcher
 
 
 def fill(store, count: int, age_s: float = 60) -> None:
@@ -58,3 +62,43 @@ def test_minio_down_is_reported_not_raised(fake_store):
     fake_store.down = True
     report = reconcile_once(fake_store, "incoming", WorkQueue(1, 1), grace_s=0)
     assert report.listed == 0 and "unreachable" in report.errors[0]
+
+
+def _hide_behind_a_delete_marker(store, key: str) -> None:
+    """What a plain `mc rm incoming/<key>` leaves with versioning on: the photo as a noncurrent version."""
+    store.noncurrent["incoming"].setdefault(key, []).append(store.buckets["incoming"].pop(key))
+
+
+def test_a_failed_photo_hidden_by_a_plain_delete_is_still_retried(settings, fake_store):
+    # GIVEN a photo whose work failed (MinIO refused the copy) and which someone then hid with a plain `mc rm`
+    fake_store.put("incoming", "x.jpg", photo())
+    fake_store.age("incoming", "x.jpg", 60)
+    info = fake_store.head("incoming", "x.jpg")
+    no_backoff = settings.replace(reconcile_interval_s=0)  # the failed record is due again at once
+    rt = Runtime(no_backoff, fake_store, WorkQueue(10, 10), FixedBatcher(), "food11-test", Metrics(), "w-test")
+    fake_store.fail_next["copy"] = 100
+    assert process(rt, Item("incoming", "x.jpg", info.etag, version_id=info.version_id)) == "failed"
+    fake_store.fail_next.clear()
+    _hide_behind_a_delete_marker(fake_store, "x.jpg")
+    # WHEN the reconciler passes
+    queue = WorkQueue(10, 10)
+    report = reconcile_once(fake_store, "incoming", queue, grace_s=0)
+    # THEN it finds that version (the record promised a retry), and the retry labels it and deletes it for good
+    assert report.queued == 1
+    item = queue.take(timeout=0)
+    assert (item.etag, item.version_id) == (info.etag, info.version_id)
+    assert process(rt, item) == "done"
+    assert fake_store.versions("incoming", "x.jpg") == [] and len(fake_store.keys("production")) == 1
+
+
+def test_an_older_version_replaced_before_its_event_was_worked_is_found_at_once(fake_store):
+    fake_store.put("incoming", "k.jpg", photo())
+    fake_store.age("incoming", "k.jpg", 60)
+    v1 = fake_store.head("incoming", "k.jpg")
+    fake_store.put("incoming", "k.jpg", photo("10_36.jpg"))
+    fake_store.age("incoming", "k.jpg", 30)
+    queue = WorkQueue(1000, 10)  # backlog rate high: both taken at once
+    assert reconcile_once(fake_store, "incoming", queue, grace_s=0).queued == 2
+    taken = {(i.etag, i.version_id) for i in (queue.take(timeout=1), queue.take(timeout=1))}
+    assert taken == {(v1.etag, v1.version_id), (fake_store.head("incoming", "k.jpg").etag,
+                                                 fake_store.head("incoming", "k.jpg").version_id)}

@@ -45,12 +45,29 @@ def compose(request) -> tuple[str, dict]:
     return request.param, load(request.param)
 
 
+# Who may reach the NATS nodes in the scale-out file: those that publish, configure or consume the stream.
+ON_THE_EVENTS_NETWORK = {"minio1", "minio2", "minio3", "minio4", "minio-init", "classifier"}
+
+
 def test_on_the_course_network(compose):
-    _, doc = compose
+    name_of_file, doc = compose
     assert doc["networks"]["production_net"]["external"] is True
     for name, service in doc["services"].items():
-        networks = service["networks"]  # a list, or a mapping where a service needs aliases there
-        assert list(networks) == ["production_net"], name
+        networks = list(service["networks"])  # a list, or a mapping where a service needs aliases there
+        if re.fullmatch(r"nats\d", name):
+            assert networks == ["events_net"], name  # never on the network the frontend is on
+        elif name in ON_THE_EVENTS_NETWORK and name_of_file == "compose.scale.yaml":
+            assert networks == ["production_net", "events_net"], name
+        else:
+            assert networks == ["production_net"], name
+
+
+def test_the_frontend_cannot_reach_nats_and_the_events_network_is_internal():
+    doc = load("compose.scale.yaml")
+    assert doc["networks"]["events_net"] == {"internal": True}
+    assert "events_net" not in doc["services"]["web"]["networks"]
+    reachable = {n for n, svc in doc["services"].items() if "events_net" in svc["networks"]}
+    assert reachable == ON_THE_EVENTS_NETWORK | {"nats1", "nats2", "nats3"}
 
 
 def test_app_services_use_only_settings_names(compose):
@@ -212,7 +229,7 @@ def test_scale_out_has_four_minio_nodes_three_nats_nodes_and_consumers_without_a
     nats_nodes = [n for n in services if re.fullmatch(r"nats\d", n)]
     assert nats_nodes == ["nats1", "nats2", "nats3"]
     for node in nats_nodes:  # reachable as one name (MinIO's single NATS address), with a store of its own
-        assert services[node]["networks"]["production_net"]["aliases"] == ["nats"]
+        assert services[node]["networks"]["events_net"]["aliases"] == ["nats"]
         assert any(v.endswith(":/data") for v in services[node]["volumes"])
         assert env_of(services[node])["NATS_SERVER_NAME"] == node
     conf = (DOCKER / "nats.conf").read_text()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,8 +104,8 @@ def _beyond_anything_granted(found: Outcome, now: float, ttl_s: float, max_backo
     no end (a claim without `expires_at` would never lapse) or whose end is no time."""
     deadline = found.expires_at if found.status is Status.PENDING else found.retry_after
     try:
-        left = names.parse_iso(deadline) - now if deadline else math.inf
-    except (ValueError, TypeError, AttributeError):  # not a time, no time zone, not even a string
+        left = names.parse_iso(deadline) - now
+    except (ValueError, TypeError, AttributeError):  # none, not a time, no time zone, not even a string
         return True
     slack = 60.0  # clocks of several machines
     return left > (ttl_s if found.status is Status.PENDING else max_backoff_s) + slack

@@ -26,7 +26,8 @@ def test_first_claim_writes_a_pending_record_with_expiry(fake_store):
 
 def test_a_live_claim_makes_others_wait(fake_store):
     claim(fake_store, "events", fresh("w1"), ttl_s=60)
-    assert claim(fake_store, "events", fresh("w2"), ttl_s=60).result is ClaimResult.BUSY
+    got = claim(fake_store, "events", fresh("w2"), ttl_s=60)
+    assert got.result is ClaimResult.BUSY and got.outcome.worker == "w1"  # the record found: who is on it
     assert stored(fake_store).worker == "w1"
 
 
@@ -214,22 +215,74 @@ def test_a_claim_that_loses_every_race_gives_up_busy_and_leaves_the_winners_reco
     # WHEN we try to claim THEN we give up after three looks, writing nothing of ours
     got = claim(fake_store, "events", fresh("w2"), ttl_s=TTL)
     assert got.result is ClaimResult.BUSY and len(reads) == 3
+    assert got.outcome.id == "p1" and not got.record.etag  # no version of the record is ours to guard
     fake_store.get_json = original
     assert stored(fake_store).worker == "racer3"
 
 
-def test_a_record_that_is_no_outcome_is_taken_over(fake_store):
+def test_a_record_that_is_no_outcome_is_taken_over(fake_store, caplog):
     fake_store.put("events", "p1.json", b"not json at all")
     got = claim(fake_store, "events", fresh("w2"), ttl_s=TTL)
     assert got.result is ClaimResult.CLAIMED and stored(fake_store).worker == "w2"
+    assert warnings(caplog) == ["events/p1.json is not JSON: taken over"]  # the operator sees why
 
 
-def test_a_final_record_without_its_work_is_taken_over_and_with_it_finishes(fake_store):
+def warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "classifier_fn.claim" and r.levelname == "WARNING"]
+
+
+def test_a_record_that_is_no_outcome_is_replaced_only_as_it_was_read(fake_store):
+    # GIVEN a broken record, and a worker that writes a genuine claim just after we read the broken one
+    fake_store.put("events", "p1.json", b"not json at all")
+    original, raced = fake_store.get_json, []
+
+    def racing_get(bucket, key):
+        try:
+            return original(bucket, key)
+        finally:
+            if not raced:
+                raced.append(1)
+                fake_store.put_json(bucket, key, fresh("w1").to_json() | {
+                    "expires_at": names.now_iso(time.time() + TTL)})
+
+    fake_store.get_json = racing_get
+    # THEN our takeover of the broken record does not overwrite the genuine claim
+    got = claim(fake_store, "events", fresh("w2"), ttl_s=TTL)
+    fake_store.get_json = original
+    assert got.result is ClaimResult.BUSY and stored(fake_store).worker == "w1"
+
+
+def test_a_record_deleted_while_we_look_is_claimed_afresh(fake_store):
+    # GIVEN a live claim that a requeue deletes between our failed create and our read
+    found(fake_store, status="pending", expires_at=names.now_iso(time.time() + TTL))
+    original, reads = fake_store.get_json, []
+
+    def deleting_get(bucket, key):
+        if not reads:
+            fake_store.delete(bucket, key)
+        reads.append(1)
+        return original(bucket, key)
+
+    fake_store.get_json = deleting_get
+    got = claim(fake_store, "events", fresh("w2"), ttl_s=TTL)
+    fake_store.get_json = original
+    assert got.result is ClaimResult.CLAIMED and stored(fake_store).worker == "w2" and len(reads) == 1
+
+
+def test_the_default_back_off_honoured_is_the_workers_longest_plus_slack(fake_store, frozen):
+    found(fake_store, status="failed", retry_after=names.now_iso(NOW + MAX_BACKOFF + CLOCK_SLACK))
+    assert claim(fake_store, "events", fresh("w2"), ttl_s=TTL).result is ClaimResult.BUSY
+    found(fake_store, status="failed", retry_after=names.now_iso(NOW + MAX_BACKOFF + CLOCK_SLACK + 0.001))
+    assert claim(fake_store, "events", fresh("w2"), ttl_s=TTL).result is ClaimResult.CLAIMED
+
+
+def test_a_final_record_without_its_work_is_taken_over_and_with_it_finishes(fake_store, caplog):
     done = fresh("other")
     done.status = Status.DONE
     fake_store.put_json("events", "p1.json", done.to_json())
     nowhere = claim(fake_store, "events", fresh("w2"), ttl_s=TTL, proof=lambda record: False)
     assert nowhere.result is ClaimResult.CLAIMED and stored(fake_store).status is Status.PENDING
+    assert warnings(caplog) == ["record p1 says done but its work is nowhere: taken over"]
     fake_store.put_json("events", "p1.json", done.to_json())
     seen = []
     there = claim(fake_store, "events", fresh("w3"), ttl_s=TTL, proof=lambda record: seen.append(record) or True)
@@ -237,9 +290,10 @@ def test_a_final_record_without_its_work_is_taken_over_and_with_it_finishes(fake
     assert [r.status for r in seen] == [Status.DONE]
 
 
-def test_another_versions_record_under_this_versions_own_id_is_taken_over(fake_store):
+def test_another_versions_record_under_this_versions_own_id_is_taken_over(fake_store, caplog):
     other = fresh("other")
     other.incoming_etag = "another-etag"
     claim(fake_store, "events", other, ttl_s=TTL)
     got = claim(fake_store, "events", fresh("w2"), ttl_s=TTL, id_is_derived=True)
     assert got.result is ClaimResult.CLAIMED and stored(fake_store).incoming_etag == "e"
+    assert warnings(caplog) == ["record p1 names another object version under this version's own id: taken over"]

@@ -208,3 +208,22 @@ def test_oldest_age_is_in_milliseconds():
     assert q.oldest_age_s() == 10.0
     q.offer(Item("incoming", "b", "e", BACKLOG, queued_at=99.9994))
     assert q.oldest_age_s() == 10.001
+
+
+def test_a_new_queue_is_open_and_a_closed_one_says_so():
+    q = WorkQueue(backlog_per_s=1, backlog_capacity=1)
+    assert q.closed is False
+    q.close()
+    assert q.closed is True and not q.offer(item("late"))
+
+
+def test_take_with_a_long_timeout_still_hands_out_the_next_backlog_item_when_its_token_comes():
+    # At 20/s the second item is due 50 ms after the first: a worker asking with a 30 s timeout gets it
+    # then, not when its timeout ends (nothing else wakes it).
+    q = WorkQueue(backlog_per_s=20, backlog_capacity=3)
+    q.offer(item("k0", BACKLOG))
+    q.offer(item("k1", BACKLOG))
+    assert q.take(0).key == "k0"
+    started = time.monotonic()
+    assert in_thread(lambda: q.take(30))().key == "k1"  # in_thread gives up after 5 s
+    print(f"second backlog item after {time.monotonic() - started:.3f} s (50 ms expected)")

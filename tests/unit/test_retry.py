@@ -116,7 +116,21 @@ def test_a_single_attempt_is_never_retried():
     assert calls == [1]
 
 
-def test_run_retries_a_function_of_store_calls_as_a_whole(fake_store):
+def test_no_attempt_configured_still_calls_once():
+    # TRANSIENT_RETRIES=0 made every store call of the workers raise AssertionError("unreachable")
+    assert with_retries(lambda: "ok", 0, "x", sleep=lambda s: pytest.fail("slept")) == "ok"
+    calls = []
+
+    def down():
+        calls.append(1)
+        raise StoreUnavailable("down")
+
+    with pytest.raises(StoreUnavailable, match="down"):
+        with_retries(down, 0, "x", sleep=lambda s: pytest.fail("slept"))
+    assert calls == [1]
+
+
+def test_run_retries_a_function_of_store_calls_as_a_whole(fake_store, caplog):
     slept = []
     store = RetryingStore(fake_store, attempts=3, sleep=slept.append)
     fake_store.put("incoming", "a.jpg", b"photo")
@@ -127,6 +141,7 @@ def test_run_retries_a_function_of_store_calls_as_a_whole(fake_store):
 
     assert store.run(head_then_read, "incoming", "a.jpg") == (5, b"photo")
     assert fake_store.calls.count("head") == 2 and len(slept) == 1  # the head ran again with the read
+    assert [r.getMessage().split(";")[0] for r in caplog.records] == ["head_then_read: read: transient failure (fake)"]
 
 
 def test_plain_attributes_and_private_ones_pass_through_unwrapped(fake_store):

@@ -125,6 +125,24 @@ def test_drop_id_candidates_do_not_depend_on_the_machines_time_zone(monkeypatch)
         time.tzset()
 
 
+def test_an_upload_id_keeps_every_millisecond():
+    assert uuid.UUID(names.upload_id(1_795_946_405.0015)).int >> 80 == 1_795_946_405_001
+
+
+def test_tag_and_record_times_do_not_depend_on_the_machines_time_zone(monkeypatch):
+    india = timezone(timedelta(hours=5, minutes=30))
+    monkeypatch.setenv("TZ", "America/St_Johns")  # UTC-03:30, with summer time
+    time.tzset()
+    try:
+        assert names.timestamp_tag(datetime(2026, 11, 29, 15, 30, 5, tzinfo=india)) == "2026-11-29T10:00:05Z"
+        assert names.parse_iso(names.timestamp_tag()) == pytest.approx(time.time(), abs=60)
+        assert names.now_iso(1_795_946_405.123) == "2026-11-29T10:00:05.123Z"
+        assert names.parse_iso("2026-11-29T10:00:05.123Z") == pytest.approx(1_795_946_405.123)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_upload_ids_are_random_within_one_millisecond():
     ids = {names.upload_id(1_795_946_405.0) for _ in range(50)}
     assert len(ids) == 50 and all(uuid.UUID(i).int >> 80 == 1_795_946_405_000 for i in ids)

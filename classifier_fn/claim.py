@@ -86,7 +86,7 @@ def claim(store: Store, bucket: str, fresh: Outcome, ttl_s: float, *, id_is_deri
                 return Claim(ClaimResult.FINISHED, existing)
             elif found.final:
                 log.warning("record %s says %s but its work is nowhere: taken over", fresh.id, found.status.value)
-            elif not (found.expired(now) or _beyond_anything_granted(found, now, ttl_s, max_backoff_s)):
+            elif not (_beyond_anything_granted(found, now, ttl_s, max_backoff_s) or found.expired(now)):
                 return Claim(ClaimResult.BUSY, existing)
             else:
                 fresh.attempts = found.attempts + 1
@@ -100,11 +100,12 @@ def claim(store: Store, bucket: str, fresh: Outcome, ttl_s: float, *, id_is_deri
 
 
 def _beyond_anything_granted(found: Outcome, now: float, ttl_s: float, max_backoff_s: float) -> bool:
-    """A claim or back-off longer than this function ever grants (a forged or broken record)."""
+    """A claim or back-off longer than this function ever grants (a forged or broken record): also one with
+    no end (a claim without `expires_at` would never lapse) or whose end is no time."""
     deadline = found.expires_at if found.status is Status.PENDING else found.retry_after
     try:
-        left = names.parse_iso(deadline) - now if deadline else 0.0
-    except ValueError:
+        left = names.parse_iso(deadline) - now
+    except (ValueError, TypeError, AttributeError):  # none, not a time, no time zone, not even a string
         return True
     slack = 60.0  # clocks of several machines
     return left > (ttl_s if found.status is Status.PENDING else max_backoff_s) + slack

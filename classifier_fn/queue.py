@@ -110,7 +110,7 @@ class WorkQueue:
                         self._tokens -= 1.0
                         self._cond.notify_all()  # a reconciler may be waiting for backlog room
                         return self._backlog.popleft()
-                    wait = (1.0 - self._tokens) / self._rate if self._rate > 0 else 1.0
+                    wait = (1.0 - self._tokens) / self._rate  # a rate of 0 or less refills at once: never here
                 if deadline is not None:
                     left = deadline - time.monotonic()
                     if left <= 0:

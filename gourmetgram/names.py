@@ -167,7 +167,7 @@ def now_iso(moment: float | None = None) -> str:
 
 def parse_iso(text: str) -> float:
     """Seconds since the epoch of an ISO time; a time without a zone is refused, never taken as local."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(text)  # Python 3.11 reads a trailing Z as UTC
     if moment.tzinfo is None:
         raise ValueError(f"time {text!r} has no time zone")
     return moment.timestamp()
@@ -185,5 +185,5 @@ def production_tags(index: int, probability: float, model_version: str, source: 
         "confidence": confidence_tag(probability),
         "timestamp": timestamp_tag(moment),
         "model_version": tag_value(model_version),
-        "source": source if source in ("web", "bucket") else "bucket",
+        "source": "web" if source == "web" else "bucket",
     }

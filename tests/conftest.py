@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -51,6 +52,15 @@ def photo(name: str = "9_452.jpg") -> bytes:
 def fixture_file(name: str) -> Path:
     """A file that tests/fixtures/expected.json names: `photos/<name>` are the sample photos."""
     return PHOTOS / name.removeprefix("photos/") if name.startswith("photos/") else FIXTURES / name
+
+
+@pytest.fixture(autouse=True)
+def _root_handlers_keep_their_filters(monkeypatch):
+    """A test that runs a command (`serve-fn`, ...) sets up the CLI's logging, which gives every root handler
+    a RepeatFilter: pytest's own capture handlers, which live for the session, would keep it, and a later
+    test that logs one message more than five times in 30 s would see the rest held back."""
+    for handler in logging.getLogger().handlers:
+        monkeypatch.setattr(handler, "filters", list(handler.filters))
 
 
 @pytest.fixture

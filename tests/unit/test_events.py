@@ -82,3 +82,86 @@ def test_an_impossible_key_is_parsed_not_refused_so_the_webhook_can_answer_2xx()
     doc["Records"][0]["s3"]["object"]["key"] = "%FF.jpg"
     assert parse_body(json.dumps(doc).encode())[0].invalid == "the key is not UTF-8"
     assert parse_body(body("put_encoded_key"))[0].invalid == ""
+
+
+def with_record(**changes) -> bytes:
+    """The captured simple PUT, with fields of its record (`name`) or its object changed or removed (None)."""
+    doc = load_event("put_simple")
+    record = doc["Records"][0]
+    for field, value in changes.items():
+        target, key = (record, "eventName") if field == "name" else (record, field) if field == "eventTime" \
+            else (record["s3"]["object"], field)
+        if value is None:
+            del target[key]
+        else:
+            target[key] = value
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param("s3:ObjectCreated:Put", id="put"),
+    pytest.param("s3:ObjectCreated:Post", id="form-post"),
+    pytest.param("s3:ObjectCreated:Copy", id="server-side-copy"),
+    pytest.param("s3:ObjectCreated:CompleteMultipartUpload", id="multipart"),
+])
+def test_every_way_a_new_photo_arrives_is_work(name):
+    [event] = parse_body(with_record(name=name))
+    assert event.accepted and event.name == name
+
+
+@pytest.mark.parametrize("name", [
+    "s3:ObjectCreated:PutTagging", "s3:ObjectCreated:PutRetention", "s3:ObjectCreated:PutLegalHold",
+    "s3:ObjectCreated:*", "s3:ObjectAccessed:Get", "s3:ObjectRemoved:Delete", "s3:objectcreated:put", "",
+])
+def test_nothing_else_is_work(name):
+    [event] = parse_body(with_record(name=name))
+    assert not event.accepted
+
+
+@pytest.mark.parametrize(("etag", "expected"), [
+    pytest.param('"2943fabce8583703afe2f0b11f9b4909"', "2943fabce8583703afe2f0b11f9b4909", id="quoted-as-in-s3"),
+    pytest.param("2943fabce8583703afe2f0b11f9b4909", "2943fabce8583703afe2f0b11f9b4909", id="bare-as-minio-sends"),
+    pytest.param(" abc ", " abc ", id="spaces-are-part-of-it"),
+    pytest.param(None, "", id="omitted"),
+])
+def test_the_etag_is_kept_without_its_quotes(etag, expected):
+    assert parse_body(with_record(eTag=etag))[0].etag == expected
+
+
+@pytest.mark.parametrize(("size", "expected"), [
+    pytest.param(12, 12, id="bytes"), pytest.param(0, 0, id="zero"), pytest.param(None, None, id="omitted"),
+    pytest.param("12", None, id="a-string"), pytest.param(True, None, id="a-boolean"),
+    pytest.param(12.5, None, id="a-fraction"),
+])
+def test_the_size_is_kept_only_when_it_is_a_whole_number(size, expected):
+    assert parse_body(with_record(size=size))[0].size == expected
+
+
+def test_the_event_time_is_kept_as_sent_and_empty_when_omitted():
+    assert parse_body(with_record())[0].time == "2026-11-26T16:14:29.219Z"
+    assert parse_body(with_record(eventTime=None))[0].time == ""
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    pytest.param(b'{"Records": {}}', "the body has no Records list", id="records-not-a-list"),
+    pytest.param(b'{"Records": [{"eventName": "s3:ObjectCreated:Put"}]}',
+                 "record lacks eventName, s3.bucket.name or s3.object.key", id="no-s3"),
+    pytest.param(b'{"Records": [{"eventName": "x", "s3": {"bucket": {"name": "b"}, "object": {"key": ""}}}]}',
+                 "record has a non-string or empty key, bucket or event name", id="empty-key"),
+])
+def test_a_malformed_body_is_answered_with_what_is_wrong(raw, message):
+    # The webhook answers 400 with this text: it is what the sender (or the operator reading MinIO's log) sees.
+    with pytest.raises(MalformedEvent) as refused:
+        parse_body(raw)
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(("key", "problem"), [
+    ("/b.jpg", "the key starts with '/' or contains '//'"),
+    ("a/ .. /b.jpg", "the key has a '.' or '..' segment"),
+    ("a\x7fb", "the key contains a NUL or another control character"),
+    ("x" * 1025, "the key is longer than 1024 bytes"),
+])
+def test_an_impossible_key_is_named_in_full(key, problem):
+    # The webhook's answer carries this reason for the key it would not HEAD.
+    assert key_problem(key) == problem

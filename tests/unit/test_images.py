@@ -56,3 +56,13 @@ def test_between_pillows_warning_and_its_limit_our_limit_refuses_without_a_warni
     assert Image.MAX_IMAGE_PIXELS < side * side < 2 * Image.MAX_IMAGE_PIXELS
     with pytest.raises(images.ImageRefused, match="10000x10000 is more than 40,000,000"):
         images.open_header(bomb_png(side, side), max_pixels=40_000_000)
+
+
+def test_a_format_a_plugin_names_but_we_do_not_list_is_refused_by_name(monkeypatch):
+    # e.g. a Pillow upgrade whose JPEG plugin names a new variant (as MPO once was): refused, not served
+    # under an extension and type we do not have for it
+    monkeypatch.setattr(images, "IMAGE_FORMATS", {k: v for k, v in images.IMAGE_FORMATS.items() if k != "GIF"})
+    with pytest.raises(images.ImageRefused) as refused:
+        images.open_header(image_bytes("GIF", (64, 48), "P"), max_pixels=10_000)
+    assert refused.value.kind == "not_an_image"
+    assert str(refused.value) == "GIF images are not accepted: only JPEG, PNG, GIF, WebP, BMP or TIFF"

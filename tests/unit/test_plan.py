@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from gourmetgram.settings import Settings
@@ -151,3 +153,78 @@ def test_jetstream_subscribes_to_the_nats_target_and_removes_our_webhook_rule():
     # AND back on the webhook, the NATS rule goes
     [back] = plan(WANT, buckets_configured(rules=(nats, OTHER)))
     assert back.drops == ("arn:minio:sqs::GOURMETGRAM:nats",)
+
+
+# --- what `configure` prints for each step (its --dry-run is the operator's whole view of the plan) ----------
+
+SUB_EVENTS = ("s3:ObjectCreated:Put, s3:ObjectCreated:Post, s3:ObjectCreated:Copy, "
+              "s3:ObjectCreated:CompleteMultipartUpload")
+
+
+def test_a_new_subscription_is_described_and_shown_as_its_api_call():
+    [step] = plan(WANT, Current(ALL_BUCKETS, {}, {}, VERSIONED))
+    assert step.describe() == f"add subscription incoming -> {ARN} on {SUB_EVENTS}"
+    assert step.mc("local").splitlines() == [
+        "# mc cannot subscribe to exact event names; the step is PutBucketNotification on incoming:",
+        f"#   <QueueConfiguration><Id>gourmetgram-classifier</Id><Queue>{ARN}</Queue>"
+        + "".join(f"<Event>{e}</Event>" for e in EVENTS) + "</QueueConfiguration>",
+        f"mc event list local/incoming   # check: {ARN} {','.join(EVENTS)}"]
+
+
+def test_a_subscription_of_ours_with_a_filter_or_a_twin_is_replaced():
+    filtered = QueueRule(ARN, EVENTS, "x", "photos/", None)
+    [step] = plan(WANT, Current(ALL_BUCKETS, {"incoming": (filtered,)}, {}, VERSIONED))
+    assert step.describe() == f"replace subscription incoming -> {ARN} on {SUB_EVENTS}"
+    twin = QueueRule(ARN, EVENTS, "y", None, ".jpg")
+    [step] = plan(WANT, Current(ALL_BUCKETS, {"incoming": (OURS, twin)}, {}, VERSIONED))
+    assert isinstance(step, Subscribe) and step.replaces
+
+
+def test_a_bucket_step_is_described():
+    [step, *_] = plan(WANT, Current(frozenset(), {}))
+    assert step.describe() == "create bucket incoming" and step.mc("local") == "mc mb --ignore-existing local/incoming"
+
+
+def test_removing_the_quarantine_expiry_is_described():
+    [removal] = plan(WANT, Current(ALL_BUCKETS, {"incoming": (OURS,)}, {"quarantine": 30}, VERSIONED))
+    assert removal.describe() == "remove the expiry rule of quarantine (keep everything)"
+    want = desired(Settings(quarantine_expiry_days=7))
+    [step] = plan(want, Current(ALL_BUCKETS, {"incoming": (OURS,)}, {}, VERSIONED))
+    assert step.describe() == "expire objects in quarantine after 7 days"
+    assert step.mc("local") == ("mc ilm rule add --expire-days 7 local/quarantine"
+                                "   # rule id gourmetgram-quarantine-expiry")
+
+
+def test_identity_steps_describe_what_they_do_to_whom():
+    steps = plan_identities(IDENTITIES, {})
+    assert [s.describe() for s in steps] == [
+        "create policy gourmetgram-function (the function's rights)",
+        "create user gourmetgram-function for the function",
+        "attach policy gourmetgram-function to user gourmetgram-function",
+        "create policy gourmetgram-web (the frontend's rights)",
+        "create user gourmetgram-web for the frontend",
+        "attach policy gourmetgram-web to user gourmetgram-web"]
+    [disabled] = plan_identities(IDENTITIES, configured(user=UserState(False, True, ("gourmetgram-web",))))
+    assert disabled.describe() == "enable user gourmetgram-web (the frontend) with its configured secret"
+    assert disabled.identity.user == "gourmetgram-web"
+    [secret] = plan_identities(IDENTITIES, configured(user=UserState(True, False, ("gourmetgram-web",))))
+    assert secret.describe() == ("set the secret of user gourmetgram-web (the frontend): MinIO refused the "
+                                 "configured one")
+    assert secret.mc("local") == ('mc admin user add local gourmetgram-web "$WEB_MINIO_PASSWORD"'
+                                  "   # the secret is not printed")
+
+
+def test_a_policy_step_prints_the_policy_it_creates():
+    [step] = [s for s in plan_identities(IDENTITIES, {}) if isinstance(s, PutPolicy)][1:]
+    printed = step.mc("local")
+    assert printed.startswith("echo '")
+    assert printed.endswith("' | mc admin policy create local gourmetgram-web /dev/stdin")
+    assert json.loads(printed[len("echo '"):printed.index("' |")]) == IDENTITIES[1].policy
+
+
+def test_detaching_and_attaching_are_described_together():
+    [step] = plan_identities(IDENTITIES, configured(user=UserState(True, True, ("consoleAdmin", "readwrite"))))
+    assert step.describe() == ("attach policy gourmetgram-web to user gourmetgram-web; detach policy consoleAdmin "
+                               "from user gourmetgram-web; detach policy readwrite from user gourmetgram-web")
+    [step] = plan_identities(IDENTITIES, configured(user=UserState(True, True, ("readwrite", "gourmetgram-web"))))
+    assert step.describe() == "detach policy readwrite from user gourmetgram-web"

@@ -1,7 +1,7 @@
 import threading
 import time
 
-from classifier_fn.queue import BACKLOG, LIVE, Item, WorkQueue
+from classifier_fn.queue import BACKLOG, LIVE, Item, Offered, WorkQueue
 
 
 def item(key: str, lane: str = LIVE, etag: str = "e") -> Item:
@@ -76,3 +76,165 @@ def test_done_tells_its_listeners_the_result_after_releasing_the_version():
     q.offer(item("b"))
     q.done(q.take(0.1))  # a worker that failed reports no result
     assert seen == [("a", "done", False), ("b", None, False)]
+
+
+# --- the backlog's room, and its rate at the edges ---------------------------------------------------------
+
+def in_thread(call):
+    """Run `call` in a thread; returns a function that waits (at most 5 s) for its result."""
+    result = []
+    thread = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    thread.start()
+
+    def outcome():
+        thread.join(5)
+        assert not thread.is_alive(), "still blocked after 5 s"
+        return result[0]
+
+    return outcome
+
+
+def full(capacity: int = 2, rate: float = 1000) -> WorkQueue:
+    q = WorkQueue(backlog_per_s=rate, backlog_capacity=capacity)
+    for i in range(capacity):
+        assert q.offer(item(f"k{i}", BACKLOG))
+    return q
+
+
+def test_a_full_backlog_refuses_more_but_the_live_lane_always_has_room():
+    q = full(capacity=2)
+    assert not q.offer(item("one-more", BACKLOG))
+    assert q.offer(item("fresh", LIVE)) and q.depth() == {"live": 1, "backlog": 2, "held": 3}
+
+
+def test_there_is_backlog_room_below_capacity_and_none_at_it():
+    q = WorkQueue(backlog_per_s=1000, backlog_capacity=2)
+    q.offer(item("k0", BACKLOG))
+    assert q.wait_for_backlog_room(timeout=0) is True
+    q.offer(item("k1", BACKLOG))
+    assert q.wait_for_backlog_room(timeout=0) is False
+
+
+def test_waiting_for_room_ends_when_a_worker_takes_from_the_backlog():
+    q = full()
+    waited = in_thread(lambda: q.wait_for_backlog_room(timeout=0.5))
+    time.sleep(0.05)
+    assert q.take(1.0) is not None
+    assert waited() is True
+
+
+def test_waiting_for_room_gives_up_at_its_timeout_or_when_the_queue_closes():
+    q = full()
+    assert in_thread(lambda: q.wait_for_backlog_room(timeout=0.1))() is False
+    waiting = in_thread(lambda: q.wait_for_backlog_room(timeout=30))
+    time.sleep(0.05)
+    q.close()
+    assert waiting() is False
+    assert q.wait_for_backlog_room(timeout=0) is False  # closed: never room again
+
+
+def test_offer_when_room_queues_waits_or_says_why_not():
+    q = full(capacity=1)
+    never = threading.Event()
+    assert q.offer_when_room(item("fresh", LIVE), never) is Offered.QUEUED
+    assert q.offer_when_room(item("k0", BACKLOG), never) is Offered.HELD  # already queued
+    stopped = threading.Event()
+    stopped.set()
+    assert q.offer_when_room(item("k0", BACKLOG), stopped) is Offered.HELD  # held is said before stopped
+    assert q.offer_when_room(item("new", BACKLOG), stopped) is Offered.DEFERRED
+    assert not q.holds("incoming", "new", "e")
+
+
+def test_offer_when_room_waits_for_a_take_then_queues():
+    q = full(capacity=1)
+    offered = in_thread(lambda: q.offer_when_room(item("next", BACKLOG), threading.Event()))
+    time.sleep(0.05)
+    assert q.take(1.0).key == "k0"
+    assert offered() is Offered.QUEUED and q.holds("incoming", "next", "e")
+
+
+def test_offer_when_room_notices_a_stop_while_it_waits():
+    q = full(capacity=1)
+    stop = threading.Event()
+    started = time.monotonic()
+    offered = in_thread(lambda: q.offer_when_room(item("next", BACKLOG), stop))
+    time.sleep(0.05)
+    stop.set()
+    assert offered() is Offered.DEFERRED
+    print(f"stop noticed after {time.monotonic() - started:.2f} s (it checks every second)")
+
+
+def test_offer_when_room_on_a_closed_queue_is_deferred():
+    q = full(capacity=1)
+    q.close()
+    assert in_thread(lambda: q.offer_when_room(item("next", BACKLOG), threading.Event()))() is Offered.DEFERRED
+
+
+def test_take_without_a_timeout_waits_for_work_and_for_close():
+    q = WorkQueue(backlog_per_s=1000, backlog_capacity=2)
+    taken = in_thread(q.take)
+    time.sleep(0.05)
+    q.offer(item("late"))
+    assert taken().key == "late"
+    waiting = in_thread(q.take)
+    time.sleep(0.05)
+    q.close()
+    assert waiting() is None
+
+
+def test_take_without_a_timeout_waits_for_the_next_backlog_token():
+    q = WorkQueue(backlog_per_s=20, backlog_capacity=3)
+    q.offer(item("k0", BACKLOG))
+    q.offer(item("k1", BACKLOG))
+    assert q.take(0).key == "k0"  # the first token is there at once
+    started = time.monotonic()
+    assert in_thread(q.take)().key == "k1"  # the next comes 50 ms later (no timeout to wake it)
+    print(f"second backlog item after {time.monotonic() - started:.3f} s (50 ms expected)")
+
+
+def test_one_token_per_backlog_item_and_never_more_than_one_saved_up():
+    # GIVEN a queue at 1/s, idle long enough to have saved up two tokens if it could
+    q = WorkQueue(backlog_per_s=1, backlog_capacity=5)
+    time.sleep(1.1)
+    for i in range(3):
+        q.offer(item(f"k{i}", BACKLOG))
+    # THEN one item goes at once, and the next only once its token came (a second later)
+    assert q.take(0).key == "k0"
+    assert q.take(0) is None
+    time.sleep(1.1)
+    assert q.take(0).key == "k1"
+    assert q.take(0) is None
+
+
+def test_a_rate_of_zero_is_no_limit():
+    q = WorkQueue(backlog_per_s=0, backlog_capacity=5)
+    for i in range(3):
+        q.offer(item(f"k{i}", BACKLOG))
+    assert [q.take(0).key for _ in range(3)] == ["k0", "k1", "k2"]
+
+
+def test_oldest_age_is_in_milliseconds():
+    q = WorkQueue(1, 5, clock=lambda: 110.0)
+    q.offer(Item("incoming", "a", "e", LIVE, queued_at=100.00049))
+    assert q.oldest_age_s() == 10.0
+    q.offer(Item("incoming", "b", "e", BACKLOG, queued_at=99.9994))
+    assert q.oldest_age_s() == 10.001
+
+
+def test_a_new_queue_is_open_and_a_closed_one_says_so():
+    q = WorkQueue(backlog_per_s=1, backlog_capacity=1)
+    assert q.closed is False
+    q.close()
+    assert q.closed is True and not q.offer(item("late"))
+
+
+def test_take_with_a_long_timeout_still_hands_out_the_next_backlog_item_when_its_token_comes():
+    # At 20/s the second item is due 50 ms after the first: a worker asking with a 30 s timeout gets it
+    # then, not when its timeout ends (nothing else wakes it).
+    q = WorkQueue(backlog_per_s=20, backlog_capacity=3)
+    q.offer(item("k0", BACKLOG))
+    q.offer(item("k1", BACKLOG))
+    assert q.take(0).key == "k0"
+    started = time.monotonic()
+    assert in_thread(lambda: q.take(30))().key == "k1"  # in_thread gives up after 5 s
+    print(f"second backlog item after {time.monotonic() - started:.3f} s (50 ms expected)")

@@ -3,6 +3,7 @@ import uuid
 from urllib.parse import quote, unquote
 
 import pytest
+from PIL import Image
 
 from classifier_fn.metrics import Metrics
 from classifier_fn.queue import Item, WorkQueue
@@ -76,6 +77,11 @@ def test_an_upload_whose_put_is_sent_twice_is_one_version_one_record_one_product
     pytest.param(lambda: image_bytes("PNG"), "photo.txt", ".png", "image/png", id="png-named-txt"),
     pytest.param(photo, "x.png", ".jpg", "image/jpeg", id="jpeg-named-png"),
     pytest.param(lambda: image_bytes("WEBP"), "x.jpeg", ".webp", "image/webp", id="webp-named-jpeg"),
+    pytest.param(lambda: image_bytes("GIF", mode="P"), "x.jpg", ".gif", "image/gif", id="gif-named-jpg"),
+    pytest.param(lambda: image_bytes("BMP"), "x.jpg", ".bmp", "image/bmp", id="bmp-named-jpg"),
+    pytest.param(lambda: image_bytes("TIFF"), "x.jpg", ".tiff", "image/tiff", id="tiff-named-jpg"),
+    pytest.param(lambda: image_bytes("MPO", save_all=True, append_images=[Image.new("RGB", (320, 240))]),
+                 "x.mpo", ".jpg", "image/jpeg", id="camera-multi-picture-jpeg"),
 ])
 def test_the_extension_and_type_come_from_the_content_when_the_name_lies(client, fake_store, data, name, ext,
                                                                           content_type):

@@ -1,0 +1,189 @@
+import pytest
+
+from gourmetgram import names, outcome
+from gourmetgram.outcome import Outcome, Status
+from gourmetgram.store import AlreadyExists, Changed, CorruptDocument, NotFound, StoreUnavailable
+
+PID = "0190f3c4-5b6a-7c8d-9e0f-112233445566"
+DEADLINE = "2026-11-29T10:00:00.000Z"
+AT_DEADLINE = names.parse_iso(DEADLINE)
+
+
+def record(status: Status = Status.PENDING, **fields) -> Outcome:
+    return Outcome(**{"id": PID, "status": status, "incoming_key": f"{PID}.jpg", "incoming_etag": "e", **fields})
+
+
+@pytest.mark.parametrize(("status", "field"), [
+    pytest.param(Status.PENDING, "expires_at", id="a-claim"),
+    pytest.param(Status.FAILED, "retry_after", id="a-back-off"),
+])
+def test_a_deadline_has_passed_from_its_very_moment_on(status, field):
+    r = record(status, **{field: DEADLINE})
+    assert not r.expired(AT_DEADLINE - 0.001)
+    assert r.expired(AT_DEADLINE) and r.expired(AT_DEADLINE + 3600)
+
+
+def test_expired_uses_the_moment_it_is_given_and_else_the_clock():
+    in_the_past = record(expires_at="2000-01-01T00:00:00.000Z")
+    assert in_the_past.expired()
+    assert not in_the_past.expired(names.parse_iso("1999-12-31T23:59:59.000Z"))
+    assert not record(expires_at=names.now_iso(names.parse_iso(DEADLINE) + 10 ** 9)).expired()
+
+
+def test_without_a_deadline_a_claim_never_lapses_and_a_failure_may_be_retried_at_once():
+    assert not record(Status.PENDING).expired(AT_DEADLINE)
+    assert record(Status.FAILED).expired(AT_DEADLINE)
+
+
+@pytest.mark.parametrize("status", [Status.DONE, Status.REJECTED])
+def test_a_final_record_never_expires_whatever_its_old_deadlines(status):
+    assert not record(status).expired(AT_DEADLINE)
+    assert not record(status, expires_at=DEADLINE, retry_after=DEADLINE).expired(AT_DEADLINE + 3600)
+
+
+def test_a_deadline_in_another_time_zone_is_the_same_moment():
+    # 11:00 at +01:00 is 10:00Z: the machine's own zone (UTC here) plays no part
+    r = record(Status.FAILED, retry_after="2026-11-29T11:00:00.000+01:00")
+    assert not r.expired(AT_DEADLINE - 1) and r.expired(AT_DEADLINE)
+
+
+def test_only_done_and_rejected_are_final():
+    assert [s for s in Status if s.final] == [Status.DONE, Status.REJECTED]
+    assert record(Status.DONE).final and not record(Status.FAILED).final
+
+
+def test_stamp_records_the_moment_of_a_step():
+    r = record()
+    r.stamp("claimed", AT_DEADLINE)
+    r.stamp("done", AT_DEADLINE + 1.5)
+    assert r.timestamps == {"claimed": DEADLINE, "done": "2026-11-29T10:00:01.500Z"}
+
+
+def test_the_json_has_the_set_fields_the_status_as_text_and_keeps_unknown_fields():
+    r = record(Status.DONE, class_index=9, confidence=0.9, flagged=False, timestamps={"done": DEADLINE},
+               extra={"added_by_a_newer_version": [1, 2]})
+    doc = r.to_json()
+    assert doc == {"id": PID, "status": "done", "incoming_key": f"{PID}.jpg", "incoming_etag": "e",
+                   "source": "bucket", "class_index": 9, "confidence": 0.9, "flagged": False, "attempts": 0,
+                   "timestamps": {"done": DEADLINE}, "added_by_a_newer_version": [1, 2]}
+    again = Outcome.from_json(doc)
+    assert again == r and again.status is Status.DONE
+    assert again.to_json() == doc
+
+
+def test_the_json_is_a_copy_the_record_does_not_share():
+    r = record(timestamps={"claimed": DEADLINE})
+    doc = r.to_json()
+    doc["timestamps"]["claimed"] = "changed"
+    assert r.timestamps == {"claimed": DEADLINE}
+    back = Outcome.from_json(doc)
+    doc["timestamps"]["done"] = "later"
+    assert back.timestamps == {"claimed": "changed"}
+
+
+def test_a_record_without_timestamps_reads_with_none():
+    assert Outcome.from_json({"id": PID, "status": "pending", "incoming_key": "a", "incoming_etag": "e",
+                              "timestamps": None}).timestamps == {}
+
+
+@pytest.mark.parametrize(("theirs", "same"), [
+    pytest.param({}, True, id="same-key-etag-and-time"),
+    pytest.param({"incoming_key": "b.jpg"}, False, id="another-key"),
+    pytest.param({"incoming_etag": "f"}, False, id="another-etag"),
+    pytest.param({"incoming_modified": "2026-11-29T10:05:00Z"}, False, id="the-same-bytes-uploaded-later"),
+    pytest.param({"incoming_modified": None}, True, id="a-record-from-before-modified-times"),
+])
+def test_two_records_speak_of_one_object_version_by_key_etag_and_time(theirs, same):
+    mine = record(incoming_modified="2026-11-29T10:00:00Z")
+    other = record(**{"incoming_modified": "2026-11-29T10:00:00Z", **theirs})
+    assert mine.same_version(other) is same and other.same_version(mine) is same
+
+
+def test_read_create_and_replace_through_the_store(fake_store):
+    assert outcome.read(fake_store, "events", PID) is None
+    created = outcome.create(fake_store, "events", record(worker="w1"))
+    assert fake_store.keys("events") == [f"{PID}.json"]
+    got = outcome.read(fake_store, "events", PID)
+    assert got.outcome == created.outcome and got.etag == created.etag
+    with pytest.raises(AlreadyExists):
+        outcome.create(fake_store, "events", record(worker="w2"))
+    replaced = outcome.replace(fake_store, "events", record(worker="w3"), created.etag)
+    assert replaced.etag != created.etag and outcome.read(fake_store, "events", PID).outcome.worker == "w3"
+    with pytest.raises(Changed):
+        outcome.replace(fake_store, "events", record(worker="w4"), created.etag)
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(b"[1, 2]", id="a-list"),
+    pytest.param(b'{"id": "x"}', id="no-status"),
+    pytest.param(b'{"id": "x", "status": "lost", "incoming_key": "a", "incoming_etag": "e"}', id="unknown-status"),
+    pytest.param(b'{"status": "done"}', id="missing-fields"),
+])
+def test_a_record_that_is_no_outcome_is_named_with_its_etag(fake_store, body):
+    etag = fake_store.put("events", f"{PID}.json", body)
+    with pytest.raises(CorruptDocument, match=f"the record of {PID} is not an outcome record") as raised:
+        outcome.read(fake_store, "events", PID)
+    assert raised.value.etag == etag
+
+
+def test_update_changes_a_copy_and_writes_only_a_change(fake_store):
+    outcome.create(fake_store, "events", record(Status.DONE))
+
+    def flag(r: Outcome) -> Outcome:  # changes the record it is given: update must hand it a copy
+        r.flagged = True
+        return r
+
+    written = outcome.update(fake_store, "events", PID, flag)
+    assert written.outcome.flagged and outcome.read(fake_store, "events", PID).etag == written.etag
+    fake_store.calls.clear()
+    unchanged = outcome.update(fake_store, "events", PID, flag)
+    assert unchanged.etag == written.etag and "put_json" not in fake_store.calls
+
+
+def test_update_of_a_missing_or_deleted_record_is_not_found(fake_store):
+    with pytest.raises(NotFound, match=f"no outcome record of prediction {PID}"):
+        outcome.update(fake_store, "events", PID, lambda r: r)
+    outcome.create(fake_store, "events", record())
+    original = fake_store.get_json
+
+    def read_then_deleted(bucket, key):
+        got = original(bucket, key)
+        fake_store.delete(bucket, key)
+        return got
+
+    fake_store.get_json = read_then_deleted
+    with pytest.raises(NotFound, match=f"no outcome record of prediction {PID}"):
+        outcome.update(fake_store, "events", PID, lambda r: Outcome.from_json({**r.to_json(), "flagged": True}))
+
+
+def test_update_reapplies_the_change_to_a_record_written_meanwhile(fake_store):
+    outcome.create(fake_store, "events", record(Status.DONE))
+    original, writes = fake_store.put_json, []
+
+    def other_writer_first(bucket, key, doc, **kwargs):
+        if not writes:
+            writes.append("theirs")
+            original(bucket, key, {**fake_store.get_json(bucket, key)[0], "human_label": "Soup"})
+        return original(bucket, key, doc, **kwargs)
+
+    fake_store.put_json = other_writer_first
+    outcome.update(fake_store, "events", PID, lambda r: Outcome.from_json({**r.to_json(), "flagged": True}))
+    fake_store.put_json = original
+    stored = outcome.read(fake_store, "events", PID).outcome
+    assert stored.flagged is True and stored.human_label == "Soup"
+
+
+def test_update_gives_up_after_ten_lost_races(fake_store, monkeypatch):
+    outcome.create(fake_store, "events", record(Status.DONE))
+    original, tries = fake_store.put_json, []
+
+    def always_beaten(bucket, key, doc, **kwargs):
+        if kwargs.get("if_match"):
+            tries.append(1)
+            original(bucket, key, {**fake_store.get_json(bucket, key)[0], "n": len(tries)})
+        return original(bucket, key, doc, **kwargs)
+
+    fake_store.put_json = always_beaten
+    with pytest.raises(StoreUnavailable, match=f"record of {PID} kept changing: gave up after 10 tries"):
+        outcome.update(fake_store, "events", PID, lambda r: Outcome.from_json({**r.to_json(), "flagged": True}))
+    assert len(tries) == 10

@@ -122,6 +122,7 @@ def test_nothing_else_is_work(name):
     pytest.param('"2943fabce8583703afe2f0b11f9b4909"', "2943fabce8583703afe2f0b11f9b4909", id="quoted-as-in-s3"),
     pytest.param("2943fabce8583703afe2f0b11f9b4909", "2943fabce8583703afe2f0b11f9b4909", id="bare-as-minio-sends"),
     pytest.param(" abc ", " abc ", id="spaces-are-part-of-it"),
+    pytest.param('"abcX"', "abcX", id="only-quotes-are-stripped"),
     pytest.param(None, "", id="omitted"),
 ])
 def test_the_etag_is_kept_without_its_quotes(etag, expected):
@@ -165,3 +166,22 @@ def test_a_malformed_body_is_answered_with_what_is_wrong(raw, message):
 def test_an_impossible_key_is_named_in_full(key, problem):
     # The webhook's answer carries this reason for the key it would not HEAD.
     assert key_problem(key) == problem
+
+
+VERSION = "5f3c1b7e-a8d2-4c1e-9b7a-1d2e3f4a5b6c"
+
+
+@pytest.mark.parametrize(("version", "expected"), [
+    pytest.param(VERSION, VERSION, id="minio-version-id"),
+    pytest.param(VERSION.upper(), VERSION, id="upper-case-is-the-same-version"),
+    pytest.param("null", None, id="stored-before-versioning"),
+    pytest.param(None, None, id="omitted-without-versioning"),
+    pytest.param(VERSION.replace("-", ""), None, id="without-dashes-is-not-minios-form"),
+    pytest.param(VERSION + "0", None, id="one-character-too-many"),
+    pytest.param("zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz", None, id="36-characters-no-uuid"),
+    pytest.param(12345, None, id="not-a-string"),
+])
+def test_the_version_id_names_a_version_only_when_it_is_minios_uuid(version, expected):
+    # The worker GETs, copies and deletes exactly this version; anything else is taken by key and ETag
+    [event] = parse_body(with_record(versionId=version) if version is not None else with_record())
+    assert event.version_id == expected

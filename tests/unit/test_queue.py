@@ -238,3 +238,21 @@ def test_take_with_a_long_timeout_still_hands_out_the_next_backlog_item_when_its
     started = time.monotonic()
     assert in_thread(lambda: q.take(30))().key == "k1"  # in_thread gives up after 5 s
     print(f"second backlog item after {time.monotonic() - started:.3f} s (50 ms expected)")
+
+
+def test_a_deleted_version_is_remembered_and_nothing_else_is():
+    q = WorkQueue(100, 10)
+    assert not q.was_deleted(None) and not q.was_deleted("v1")
+    q.deleted("v1")
+    assert q.was_deleted("v1") and not q.was_deleted("v2") and not q.was_deleted(None)
+
+
+def test_the_memory_of_deleted_versions_keeps_the_newest_up_to_its_size():
+    q = WorkQueue(100, 10)
+    q.DELETED_REMEMBERED = 3
+    for v in ("v1", "v2", "v3"):
+        q.deleted(v)
+    assert all(q.was_deleted(v) for v in ("v1", "v2", "v3"))  # exactly full: nothing forgotten yet
+    q.deleted("v4")
+    assert not q.was_deleted("v1")  # the oldest goes first
+    assert all(q.was_deleted(v) for v in ("v2", "v3", "v4"))

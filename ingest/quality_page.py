@@ -37,15 +37,22 @@ def _reports(days: int) -> list[quality.ModelQuality]:
     return quality.load(context.store(), context.settings(), since, until + 1, review.records())
 
 
-@bp.get("/quality")
-def page():
+def _load():
+    """(days, reports, None) for the window asked, or (None, None, the error answer)."""
     days = _days()
     if days is None:
-        return _bad_days()
+        return None, None, _bad_days()
     try:
-        reports = _reports(days)
+        return days, _reports(days), None
     except StoreError as exc:
-        return jsonify({"error": f"storage is unavailable: {exc}"}), 503
+        return None, None, (jsonify({"error": f"storage is unavailable: {exc}"}), 503)
+
+
+@bp.get("/quality")
+def page():
+    days, reports, refusal = _load()
+    if refusal:
+        return refusal
     from gourmetgram import quality_charts  # matplotlib: loaded by the first operator who asks, not at start
 
     threshold = context.settings().review_confidence
@@ -57,11 +64,7 @@ def page():
 
 @bp.get("/quality/metrics")
 def metrics():
-    days = _days()
-    if days is None:
-        return _bad_days()
-    try:
-        reports = _reports(days)
-    except StoreError as exc:
-        return jsonify({"error": f"storage is unavailable: {exc}"}), 503
+    _, reports, refusal = _load()
+    if refusal:
+        return refusal
     return Response(quality_metrics.exposition(reports), content_type="text/plain; version=0.0.4; charset=utf-8")

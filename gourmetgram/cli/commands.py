@@ -214,21 +214,26 @@ def review() -> None:
 @click.option("--limit", default=20, show_default=True, help="Photos to print (the count is of all).")
 def review_list(limit: int) -> None:
     """Print the queue: the photos a person should review, most urgent first."""
+    s = _settings()
+    queue = _review_queue(s)
+    click.echo(f"{len(queue)} photo(s) to review (last {s.review_window_days} days)")
+    for item in queue[:limit]:
+        r = item.photo.record
+        click.echo(f"{r.id}  {r.predicted_class:16} {r.confidence:.3f}  {', '.join(x.value for x in item.reasons)}")
+
+
+def _review_queue(s: Settings) -> list:
+    """The review queue now, or exit 1 saying why the records could not be read."""
     import time
 
     from gourmetgram import review_queue
     from gourmetgram.store import Store, StoreError
 
-    s = _settings()
     try:
-        queue = review_queue.load(Store.connect(s), s, time.time())
+        return review_queue.load(Store.connect(s), s, time.time())
     except StoreError as exc:
         click.echo(f"cannot read the records: {exc}", err=True)
         raise SystemExit(EXIT_FAILED) from None
-    click.echo(f"{len(queue)} photo(s) to review (last {s.review_window_days} days)")
-    for item in queue[:limit]:
-        r = item.photo.record
-        click.echo(f"{r.id}  {r.predicted_class:16} {r.confidence:.3f}  {', '.join(x.value for x in item.reasons)}")
 
 
 @review.command("export")
@@ -241,19 +246,12 @@ def review_list(limit: int) -> None:
 def review_export(out: Path, config_path: Path | None, expires_days: int) -> None:
     """Write the review queue as Label Studio tasks (photos as presigned URLs of MINIO_URL)."""
     import json
-    import time
     from datetime import timedelta
 
-    from gourmetgram import review_queue
     from gourmetgram.cli import labelstudio
-    from gourmetgram.store import Store, StoreError
 
     s = _settings()
-    try:
-        queue = review_queue.load(Store.connect(s), s, time.time())
-    except StoreError as exc:
-        click.echo(f"cannot read the records: {exc}", err=True)
-        raise SystemExit(EXIT_FAILED) from None
+    queue = _review_queue(s)
     tasks = labelstudio.tasks(queue, labelstudio.presigner(s, timedelta(days=expires_days)))
     out.write_text(json.dumps(tasks, indent=1))
     click.echo(f"wrote {len(tasks)} task(s) to {out}: import it into a Label Studio project")

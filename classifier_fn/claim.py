@@ -4,7 +4,8 @@ The record doubles as the lock, so no other service is needed and two function p
 redelivered event racing the reconciler) agree through MinIO's conditional writes:
 
     no record            -> write pending (If-None-Match: *)          -> CLAIMED
-    another object version's record (an upload id on a copy)           -> FOREIGN
+    another object version's record (an upload id on a copy, or the same
+    bytes under the same key in the same second: the next id, `IdFrom`) -> FOREIGN
     done / rejected      -> nothing to do but finish the delete        -> FINISHED
     pending, not expired -> another worker is on it                    -> BUSY
     pending expired, or failed and its back-off over
@@ -13,7 +14,8 @@ redelivered event racing the reconciler) agree through MinIO's conditional write
 A record is data anyone with write access to `events` (the frontend, for labels) could have written, so
 one that cannot be genuine is taken over like an expired claim: a record that is not an outcome; a
 final one without `proof` that the function did the work; a claim or back-off longer than any this
-function grants; another version's record under an id derived from this very version.
+function grants; another version's record under an id derived from this very version (unless both name
+version ids, and different ones: then two real versions share the id derived from key, ETag and second).
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ from gourmetgram.outcome import Outcome, Status, Versioned
 from gourmetgram.store import AlreadyExists, Changed, CorruptDocument, NotFound, Store
 
 log = logging.getLogger(__name__)
+
+
+class IdFrom(enum.Enum):
+    """Where the id being claimed comes from, which says whether another version's record may be genuine."""
+
+    UPLOAD = "upload"    # the frontend's id in the object's metadata: genuine for its own upload only
+    OBJECT = "object"    # derived from key, ETag and second: two real versions can share it (their version ids differ)
+    VERSION = "version"  # derived from the version id too: no other version's record under it can be genuine
 
 
 class ClaimResult(enum.Enum):
@@ -51,12 +61,12 @@ class Claim:
 LOOKS = 3  # a record deleted or replaced between our calls: look again, this many times
 
 
-def claim(store: Store, bucket: str, fresh: Outcome, ttl_s: float, *, id_is_derived: bool = False,
+def claim(store: Store, bucket: str, fresh: Outcome, ttl_s: float, *, id_from: IdFrom = IdFrom.UPLOAD,
           proof: Callable[[Outcome], bool] = lambda record: True, max_backoff_s: float = 300.0) -> Claim:
     """Try to own `fresh.id`. `fresh` is the pending record to write; it is returned, updated, when claimed.
 
-    `id_is_derived`: the id was computed from this object version (a drop id), so no other version's
-    record can be genuine under it. `proof(record)`: whether a final record's work really exists.
+    `id_from`: where the id comes from (`IdFrom`). `proof(record)`: whether a final record's work really
+    exists.
     """
     now = time.time()
     fresh.status = Status.PENDING
@@ -78,7 +88,7 @@ def claim(store: Store, bucket: str, fresh: Outcome, ttl_s: float, *, id_is_deri
                 continue
             found = existing.outcome
             if not found.same_version(fresh):
-                if not id_is_derived:
+                if id_from is IdFrom.UPLOAD or (id_from is IdFrom.OBJECT and found.another_known_version(fresh)):
                     return Claim(ClaimResult.FOREIGN, existing)
                 log.warning("record %s names another object version under this version's own id: taken over",
                             fresh.id)

@@ -20,7 +20,7 @@ import time
 from urllib.parse import quote, unquote
 
 from classifier_fn import preprocess
-from classifier_fn.claim import Claim, ClaimResult, claim
+from classifier_fn.claim import Claim, ClaimResult, IdFrom, claim
 from classifier_fn.errors import Rejected
 from classifier_fn.queue import Item
 from classifier_fn.runtime import Runtime
@@ -44,7 +44,6 @@ class Result(str, enum.Enum):
     STALE = "stale"          # replaced by a newer upload, which has its own event
     BUSY = "busy"            # another worker holds the claim
     FINISHED = "finished"    # already final: only the delete from incoming was left
-    FOREIGN = "foreign"      # a record of another object under this object's own id (a hash collision)
     OVERTAKEN = "overtaken"  # our claim lapsed and another worker took the photo over; its record stands
     UNAVAILABLE = "unavailable"  # MinIO did not answer and nothing final was recorded: worth trying again soon
 
@@ -91,19 +90,15 @@ def process(rt: Runtime, item: Item) -> Result:
         log.warning("incoming/%s left for the reconciler: %s", item.key, exc)
         return Result.UNAVAILABLE
     info = fetched.info
-    # An upload's own id is honoured only for the object it was made for; any other object is a new photo.
-    upload_id = names.honoured_upload_id(item.key, info.metadata.get("prediction-id"))
     try:
-        got = _claim(rt, item, info, upload_id)
-        if got.result is ClaimResult.FOREIGN and upload_id:
-            log.info("incoming/%s carries the id of another photo (%s): it gets an id of its own", item.key, upload_id)
-            got = _claim(rt, item, info, None)
+        for pid, id_from in _ids(item, info):
+            got = _claim(rt, item, info, pid, id_from)
+            if got.result is not ClaimResult.FOREIGN:
+                break
+            log.info("incoming/%s: id %s is another object version's; trying the next one", item.key, pid)
     except StoreUnavailable as exc:
         log.warning("cannot claim incoming/%s: %s", item.key, exc)
         return Result.UNAVAILABLE
-    if got.result is ClaimResult.FOREIGN:
-        log.error("incoming/%s: record %s belongs to another object; left for the operator", item.key, got.outcome.id)
-        return Result.FOREIGN
     if got.result is ClaimResult.BUSY:
         return Result.BUSY
     if got.result is ClaimResult.FINISHED:
@@ -143,11 +138,26 @@ def _work(rt: Runtime, fetched: Fetched, claimed: Versioned) -> Result:
     return Result(record.status.value)
 
 
-def _claim(rt: Runtime, item: Item, info: ObjectInfo, upload_id: str | None) -> Claim:
+def _ids(item: Item, info: ObjectInfo) -> list[tuple[str, IdFrom]]:
+    """The ids this object version may have, in order: each is tried while the one before it is another
+    version's. An upload's own id is honoured only for the object it was made for (any other object
+    carrying it is a new photo); then the id DESIGN.md derives; then, for the rare second version of the
+    same bytes under the same key in the same second, one derived from its version id too. The claim of
+    the last one never answers FOREIGN (a record of another version under it cannot be genuine)."""
+    upload_id = names.honoured_upload_id(item.key, info.metadata.get("prediction-id"))
+    ids = [(upload_id, IdFrom.UPLOAD)] if upload_id else []
+    ids.append((names.drop_id(item.bucket, item.key, info.etag, info.last_modified), IdFrom.OBJECT))
+    if info.version_id:
+        ids.append((names.drop_id(item.bucket, item.key, info.etag, info.last_modified, info.version_id),
+                    IdFrom.VERSION))
+    return ids
+
+
+def _claim(rt: Runtime, item: Item, info: ObjectInfo, pid: str, id_from: IdFrom) -> Claim:
     s = rt.settings
-    pid = upload_id or names.drop_id(item.bucket, item.key, info.etag, info.last_modified)
+    upload_id = pid if id_from is IdFrom.UPLOAD else None
     fresh = Outcome(id=pid, status=Status.PENDING, incoming_key=item.key, incoming_etag=info.etag,
-                    incoming_modified=names.timestamp_tag(info.last_modified),
+                    incoming_modified=names.timestamp_tag(info.last_modified), incoming_version=info.version_id,
                     source="web" if upload_id and info.metadata.get("source") == "web" else "bucket",
                     size=info.size, worker=rt.worker_id,
                     # Only the upload the token was issued for: a copy carrying its metadata is someone else's.
@@ -158,7 +168,7 @@ def _claim(rt: Runtime, item: Item, info: ObjectInfo, upload_id: str | None) -> 
     # eventTime has milliseconds; Last-Modified from HEAD only whole seconds.
     fresh.stamp("uploaded", names.parse_iso(item.event_time) if item.event_time else info.last_modified.timestamp())
     fresh.stamp("received", time.time() - (time.monotonic() - item.queued_at))
-    return claim(rt.retrying, s.bucket_events, fresh, s.claim_ttl_s, id_is_derived=upload_id is None,
+    return claim(rt.retrying, s.bucket_events, fresh, s.claim_ttl_s, id_from=id_from,
                  proof=lambda record: _work_exists(rt, record, info), max_backoff_s=MAX_FAILED_BACKOFF_S)
 
 

@@ -83,14 +83,17 @@ def upload_id(moment: float | None = None) -> str:
     return _uuid_with_time(ms, 7, int.from_bytes(os.urandom(10), "big"))
 
 
-def drop_id(bucket: str, key: str, etag: str, last_modified: datetime) -> str:
+def drop_id(bucket: str, key: str, etag: str, last_modified: datetime, version_id: str | None = None) -> str:
     """A dropped object's prediction id, the same for every event of one object version and ordered by time.
 
     UUIDv8 layout: the object's Last-Modified in whole seconds (as HEAD reports it, so every path to the
     object computes the same value) as 48 bits of milliseconds, then a SHA-256 of `<bucket>/<key>@<etag>`.
+    With `version_id`, of `<bucket>/<key>@<etag>#<version_id>`: the id of a second version of the same bytes
+    under the same key in the same second (a requeue, `mc cp` twice), whose plain id is the first one's.
     """
     ms = int(last_modified.timestamp()) * 1000
-    digest = hashlib.sha256(f"{bucket}/{key}@{etag}".encode()).digest()
+    name = f"{bucket}/{key}@{etag}" + (f"#{version_id}" if version_id else "")
+    digest = hashlib.sha256(name.encode()).digest()
     return _uuid_with_time(ms, 8, int.from_bytes(digest[:10], "big"))
 
 

@@ -39,6 +39,7 @@ class Outcome:
     incoming_key: str
     incoming_etag: str
     incoming_modified: str | None = None  # the object's Last-Modified: with key and ETag, which version this is
+    incoming_version: str | None = None   # MinIO's version id of it, when the bucket keeps versions
     source: str = "bucket"
     original_filename: str | None = None  # web uploads: the name of the uploader's file (keys are `<id><ext>`)
     size: int | None = None
@@ -87,11 +88,17 @@ class Outcome:
         return cls(**values, extra={k: v for k, v in doc.items() if k not in known})
 
     def same_version(self, other: Outcome) -> bool:
-        """Whether both records speak of one object version (records from before `incoming_modified` match
-        on key and ETag alone)."""
+        """Whether both records speak of one object version (records from before `incoming_modified` or
+        `incoming_version` match on what they have)."""
         modified = None in (self.incoming_modified, other.incoming_modified) or \
             self.incoming_modified == other.incoming_modified
-        return self.incoming_key == other.incoming_key and self.incoming_etag == other.incoming_etag and modified
+        return self.incoming_key == other.incoming_key and self.incoming_etag == other.incoming_etag and modified \
+            and not self.another_known_version(other)
+
+    def another_known_version(self, other: Outcome) -> bool:
+        """Both records name a version id, and not the same one: two real versions, never one."""
+        return None not in (self.incoming_version, other.incoming_version) and \
+            self.incoming_version != other.incoming_version
 
     def expired(self, now: float | None = None) -> bool:
         """A pending claim whose worker is presumed dead, or a failure whose back-off is over (a failure

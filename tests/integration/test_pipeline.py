@@ -11,11 +11,13 @@ import sys
 import time
 import urllib.request
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
 from gourmetgram import names
 from gourmetgram.cli.client import Dropped, drop, post_photo
+from gourmetgram.store import NotFound
 from minio_config import current
 from tests.conftest import FIXTURES, fixture_file, image_bytes, photo
 from tests.stack import big_jpeg, production_objects, upload_multipart, wait_final, wait_until
@@ -146,9 +148,8 @@ def test_a_production_photo_dropped_again_gets_its_own_object_and_record(stack, 
     # WHEN an operator copies its production object back into incoming (a re-run after a model change):
     # mc copies server-side and keeps the metadata, prediction-id included
     key = again_key.format(uuid=uuid.uuid4().hex, id=first["id"])
-    # Object versions are told apart by key, ETag and Last-Modified, which has whole seconds: the same bytes
-    # under the same key within the same second are the same version.
-    time.sleep(max(0.0, names.parse_iso(first["incoming_modified"]) + 1.05 - time.time()))
+    # (no wait for the next second: the same bytes under the same key within the second of the upload are
+    # another version all the same, told apart by its version id)
     started = time.time()
     mc("cp", f"local/production/{first['production_key']}", f"local/incoming/{key}")
     etag = store.head("production", first["production_key"]).etag
@@ -159,6 +160,42 @@ def test_a_production_photo_dropped_again_gets_its_own_object_and_record(stack, 
     assert production_objects(store, first["id"]) == [first["production_key"]]
     assert wait_final(store, first["id"]) == first
     wait_until(lambda: not any(o.key == key for o in store.list("incoming")), 10, f"incoming/{key} removed")
+
+
+def test_the_same_bytes_put_twice_within_one_second_are_two_photos(store, s3):
+    # GIVEN the same photo PUT twice under one key within one second (`mc cp` run twice, a requeue): two
+    # versions that key, ETag and Last-Modified (whole seconds) cannot tell apart
+    data = photo("9_452.jpg")
+    for _ in range(5):
+        key = f"twice/{uuid.uuid4().hex}.jpg"
+        started = time.time()
+        versions = {s3.put_object(Bucket="incoming", Key=key, Body=data)["VersionId"] for _ in range(2)}
+        ended = time.time()
+        if int(started) == int(ended):
+            break
+    else:
+        pytest.fail("could not PUT twice within one second")
+    etag = hashlib.md5(data).hexdigest()
+    # THEN each version ends in a record and a production object of its own
+    seconds = range(int(started) - 1, int(ended) + 2)
+    candidates = [names.drop_id("incoming", key, etag, moment, version)
+                  for moment in (datetime.fromtimestamp(t, UTC) for t in seconds) for version in (None, *versions)]
+
+    def final_records() -> list[dict]:
+        docs = []
+        for pid in candidates:
+            try:
+                doc, _ = store.get_json("events", names.record_key(pid))
+            except NotFound:
+                continue
+            docs += [doc] if doc["status"] == "done" else []
+        return docs
+
+    records = wait_until(lambda: r if len(r := final_records()) == 2 else None, 60, "two done records")
+    assert {r["incoming_version"] for r in records} == versions
+    for record in records:
+        assert production_objects(store, record["id"]) == [record["production_key"]]
+    wait_until(lambda: all(o.key != key for o in store.list_versions("incoming")), 10, f"incoming/{key} emptied")
 
 
 def test_function_readiness_reports_subscription_queue_and_reconciler(stack):

@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from classifier_fn.claim import ClaimResult, claim
+from classifier_fn.claim import ClaimResult, IdFrom, claim
 from gourmetgram import names
 from gourmetgram.outcome import Outcome, Status
 
@@ -294,6 +294,29 @@ def test_another_versions_record_under_this_versions_own_id_is_taken_over(fake_s
     other = fresh("other")
     other.incoming_etag = "another-etag"
     claim(fake_store, "events", other, ttl_s=TTL)
-    got = claim(fake_store, "events", fresh("w2"), ttl_s=TTL, id_is_derived=True)
+    got = claim(fake_store, "events", fresh("w2"), ttl_s=TTL, id_from=IdFrom.OBJECT)
     assert got.result is ClaimResult.CLAIMED and stored(fake_store).incoming_etag == "e"
+    assert warnings(caplog) == ["record p1 names another object version under this version's own id: taken over"]
+
+
+def _versioned(worker: str, version: str):
+    record = fresh(worker)
+    record.incoming_version = version
+    return record
+
+
+def test_a_real_other_version_under_the_id_from_key_etag_and_second_is_foreign(fake_store):
+    # Two versions of the same bytes under one key in one second: both real, neither replaces the other.
+    claim(fake_store, "events", _versioned("w1", "v1"), ttl_s=TTL, id_from=IdFrom.OBJECT)
+    got = claim(fake_store, "events", _versioned("w2", "v2"), ttl_s=TTL, id_from=IdFrom.OBJECT)
+    assert got.result is ClaimResult.FOREIGN and stored(fake_store).incoming_version == "v1"
+    # the same version again is the same photo (a redelivered event), not a foreign one
+    assert claim(fake_store, "events", _versioned("w3", "v1"), ttl_s=TTL,
+                 id_from=IdFrom.OBJECT).result is ClaimResult.BUSY
+
+
+def test_another_versions_record_under_an_id_derived_from_this_version_id_is_taken_over(fake_store, caplog):
+    claim(fake_store, "events", _versioned("forger", "v1"), ttl_s=TTL)
+    got = claim(fake_store, "events", _versioned("w2", "v2"), ttl_s=TTL, id_from=IdFrom.VERSION)
+    assert got.result is ClaimResult.CLAIMED and stored(fake_store).incoming_version == "v2"
     assert warnings(caplog) == ["record p1 names another object version under this version's own id: taken over"]

@@ -338,6 +338,53 @@ def test_a_second_rejected_file_of_the_same_name_keeps_the_first_in_quarantine(r
         assert fake_store.head("quarantine", key).metadata["prediction-id"] == pid
 
 
+def _again_in_the_same_second(store, first: Item, moment, data: bytes) -> Item:
+    """The same bytes under the same key, written at `moment`, the Last-Modified of `first` (MinIO's has
+    whole seconds)."""
+    again = drop(store, first.key, data)
+    store.written_at("incoming", first.key, moment)
+    return again
+
+
+def test_a_file_requeued_within_the_second_of_its_first_verdict_gets_a_record_of_its_own(rt, fake_store):
+    # GIVEN a text file rejected, then copied back into incoming (as `requeue` does) in the same second
+    first = drop(fake_store, "requeue/notes.jpg", b"plain text")
+    first_pid = pid_of(fake_store, first)
+    moment = fake_store.head("incoming", first.key).last_modified
+    assert process(rt, first) == "rejected"
+    verdict = record(fake_store, first_pid)
+    fake_store.delete("quarantine", verdict["quarantine_key"])
+    again = _again_in_the_same_second(fake_store, first, moment, b"plain text")
+    assert pid_of(fake_store, again) == first_pid  # the id DESIGN.md derives cannot tell the two apart
+    again_version = fake_store.head("incoming", again.key).version_id
+    # WHEN the function meets the copy, THEN it is a new photo version with its own id and verdict
+    assert process(rt, again) == "rejected"
+    assert record(fake_store, first_pid) == verdict  # the old verdict stays, as history
+    (qkey,) = fake_store.keys("quarantine")
+    second_pid = fake_store.head("quarantine", qkey).metadata["prediction-id"]
+    assert second_pid != first_pid and qkey != verdict["quarantine_key"]
+    second = record(fake_store, second_pid)
+    assert second["status"] == "rejected" and second["incoming_version"] == again_version
+    assert second_pid[:13] == first_pid[:13]  # still ordered by the object's time
+    assert fake_store.keys("incoming") == []
+
+
+def test_the_same_photo_dropped_twice_in_one_second_is_two_photos(rt, fake_store):
+    first = drop(fake_store, "twice.jpg", photo())
+    info = fake_store.head("incoming", "twice.jpg")
+    first_version = info.version_id
+    again = _again_in_the_same_second(fake_store, first, info.last_modified, photo())
+    second_version = fake_store.head("incoming", "twice.jpg").version_id
+    queued = [Item("incoming", "twice.jpg", first.etag, version_id=v) for v in (first_version, second_version)]
+    assert [process(rt, item) for item in queued] == ["done", "done"]
+    assert process(rt, Item("incoming", "twice.jpg", again.etag, version_id=second_version)) == "gone"
+    stored = fake_store.keys("production")
+    assert len(stored) == 2
+    versions = {record(fake_store, key.split("/")[1].removesuffix(".jpg"))["incoming_version"] for key in stored}
+    assert versions == {first_version, second_version}
+    assert fake_store.versions("incoming", "twice.jpg") == []
+
+
 def test_a_forged_final_record_does_not_get_a_photo_deleted_unclassified(rt, fake_store):
     # GIVEN a record claiming the photo is done, written by someone who may write records (the frontend's
     # identity may, for labels), with no production object behind it

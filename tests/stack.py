@@ -29,7 +29,8 @@ def stack_settings(**overrides) -> Settings:
     base = on_loopback(Settings.from_env({}), free=True)  # never the developer's environment
     return base.replace(**{
         "model_path": FIXTURES / "food11_full.pth", "reconcile_interval_s": 2.0, "reconcile_grace_s": 3.0,
-        "claim_ttl_s": 20.0, **overrides})
+        # The reference model's logits are the exact decode's (test_pipeline checks them on the real stack).
+        "claim_ttl_s": 20.0, "decode": "exact", **overrides})
 
 
 def start_stack(tmp: Path, settings: Settings | None = None, **kwargs) -> LocalStack:

@@ -14,8 +14,8 @@ redelivered event racing the reconciler) agree through MinIO's conditional write
 A record is data anyone with write access to `events` (the frontend, for labels) could have written, so
 one that cannot be genuine is taken over like an expired claim: a record that is not an outcome; a
 final one without `proof` that the function did the work; a claim or back-off longer than any this
-function grants; another version's record under an id derived from this very version (unless both name
-version ids, and different ones: then two real versions share the id derived from key, ETag and second).
+function grants; another version's record under an id derived from this very version (unless it is a twin,
+`Outcome.twin_of`: the same key, ETag and second under another version id share the id derived from those).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def claim(store: Store, bucket: str, fresh: Outcome, ttl_s: float, *, id_from: I
                 continue
             found = existing.outcome
             if not found.same_version(fresh):
-                if id_from is IdFrom.UPLOAD or (id_from is IdFrom.OBJECT and found.another_known_version(fresh)):
+                if id_from is IdFrom.UPLOAD or (id_from is IdFrom.OBJECT and found.twin_of(fresh)):
                     return Claim(ClaimResult.FOREIGN, existing)
                 log.warning("record %s names another object version under this version's own id: taken over",
                             fresh.id)

@@ -99,6 +99,9 @@ def process(rt: Runtime, item: Item) -> Result:
     except StoreUnavailable as exc:
         log.warning("cannot claim incoming/%s: %s", item.key, exc)
         return Result.UNAVAILABLE
+    if got.result is ClaimResult.FOREIGN:  # never from the last id (see _ids); never work on another's record
+        log.error("incoming/%s: every id it may have is another version's; left for a later attempt", item.key)
+        return Result.UNAVAILABLE
     if got.result is ClaimResult.BUSY:
         return Result.BUSY
     if got.result is ClaimResult.FINISHED:
@@ -187,7 +190,10 @@ def _work_exists(rt: Runtime, record: Outcome, info: ObjectInfo) -> bool:
     except NotFound:
         return False
     meta = copy.metadata
-    return meta.get("original-etag") == info.etag and unquote(meta.get("original-key", "")) == info.key
+    # Twin versions (same key and bytes in one second) share the original key and ETag: the copy must also
+    # name this record (copies made before they carried the id are taken on key and ETag alone).
+    return meta.get("original-etag") == info.etag and unquote(meta.get("original-key", "")) == info.key \
+        and meta.get("prediction-id", record.id) == record.id
 
 
 def _repair_label_tags(rt: Runtime, pid: str) -> None:

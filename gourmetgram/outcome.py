@@ -92,13 +92,18 @@ class Outcome:
         `incoming_version` match on what they have)."""
         modified = None in (self.incoming_modified, other.incoming_modified) or \
             self.incoming_modified == other.incoming_modified
+        version = None in (self.incoming_version, other.incoming_version) or \
+            self.incoming_version == other.incoming_version
         return self.incoming_key == other.incoming_key and self.incoming_etag == other.incoming_etag and modified \
-            and not self.another_known_version(other)
+            and version
 
-    def another_known_version(self, other: Outcome) -> bool:
-        """Both records name a version id, and not the same one: two real versions, never one."""
-        return None not in (self.incoming_version, other.incoming_version) and \
-            self.incoming_version != other.incoming_version
+    def twin_of(self, other: Outcome) -> bool:
+        """Another version of the same bytes under the same key in the same second: key, ETag and Last-Modified
+        the same, version ids both known and different. The id derived from the first three is theirs both."""
+        return self.incoming_key == other.incoming_key and self.incoming_etag == other.incoming_etag \
+            and self.incoming_modified is not None and self.incoming_modified == other.incoming_modified \
+            and None not in (self.incoming_version, other.incoming_version) \
+            and self.incoming_version != other.incoming_version
 
     def expired(self, now: float | None = None) -> bool:
         """A pending claim whose worker is presumed dead, or a failure whose back-off is over (a failure

@@ -299,9 +299,9 @@ def test_another_versions_record_under_this_versions_own_id_is_taken_over(fake_s
     assert warnings(caplog) == ["record p1 names another object version under this version's own id: taken over"]
 
 
-def _versioned(worker: str, version: str):
+def _versioned(worker: str, version: str, key: str = "a.jpg"):
     record = fresh(worker)
-    record.incoming_version = version
+    record.incoming_key, record.incoming_modified, record.incoming_version = key, "2026-11-29T18:00:00Z", version
     return record
 
 
@@ -319,4 +319,11 @@ def test_another_versions_record_under_an_id_derived_from_this_version_id_is_tak
     claim(fake_store, "events", _versioned("forger", "v1"), ttl_s=TTL)
     got = claim(fake_store, "events", _versioned("w2", "v2"), ttl_s=TTL, id_from=IdFrom.VERSION)
     assert got.result is ClaimResult.CLAIMED and stored(fake_store).incoming_version == "v2"
+    assert warnings(caplog) == ["record p1 names another object version under this version's own id: taken over"]
+
+
+def test_a_record_of_another_key_with_a_version_id_is_no_twin_and_is_taken_over(fake_store, caplog):
+    claim(fake_store, "events", _versioned("forger", "v1", key="elsewhere.jpg"), ttl_s=TTL)
+    got = claim(fake_store, "events", _versioned("w2", "v2"), ttl_s=TTL, id_from=IdFrom.OBJECT)
+    assert got.result is ClaimResult.CLAIMED and stored(fake_store).incoming_key == "a.jpg"
     assert warnings(caplog) == ["record p1 names another object version under this version's own id: taken over"]

@@ -103,6 +103,19 @@ def test_a_drop_id_follows_the_documented_layout_so_every_release_computes_the_s
     assert parsed.int >> 64 & 0xFFF == digest >> 62 & 0xFFF and parsed.int & (1 << 62) - 1 == digest & (1 << 62) - 1
 
 
+def test_a_twins_id_also_hashes_its_version_id_and_keeps_the_time():
+    # The same bytes under the same key in the same second: the id of the second version covers its version id.
+    moment = datetime(2026, 11, 29, 10, 0, 5, tzinfo=UTC)
+    plain = names.drop_id("incoming", "a.jpg", "e1", moment)
+    twin = names.drop_id("incoming", "a.jpg", "e1", moment, "v2")
+    digest = int.from_bytes(hashlib.sha256(b"incoming/a.jpg@e1#v2").digest()[:10], "big")
+    parsed = uuid.UUID(twin)
+    assert parsed.int & (1 << 62) - 1 == digest & (1 << 62) - 1 and parsed.version == 8
+    assert twin != plain and twin[:13] == plain[:13]  # another id, the same leading time
+    assert names.drop_id("incoming", "a.jpg", "e1", moment, "v3") != twin
+    assert names.drop_id("incoming", "a.jpg", "e1", moment, None) == plain
+
+
 def test_drop_id_candidates_are_the_put_window_and_a_second_of_clock_skew_each_side():
     def at(second: int) -> str:
         return names.drop_id("incoming", "a.jpg", "e1", datetime.fromtimestamp(second, UTC))

@@ -92,11 +92,28 @@ def test_a_record_without_timestamps_reads_with_none():
     pytest.param({"incoming_etag": "f"}, False, id="another-etag"),
     pytest.param({"incoming_modified": "2026-11-29T10:05:00Z"}, False, id="the-same-bytes-uploaded-later"),
     pytest.param({"incoming_modified": None}, True, id="a-record-from-before-modified-times"),
+    pytest.param({"incoming_version": "v2"}, False, id="a-twin-in-the-same-second"),
+    pytest.param({"incoming_version": None}, True, id="a-record-from-before-version-ids"),
 ])
-def test_two_records_speak_of_one_object_version_by_key_etag_and_time(theirs, same):
-    mine = record(incoming_modified="2026-11-29T10:00:00Z")
-    other = record(**{"incoming_modified": "2026-11-29T10:00:00Z", **theirs})
+def test_two_records_speak_of_one_object_version_by_key_etag_time_and_version(theirs, same):
+    mine = record(incoming_modified="2026-11-29T10:00:00Z", incoming_version="v1")
+    other = record(**{"incoming_modified": "2026-11-29T10:00:00Z", "incoming_version": "v1", **theirs})
     assert mine.same_version(other) is same and other.same_version(mine) is same
+
+
+@pytest.mark.parametrize(("theirs", "twin"), [
+    pytest.param({"incoming_version": "v2"}, True, id="same-key-etag-and-second-another-version"),
+    pytest.param({}, False, id="the-same-version"),
+    pytest.param({"incoming_version": None}, False, id="a-version-unknown"),
+    pytest.param({"incoming_version": "v2", "incoming_key": "b.jpg"}, False, id="another-key"),
+    pytest.param({"incoming_version": "v2", "incoming_etag": "f"}, False, id="another-etag"),
+    pytest.param({"incoming_version": "v2", "incoming_modified": "2026-11-29T10:00:01Z"}, False, id="another-second"),
+    pytest.param({"incoming_version": "v2", "incoming_modified": None}, False, id="a-time-unknown"),
+])
+def test_a_twin_is_the_same_bytes_key_and_second_under_another_version_id(theirs, twin):
+    mine = record(incoming_modified="2026-11-29T10:00:00Z", incoming_version="v1")
+    other = record(**{"incoming_modified": "2026-11-29T10:00:00Z", "incoming_version": "v1", **theirs})
+    assert mine.twin_of(other) is twin and other.twin_of(mine) is twin
 
 
 def test_read_create_and_replace_through_the_store(fake_store):

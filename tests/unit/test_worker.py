@@ -385,6 +385,40 @@ def test_the_same_photo_dropped_twice_in_one_second_is_two_photos(rt, fake_store
     assert fake_store.versions("incoming", "twice.jpg") == []
 
 
+def test_a_twins_production_copy_is_no_proof_for_a_forged_record_under_the_versions_own_id(rt, fake_store):
+    # GIVEN a photo done, and its twin (same bytes, key and second) waiting
+    first = drop(fake_store, "twin.jpg", photo())
+    info = fake_store.head("incoming", "twin.jpg")
+    assert process(rt, first) == "done"
+    (first_copy,) = fake_store.keys("production")
+    _again_in_the_same_second(fake_store, first, info.last_modified, photo())
+    twin = fake_store.head("incoming", "twin.jpg")
+    # AND a forged done record under the twin's version-bound id that names the first photo's copy
+    pid = names.drop_id("incoming", "twin.jpg", twin.etag, twin.last_modified, twin.version_id)
+    forged = Outcome(id=pid, status=Status.DONE, incoming_key="twin.jpg", incoming_etag=twin.etag,
+                     incoming_modified=names.timestamp_tag(twin.last_modified), incoming_version=twin.version_id,
+                     production_key=first_copy)
+    fake_store.put_json("events", names.record_key(pid), forged.to_json())
+    # WHEN the twin is worked, THEN it is classified for real (the copy names another record)
+    assert process(rt, Item("incoming", "twin.jpg", twin.etag, version_id=twin.version_id)) == "done"
+    assert len(fake_store.keys("production")) == 2 and record(fake_store, pid)["production_key"] != first_copy
+
+
+def test_a_claim_that_finds_only_foreign_records_works_on_none_of_them(rt, fake_store, monkeypatch):
+    from classifier_fn import worker
+    from classifier_fn.claim import IdFrom
+
+    # GIVEN an upload id that is another photo's, and (against _ids' promise) no id left after it
+    other = names.upload_id()
+    fake_store.put_json("events", names.record_key(other), Outcome(
+        id=other, status=Status.DONE, incoming_key=f"{other}.jpg", incoming_etag="another").to_json())
+    monkeypatch.setattr(worker, "_ids", lambda item, info: [(other, IdFrom.UPLOAD)])
+    item = drop(fake_store, f"{other}.jpg", photo(), **{"prediction-id": other})
+    # THEN nothing is written over the other photo's record and the photo waits for a later attempt
+    assert process(rt, item) == "unavailable"
+    assert record(fake_store, other)["incoming_etag"] == "another" and fake_store.keys("incoming") == [item.key]
+
+
 def test_a_forged_final_record_does_not_get_a_photo_deleted_unclassified(rt, fake_store):
     # GIVEN a record claiming the photo is done, written by someone who may write records (the frontend's
     # identity may, for labels), with no production object behind it

@@ -1,4 +1,5 @@
-"""The function's start-up check: is the subscription there, and can it never re-trigger the function?
+"""The function's start-up check: is the subscription there, and can it never re-trigger the function? Does
+`incoming` keep versions?
 
 Both of our targets end at the function (the webhook directly, the NATS target through the stream it consumes),
 so a rule naming either is judged; the one of EVENT_TRANSPORT is the subscription the function needs.
@@ -66,4 +67,21 @@ def check(settings: Settings, store: Store) -> CheckReport:
         report.problems.append(
             f"bucket {settings.bucket_incoming!r} has no subscription to {wanted}: new photos arrive only through "
             f"the reconciler (every {settings.reconcile_interval_s:g} s); run `gourmetgram configure`")
+    _check_versioning(settings, store, report)
     return report
+
+
+def _check_versioning(settings: Settings, store: Store, report: CheckReport) -> None:
+    """The worker deletes exactly the version it read, and tells apart two uploads of the same bytes under
+    one key in one second, by version ids: without them it still works, with those two weaker."""
+    bucket = settings.bucket_incoming
+    try:
+        state = store.versioning(bucket)
+    except StoreError as exc:
+        report.problems.append(f"cannot read the versioning of {bucket!r}: {exc}")
+        return
+    if state != "Enabled":
+        report.problems.append(
+            f"versioning is {state.lower()} on {bucket!r}: the same bytes uploaded twice under one key within a "
+            f"second count as one photo, and a delete may race a newer upload under the same key; run "
+            f"`gourmetgram configure` (it turns versioning on)")

@@ -268,6 +268,11 @@ class Store:
             return ()
         return queue_rules(config)
 
+    def versioning(self, bucket: str) -> str:
+        """The bucket's versioning: "Enabled", "Suspended" or "Off"."""
+        return self._call("GetBucketVersioning", f"versioning of {bucket}",
+                          lambda: self._client.get_bucket_versioning(bucket)).status_string
+
     # --- writes ------------------------------------------------------------------------------
     def put(self, bucket: str, key: str, body: bytes | IO[bytes], *, content_type: str = "application/octet-stream",
             metadata: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> str:

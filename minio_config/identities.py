@@ -68,8 +68,10 @@ def function_policy(s: Settings) -> dict:
         ("RepairLabelTags", ["s3:GetObjectTagging", "s3:PutObjectTagging"], [_objects(s.bucket_production)]),
         # Claims: conditional PUTs of records, and reading a record someone else wrote.
         ("ClaimAndRecord", ["s3:GetObject", "s3:PutObject"], [_objects(s.bucket_events)]),
-        # The start-up check reads the subscription of all four buckets (classifier_fn/startup_check.py).
+        # The start-up check reads the subscription of all four buckets (classifier_fn/startup_check.py),
+        # and whether `incoming` keeps versions.
         ("CheckSubscriptions", ["s3:GetBucketNotification"], [_bucket(b) for b in s.buckets]),
+        ("CheckVersioning", ["s3:GetBucketVersioning"], [_bucket(s.bucket_incoming)]),
     )
 
 

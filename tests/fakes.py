@@ -97,6 +97,10 @@ class FakeStore:
         self.buckets[bucket][key] = o
 
     # --- Store's interface -------------------------------------------------------------------
+    def versioning(self, bucket: str) -> str:
+        self._enter("versioning")
+        return "Enabled" if bucket in self.versioned else "Off"
+
     def ping(self) -> None:
         self._enter("ping")
 

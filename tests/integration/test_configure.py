@@ -106,6 +106,12 @@ def test_versioning_on_incoming_is_applied_idempotently(stack):
     # GIVEN someone suspended it (new uploads would get no version of their own)
     mc.set_bucket_versioning("incoming", VersioningConfig(SUSPENDED))
     try:
+        # THEN the function's start-up check names it (a problem, not a refusal)
+        report = check(stack.settings, Store.connect(stack.settings))
+        assert report.subscribed and [p for p in report.problems if "versioning" in p] == [
+            "versioning is suspended on 'incoming': the same bytes uploaded twice under one key within a second "
+            "count as one photo, and a delete may race a newer upload under the same key; run `gourmetgram "
+            "configure` (it turns versioning on)"]
         # WHEN configure runs, THEN it turns it on again, printing the mc equivalent, and a second run does nothing
         lines = []
         assert [type(s).__name__ for s in configure(stack.settings, echo=lines.append)] == ["EnableVersioning"]

@@ -201,7 +201,7 @@ def test_the_same_bytes_put_twice_within_one_second_are_two_photos(store, s3):
 def test_function_readiness_reports_subscription_queue_and_reconciler(stack):
     with urllib.request.urlopen(f"{stack.function_base}/readyz", timeout=10) as r:
         ready = json.load(r)
-    assert ready["ready"] and ready["subscription"] == "ok" and ready["minio"] == "ok"
+    assert ready["ready"] and ready["subscription"] == "ok" and ready["minio"] == "ok" and ready["problems"] == []
     assert ready["model_version"].startswith("food11-") and not ready["demo_model"]
     last = ready["last_reconcile"]  # the first pass runs at start
     assert last["started_at"].endswith("Z") and last["errors"] == []

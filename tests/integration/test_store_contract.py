@@ -309,3 +309,9 @@ def test_list_versions_shows_every_version_hidden_or_not_and_no_delete_marker(ve
     # THEN every version that holds bytes is there, with its own ETag, and the marker is not
     assert sorted(listed) == sorted([(replaced, v1, first), (replaced, v2, hashlib.md5(b"second").hexdigest()),
                                      (hidden, v3, hashlib.md5(b"hidden").hexdigest())])
+
+
+def test_versioning_is_on_in_incoming_only(any_store):
+    # The start-up check reads it; configure turns it on for incoming, as the fake's buckets are made.
+    assert any_store.versioning("incoming") == "Enabled"
+    assert [any_store.versioning(b) for b in ("production", "quarantine", "events")] == ["Off"] * 3

@@ -45,6 +45,7 @@ def test_the_function_may_work_incoming_and_write_results_and_nothing_more():
         ("s3:GetObject", "arn:aws:s3:::events/*"),
         ("s3:PutObject", "arn:aws:s3:::events/*"),
         *(("s3:GetBucketNotification", f"arn:aws:s3:::{b}") for b in buckets),
+        ("s3:GetBucketVersioning", "arn:aws:s3:::incoming"),  # the start-up check: does incoming keep versions
     }
 
 

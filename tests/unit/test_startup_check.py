@@ -4,7 +4,7 @@ import pytest
 
 from classifier_fn.startup_check import UnsafeSubscription, _retriggers, check
 from gourmetgram.names import SUBSCRIBED_EVENTS, WEBHOOK_ARN
-from gourmetgram.store import QueueRule
+from gourmetgram.store import QueueRule, StoreUnavailable
 
 
 def rule(*events: str, arn: str = WEBHOOK_ARN) -> QueueRule:
@@ -12,13 +12,18 @@ def rule(*events: str, arn: str = WEBHOOK_ARN) -> QueueRule:
 
 
 class Subscriptions:
-    """A store that answers only `subscriptions`, from a dict bucket -> rules."""
+    """A store that answers only `subscriptions`, from a dict bucket -> rules, and `versioning`."""
 
-    def __init__(self, rules: dict):
-        self.rules = rules
+    def __init__(self, rules: dict, versioning: str | Exception = "Enabled"):
+        self.rules, self._versioning = rules, versioning
 
     def subscriptions(self, bucket):
         return self.rules.get(bucket, ())
+
+    def versioning(self, bucket):
+        if isinstance(self._versioning, Exception):
+            raise self._versioning
+        return self._versioning if bucket == "incoming" else "Off"
 
 
 def test_which_events_would_retrigger_the_function():
@@ -82,3 +87,17 @@ def test_a_nats_subscription_that_would_loop_refuses_to_start(settings, rules, w
     # The stream ends at the function too: its loops are as unsafe as the webhook's, whatever the transport.
     with pytest.raises(UnsafeSubscription, match=words):
         check(settings.replace(event_transport="jetstream"), Subscriptions(rules))
+
+
+@pytest.mark.parametrize("state", ["Off", "Suspended"])
+def test_an_incoming_without_versions_is_a_problem_named_not_a_refusal(settings, state):
+    report = check(settings, Subscriptions({"incoming": (rule(*SUBSCRIBED_EVENTS),)}, versioning=state))
+    assert report.subscribed and len(report.problems) == 1
+    assert f"versioning is {state.lower()} on 'incoming'" in report.problems[0]
+    assert "gourmetgram configure" in report.problems[0]
+
+
+def test_versioning_that_cannot_be_read_is_a_problem_too(settings):
+    report = check(settings, Subscriptions({"incoming": (rule(*SUBSCRIBED_EVENTS),)},
+                                           versioning=StoreUnavailable("GetBucketVersioning: access denied")))
+    assert report.problems == ["cannot read the versioning of 'incoming': GetBucketVersioning: access denied"]

@@ -88,15 +88,16 @@ def read_photos(store: Store, bucket: str, since: float | None = None, until: fl
         except (CorruptDocument, TypeError, ValueError, KeyError, AttributeError) as exc:
             log.warning("skipped %s/%s: not an outcome record (%s)", bucket, info.key, exc)
             continue
-        yield Photo(record, photo_time(record, info))
+        yield Photo(record, photo_time(record, info.last_modified.timestamp()))
 
 
-def photo_time(record: Outcome, info: ObjectInfo) -> float:
-    """When the photo was uploaded: from its id, else its record's `uploaded` stamp, else the record's write."""
+def photo_time(record: Outcome, written: float) -> float:
+    """When the photo was uploaded: from its id, else its record's `uploaded` stamp, else `written` (the
+    record's write, when known)."""
     moment = id_time(record.id)
     if moment is not None:
         return moment
     try:
         return names.parse_iso(record.timestamps["uploaded"])
     except (KeyError, ValueError):
-        return info.last_modified.timestamp()
+        return written

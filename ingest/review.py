@@ -92,18 +92,11 @@ def one_item(pid: str):
     if found is None:
         return jsonify({"error": f"no prediction with id {pid!r}"}), 404
     record = found.outcome
-    photo = Photo(record, idtime.id_time(pid) or _uploaded(record))
+    photo = Photo(record, idtime.photo_time(record, written=0.0))  # a read by id knows no write time
     if not review_queue.labelled(photo):
         return jsonify({"error": f"prediction {pid} is {record.status.value}: only a labelled photo is reviewed"}), 409
     rule = review_queue.Rule.from_settings(context.settings())
     return jsonify(item_json(Queued(photo, review_queue.reasons(photo, rule, sampled=set()))))
-
-
-def _uploaded(record: Outcome) -> float:
-    try:
-        return names.parse_iso(record.timestamps["uploaded"])
-    except (KeyError, ValueError):
-        return 0.0
 
 
 @bp.get("/review/photo/<pid>")

@@ -129,7 +129,7 @@ def _one(store: Store, s: Settings, out: Path, info: ObjectInfo, rows: dict[str,
         done.unlabelled += 1
         return
     path = PurePosixPath(split_of(pid), f"class_{index:02d}", pid + PurePosixPath(record.production_key).suffix)
-    new = _row(record, label, index, path, idtime.photo_time(record, info), etag)
+    new = _row(record, label, index, path, idtime.photo_time(record, info.last_modified.timestamp()), etag)
     if row and (out / row["path"]).is_file():
         if row["path"] != str(path):
             (out / path).parent.mkdir(parents=True, exist_ok=True)

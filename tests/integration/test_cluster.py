@@ -46,7 +46,10 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cstore(cluster) -> Store:
-    return Store.connect(cluster.settings)
+    # The load generator waits as `mc cp` would, up to nginx's own 60 s: right after a MinIO node is killed, a
+    # request a surviving node holds may take longer than the components' 10 s (seen once in CI: a drop's PUT
+    # timed out twice). The components keep 10 s: their answer to a slow MinIO is a retry or a 503, not a wait.
+    return Store.connect(cluster.settings, timeout_s=60.0)
 
 
 def settled(cluster: ClusterStack, name: str) -> dict:

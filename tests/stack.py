@@ -17,7 +17,7 @@ from botocore.config import Config
 from PIL import Image
 
 from gourmetgram.cli.client import Dropped, wait_outcome
-from gourmetgram.cli.local import LocalStack, free_port, on_loopback
+from gourmetgram.cli.local import LocalStack, free_port, on_loopback, stack_ports
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 from tests.conftest import FIXTURES, PHOTOS
@@ -34,10 +34,11 @@ def stack_settings(**overrides) -> Settings:
 
 
 def start_stack(tmp: Path, settings: Settings | None = None, **kwargs) -> LocalStack:
-    stack = LocalStack(settings or stack_settings(), tmp, minio_env={
+    settings = settings or stack_settings()
+    stack = LocalStack(settings, tmp, minio_env={
         # A second, unrelated target: configure must leave its subscriptions alone.
         "MINIO_NOTIFY_WEBHOOK_ENABLE_AUDIT": "on",
-        "MINIO_NOTIFY_WEBHOOK_ENDPOINT_AUDIT": f"http://127.0.0.1:{free_port()}/audit",
+        "MINIO_NOTIFY_WEBHOOK_ENDPOINT_AUDIT": f"http://127.0.0.1:{free_port(stack_ports(settings))}/audit",
     }, **kwargs)
     try:
         return stack.start()

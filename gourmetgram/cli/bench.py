@@ -31,7 +31,7 @@ from PIL import Image
 
 from gourmetgram import names
 from gourmetgram.cli.client import drop, post_photo, wait_outcome
-from gourmetgram.cli.local import LocalStack, PartSpec, free_port, on_loopback
+from gourmetgram.cli.local import LocalStack, PartSpec, free_port, on_loopback, stack_ports
 from gourmetgram.cli.spawn import FUNCTION_MALLOC_ENV, component_env
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
@@ -268,7 +268,7 @@ def uploads_here(stack: LocalStack, store: Store, images: list[bytes], count: in
 def baseline(stack: LocalStack, images: list[bytes], count: int, singles: int) -> dict:
     """The course's design (`gourmetgram.cli.baseline`) on the same MinIO, the pipeline's own processes
     stopped meanwhile: single uploads one at a time, then `count` photos UPLOADERS at a time."""
-    port = free_port()
+    port = free_port(avoid=stack_ports(stack.settings))  # the pipeline's stopped parts come back on theirs
     base = f"http://127.0.0.1:{port}"
     env = {**FUNCTION_MALLOC_ENV, **component_env(stack.settings, "function")}
     stack.spawn_part("baseline", PartSpec([sys.executable, "-m", "gourmetgram.cli.baseline", "--port", str(port)],

@@ -25,7 +25,7 @@ from gourmetgram import names
 from gourmetgram.cli.bench import _machine, sample_images
 from gourmetgram.cli.client import drop, wait_outcome
 from gourmetgram.cli.cluster import ClusterLayout, ClusterStack
-from gourmetgram.cli.local import LocalStack, on_loopback
+from gourmetgram.cli.local import LocalStack, on_loopback, stack_ports
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 
@@ -119,7 +119,8 @@ def run(settings: Settings, photos: int = 200, singles: int = 20, echo=click.ech
                 stack.stop_all()
         # The cluster's burst with one replica (both cores for its model), then two (a core each).
         cores = os.cpu_count() or 1
-        stack = ClusterStack(on_loopback(settings, free=True), Path(tmp) / "cluster", layout=ClusterLayout.free(2))
+        loopback = on_loopback(settings, free=True)
+        stack = ClusterStack(loopback, Path(tmp) / "cluster", layout=ClusterLayout.free(2, stack_ports(loopback)))
         try:
             stack.start()
             for replicas in (1, 2):

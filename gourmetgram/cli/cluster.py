@@ -10,12 +10,13 @@ lives under `<data>/cluster/`, logs in `<data>/logs/`; each part is supervised l
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gourmetgram import names
 from gourmetgram.cli import front, nats_server
-from gourmetgram.cli.local import LocalStack, PartSpec, StartupError, answers, free_port, tool
+from gourmetgram.cli.local import LocalStack, PartSpec, StartupError, answers, free_ports, tool
 from gourmetgram.settings import Settings
 from minio_config.desired import nats_env
 
@@ -52,10 +53,12 @@ class ClusterLayout:
                    tuple(settings.function_port + i for i in range(replicas)))
 
     @classmethod
-    def free(cls, replicas: int = 2) -> ClusterLayout:
-        return cls(tuple((free_port(), free_port()) for _ in range(MINIO_NODES)),
-                   tuple((free_port(), free_port(), free_port()) for _ in range(NATS_NODES)), free_port(),
-                   tuple(free_port() for _ in range(replicas)))
+    def free(cls, replicas: int = 2, avoid: Collection[int] = ()) -> ClusterLayout:
+        """Free ports for every node, distinct and none in `avoid` (the front door's and the frontend's)."""
+        p = iter(free_ports(2 * MINIO_NODES + 3 * NATS_NODES + 1 + replicas, avoid))
+        return cls(tuple((next(p), next(p)) for _ in range(MINIO_NODES)),
+                   tuple((next(p), next(p), next(p)) for _ in range(NATS_NODES)), next(p),
+                   tuple(next(p) for _ in range(replicas)))
 
     def settings(self, settings: Settings) -> Settings:
         """The cluster's settings: events by JetStream on every NATS node, the stream replicated 3 times, MinIO

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path
@@ -37,17 +38,43 @@ class StartupError(Exception):
     """A part did not come up; the message says which and shows the end of its log."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count: int, avoid: Collection[int] = ()) -> list[int]:
+    """`count` distinct ports free on loopback now, none of them in `avoid` (ports chosen earlier, not yet
+    listened on). Every socket stays bound until all are chosen: a port given back at once can be the kernel's
+    next answer, and two parts of one stack then fight for it (seen in CI: the frontend's port was a MinIO
+    node's console port)."""
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < count:
+            s = socket.socket()
+            held.append(s)
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            if port not in avoid:
+                ports.append(port)
+        return ports
+    finally:
+        for s in held:
+            s.close()
+
+
+def free_port(avoid: Collection[int] = ()) -> int:
+    return free_ports(1, avoid)[0]
+
+
+def stack_ports(settings: Settings) -> set[int]:
+    """The ports a stack on `settings` listens on (and its NATS, when it has one)."""
+    return {settings.minio_port, settings.console_port, settings.function_port, settings.web_port,
+            settings.nats_port, settings.nats_monitor_port}
 
 
 def on_loopback(settings: Settings, free: bool = False) -> Settings:
     """The settings of a stack on this machine: URLs follow the ports (fresh free ones with `free`)."""
     if free:
-        settings = settings.replace(minio_port=free_port(), console_port=free_port(), function_port=free_port(),
-                                    web_port=free_port(), nats_port=free_port(), nats_monitor_port=free_port())
+        minio, console, function, web, nats, monitor = free_ports(6)
+        settings = settings.replace(minio_port=minio, console_port=console, function_port=function, web_port=web,
+                                    nats_port=nats, nats_monitor_port=monitor)
     return settings.replace(minio_url=f"http://127.0.0.1:{settings.minio_port}",
                             function_url=f"http://127.0.0.1:{settings.function_port}",
                             nats_url=f"nats://127.0.0.1:{settings.nats_port}")

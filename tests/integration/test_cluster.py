@@ -17,6 +17,7 @@ import urllib.request
 import pytest
 
 from gourmetgram.cli.cluster import ClusterLayout, ClusterStack
+from gourmetgram.cli.local import stack_ports
 from gourmetgram.names import parse_iso
 from gourmetgram.store import Store
 from tests.bus import Burst, Ledger, purge_stream, stream_state
@@ -32,7 +33,8 @@ def cluster(tmp_path_factory):
     # A short ack deadline: a message whose ack was lost with a NATS node comes back (and is acked) sooner.
     settings = stack_settings(claim_ttl_s=8.0, reconcile_interval_s=2.0, reconcile_grace_s=3.0, torch_threads=1,
                               workers=4, nats_ack_wait_s=10.0)
-    stack = ClusterStack(settings, tmp_path_factory.mktemp("cluster"), layout=ClusterLayout.free())
+    layout = ClusterLayout.free(avoid=stack_ports(settings))
+    stack = ClusterStack(settings, tmp_path_factory.mktemp("cluster"), layout=layout)
     started = time.monotonic()
     try:
         stack.start()

@@ -21,22 +21,21 @@ from pathlib import Path
 import pytest
 
 from gourmetgram.cli.client import post_photo
-from gourmetgram.cli.local import LocalStack, PartSpec, StartupError
+from gourmetgram.cli.local import LocalStack, PartSpec, StartupError, free_ports
 from gourmetgram.cli.occupancy import alive, read_pids
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 from tests.conftest import FIXTURES, ROOT, photo
 from tests.integration.test_faults import assert_each_once, drop_many
-from tests.stack import free_port, production_objects, wait_final, wait_until
+from tests.stack import production_objects, wait_final, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 HEALTH = {"minio": "/minio/health/live", "function": "/healthz", "web": "/healthz"}
 
 
-def free_ports() -> dict[str, int]:
-    return {"minio-port": free_port(), "console-port": free_port(), "function-port": free_port(),
-            "web-port": free_port()}
+def up_ports() -> dict[str, int]:
+    return dict(zip(("minio-port", "console-port", "function-port", "web-port"), free_ports(4), strict=True))
 
 
 def up_argv(data: Path, ports: dict[str, int]) -> list[str]:
@@ -140,7 +139,7 @@ def environ(pid: int) -> dict[str, str]:
 
 
 def test_a_second_up_on_a_folder_in_use_refuses_and_a_killed_up_leaves_no_part(tmp_path):
-    ports, data = free_ports(), tmp_path / "state"
+    ports, data = up_ports(), tmp_path / "state"
     first = Up(data, ports, WEBHOOK_TOKEN="webhook-secret-of-this-test")
     try:
         parts = first.pids()
@@ -182,7 +181,7 @@ def test_a_second_up_on_a_folder_in_use_refuses_and_a_killed_up_leaves_no_part(t
 
 
 def test_up_on_a_busy_port_refuses_naming_the_port_and_its_holder(tmp_path):
-    ports = free_ports()
+    ports = up_ports()
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", ports["web-port"]))
         holder.listen()
@@ -237,7 +236,7 @@ def upload_while(web_url: str, count: int, stop_after: threading.Event, accepted
 
 @pytest.mark.timeout(900)
 def test_up_brings_back_each_killed_part_and_every_photo_ends_once(tmp_path):
-    up = Up(tmp_path / "state", free_ports(), MODEL_PATH=str(FIXTURES / "food11_full.pth"), CLAIM_TTL_S="8",
+    up = Up(tmp_path / "state", up_ports(), MODEL_PATH=str(FIXTURES / "food11_full.pth"), CLAIM_TTL_S="8",
             RECONCILE_INTERVAL_S="2", RECONCILE_GRACE_S="3")
     took = {}
     try:
@@ -290,7 +289,7 @@ def test_up_brings_back_each_killed_part_and_every_photo_ends_once(tmp_path):
 def test_up_replaces_a_part_that_hangs_and_still_stops_cleanly(tmp_path):
     """A part that runs but answers nothing (kill -STOP, as a deadlock or a full process would) is killed
     and restarted; `up` printed nothing about it before."""
-    up = Up(tmp_path / "state", free_ports())
+    up = Up(tmp_path / "state", up_ports())
     hung = up.pids()["web"]
     parts: list[int] = []
     try:
@@ -320,7 +319,7 @@ def test_up_replaces_a_part_that_hangs_and_still_stops_cleanly(tmp_path):
 
 
 def test_a_part_that_keeps_crashing_stops_up_with_no_part_left(tmp_path):
-    up = Up(tmp_path / "state", free_ports())
+    up = Up(tmp_path / "state", up_ports())
     seen: set[int] = set()
     try:
         for kill in range(5):

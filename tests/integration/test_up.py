@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from gourmetgram.cli.client import post_photo
-from gourmetgram.cli.local import free_port
+from gourmetgram.cli.local import free_ports
 from tests.conftest import ROOT, photo
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -45,8 +45,7 @@ def stop(process: subprocess.Popen) -> str:
 
 
 def test_up_prints_the_urls_serves_and_stops_cleanly_then_resumes(tmp_path):
-    ports = {"minio-port": free_port(), "console-port": free_port(), "function-port": free_port(),
-             "web-port": free_port()}
+    ports = dict(zip(("minio-port", "console-port", "function-port", "web-port"), free_ports(4), strict=True))
     process, lines = run_up(tmp_path / "state", ports)
     try:
         text = "".join(lines)

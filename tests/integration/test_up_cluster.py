@@ -7,6 +7,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Collection
 
 import pytest
 
@@ -16,24 +17,25 @@ from gourmetgram.cli.occupancy import alive, port_free
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 from tests.conftest import photo
-from tests.integration.test_supervision import Up, free_ports
+from tests.integration.test_supervision import Up, up_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def free_block(size: int) -> int:
-    """The first of `size` consecutive free ports."""
+def free_block(size: int, avoid: Collection[int]) -> int:
+    """The first of `size` consecutive free ports, none of them in `avoid` (chosen, not yet listened on)."""
     for _ in range(200):
         first = random.randrange(20000, 60000 - size)
-        if all(port_free("127.0.0.1", p) for p in range(first, first + size)):
+        block = range(first, first + size)
+        if not set(block) & set(avoid) and all(port_free("127.0.0.1", p) for p in block):
             return first
     raise AssertionError("no block of free ports")
 
 
 def test_up_cluster_runs_every_node_and_restarts_one_that_dies(tmp_path):
-    ports = free_ports()
-    ports["function-port"] = free_block(2)  # the replicas listen from FUNCTION_PORT up
-    first = free_block(NODE_PORTS)
+    ports = up_ports()
+    ports["function-port"] = free_block(2, ports.values())  # the replicas listen from FUNCTION_PORT up
+    first = free_block(NODE_PORTS, [*ports.values(), ports["function-port"] + 1])
     up = Up(tmp_path / "state", ports, "--cluster", "--node-ports", str(first))
     try:
         print(f"\n`up --cluster` ready {up.start_s:.1f} s after it was started")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from click.testing import CliRunner
 
 from gourmetgram.cli import commands as cli
-from gourmetgram.cli import front, nats_server
+from gourmetgram.cli import front, local, nats_server
 from gourmetgram.cli.cluster import ClusterLayout, ClusterStack
-from gourmetgram.cli.local import LocalStack, on_loopback, supervision
+from gourmetgram.cli.local import LocalStack, on_loopback, stack_ports, supervision
 from gourmetgram.settings import Settings
 from minio_config.desired import nats_env
 
@@ -101,3 +102,45 @@ def test_the_cluster_parts_need_the_front_door_and_minio_nodes_get_patience():
 def test_up_cluster_refuses_the_webhook():
     result = CliRunner().invoke(cli.main, ["up", "--cluster", "--transport", "webhook"])
     assert result.exit_code == cli.EXIT_USAGE and "JetStream" in result.output
+
+
+class LowestFreeKernel:
+    """A kernel that answers bind(port 0) with the lowest port no socket holds: a port given back is the next
+    answer, the case that put the frontend and a MinIO console on one port in CI."""
+
+    def __init__(self, first: int = 40000):
+        self.first, self.held = first, set()
+
+    def socket(self):
+        kernel = self
+
+        class Socket:
+            port = None
+
+            def bind(self, address):
+                assert address == ("127.0.0.1", 0)
+                self.port = min(set(range(kernel.first, kernel.first + 1000)) - kernel.held)
+                kernel.held.add(self.port)
+
+            def getsockname(self):
+                return ("127.0.0.1", self.port)
+
+            def close(self):
+                kernel.held.discard(self.port)
+
+        return Socket()
+
+
+def test_free_ports_are_distinct_and_never_ones_chosen_before(monkeypatch):
+    kernel = LowestFreeKernel()
+    monkeypatch.setattr(local, "socket", SimpleNamespace(socket=kernel.socket))
+    assert local.free_ports(5) == [40000, 40001, 40002, 40003, 40004]
+    assert not kernel.held, "every socket is given back"
+    settings = on_loopback(SETTINGS, free=True)
+    assert len(stack_ports(settings)) == 6
+    layout = ClusterLayout.free(2, avoid=stack_ports(settings))
+    chosen = [*[p for pair in layout.minio for p in pair], *[p for ports in layout.nats for p in ports],
+              layout.nats_front, *layout.functions]
+    assert len(chosen) == len(set(chosen)) == 2 * 4 + 3 * 3 + 1 + 2
+    assert not set(chosen) & stack_ports(settings)
+    assert local.free_port(avoid={40000, 40001}) == 40002

@@ -16,7 +16,7 @@ from urllib.parse import quote, urlsplit
 import urllib3
 from minio import Minio
 from minio.commonconfig import CopySource, Tags
-from minio.error import MinioException, S3Error, ServerError
+from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from minio.helpers import MIN_PART_SIZE
 from minio.notificationconfig import NotificationConfig
 
@@ -112,6 +112,10 @@ def _translate(exc: Exception, what: str, precondition: type[StoreError] = Chang
         return StoreError(f"{what}: {code} {exc.message}")
     if isinstance(exc, ServerError):
         return StoreUnavailable(f"{what}: MinIO answered HTTP {exc.status_code}")
+    # A page that is not S3's XML comes from a proxy in front of MinIO (nginx's 502 or 504 while a node is down):
+    # as transient as MinIO's own 503. The SDK keeps its status private.
+    if isinstance(exc, InvalidResponseError) and getattr(exc, "_code", 0) >= 500:
+        return StoreUnavailable(f"{what}: the front of MinIO answered HTTP {exc._code}")  # noqa: SLF001
     if isinstance(exc, (urllib3.exceptions.HTTPError, OSError)):
         return StoreUnavailable(f"{what}: MinIO unreachable ({exc.__class__.__name__}: {exc})")
     return StoreError(f"{what}: {exc.__class__.__name__}: {exc}")

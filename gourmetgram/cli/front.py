@@ -16,6 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# Longer than MinIO keeps a dead node's lock on a key (lockValidityDuration and lockMaintenanceInterval, one
+# minute each, in cmd/lock-rest-server.go): measured here, 116 s for a PUT behind a killed node's read.
+STALE_LOCK_S = 150
+
 # Debian's nginx loads its stream module (package libnginx-mod-stream) from here.
 STREAM_MODULE = Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 NGINX = Path("/usr/sbin/nginx")
@@ -68,6 +72,11 @@ http {{
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_connect_timeout 2s;
+      # MinIO holds a request on a key whose lock a killed node held until that lock expires (up to 2 min: locks
+      # not refreshed for a minute go, checked once a minute). Cutting it sooner answers 504 for a write that
+      # may still land; a client that cannot wait has its own timeout (the components' is 10 s).
+      proxy_read_timeout {STALE_LOCK_S}s;
+      proxy_send_timeout {STALE_LOCK_S}s;
       # A node that refuses or drops the connection: the next one. Not on 503: MinIO says so for the whole
       # cluster (quorum, slow down), and counting it would take every node out of the rotation.
       proxy_next_upstream error timeout http_502;

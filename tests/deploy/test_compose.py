@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from gourmetgram import names
+from gourmetgram.cli import front
 from gourmetgram.cli.commands import main as cli
 from gourmetgram.settings import Settings
 from minio_config.desired import nats_env, webhook_env
@@ -247,6 +248,14 @@ def test_scale_out_has_four_minio_nodes_three_nats_nodes_and_consumers_without_a
     init = services["minio-init"]
     assert env_of(init)["NATS_REPLICAS"] == "3" and env_of(init)["EVENT_TRANSPORT"] == "jetstream"
     assert {f"nats{i}" for i in (1, 2, 3)} <= set(init["depends_on"])
+
+
+def test_the_deployed_front_door_waits_out_a_dead_nodes_lock_as_up_clusters_does():
+    conf = (DOCKER / "nginx-minio.conf").read_text()
+    for directive in ("proxy_read_timeout", "proxy_send_timeout"):
+        assert f"{directive} {front.STALE_LOCK_S}s;" in conf
+        assert f"{directive} {front.STALE_LOCK_S}s;" in front.config(front.Front(9000, 9001, 4222, ((1, 2),), (3,)),
+                                                                       Path("/x"))
 
 
 def test_the_nats_image_builds_the_version_setup_pins():

@@ -72,6 +72,7 @@ def test_the_front_door_balances_s3_over_every_node_and_nats_over_tcp(tmp_path):
         assert f"server 127.0.0.1:{client} max_fails=1" in conf
     assert "listen 127.0.0.1:9000;" in conf and "listen 127.0.0.1:4220;" in conf
     assert "proxy_next_upstream error timeout" in conf and "proxy_set_header Host $http_host" in conf
+    assert f"proxy_read_timeout {front.STALE_LOCK_S}s;" in conf and front.STALE_LOCK_S > 120
     assert f"load_module {front.STREAM_MODULE};" in conf and "master_process off;" in conf
     assert front.argv(Path("/x/nginx.conf"))[-2:] == ["-c", "/x/nginx.conf"]
 

@@ -10,8 +10,10 @@ import time
 from dataclasses import dataclass
 
 import nats.errors
+import nats.js.errors
 
 from gourmetgram import bus, names
+from gourmetgram.cli import front
 from gourmetgram.cli.client import Dropped
 from gourmetgram.settings import Settings
 from gourmetgram.store import AlreadyExists, Store
@@ -30,7 +32,7 @@ class StreamState:
 
 
 def _run(settings: Settings, work, attempts: int = 4):
-    """`work(js)` on a fresh connection; again on a timeout (a node just restarted may not answer yet)."""
+    """`work(js)` on a fresh connection; again after a moment when the cluster does not answer."""
     async def main():
         client = await bus.connect(settings, "gourmetgram-tests")
         try:
@@ -40,7 +42,8 @@ def _run(settings: Settings, work, attempts: int = 4):
     for attempt in range(attempts):
         try:
             return asyncio.run(main())
-        except (nats.errors.TimeoutError, TimeoutError):
+        # A node just restarted may not answer yet, or answer that JetStream is not ready.
+        except (nats.errors.TimeoutError, TimeoutError, nats.errors.NoRespondersError, nats.js.errors.APIError):
             if attempt == attempts - 1:
                 raise
             time.sleep(1)
@@ -64,17 +67,21 @@ def purge_stream(settings: Settings) -> int:
     return _run(settings, work)
 
 
-def drop_one(store: Store, prefix: str, i: int) -> tuple[str, Dropped]:
-    """One photo PUT as the frontend does it (If-None-Match): a PUT retried after its node was killed mid-request
-    stores one version, never two, even when the first attempt had landed."""
-    data = photo(PHOTOS[i % len(PHOTOS)]) + f"#{prefix}{i}".encode()  # a distinct object per key
-    key = f"{prefix}/{i:03d}.jpg"
+def drop_new(store: Store, key: str, data: bytes) -> Dropped:
+    """A photo PUT into a fresh key of `incoming` as the frontend does it (If-None-Match): a PUT retried after its
+    MinIO node was killed mid-request stores one version, never two, even when the first attempt had landed."""
     started = time.time()
     try:
         etag = store.create("incoming", key, data, content_type="application/octet-stream", metadata={})
     except AlreadyExists:  # only our own first attempt can hold this key; one PUT's ETag is its MD5
         etag = hashlib.md5(data).hexdigest()  # noqa: S324 (S3's ETag, not a safeguard)
-    return key, Dropped("incoming", key, etag, started, time.time())
+    return Dropped("incoming", key, etag, started, time.time())
+
+
+def drop_one(store: Store, prefix: str, i: int) -> tuple[str, Dropped]:
+    data = photo(PHOTOS[i % len(PHOTOS)]) + f"#{prefix}{i}".encode()  # a distinct object per key
+    key = f"{prefix}/{i:03d}.jpg"
+    return key, drop_new(store, key, data)
 
 
 class Burst:
@@ -121,5 +128,7 @@ class Ledger:
         assert sorted(new_production) == sorted(r["production_key"] for r in records), "a duplicate or a stray copy"
         new_events = self._keys("events") - self.events
         assert new_events == {names.record_key(pid) for pid in pids}, "a record for a photo twice"
-        wait_until(lambda: not [o for o in self.store.list("incoming") if o.key in drops], 60, "incoming drained")
+        # A delete from incoming waits out a killed MinIO node's lock on that key, as a PUT does (front.STALE_LOCK_S).
+        wait_until(lambda: not [o for o in self.store.list("incoming") if o.key in drops], front.STALE_LOCK_S + 30,
+                   "incoming drained")
         return records

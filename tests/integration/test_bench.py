@@ -12,8 +12,10 @@ from tests.stack import stack_settings
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+@pytest.mark.timeout(660)  # the subprocess's own limit, and a little
 def test_bench_reports_every_figure_as_json():
-    env = {**stack_settings(decode="fast").to_env(), "PATH": "/usr/bin:/bin"}
+    # A slow reconciler: its listings count in the S3 requests per image, which must stay under 6.
+    env = {**stack_settings(decode="fast", reconcile_interval_s=30.0).to_env(), "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "gourmetgram", "bench", "--photos", "6", "--singles", "2",
                            "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

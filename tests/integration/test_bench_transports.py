@@ -12,6 +12,7 @@ from tests.stack import stack_settings
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+@pytest.mark.timeout(960)  # the subprocess's own limit, and a little
 def test_bench_of_the_transports_reports_every_figure_as_json():
     env = {**stack_settings().to_env(), "PATH": "/usr/bin:/bin:/usr/sbin"}
     done = subprocess.run([sys.executable, "-m", "gourmetgram", "bench", "--transports", "--photos", "4",

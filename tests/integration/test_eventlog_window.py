@@ -118,7 +118,10 @@ def test_the_frontend_stays_up_while_sixty_clients_read_a_large_log(log_stack):
 
     def read_in_a_loop():
         while not stop.is_set():
-            status, _, headers = get_json(url, timeout=60)
+            try:
+                status, _, headers = get_json(url, timeout=60)
+            except OSError as exc:  # a reset or a timeout: counted, and then the assertions say so
+                status, headers = type(exc).__name__, {}
             answers[status, headers.get("Retry-After")] += 1
 
     # WHEN 60 clients read the event log in a loop
@@ -142,6 +145,7 @@ def test_the_frontend_stays_up_while_sixty_clients_read_a_large_log(log_stack):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(660)  # the subprocess's own limit, and a little
 def test_bench_events_reports_every_figure_as_json():
     env = {**stack_settings().to_env(), "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "gourmetgram", "bench-events", "--records", "300,900", "--old", "50",

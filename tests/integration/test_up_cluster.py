@@ -11,11 +11,13 @@ from collections.abc import Collection
 
 import pytest
 
-from gourmetgram.cli.client import drop, wait_outcome
+from gourmetgram.cli import front
+from gourmetgram.cli.client import wait_outcome
 from gourmetgram.cli.cluster import NODE_PORTS
 from gourmetgram.cli.occupancy import alive, port_free
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
+from tests.bus import drop_new
 from tests.conftest import photo
 from tests.integration.test_supervision import Up, up_ports
 
@@ -25,7 +27,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def free_block(size: int, avoid: Collection[int]) -> int:
     """The first of `size` consecutive free ports, none of them in `avoid` (chosen, not yet listened on)."""
     for _ in range(200):
-        first = random.randrange(20000, 60000 - size)
+        # Below the kernel's range for outgoing connections (32768 up): none of them can take a port meanwhile.
+        first = random.randrange(20000, 32768 - size)
         block = range(first, first + size)
         if not set(block) & set(avoid) and all(port_free("127.0.0.1", p) for p in block):
             return first
@@ -45,12 +48,13 @@ def test_up_cluster_runs_every_node_and_restarts_one_that_dies(tmp_path):
         for name in ("minio-4", "nats-3", "function-2", "front door"):
             assert name in up.output
         assert "events by jetstream" in up.output
-        store = Store.connect(Settings(minio_url=up.url("minio")))
+        # Patient as mc: a PUT may wait out a killed node's lock (up to 2 min, front.STALE_LOCK_S).
+        store = Store.connect(Settings(minio_url=up.url("minio")), timeout_s=front.STALE_LOCK_S + 10)
         for name in ("minio-3", "nats-2", "function-2"):
             old, before = up.pids()[name], up.output.count(f"{name} is back")
             started = time.monotonic()
             os.kill(old, signal.SIGKILL)
-            dropped = drop(store, "incoming", f"c/while-{name}-down.jpg", photo())  # through the front door
+            dropped = drop_new(store, f"c/while-{name}-down.jpg", photo())  # through the front door
             up.wait_for(f"{name} is back", timeout=180, count=before + 1)
             assert up.pids()[name] != old and alive(up.pids()[name])
             print(f"{name} killed: back after {time.monotonic() - started:.1f} s")

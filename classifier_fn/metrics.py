@@ -13,6 +13,8 @@ class Metrics:
                                ["result"], registry=r)
         self.nudge = Counter("gourmetgram_nudge_requests_total", "Nudges from the frontend by result",
                              ["result"], registry=r)
+        self.nudge_held = Counter("gourmetgram_nudge_held_total", "Held nudges by how their photo's item ended "
+                                  "(timeout: not within the hold)", ["finished"], registry=r)
         self.items = Counter("gourmetgram_items_total", "Items worked, by final status and lane",
                              ["status", "lane"], registry=r)
         self.batch_size = Histogram("gourmetgram_batch_size", "Images per forward pass",

@@ -5,11 +5,18 @@ credential (NUDGE_TOKEN) is narrower than the webhook's: it can only name a key 
 at the top of `incoming` whose object carries that id as its `prediction-id` (what a web upload is), and
 the object is verified by HEAD (exists, same ETag) before it is queued, exactly like a webhook event.
 MinIO's own event still arrives and is the durable path; the function sees it as a duplicate.
+
+With `?wait=S` (at most MAX_HOLD_S) the answer waits until a worker is done with the photo, or S runs out, and
+says how the worker ended (`finished`: done, failed, ..., or null): the frontend then reads the record at
+once instead of at its next poll (classifier_fn.finishes).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+from contextlib import nullcontext
 from pathlib import PurePosixPath
 
 from starlette.requests import Request
@@ -27,6 +34,7 @@ MAX_BODY_BYTES = 4 * 1024  # {"key": "<uuid><ext>", "etag": "<md5>"} is under 10
 UPLOAD_EXTENSIONS = frozenset(ext for ext, _ in names.IMAGE_FORMATS.values())
 STATUS = {Admission.QUEUED: 202, Admission.DUPLICATE: 200, Admission.GONE: 200, Admission.STALE: 200,
           Admission.UNAVAILABLE: 503}
+MAX_HOLD_S = 10.0  # a photo takes well under a second; past this the page's own polling is as good
 NOT_UPLOAD = "a nudge may only name a web upload: <uuid><ext> at the top of incoming, stored by the frontend"
 
 
@@ -57,12 +65,46 @@ async def receive(request: Request) -> JSONResponse:
         count.labels(result="malformed").inc()
         return JSONResponse({"error": 'expected {"key": "<uuid><ext>", "etag": "<the upload\'s ETag>"}'},
                             status_code=400)
-    # The nudge leaves right after the upload is stored: its arrival is the upload's time, to the millisecond.
-    result = Admission.REFUSED if not is_upload_key(key) else await admit_verified(
-        rt, rt.settings.bucket_incoming, key, etag.strip('"'), names.now_iso(), accept=is_web_upload)
-    if result is Admission.REFUSED:
+    hold = hold_seconds(request.query_params.get("wait", "0"))
+    if hold is None:
+        count.labels(result="malformed").inc()
+        return JSONResponse({"error": f"wait must be a number of seconds from 0 to {MAX_HOLD_S:g}"}, status_code=400)
+    if not is_upload_key(key):
         count.labels(result="not_upload").inc()
         log.warning("nudge for incoming/%.200r refused: not a web upload", key)
         return JSONResponse({"error": NOT_UPLOAD, "result": "not_upload"}, status_code=400)
-    count.labels(result=result.value).inc()
-    return JSONResponse({"key": key, "result": result.value}, status_code=STATUS[result])
+    etag = etag.strip('"')
+    identity = (rt.settings.bucket_incoming, key, etag)
+    # Expected before the offer: a worker may be done with the photo before admit_verified returns.
+    with rt.finishes.expect(identity) if hold else nullcontext() as finish:
+        # The nudge leaves right after the upload is stored: its arrival is the upload's time, to the millisecond.
+        result = await admit_verified(rt, rt.settings.bucket_incoming, key, etag, names.now_iso(),
+                                      accept=is_web_upload)
+        if result is Admission.REFUSED:
+            count.labels(result="not_upload").inc()
+            log.warning("nudge for incoming/%.200r refused: not a web upload", key)
+            return JSONResponse({"error": NOT_UPLOAD, "result": "not_upload"}, status_code=400)
+        count.labels(result=result.value).inc()
+        answer = {"key": key, "result": result.value}
+        if finish is not None and result in (Admission.QUEUED, Admission.DUPLICATE):
+            answer["finished"] = await _finished(finish, hold)
+            rt.metrics.nudge_held.labels(finished=answer["finished"] or "timeout").inc()
+    return JSONResponse(answer, status_code=STATUS[result])
+
+
+def hold_seconds(raw: str) -> float | None:
+    """`?wait=` in seconds, or None unless it is a finite number within 0..MAX_HOLD_S."""
+    try:
+        wait = float(raw)
+    except ValueError:
+        return None
+    return wait if math.isfinite(wait) and 0 <= wait <= MAX_HOLD_S else None
+
+
+async def _finished(finish: asyncio.Future, hold: float) -> str | None:
+    """How the worker ended with the photo (its Result's value, "error" for a bug), None if not within `hold`."""
+    try:
+        result = await asyncio.wait_for(finish, hold)
+    except TimeoutError:
+        return None
+    return getattr(result, "value", "error")

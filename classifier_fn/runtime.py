@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from classifier_fn.body import ByteBudget
 from classifier_fn.decoding import DecodeBudget
+from classifier_fn.finishes import Finishes
 from classifier_fn.infer import Batcher
 from classifier_fn.metrics import Metrics
 from classifier_fn.queue import WorkQueue
@@ -21,6 +22,9 @@ from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 
 PREDICT_DECODES = 1  # synchronous predictions decoding at once
+# Nudges held at once until their photo is done; the frontend holds as many (ingest.nudge), and more
+# nudges are answered at once (their pages then poll the record).
+HELD_NUDGES = 32
 
 
 @dataclass
@@ -50,6 +54,8 @@ class Runtime:
     body_budget: ByteBudget = field(init=False)
     # The workers' store: transient errors retried with back-off (TRANSIENT_RETRIES attempts in all).
     retrying: RetryingStore = field(init=False)
+    # Nudges waiting for their photo's item to be done (`POST /nudge?wait=S`), told by the queue.
+    finishes: Finishes = field(init=False)
 
     def __post_init__(self) -> None:
         self.decode_budget = DecodeBudget(os.cpu_count() or 1, self.settings.max_pixels)
@@ -57,6 +63,8 @@ class Runtime:
         self.predict_slots = threading.BoundedSemaphore(self.settings.predict_concurrency)
         self.body_budget = ByteBudget(self.settings.predict_body_budget_bytes)
         self.retrying = RetryingStore(self.store, self.settings.transient_retries)
+        self.finishes = Finishes(HELD_NUDGES)
+        self.queue.on_done(self.finishes.finished)
 
 
 def of(request: Request) -> Runtime:

@@ -3,7 +3,8 @@ long-poll, the bench and the tests).
 
 MinIO's listen API would push record writes to us, but on the pinned server it delivers nothing
 (`mc watch` sees no events either), so the waiter polls: every 50 ms at first, when a photo's
-label is most likely to land, then backing off to 250 ms. A read is one small GET on MinIO.
+label is most likely to land, then backing off to 250 ms. A read is one small GET on MinIO. The frontend's
+pause between reads ends early when the function says the photo is done (ingest.arrivals).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from gourmetgram.store import Store
 
 
 class OutcomeWaiter:
-    def __init__(self, store: Store, bucket: str, first_interval_s: float = 0.05, max_interval_s: float = 0.25):
+    def __init__(self, store: Store, bucket: str, first_interval_s: float = 0.05, max_interval_s: float = 0.25,
+                 pause: Callable[[str, float], None] = lambda pid, seconds: time.sleep(seconds)):
         self._store = store
         self._bucket = bucket
         self._first = first_interval_s
         self._max = max_interval_s
+        self._pause = pause  # (pid, seconds): between two reads of pid's record
 
     def read(self, pid: str) -> Outcome | None:
         found = outcome.read(self._store, self._bucket, pid)
@@ -38,6 +41,6 @@ class OutcomeWaiter:
             left = deadline - time.monotonic()
             if (record and record.final) or left <= 0:
                 return record
-            time.sleep(min(interval, left))
+            self._pause(pid, min(interval, left))
             interval = min(interval * 1.25, self._max)
         return record

@@ -12,6 +12,7 @@ from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 from gourmetgram.waiter import OutcomeWaiter
 from ingest import security
+from ingest.arrivals import Arrivals
 from ingest.event_reads import PAGE_SIZES, EventReads
 from ingest.nudge import Nudger
 from ingest.server import body_limit
@@ -20,14 +21,16 @@ from ingest.server import body_limit
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
     settings = settings or Settings.from_env()
     store = store or Store.connect(settings)
+    arrivals = Arrivals()
     app = Flask(__name__)
     # Werkzeug refuses bigger bodies before reading them; the exact limit is checked on the file itself.
     app.config["MAX_CONTENT_LENGTH"] = body_limit(settings)
     app.extensions["gourmetgram"] = {
         "settings": settings,
         "store": store,
-        "waiter": OutcomeWaiter(store, settings.bucket_events),
-        "nudger": Nudger(settings),
+        # The nudges' answers wake the long-polls of the photos they name (ingest.arrivals).
+        "waiter": OutcomeWaiter(store, settings.bucket_events, pause=arrivals.pause),
+        "nudger": Nudger(settings, arrivals),
         # One reader of the event log for the app (it learns how far back a page of the log reaches), read
         # through shared reads: see ingest.event_reads.
         "event_reads": EventReads(EventLog(store, settings.bucket_events, keep_outside=max(PAGE_SIZES))),

@@ -5,6 +5,9 @@ for a label feels. The frontend already knows the key and ETag, so it posts them
 `POST /nudge` right away, in the background, with NUDGE_TOKEN: a credential that can only point the
 function at a web upload in `incoming` (never WEBHOOK_TOKEN, which could forge any MinIO event).
 MinIO's event still arrives and is the durable path; the function sees it as a duplicate.
+
+The nudge is held (`?wait=HOLD_S`) until the function is done with the photo; its answer wakes this process's
+long-poll on that photo (ingest.arrivals), which then reads the record at once.
 """
 
 from __future__ import annotations
@@ -16,31 +19,45 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from gourmetgram.settings import Settings
+from ingest.arrivals import Arrivals
 
 log = logging.getLogger(__name__)
 
 
+# How long a nudge waits for its photo (a photo takes well under a second; past this the page polls), and
+# how many are held at once: the function holds as many (classifier_fn.runtime.HELD_NUDGES), the rest queue here.
+HOLD_S = 3.0
+HELD = 32
+# "gone": the function found the photo already done and removed (MinIO's event came first).
+FINISHED_RESULTS = frozenset({"gone"})
+
+
 def nudge_url(settings: Settings) -> str:
-    return settings.function_url.rstrip("/") + "/nudge"
+    return settings.function_url.rstrip("/") + f"/nudge?wait={HOLD_S:g}"
 
 
 class Nudger:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, arrivals: Arrivals | None = None):
         self._url = nudge_url(settings)
         self._token = settings.effective_nudge_token
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="nudge")
+        self._arrivals = arrivals or Arrivals()
+        self._pool = ThreadPoolExecutor(max_workers=HELD, thread_name_prefix="nudge")
 
-    def nudge(self, bucket: str, key: str, etag: str, size: int) -> None:
-        """Ask the function to take the upload now. Only the key and ETag travel: the function takes
-        uploads from its own `incoming` bucket and reads the rest from the object itself."""
-        self._pool.submit(self._send, json.dumps({"key": key, "etag": etag}).encode())
+    def nudge(self, pid: str, key: str, etag: str) -> None:
+        """Ask the function to take the upload `pid` now, and say when it is done. Only the key and ETag travel:
+        the function takes uploads from its own `incoming` bucket and reads the rest from the object itself."""
+        self._pool.submit(self._send, pid, json.dumps({"key": key, "etag": etag}).encode())
 
-    def _send(self, body: bytes) -> None:
+    def _send(self, pid: str, body: bytes) -> None:
         request = urllib.request.Request(self._url, data=body, method="POST", headers={
             "Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (our function)
-                response.read()
+            with urllib.request.urlopen(request, timeout=HOLD_S + 5) as response:  # noqa: S310 (our function)
+                answer = json.loads(response.read(4096) or b"{}")
+            if isinstance(answer, dict) and (answer.get("finished") or answer.get("result") in FINISHED_RESULTS):
+                self._arrivals.announce(pid)
+        except ValueError as exc:  # not JSON: only the early wake-up is lost
+            log.warning("the function's answer to a nudge is not JSON (%s)", exc)
         except urllib.error.HTTPError as exc:  # refused: a wrong NUDGE_TOKEN shows here, not as slow labels
             log.warning("the function refused the nudge (%s %s); MinIO's event will do", exc.code,
                         exc.read(200).decode(errors="replace"))

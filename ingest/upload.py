@@ -39,7 +39,6 @@ def predict():
     token, token_hash = tokens.issue()  # the uploader's alone: feedback needs it, we keep only its hash
     metadata = {"prediction-id": pid, "source": "web", "original-filename": filename_metadata(upload.filename or ""),
                 names.FEEDBACK_TOKEN_METADATA: token_hash}
-    size = stream_length(stream)
     try:
         # Create-only: if the PUT is sent twice (the SDK retries once after a lost answer), the second finds
         # the first stored and the key keeps one version, so the photo gets one record and one production copy.
@@ -52,7 +51,7 @@ def predict():
         etag = hashlib.file_digest(stream, "md5").hexdigest()
     except StoreError as exc:
         return _refuse(503, f"storage is unavailable, please try again: {exc}")
-    context.nudger().nudge(s.bucket_incoming, key, etag, size)
+    context.nudger().nudge(pid, key, etag)
     answer = jsonify({"id": pid, "status": "pending", "poll": f"/predictions/{pid}", "feedback_token": token})
     answer.headers["Cache-Control"] = "no-store"  # it carries a secret
     return answer, 202

@@ -17,11 +17,11 @@ from tests.stack import production_objects, wait_final, wait_until
 pytestmark = pytest.mark.integration
 
 
-def counters(base: str, name: str) -> dict[str, float]:
-    """A labelled counter of the function's /metrics, by its `result` label."""
+def counters(base: str, name: str, label: str = "result") -> dict[str, float]:
+    """A labelled counter of the function's /metrics, by its `label`."""
     with urllib.request.urlopen(f"{base}/metrics", timeout=10) as r:
         text = r.read().decode()
-    return {m[1]: float(m[2]) for m in re.finditer(rf'^{name}{{result="([^"]+)"}} (\S+)$', text, re.M)}
+    return {m[1]: float(m[2]) for m in re.finditer(rf'^{name}{{{label}="([^"]+)"}} (\S+)$', text, re.M)}
 
 
 def post(url: str, body: bytes, token: str) -> tuple[int, dict]:
@@ -37,6 +37,7 @@ def post(url: str, body: bytes, token: str) -> tuple[int, dict]:
 def test_a_web_upload_is_taken_at_once_by_the_frontend_s_nudge(stack, store):
     # GIVEN the real stack, whose MinIO delivers webhooks through queue_dir (re-listed every 3 s)
     nudges = counters(stack.function_base, "gourmetgram_nudge_requests_total")
+    held = counters(stack.function_base, "gourmetgram_nudge_held_total", "finished")
     # WHEN a photo is uploaded through the page
     started = time.monotonic()
     accepted = post_photo(stack.web_url, photo("7_226.jpg"), "rice.jpg")
@@ -49,6 +50,13 @@ def test_a_web_upload_is_taken_at_once_by_the_frontend_s_nudge(stack, store):
     taken = sum(after.get(r, 0) - nudges.get(r, 0) for r in ("queued", "duplicate"))
     assert taken == 1, after
     assert after.get("unauthorized", 0) == nudges.get("unauthorized", 0)
+    # AND the nudge was held until the photo was done (its answer wakes the page's long-poll; the poll's own
+    # read may have found the record a moment before the worker let go of the item)
+    def held_done() -> float:
+        return counters(stack.function_base, "gourmetgram_nudge_held_total", "finished").get("done", 0) \
+            - held.get("done", 0)
+    wait_until(lambda: held_done() >= 1, 10, "the held nudge answered")
+    assert held_done() == 1
     print(f"\nweb upload to label: {seconds * 1000:.0f} ms (record latency {record['latency_ms']} ms; "
           f"MinIO's own event with queue_dir takes about 3 s)")
 

@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from gourmetgram.settings import Settings
+from ingest.arrivals import Arrivals
 from ingest.nudge import Nudger
 
 WEBHOOK_TOKEN = "the-webhook-token-only-minio-holds"
@@ -20,8 +21,9 @@ class Recorder(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
         self.send_response(self.server.status)
-        self.send_header("Content-Length", "0")
+        self.send_header("Content-Length", str(len(self.server.answer)))
         self.end_headers()
+        self.wfile.write(self.server.answer)
         self.server.arrived.set()
 
     def log_message(self, *args):
@@ -31,7 +33,7 @@ class Recorder(BaseHTTPRequestHandler):
 @pytest.fixture
 def function():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    server.seen, server.status, server.arrived = [], 202, threading.Event()
+    server.seen, server.status, server.arrived, server.answer = [], 202, threading.Event(), b""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -46,11 +48,11 @@ def settings_for(server, **more) -> Settings:
 @pytest.mark.parametrize("nudge_token", [None, "a-token-for-nudges-only"], ids=["derived", "set"])
 def test_the_nudger_posts_key_and_etag_to_the_nudge_endpoint_with_the_nudge_token(function, nudge_token):
     settings = settings_for(function, nudge_token=nudge_token)
-    Nudger(settings).nudge("incoming", "0190a0b4-7c1e-7a3b-8f00-0123456789ab.jpg", "d41d8cd98f00b204e9800998ecf8427e",
-                           12)
+    Nudger(settings).nudge("0190a0b4-7c1e-7a3b-8f00-0123456789ab", "0190a0b4-7c1e-7a3b-8f00-0123456789ab.jpg",
+                           "d41d8cd98f00b204e9800998ecf8427e")
     assert function.arrived.wait(10)
     [seen] = function.seen
-    assert seen["path"] == "/nudge"
+    assert seen["path"] == "/nudge?wait=3"
     assert seen["headers"]["Authorization"] == f"Bearer {settings.effective_nudge_token}"
     assert json.loads(seen["body"]) == {"key": "0190a0b4-7c1e-7a3b-8f00-0123456789ab.jpg",
                                         "etag": "d41d8cd98f00b204e9800998ecf8427e"}
@@ -62,10 +64,28 @@ def test_the_nudger_posts_key_and_etag_to_the_nudge_endpoint_with_the_nudge_toke
 
 def test_a_refused_nudge_is_logged_as_a_warning_not_raised(function, caplog):
     function.status = 401
-    Nudger(settings_for(function)).nudge("incoming", "k.jpg", "e", 1)
+    Nudger(settings_for(function)).nudge("k", "k.jpg", "e")
     assert function.arrived.wait(10)
     for _ in range(100):
         if any("refused the nudge (401" in r.getMessage() for r in caplog.records):
             break
         time.sleep(0.05)
     assert any(r.levelname == "WARNING" and "refused the nudge (401" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(("answer", "announced"), [
+    pytest.param(b'{"key": "k.jpg", "result": "queued", "finished": "done"}', True, id="held-until-done"),
+    pytest.param(b'{"key": "k.jpg", "result": "duplicate", "finished": "failed"}', True, id="held-until-failed"),
+    pytest.param(b'{"key": "k.jpg", "result": "gone"}', True, id="already-done-by-minio-s-event"),
+    pytest.param(b'{"key": "k.jpg", "result": "queued", "finished": null}', False, id="not-done-in-time"),
+    pytest.param(b'{"key": "k.jpg", "result": "queued"}', False, id="not-held"),
+    pytest.param(b"[1]", False, id="not-an-object"),
+    pytest.param(b"<html>", False, id="not-json"),
+])
+def test_the_function_s_answer_wakes_the_photo_s_long_poll_only_when_it_is_done(function, answer, announced):
+    function.answer = answer
+    arrivals = Arrivals()
+    nudger = Nudger(settings_for(function), arrivals)
+    nudger.nudge("k", "k.jpg", "e")
+    nudger._pool.shutdown(wait=True)  # the answer has been read
+    assert ("k" in arrivals) is announced

@@ -160,3 +160,43 @@ def test_a_malformed_nudge_is_400(client, fake_store, tokens, body):
 def test_a_huge_nudge_is_413_unread(client, fake_store, tokens):
     r = client.post("/nudge", content=b" " * 100_000, headers={**tokens["nudge"], "Content-Type": "application/json"})
     assert r.status_code == 413 and fake_store.calls == []
+
+
+def test_a_held_nudge_answers_once_its_photo_is_done(client, fake_store, tokens):
+    pid, key, etag = web_upload(fake_store)
+    r = client.post("/nudge?wait=10", json={"key": key, "etag": etag}, headers=tokens["nudge"])
+    assert r.status_code == 202 and r.json() == {"key": key, "result": "queued", "finished": "done"}
+    # the answer comes after the final record: the frontend reads it at once
+    doc, _ = fake_store.get_json("events", names.record_key(pid))
+    assert doc["status"] == "done"
+    assert client.app.state.runtime.finishes.held == 0
+    assert client.app.state.runtime.metrics.registry.get_sample_value(
+        "gourmetgram_nudge_held_total", {"finished": "done"}) == 1
+
+
+def test_a_held_nudge_whose_photo_is_not_done_in_time_says_so(client, fake_store, tokens, monkeypatch):
+    _, key, etag = web_upload(fake_store)
+    queue = client.app.state.runtime.queue
+    monkeypatch.setattr(queue, "offer", lambda item: True)  # queued, but no worker will ever take it
+    r = client.post("/nudge?wait=0.2", json={"key": key, "etag": etag}, headers=tokens["nudge"])
+    assert r.status_code == 202 and r.json() == {"key": key, "result": "queued", "finished": None}
+    assert client.app.state.runtime.finishes.held == 0
+
+
+def test_past_the_held_nudges_limit_a_nudge_is_answered_without_waiting(client, fake_store, tokens, monkeypatch):
+    from classifier_fn.finishes import Finishes
+    rt = client.app.state.runtime
+    monkeypatch.setattr(rt, "finishes", Finishes(0))
+    monkeypatch.setattr(rt.queue, "offer", lambda item: True)  # would never finish: a wait would last 10 s
+    _, key, etag = web_upload(fake_store)
+    r = client.post("/nudge?wait=10", json={"key": key, "etag": etag}, headers=tokens["nudge"])
+    assert r.status_code == 202 and r.json() == {"key": key, "result": "queued"}
+
+
+@pytest.mark.parametrize("wait", ["x", "-1", "nan", "inf", "10.5", ""])
+def test_a_hold_out_of_range_is_400(client, fake_store, tokens, wait):
+    _, key, etag = web_upload(fake_store)
+    fake_store.calls.clear()
+    r = client.post(f"/nudge?wait={wait}", json={"key": key, "etag": etag}, headers=tokens["nudge"])
+    assert r.status_code == 400 and "wait must be" in r.json()["error"]
+    assert fake_store.calls == []

@@ -59,7 +59,7 @@ def test_an_upload_whose_put_is_sent_twice_is_one_version_one_record_one_product
         return send
 
     fake_store.put, fake_store.create = sent_twice(fake_store.put), sent_twice(fake_store.create)
-    app.extensions["gourmetgram"]["nudger"].nudge = lambda bucket, key, etag, size: nudged.append(etag)
+    app.extensions["gourmetgram"]["nudger"].nudge = lambda pid, key, etag: nudged.append(etag)
     # WHEN a photo is uploaded
     r = upload(client, photo())
     # THEN it is accepted, incoming holds one version of it, and the nudge names that version's ETag

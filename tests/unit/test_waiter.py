@@ -29,3 +29,17 @@ def test_a_client_gone_before_the_first_read_costs_no_read(fake_store):
     waiter = OutcomeWaiter(fake_store, "events")
     assert waiter.wait(PID, 30, should_stop=lambda: True) is None
     assert "get_json" not in fake_store.calls
+
+
+def test_the_pause_between_reads_is_the_one_given_with_the_photo_it_waits_for(fake_store):
+    fake_store.put_json("events", names.record_key(PID), Outcome(
+        id=PID, status=Status.PENDING, incoming_key=f"{PID}.jpg", incoming_etag="e").to_json())
+    pauses = []
+
+    def pause(pid, seconds):  # the photo is done during the first pause
+        pauses.append((pid, seconds))
+        fake_store.put_json("events", names.record_key(PID), Outcome(
+            id=PID, status=Status.REJECTED, incoming_key=f"{PID}.jpg", incoming_etag="e").to_json())
+    waiter = OutcomeWaiter(fake_store, "events", first_interval_s=0.5, pause=pause)
+    assert waiter.wait(PID, 30).status is Status.REJECTED
+    assert pauses == [(PID, 0.5)]

@@ -22,7 +22,7 @@ class Finishes:
     `limit` waits at once: past it, a nudge is answered without waiting (the frontend then polls)."""
 
     def __init__(self, limit: int):
-        self._limit = limit
+        self.limit = limit
         self._lock = threading.Lock()
         self._waiting: dict[Identity, list[tuple[asyncio.AbstractEventLoop, asyncio.Future]]] = {}
         self._count = 0
@@ -30,10 +30,11 @@ class Finishes:
     @contextmanager
     def expect(self, identity: Identity) -> Iterator[asyncio.Future | None]:
         """A future for the result of the item `identity`, or None when `limit` waits are held already. Enter it
-        before the item is offered: a worker may finish it before the offer returns."""
+        before the item is offered: a worker may finish it before the offer returns. The slot is taken before
+        the nudge's HEAD too: while MinIO stalls, holds run out and nudges are simply answered at once."""
         loop = asyncio.get_running_loop()
         with self._lock:
-            if self._count >= self._limit:
+            if self._count >= self.limit:
                 future = None
             else:
                 future = loop.create_future()
@@ -57,8 +58,12 @@ class Finishes:
 
     def finished(self, item: Item, result: object) -> None:
         """The queue's done listener (a worker's thread): settle every wait on this item."""
+        self.settle(item.identity, result)
+
+    def settle(self, identity: Identity, result: object) -> None:
+        """Settle every wait on `identity` now (a worker whose record is final need not wait for its delete)."""
         with self._lock:
-            waiters = self._waiting.pop(item.identity, [])
+            waiters = self._waiting.pop(identity, [])
         for loop, future in waiters:
             try:
                 loop.call_soon_threadsafe(_settle, future, result)

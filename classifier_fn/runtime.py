@@ -63,7 +63,8 @@ class Runtime:
         self.predict_slots = threading.BoundedSemaphore(self.settings.predict_concurrency)
         self.body_budget = ByteBudget(self.settings.predict_body_budget_bytes)
         self.retrying = RetryingStore(self.store, self.settings.transient_retries)
-        self.finishes = Finishes(HELD_NUDGES)
+        # A held nudge is a request in progress, which the connection limit never evicts: a quarter at most.
+        self.finishes = Finishes(min(HELD_NUDGES, self.settings.function_connection_limit // 4))
         self.queue.on_done(self.finishes.finished)
 
 

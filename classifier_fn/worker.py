@@ -121,6 +121,7 @@ def _work(rt: Runtime, fetched: Fetched, claimed: Versioned) -> Result:
     try:
         _classify(rt, fetched, record)
         _finish(rt, record, claimed.etag)
+        rt.finishes.settle(Item(info.bucket, info.key, info.etag).identity, Result.DONE)  # the label is final now
         _delete_incoming(rt, info)
     except Rejected as exc:
         recorded = _reject(rt, info, record, claimed.etag, exc.reason)

@@ -12,8 +12,10 @@ long-poll on that photo (ingest.arrivals), which then reads the record at once.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -25,23 +27,26 @@ log = logging.getLogger(__name__)
 
 
 # How long a nudge waits for its photo (a photo takes well under a second; past this the page polls), and
-# how many are held at once: the function holds as many (classifier_fn.runtime.HELD_NUDGES), the rest queue here.
+# how many are held at once (the function holds as many, classifier_fn.runtime.HELD_NUDGES): past that, nudges
+# go out unheld at once, as they always did, so a burst of uploads never waits for a free thread to be nudged.
 HOLD_S = 3.0
 HELD = 32
+UNHELD_SENDERS = 4
 # "gone": the function found the photo already done and removed (MinIO's event came first).
 FINISHED_RESULTS = frozenset({"gone"})
 
 
-def nudge_url(settings: Settings) -> str:
-    return settings.function_url.rstrip("/") + f"/nudge?wait={HOLD_S:g}"
+def nudge_url(settings: Settings, hold_s: float) -> str:
+    return settings.function_url.rstrip("/") + f"/nudge?wait={hold_s:g}"
 
 
 class Nudger:
     def __init__(self, settings: Settings, arrivals: Arrivals | None = None):
-        self._url = nudge_url(settings)
+        self._held_url, self._unheld_url = nudge_url(settings, HOLD_S), nudge_url(settings, 0)
         self._token = settings.effective_nudge_token
         self._arrivals = arrivals or Arrivals()
-        self._pool = ThreadPoolExecutor(max_workers=HELD, thread_name_prefix="nudge")
+        self._holds = threading.BoundedSemaphore(HELD)
+        self._pool = ThreadPoolExecutor(max_workers=HELD + UNHELD_SENDERS, thread_name_prefix="nudge")
 
     def nudge(self, pid: str, key: str, etag: str) -> None:
         """Ask the function to take the upload `pid` now, and say when it is done. Only the key and ETag travel:
@@ -49,7 +54,17 @@ class Nudger:
         self._pool.submit(self._send, pid, json.dumps({"key": key, "etag": etag}).encode())
 
     def _send(self, pid: str, body: bytes) -> None:
-        request = urllib.request.Request(self._url, data=body, method="POST", headers={
+        held = self._holds.acquire(blocking=False)
+        try:
+            self._post(pid, body, self._held_url if held else self._unheld_url)
+        except Exception:  # anything else must show: the executor would drop it without a word
+            log.exception("nudging the function failed; MinIO's event will do")
+        finally:
+            if held:
+                self._holds.release()
+
+    def _post(self, pid: str, body: bytes, url: str) -> None:
+        request = urllib.request.Request(url, data=body, method="POST", headers={
             "Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=HOLD_S + 5) as response:  # noqa: S310 (our function)
@@ -61,5 +76,5 @@ class Nudger:
         except urllib.error.HTTPError as exc:  # refused: a wrong NUDGE_TOKEN shows here, not as slow labels
             log.warning("the function refused the nudge (%s %s); MinIO's event will do", exc.code,
                         exc.read(200).decode(errors="replace"))
-        except OSError as exc:  # the function is down: MinIO's event or the reconciler will do
+        except (OSError, http.client.HTTPException) as exc:  # down, or not the function: MinIO's event will do
             log.info("could not nudge the function (%s); MinIO's event will do", exc)

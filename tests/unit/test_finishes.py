@@ -60,3 +60,14 @@ def test_a_result_after_the_wait_gave_up_is_dropped():
         await asyncio.sleep(0)
         return future.cancelled()
     assert asyncio.run(main())
+
+
+def test_a_worker_settles_by_identity_and_the_later_done_finds_nobody():
+    finishes = Finishes(2)
+
+    async def main():
+        with finishes.expect(ITEM.identity) as future:
+            finishes.settle(ITEM.identity, "done")
+            finishes.finished(ITEM, "gone")  # the queue's done, after the delete: nobody waits any more
+            return await asyncio.wait_for(future, 5)
+    assert asyncio.run(main()) == "done"

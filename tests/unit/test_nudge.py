@@ -1,6 +1,8 @@
 """The frontend's Nudger: it tells the function about an upload at /nudge, with the nudge token only."""
 
 import json
+import logging
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -9,7 +11,7 @@ import pytest
 
 from gourmetgram.settings import Settings
 from ingest.arrivals import Arrivals
-from ingest.nudge import Nudger
+from ingest.nudge import HELD, HOLD_S, Nudger
 
 WEBHOOK_TOKEN = "the-webhook-token-only-minio-holds"
 
@@ -20,6 +22,10 @@ class Recorder(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.seen.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        if self.path.endswith("wait=0"):
+            self.server.unheld.set()
+        else:
+            self.server.gate.wait(30)  # a held nudge: answered once the test opens the gate
         self.send_response(self.server.status)
         self.send_header("Content-Length", str(len(self.server.answer)))
         self.end_headers()
@@ -30,10 +36,16 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
 
+class Function(ThreadingHTTPServer):
+    request_queue_size = 128  # 33 nudges at once: the default backlog of 5 would drop connections
+
+
 @pytest.fixture
 def function():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    server = Function(("127.0.0.1", 0), Recorder)
     server.seen, server.status, server.arrived, server.answer = [], 202, threading.Event(), b""
+    server.gate, server.unheld = threading.Event(), threading.Event()
+    server.gate.set()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -89,3 +101,39 @@ def test_the_function_s_answer_wakes_the_photo_s_long_poll_only_when_it_is_done(
     nudger.nudge("k", "k.jpg", "e")
     nudger._pool.shutdown(wait=True)  # the answer has been read
     assert ("k" in arrivals) is announced
+
+
+def test_past_the_held_nudges_a_nudge_goes_out_unheld_at_once(function):
+    function.gate.clear()  # every held nudge stays held
+    nudger = Nudger(settings_for(function))
+    for i in range(HELD + 1):
+        nudger.nudge(f"p{i}", f"p{i}.jpg", "e")
+    try:
+        assert function.unheld.wait(20), "the nudge past the held ones waited for a free thread"
+        for _ in range(400):  # the held ones were all sent before; they may still be arriving
+            held = [seen["path"] for seen in function.seen if seen["path"].endswith(f"wait={HOLD_S:g}")]
+            if len(held) >= HELD:
+                break
+            time.sleep(0.05)
+        assert len(held) == HELD
+    finally:
+        function.gate.set()
+        nudger._pool.shutdown(wait=True)
+
+
+def test_an_answer_that_is_not_http_is_logged_not_lost_in_the_executor(caplog):
+    caplog.set_level(logging.INFO, logger="ingest.nudge")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def answer_garbage():
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"INFO {}\r\n")  # a NATS port, say, where the function should be
+        threading.Thread(target=answer_garbage, daemon=True).start()
+        nudger = Nudger(Settings(function_url=f"http://127.0.0.1:{server.getsockname()[1]}", webhook_token="t"))
+        nudger.nudge("k", "k.jpg", "e")
+        nudger._pool.shutdown(wait=True)
+    assert any("could not nudge the function" in r.getMessage() for r in caplog.records)

@@ -551,3 +551,15 @@ def test_the_record_names_the_decode_used(rt, fake_store, decode, data, used):
 def pid_of_done(store) -> str:
     [key] = store.keys("events")
     return key.removesuffix(".json")
+
+
+def test_a_held_nudge_is_told_once_the_record_is_final_before_the_delete_from_incoming(rt, fake_store, monkeypatch):
+    item = drop(fake_store, "held.jpg", photo())
+    pid = pid_of(fake_store, item)
+    seen = []
+
+    def settle(identity, result):
+        seen.append((identity, result, record(fake_store, pid)["status"], fake_store.keys("incoming")))
+    monkeypatch.setattr(rt.finishes, "settle", settle)
+    assert process(rt, item) == "done"
+    assert seen == [(item.identity, "done", "done", ["held.jpg"])]

@@ -75,3 +75,26 @@ def test_only_the_frontend_gets_the_review_token():
     assert Settings.from_env(web).review_token == SETTINGS.local_review_token
     chosen = SETTINGS.replace(review_token="the-operators-own-token")
     assert component_env(chosen, "web")["REVIEW_TOKEN"] == "the-operators-own-token"
+
+
+def test_the_function_s_allocator_keeps_the_model_s_activations_in_its_heap():
+    # Mapped blocks are faulted in and zeroed on every use: at 4 MiB every forward pass mapped its activations
+    # and took twice as long per image. A batch of 4 (what bursts run here) must stay below the threshold.
+    import torch
+
+    from classifier_fn import model
+    from gourmetgram.cli.spawn import FUNCTION_MALLOC_ENV
+
+    module, largest = model.load(None).module, 0
+
+    def keep_largest(_module, _inputs, output):
+        nonlocal largest
+        largest = max(largest, output.nbytes)
+    hooks = [m.register_forward_hook(keep_largest) for m in module.modules() if not list(m.children())]
+    with torch.inference_mode():
+        module(torch.zeros(4, 3, 224, 224).contiguous(memory_format=torch.channels_last))
+    for hook in hooks:
+        hook.remove()
+    assert largest > 4 << 20  # the former threshold: the test would fail with it
+    assert int(FUNCTION_MALLOC_ENV["MALLOC_MMAP_THRESHOLD_"]) > largest
+    assert int(FUNCTION_MALLOC_ENV["MALLOC_TRIM_THRESHOLD_"]) >= int(FUNCTION_MALLOC_ENV["MALLOC_MMAP_THRESHOLD_"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import ctypes
 import io
 import json
 import os
@@ -57,10 +58,25 @@ def sample_images() -> list[bytes]:
     return images
 
 
+# glibc's mallopt parameters (malloc.h) for FUNCTION_MALLOC_ENV's variables.
+_MALLOPT = {"MALLOC_TRIM_THRESHOLD_": -1, "MALLOC_MMAP_THRESHOLD_": -3, "MALLOC_ARENA_MAX": -8}
+
+
+def use_function_allocator() -> bool:
+    """This process's allocator set as the function's (glibc reads MALLOC_* only at start): the ceiling is the
+    model under the same allocator, else the function's "own CPU" measures the allocators' difference (it
+    showed 10 ms when the function mapped every block over 4 MiB). False where glibc's mallopt is missing."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    return all(libc.mallopt(_MALLOPT[name], int(value)) == 1 for name, value in FUNCTION_MALLOC_ENV.items())
+
+
 def ceiling(settings: Settings, images: list[bytes], rounds: int = 2, decoders: int | None = None) -> dict:
     """The model alone, in process: decode (as DECODE says, as the function does) + preprocess on `decoders`
     threads (default: one per core), forward at the best batch size the function may use (up to BATCH_SIZE);
-    images per second."""
+    images per second. Call use_function_allocator() first, before the model allocates."""
     import torch
 
     from classifier_fn import model, preprocess
@@ -296,9 +312,11 @@ def baseline(stack: LocalStack, images: list[bytes], count: int, singles: int) -
 
 def run(settings: Settings, photos: int = 200, singles: int = 20, echo=click.echo) -> dict:
     images = sample_images()
-    echo(f"measuring the ceiling on {len(images)} images…", err=True)
+    allocator = use_function_allocator()
+    echo(f"measuring the ceiling on {len(images)} images (the function's allocator: {allocator})…", err=True)
     result = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "ceiling": ceiling(settings, images),
-              "ceiling_one_decoder": ceiling(settings, images, decoders=1)}
+              "ceiling_one_decoder": ceiling(settings, images, decoders=1),
+              "ceiling_allocator": "the function's" if allocator else "glibc's defaults"}
     with tempfile.TemporaryDirectory(prefix="gourmetgram-bench-") as tmp:
         for queue_dir in (True, False):
             stack = _stack(settings, Path(tmp) / f"queue-{queue_dir}", queue_dir)

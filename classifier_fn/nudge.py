@@ -25,7 +25,9 @@ from starlette.responses import JSONResponse
 from classifier_fn import runtime
 from classifier_fn.admission import Admission, admit_verified
 from classifier_fn.body import NotAnObject, Refusal, guarded_body, json_object
+from classifier_fn.queue import Item
 from gourmetgram import names
+from gourmetgram.held_nudge import MAX_HOLD_S
 from gourmetgram.store import ObjectInfo
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,6 @@ MAX_BODY_BYTES = 4 * 1024  # {"key": "<uuid><ext>", "etag": "<md5>"} is under 10
 UPLOAD_EXTENSIONS = frozenset(ext for ext, _ in names.IMAGE_FORMATS.values())
 STATUS = {Admission.QUEUED: 202, Admission.DUPLICATE: 200, Admission.GONE: 200, Admission.STALE: 200,
           Admission.UNAVAILABLE: 503}
-MAX_HOLD_S = 10.0  # a photo takes well under a second; past this the page's own polling is as good
 NOT_UPLOAD = "a nudge may only name a web upload: <uuid><ext> at the top of incoming, stored by the frontend"
 
 
@@ -70,26 +71,28 @@ async def receive(request: Request) -> JSONResponse:
         count.labels(result="malformed").inc()
         return JSONResponse({"error": f"wait must be a number of seconds from 0 to {MAX_HOLD_S:g}"}, status_code=400)
     if not is_upload_key(key):
-        count.labels(result="not_upload").inc()
-        log.warning("nudge for incoming/%.200r refused: not a web upload", key)
-        return JSONResponse({"error": NOT_UPLOAD, "result": "not_upload"}, status_code=400)
+        return _not_upload(count, key)
     etag = etag.strip('"')
-    identity = (rt.settings.bucket_incoming, key, etag)
+    identity = Item(rt.settings.bucket_incoming, key, etag).identity
     # Expected before the offer: a worker may be done with the photo before admit_verified returns.
     with rt.finishes.expect(identity) if hold else nullcontext() as finish:
         # The nudge leaves right after the upload is stored: its arrival is the upload's time, to the millisecond.
         result = await admit_verified(rt, rt.settings.bucket_incoming, key, etag, names.now_iso(),
                                       accept=is_web_upload)
         if result is Admission.REFUSED:
-            count.labels(result="not_upload").inc()
-            log.warning("nudge for incoming/%.200r refused: not a web upload", key)
-            return JSONResponse({"error": NOT_UPLOAD, "result": "not_upload"}, status_code=400)
+            return _not_upload(count, key)
         count.labels(result=result.value).inc()
         answer = {"key": key, "result": result.value}
         if finish is not None and result in (Admission.QUEUED, Admission.DUPLICATE):
             answer["finished"] = await _finished(finish, hold)
             rt.metrics.nudge_held.labels(finished=answer["finished"] or "timeout").inc()
     return JSONResponse(answer, status_code=STATUS[result])
+
+
+def _not_upload(count, key: str) -> JSONResponse:
+    count.labels(result="not_upload").inc()
+    log.warning("nudge for incoming/%.200r refused: not a web upload", key)
+    return JSONResponse({"error": NOT_UPLOAD, "result": "not_upload"}, status_code=400)
 
 
 def hold_seconds(raw: str) -> float | None:

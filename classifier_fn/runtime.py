@@ -17,14 +17,12 @@ from classifier_fn.metrics import Metrics
 from classifier_fn.queue import WorkQueue
 from classifier_fn.reconciler import PassReport
 from classifier_fn.startup_check import CheckReport
+from gourmetgram import held_nudge
 from gourmetgram.retry import RetryingStore
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 
 PREDICT_DECODES = 1  # synchronous predictions decoding at once
-# Nudges held at once until their photo is done; the frontend holds as many (ingest.nudge), and more
-# nudges are answered at once (their pages then poll the record).
-HELD_NUDGES = 32
 
 
 @dataclass
@@ -63,8 +61,9 @@ class Runtime:
         self.predict_slots = threading.BoundedSemaphore(self.settings.predict_concurrency)
         self.body_budget = ByteBudget(self.settings.predict_body_budget_bytes)
         self.retrying = RetryingStore(self.store, self.settings.transient_retries)
-        # A held nudge is a request in progress, which the connection limit never evicts: a quarter at most.
-        self.finishes = Finishes(min(HELD_NUDGES, self.settings.function_connection_limit // 4))
+        # A held nudge is a request in progress, which the connection limit never evicts: a quarter at most (of
+        # the limit set; `serve-fn` lowers the one it applies only when the open-files limit is too low for it).
+        self.finishes = Finishes(min(held_nudge.HELD, self.settings.function_connection_limit // 4))
         self.queue.on_done(self.finishes.finished)
 
 

@@ -113,8 +113,8 @@ def _translate(exc: Exception, what: str, precondition: type[StoreError] = Chang
     if isinstance(exc, ServerError):
         return StoreUnavailable(f"{what}: MinIO answered HTTP {exc.status_code}")
     # A page that is not S3's XML comes from a proxy in front of MinIO (nginx's 502 or 504 while a node is down):
-    # as transient as MinIO's own 503. The SDK keeps its status private.
-    if isinstance(exc, InvalidResponseError) and getattr(exc, "_code", 0) >= 500:
+    # as transient as MinIO's own 503. The SDK keeps its status private. A 501 or 505 would not pass on retry.
+    if isinstance(exc, InvalidResponseError) and getattr(exc, "_code", 0) in (502, 503, 504):
         return StoreUnavailable(f"{what}: the front of MinIO answered HTTP {exc._code}")  # noqa: SLF001
     if isinstance(exc, (urllib3.exceptions.HTTPError, OSError)):
         return StoreUnavailable(f"{what}: MinIO unreachable ({exc.__class__.__name__}: {exc})")

@@ -20,20 +20,16 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+from gourmetgram.held_nudge import HELD, HOLD_S, WAKING
 from gourmetgram.settings import Settings
 from ingest.arrivals import Arrivals
 
 log = logging.getLogger(__name__)
 
 
-# How long a nudge waits for its photo (a photo takes well under a second; past this the page polls), and
-# how many are held at once (the function holds as many, classifier_fn.runtime.HELD_NUDGES): past that, nudges
-# go out unheld at once, as they always did, so a burst of uploads never waits for a free thread to be nudged.
-HOLD_S = 3.0
-HELD = 32
+# Past HELD held nudges, nudges go out unheld at once, as they always did: a burst of uploads never waits for
+# a free thread to be nudged.
 UNHELD_SENDERS = 4
-# "gone": the function found the photo already done and removed (MinIO's event came first).
-FINISHED_RESULTS = frozenset({"gone"})
 
 
 def nudge_url(settings: Settings, hold_s: float) -> str:
@@ -69,7 +65,7 @@ class Nudger:
         try:
             with urllib.request.urlopen(request, timeout=HOLD_S + 5) as response:  # noqa: S310 (our function)
                 answer = json.loads(response.read(4096) or b"{}")
-            if isinstance(answer, dict) and (answer.get("finished") or answer.get("result") in FINISHED_RESULTS):
+            if isinstance(answer, dict) and (answer.get("finished") in WAKING or answer.get("result") in WAKING):
                 self._arrivals.announce(pid)
         except ValueError as exc:  # not JSON: only the early wake-up is lost
             log.warning("the function's answer to a nudge is not JSON (%s)", exc)

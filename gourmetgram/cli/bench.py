@@ -70,7 +70,8 @@ def use_function_allocator() -> bool:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return False
-    return all(libc.mallopt(_MALLOPT[name], int(value)) == 1 for name, value in FUNCTION_MALLOC_ENV.items())
+    applied = [libc.mallopt(_MALLOPT[name], int(value)) == 1 for name, value in FUNCTION_MALLOC_ENV.items()]
+    return all(applied)  # every one tried: a refusal leaves the others in place, and the answer says so
 
 
 def ceiling(settings: Settings, images: list[bytes], rounds: int = 2, decoders: int | None = None) -> dict:

@@ -48,11 +48,12 @@ def component_env(settings: Settings, component: str) -> dict[str, str]:
 # glibc's allocator for the function, which decodes big photos on many threads: few arenas (each thread's
 # own arena otherwise fragments into gigabytes), and blocks over 32 MiB (a decoded photo of 11 Mpx and up)
 # mapped and returned on free, not kept in an arena where one thread's peak would sit beside the next one's.
-# Not lower: the model's activations (5 MB per image at batch 1, 19 MB at batch 4) would then be mapped,
-# faulted in and zeroed on every forward pass, which doubled its time per image (measured 21.9 against 8.1
-# ms at batch 8). The trim threshold keeps glibc from handing the heap's top back after every pass. Cost,
-# measured: peak RSS 717 MiB in the bench's burst (647 with 4 MiB), 934 MiB under 8 concurrent 40-Mpx
-# predictions (772 with 4 MiB); both under the 1 GiB the function is given.
+# Not lower: the model's activations (4.6 MiB per image: 28 MiB for the 6 workers' photos at once) would then
+# be mapped, faulted in and zeroed on every forward pass, which doubled its time per image (measured 21.9
+# against 8.1 ms at batch 8). 32 MiB is glibc's highest threshold: a batch of 7 or more (predictions joining
+# the workers' photos) still maps its largest activations. The trim threshold keeps glibc from handing the
+# heap's top back after every pass. Cost, measured: peak RSS 717 MiB in the bench's burst (647 with 4 MiB),
+# 934 MiB under 8 concurrent 40-Mpx predictions (772 with 4 MiB); both under the 1 GiB the function is given.
 FUNCTION_MALLOC_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
                        "MALLOC_TRIM_THRESHOLD_": str(64 << 20)}
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 from gourmetgram import names
 from gourmetgram.cli.client import Dropped, drop, post_photo
+from gourmetgram.cli.local import stack_ports
 from gourmetgram.store import Store
 from minio_config import current
 from minio_config.apply import configure
@@ -123,7 +124,7 @@ def _post(url: str, body: bytes, token: str) -> int:
 
 
 def test_duplicates_to_two_function_processes(faults, fstore):
-    second = faults.start_function(name="function-2", port=free_port())
+    second = faults.start_function(name="function-2", port=free_port(stack_ports(faults.settings)))
     try:
         drops = drop_many(fstore, "dupes", 10)
         token = faults.settings.webhook_token
@@ -255,7 +256,8 @@ def test_the_function_refuses_to_start_on_a_looping_subscription(faults):
         QueueConfig(queue=ARN, events=["s3:ObjectCreated:*"], config_id="loop")]))
     try:
         with pytest.raises(StartupError, match="PutTagging|ObjectCreated"):
-            faults.start_function(name="function-unsafe", port=free_port(), timeout_s=60)
+            faults.start_function(name="function-unsafe", port=free_port(stack_ports(faults.settings)),
+                                  timeout_s=60)
     finally:
         configure(faults.settings, echo=lambda line: None)
 

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from gourmetgram.cli.local import PartSpec
+from gourmetgram.cli.local import PartSpec, stack_ports
 from gourmetgram.cli.spawn import FUNCTION_MALLOC_ENV, component_env
 from tests.stack import free_port
 
@@ -28,7 +28,7 @@ TIMEOUT_S = 5  # generous: /healthz answers in milliseconds, and timed out for g
 @pytest.fixture
 def function(stack):
     """A function process of its own against the session's MinIO, limited to OPEN_FILES descriptors."""
-    port = free_port()
+    port = free_port(stack_ports(stack.settings))  # not a port of a part the session's stack may restart
     s = stack.settings.replace(function_port=port, function_connection_limit=LIMIT)
     env = {**FUNCTION_MALLOC_ENV, **component_env(s, "function")}
     argv = ["sh", "-c", f'ulimit -n {OPEN_FILES} && exec "$0" -m gourmetgram serve-fn', sys.executable]

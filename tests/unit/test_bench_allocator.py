@@ -23,8 +23,10 @@ def test_each_of_the_function_s_allocator_settings_is_given_to_mallopt(monkeypat
 
 
 def test_without_glibc_or_when_it_refuses_the_ceiling_says_so(monkeypatch):
-    monkeypatch.setattr(bench.ctypes, "CDLL", lambda name: Libc(answer=0))
+    refusing = Libc(answer=0)
+    monkeypatch.setattr(bench.ctypes, "CDLL", lambda name: refusing)
     assert not bench.use_function_allocator()
+    assert len(refusing.calls) == len(FUNCTION_MALLOC_ENV)  # every setting was tried
 
     def missing(name):
         raise OSError("no libc.so.6")

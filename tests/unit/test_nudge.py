@@ -9,9 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from gourmetgram.held_nudge import HELD, HOLD_S
 from gourmetgram.settings import Settings
 from ingest.arrivals import Arrivals
-from ingest.nudge import HELD, HOLD_S, Nudger
+from ingest.nudge import Nudger
 
 WEBHOOK_TOKEN = "the-webhook-token-only-minio-holds"
 
@@ -90,6 +91,8 @@ def test_a_refused_nudge_is_logged_as_a_warning_not_raised(function, caplog):
     pytest.param(b'{"key": "k.jpg", "result": "duplicate", "finished": "failed"}', True, id="held-until-failed"),
     pytest.param(b'{"key": "k.jpg", "result": "gone"}', True, id="already-done-by-minio-s-event"),
     pytest.param(b'{"key": "k.jpg", "result": "queued", "finished": null}', False, id="not-done-in-time"),
+    pytest.param(b'{"key": "k.jpg", "result": "queued", "finished": "busy"}', False, id="another-worker-has-it"),
+    pytest.param(b'{"key": "k.jpg", "result": "queued", "finished": "error"}', False, id="a-worker-s-bug"),
     pytest.param(b'{"key": "k.jpg", "result": "queued"}', False, id="not-held"),
     pytest.param(b"[1]", False, id="not-an-object"),
     pytest.param(b"<html>", False, id="not-json"),

@@ -203,11 +203,11 @@ def test_a_hold_out_of_range_is_400(client, fake_store, tokens, wait):
 
 
 def test_held_nudges_take_a_quarter_of_the_connection_limit_at_most(settings, fake_store, demo):
-    from classifier_fn.runtime import HELD_NUDGES
+    from gourmetgram.held_nudge import HELD
     app = create_app(settings.replace(function_connection_limit=40), store=fake_store, loaded=demo, run_check=False,
                      run_reconciler=False)
     with TestClient(app) as c:
         assert c.app.state.runtime.finishes.limit == 10
     app = create_app(settings, store=fake_store, loaded=demo, run_check=False, run_reconciler=False)
     with TestClient(app) as c:
-        assert c.app.state.runtime.finishes.limit == HELD_NUDGES
+        assert c.app.state.runtime.finishes.limit == HELD

@@ -28,8 +28,9 @@ def test_a_proxys_5xx_page_is_as_transient_as_minios_own(exc):
         Store(Raising(exc)).put("incoming", "a.jpg", b"x")
 
 
-def test_a_non_xml_client_error_stays_a_plain_error():
+@pytest.mark.parametrize("status", [400, 501, 505])
+def test_a_non_xml_answer_no_retry_mends_stays_a_plain_error(status):
     with pytest.raises(StoreError) as caught:
-        Store(Raising(InvalidResponseError(400, "text/html", "<html>400 Bad Request</html>"))).put(
+        Store(Raising(InvalidResponseError(status, "text/html", f"<html>{status}</html>"))).put(
             "incoming", "a.jpg", b"x")
     assert not isinstance(caught.value, StoreUnavailable)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from contextlib import nullcontext
 from pathlib import PurePosixPath
 
@@ -29,6 +28,7 @@ from classifier_fn.queue import Item
 from gourmetgram import names
 from gourmetgram.held_nudge import MAX_HOLD_S
 from gourmetgram.store import ObjectInfo
+from gourmetgram.waiter import parse_wait
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ async def receive(request: Request) -> JSONResponse:
         count.labels(result="malformed").inc()
         return JSONResponse({"error": 'expected {"key": "<uuid><ext>", "etag": "<the upload\'s ETag>"}'},
                             status_code=400)
-    hold = hold_seconds(request.query_params.get("wait", "0"))
+    hold = parse_wait(request.query_params.get("wait", "0"), MAX_HOLD_S)
     if hold is None:
         count.labels(result="malformed").inc()
         return JSONResponse({"error": f"wait must be a number of seconds from 0 to {MAX_HOLD_S:g}"}, status_code=400)
@@ -93,15 +93,6 @@ def _not_upload(count, key: str) -> JSONResponse:
     count.labels(result="not_upload").inc()
     log.warning("nudge for incoming/%.200r refused: not a web upload", key)
     return JSONResponse({"error": NOT_UPLOAD, "result": "not_upload"}, status_code=400)
-
-
-def hold_seconds(raw: str) -> float | None:
-    """`?wait=` in seconds, or None unless it is a finite number within 0..MAX_HOLD_S."""
-    try:
-        wait = float(raw)
-    except ValueError:
-        return None
-    return wait if math.isfinite(wait) and 0 <= wait <= MAX_HOLD_S else None
 
 
 async def _finished(finish: asyncio.Future, hold: float) -> str | None:

@@ -9,12 +9,23 @@ pause between reads ends early when the function says the photo is done (ingest.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
 from gourmetgram import outcome
 from gourmetgram.outcome import Outcome
 from gourmetgram.store import Store
+
+
+def parse_wait(raw: str, most: float) -> float | None:
+    """A `?wait=` of seconds (the page's long-poll, the function's held nudge), or None unless it is a finite
+    number within 0..most."""
+    try:
+        wait = float(raw)
+    except ValueError:
+        return None
+    return wait if math.isfinite(wait) and 0 <= wait <= most else None
 
 
 class OutcomeWaiter:
@@ -30,14 +41,18 @@ class OutcomeWaiter:
         found = outcome.read(self._store, self._bucket, pid)
         return found.outcome if found else None
 
-    def wait(self, pid: str, seconds: float, should_stop: Callable[[], bool] = lambda: False) -> Outcome | None:
+    def wait(self, pid: str, seconds: float, should_stop: Callable[[], bool] = lambda: False,
+             read_first: bool = True) -> Outcome | None:
         """The record as soon as it is final, or as it stands when `seconds` run out or `should_stop()`
-        says nobody is waiting any more (the client hung up): no read is made after that."""
+        says nobody is waiting any more (the client hung up): no read is made after that. Without
+        `read_first` (the caller has just read it) the first read waits for the first pause."""
         deadline = time.monotonic() + seconds
         interval = self._first
         record = None
         while not should_stop():
-            record = self.read(pid)
+            if read_first:
+                record = self.read(pid)
+            read_first = True
             left = deadline - time.monotonic()
             if (record and record.final) or left <= 0:
                 return record

@@ -15,6 +15,7 @@ from ingest import security
 from ingest.arrivals import Arrivals
 from ingest.event_reads import PAGE_SIZES, EventReads
 from ingest.nudge import Nudger
+from ingest.recent_uploads import RecentUploads
 from ingest.server import body_limit
 
 
@@ -31,6 +32,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # The nudges' answers wake the long-polls of the photos they name (ingest.arrivals).
         "waiter": OutcomeWaiter(store, settings.bucket_events, pause=arrivals.pause),
         "nudger": Nudger(settings, arrivals),
+        # Photos stored here lately: polled before their record exists, they need no listing of `incoming`.
+        "recent_uploads": RecentUploads(),
         # One reader of the event log for the app (it learns how far back a page of the log reaches), read
         # through shared reads: see ingest.event_reads.
         "event_reads": EventReads(EventLog(store, settings.bucket_events, keep_outside=max(PAGE_SIZES))),

@@ -11,6 +11,7 @@ from gourmetgram.store import Store
 from gourmetgram.waiter import OutcomeWaiter
 from ingest.event_reads import EventReads
 from ingest.nudge import Nudger
+from ingest.recent_uploads import RecentUploads
 
 
 def settings() -> Settings:
@@ -32,6 +33,11 @@ def long_poll_slots() -> threading.BoundedSemaphore:
 
 def nudger() -> Nudger:
     return current_app.extensions["gourmetgram"]["nudger"]
+
+
+def recent_uploads() -> RecentUploads:
+    """The photos this process stored in `incoming` lately (ingest.recent_uploads)."""
+    return current_app.extensions["gourmetgram"]["recent_uploads"]
 
 
 def event_reads() -> EventReads:

@@ -10,6 +10,7 @@ from gourmetgram import names
 from gourmetgram.labels import change_labels, tag_values
 from gourmetgram.outcome import Outcome, Status
 from gourmetgram.store import CorruptDocument, NotFound, StoreError
+from gourmetgram.waiter import parse_wait
 from ingest import context, feedback_body, tokens
 from ingest.feedback_body import Refused
 
@@ -26,7 +27,7 @@ def get_prediction(pid: str):
         return _not_found(pid)
     s = context.settings()
     raw_wait = request.args.get("wait", "0")
-    wait = _wait_seconds(raw_wait, s.long_poll_max_s)
+    wait = parse_wait(raw_wait, s.long_poll_max_s)
     if wait is None:
         return jsonify({"error": f"wait must be a number of seconds from 0 to {s.long_poll_max_s:g}, "
                                  f"not {raw_wait[:40]!r}"}), 400
@@ -44,27 +45,25 @@ def get_prediction(pid: str):
     return jsonify(tokens.public(doc))
 
 
-def _wait_seconds(raw: str, most: float) -> float | None:
-    """`?wait=` in seconds, or None unless it is a finite number within 0..most (nan compares false)."""
-    try:
-        wait = float(raw)
-    except ValueError:
-        return None
-    return wait if 0 <= wait <= most else None
-
-
 def _current(pid: str) -> dict | None:
     """The record; a queued status while the photo waits in `incoming` without one; None for no such photo.
 
     The function writes the final record before it deletes the photo from `incoming`, so reading the
-    record again after an empty listing never calls a photo that was just finished unknown."""
+    record again after an empty listing never calls a photo that was just finished unknown. A photo this
+    process has just stored needs no listing: until the function's claim it can only be in `incoming`."""
     waiter = context.waiter()
     record = waiter.read(pid)
     if record is None:
+        if pid in context.recent_uploads():
+            return _queued(pid)
         if next(context.store().list(context.settings().bucket_incoming, prefix=pid), None) is not None:
-            return {"id": pid, "status": Status.PENDING.value, "stage": "queued"}
+            return _queued(pid)
         record = waiter.read(pid)
     return record.to_json() if record else None
+
+
+def _queued(pid: str) -> dict:
+    return {"id": pid, "status": Status.PENDING.value, "stage": "queued"}
 
 
 def _long_poll(pid: str, wait: float) -> dict | None:
@@ -77,7 +76,8 @@ def _long_poll(pid: str, wait: float) -> dict | None:
     try:
         # waitress (with channel_request_lookahead) says when the client has gone; other servers never do.
         gone = request.environ.get("waitress.client_disconnected", lambda: False)
-        record = context.waiter().wait(pid, wait, should_stop=gone)
+        # `_current` has just read the record: the first read waits for the first pause (or the photo's arrival).
+        record = context.waiter().wait(pid, wait, should_stop=gone, read_first=False)
         return record.to_json() if record else None
     finally:
         slots.release()

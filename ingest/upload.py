@@ -51,6 +51,7 @@ def predict():
         etag = hashlib.file_digest(stream, "md5").hexdigest()
     except StoreError as exc:
         return _refuse(503, f"storage is unavailable, please try again: {exc}")
+    context.recent_uploads().add(pid)
     context.nudger().nudge(pid, key, etag)
     answer = jsonify({"id": pid, "status": "pending", "poll": f"/predictions/{pid}", "feedback_token": token})
     answer.headers["Cache-Control"] = "no-store"  # it carries a secret

@@ -47,6 +47,17 @@ def test_an_upload_is_streamed_into_incoming_with_its_id(client, fake_store):
     assert info.content_type == "image/jpeg" and fake_store.read("incoming", key) == photo()
 
 
+def test_a_poll_of_a_fresh_upload_before_its_record_answers_queued_without_listing_incoming(client, fake_store):
+    # GIVEN a photo this process has just stored, not yet claimed by the function
+    pid = upload(client, photo()).get_json()["id"]
+    fake_store.calls.clear()
+    # WHEN its page polls
+    body = client.get(f"/predictions/{pid}").get_json()
+    # THEN it is queued, known without a listing of incoming
+    assert body == {"id": pid, "status": "pending", "stage": "queued"}
+    assert fake_store.calls == ["get_json"]
+
+
 def test_an_upload_whose_put_is_sent_twice_is_one_version_one_record_one_production_object(app, client,
                                                                                             fake_store, settings):
     # GIVEN MinIO that stores the upload but whose answer is lost, so the client sends the PUT again

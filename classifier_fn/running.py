@@ -8,7 +8,6 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -49,9 +48,8 @@ def running(settings: Settings, store: Store, loaded: LoadedModel, reconcile: bo
     # Photos held by the queue (waiting or being worked) are the ones that could still join a batch.
     batcher = Batcher(module, s.batch_size, s.batch_wait_ms, metrics.on_batch,
                       others_coming=lambda: queue.depth()["held"]).start()
-    decoders = ThreadPoolExecutor(max_workers=s.workers, thread_name_prefix="decode")  # one per worker: never a wait
     rt = Runtime(s, store, queue, batcher, loaded.version, metrics, f"fn-{uuid.uuid4().hex[:8]}",
-                 is_demo=loaded.is_demo, check=check or CheckReport(subscribed=True), decoders=decoders)
+                 is_demo=loaded.is_demo, check=check or CheckReport(subscribed=True))
     stop = threading.Event()
     workers = run_workers(rt, s.workers, stop)
     reconciler = None
@@ -83,5 +81,4 @@ def running(settings: Settings, store: Store, loaded: LoadedModel, reconcile: bo
             t.join(timeout=60)
         if consumer:
             consumer.close()
-        decoders.shutdown(wait=False, cancel_futures=True)
         batcher.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -26,18 +25,6 @@ from gourmetgram.store import Store
 PREDICT_DECODES = 1  # synchronous predictions decoding at once
 
 
-class InlineExecutor(Executor):
-    """Runs each call at once, in the caller's thread: the decoders of a runtime that starts no threads (tests)."""
-
-    def submit(self, fn, /, *args, **kwargs) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # handed to whoever asks for the result, as a pool would
-            future.set_exception(exc)
-        return future
-
-
 @dataclass
 class Runtime:
     settings: Settings
@@ -54,9 +41,6 @@ class Runtime:
     last_reconcile: PassReport | None = None
     # With EVENT_TRANSPORT=jetstream, the stream consumer's state for /readyz (classifier_fn.jetstream).
     consumer_status: Callable[[], dict] | None = None
-    # Where the workers' photos decode, beside their claims (classifier_fn.worker); `running` gives a pool of one
-    # thread per worker, each decode then waiting for decode_budget.
-    decoders: Executor = field(default_factory=InlineExecutor)
     # Decoding is CPU and memory: at most one photo per core, and MAX_PIXELS pixels in all at once.
     decode_budget: DecodeBudget = field(init=False)
     # Synchronous predictions decode one photo at a time (MAX_PIXELS of their own) on one of decode_budget's

@@ -5,10 +5,6 @@ Five requests to MinIO: the GET of the photo, conditional on the event's ETag an
 the server-side copy of exactly that version, the final record, and the delete of exactly that version,
 which spares a newer upload under the same key without a look first.
 
-The photo decodes beside the claim, on the runtime's decoders: the claim is a write to MinIO, and the decode
-that used to wait for it is most of the photo's own time before the model (about 3 ms of a single upload's
-label). A decode whose claim is not won (another worker holds the photo) is wasted, and rare.
-
 Every item ends with its own outcome record: `done`, `rejected` (moved to quarantine at once) or
 `failed` (transient trouble outlasted the retries; the reconciler tries again after a back-off).
 Every write of the record after the claim names the claim's ETag, so a worker whose claim lapsed and
@@ -21,7 +17,6 @@ import enum
 import logging
 import threading
 import time
-from concurrent.futures import Future, wait
 from urllib.parse import quote, unquote
 
 from classifier_fn import preprocess
@@ -95,17 +90,15 @@ def process(rt: Runtime, item: Item) -> Result:
         log.warning("incoming/%s left for the reconciler: %s", item.key, exc)
         return Result.UNAVAILABLE
     info = fetched.info
-    decoding = _start_decode(rt, fetched)
     try:
-        got = _claim_an_id(rt, item, info)
-    except Exception as exc:
-        _drop(decoding)
-        if not isinstance(exc, StoreUnavailable):
-            raise
+        for pid, id_from in _ids(item, info):
+            got = _claim(rt, item, info, pid, id_from)
+            if got.result is not ClaimResult.FOREIGN:
+                break
+            log.info("incoming/%s: id %s is another object version's; trying the next one", item.key, pid)
+    except StoreUnavailable as exc:
         log.warning("cannot claim incoming/%s: %s", item.key, exc)
         return Result.UNAVAILABLE
-    if got.result is not ClaimResult.CLAIMED:
-        _drop(decoding)
     if got.result is ClaimResult.FOREIGN:  # never from the last id (see _ids); never work on another's record
         log.error("incoming/%s: every id it may have is another version's; left for a later attempt", item.key)
         return Result.UNAVAILABLE
@@ -115,35 +108,18 @@ def process(rt: Runtime, item: Item) -> Result:
         _delete_incoming(rt, info)  # a crash between the record and the delete left it behind
         return Result.FINISHED
     try:
-        return _work(rt, fetched, decoding, got.record)
+        return _work(rt, fetched, got.record)
     except LostClaim as exc:
         log.warning("%s (incoming/%s): %s", got.outcome.id, item.key, exc)
         _repair_label_tags(rt, got.outcome.id)
         return Result.OVERTAKEN
 
 
-def _start_decode(rt: Runtime, fetched: Fetched) -> Future[preprocess.Prepared] | None:
-    """The photo's decode, begun on the runtime's decoders; None for a photo over the size limit (never read).
-    The bytes leave `fetched`, so that they are freed once decoded, not held through the batch."""
-    data, fetched.data = fetched.data, None
-    if data is None:
-        return None
-    s = rt.settings
-    return rt.decoders.submit(preprocess.prepare, data, s.max_pixels, rt.decode_budget, s.decode)
-
-
-def _drop(decoding: Future | None) -> None:
-    """Not ours to work: the decode is called off, or, once begun, waited out, so that a worker never has more
-    than one photo decoding (the memory bound is the decode budget's, as when the worker decoded itself)."""
-    if decoding is not None and not decoding.cancel():
-        wait([decoding])
-
-
-def _work(rt: Runtime, fetched: Fetched, decoding: Future[preprocess.Prepared] | None, claimed: Versioned) -> Result:
+def _work(rt: Runtime, fetched: Fetched, claimed: Versioned) -> Result:
     record, info = claimed.outcome, fetched.info
     recorded = True
     try:
-        _classify(rt, fetched, decoding, record)
+        _classify(rt, fetched, record)
         _finish(rt, record, claimed.etag)
         rt.finishes.settle(Item(info.bucket, info.key, info.etag).identity, Result.DONE)  # the label is final now
         _delete_incoming(rt, info)
@@ -164,16 +140,6 @@ def _work(rt: Runtime, fetched: Fetched, decoding: Future[preprocess.Prepared] |
         # lapses and the photo, still in incoming, is taken again.
         return Result.UNAVAILABLE
     return Result(record.status.value)
-
-
-def _claim_an_id(rt: Runtime, item: Item, info: ObjectInfo) -> Claim:
-    """The claim of the first id this version may have that is not another version's (see _ids)."""
-    for pid, id_from in _ids(item, info):
-        got = _claim(rt, item, info, pid, id_from)
-        if got.result is not ClaimResult.FOREIGN:
-            break
-        log.info("incoming/%s: id %s is another object version's; trying the next one", item.key, pid)
-    return got
 
 
 def _ids(item: Item, info: ObjectInfo) -> list[tuple[str, IdFrom]]:
@@ -242,15 +208,16 @@ def _repair_label_tags(rt: Runtime, pid: str) -> None:
         log.warning("could not repair the label tags of %s: %s", pid, exc)
 
 
-def _classify(rt: Runtime, fetched: Fetched, decoding: Future[preprocess.Prepared] | None,
-              record: Outcome) -> None:
-    """Classify the photo (its decode begun by `_start_decode`) and copy it to production; `record` becomes
-    the done record to write."""
+def _classify(rt: Runtime, fetched: Fetched, record: Outcome) -> None:
+    """Classify the photo and copy it to production; `record` becomes the done record to write."""
     s, info = rt.settings, fetched.info
-    if decoding is None:  # larger than the limit: its bytes were never read
+    # Taken out of `fetched`, so that the photo's bytes are freed once decoded, not held through the batch.
+    data, fetched.data = fetched.data, None
+    if data is None:  # larger than the limit: its bytes were never read
         raise Rejected(f"file too large: {info.size:,} bytes, the limit is {s.max_object_bytes:,}")
     record.stamp("fetched")
-    prepared = decoding.result()  # Rejected (not an image, corrupt, too many pixels) comes from here
+    prepared = preprocess.prepare(data, s.max_pixels, rt.decode_budget, s.decode)
+    del data
     record.stamp("decoded")
     prediction = rt.batcher.predict(prepared.tensor)
     record.stamp("classified")

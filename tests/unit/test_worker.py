@@ -1,12 +1,9 @@
 import json
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import pytest
 
-from classifier_fn import worker
 from classifier_fn.infer import Prediction
 from classifier_fn.metrics import Metrics
 from classifier_fn.queue import Item, WorkQueue
@@ -14,7 +11,6 @@ from classifier_fn.runtime import Runtime
 from classifier_fn.worker import process
 from gourmetgram import names
 from gourmetgram.outcome import Outcome, Status
-from gourmetgram.store import StoreUnavailable
 from tests.conftest import image_bytes, photo
 from tests.fakes import FakeStore
 
@@ -567,69 +563,3 @@ def test_a_held_nudge_is_told_once_the_record_is_final_before_the_delete_from_in
     monkeypatch.setattr(rt.finishes, "settle", settle)
     assert process(rt, item) == "done"
     assert seen == [(item.identity, "done", "done", ["held.jpg"])]
-
-
-class Recording(ThreadPoolExecutor):
-    """A real pool of decoders that keeps every future it hands out."""
-
-    def __init__(self):
-        super().__init__(max_workers=2)
-        self.futures = []
-
-    def submit(self, fn, /, *args, **kwargs):
-        self.futures.append(super().submit(fn, *args, **kwargs))
-        return self.futures[-1]
-
-
-def test_the_photo_decodes_while_its_claim_is_written(settings, fake_store, monkeypatch):
-    # GIVEN a claim that is written only once the photo's decode has begun
-    decoding = threading.Event()
-    real_prepare, real_claim = worker.preprocess.prepare, worker.claim
-
-    def prepare(*args, **kwargs):
-        decoding.set()
-        return real_prepare(*args, **kwargs)
-
-    def claim(*args, **kwargs):
-        assert decoding.wait(10), "the claim was written before the decode began: one after the other"
-        return real_claim(*args, **kwargs)
-    monkeypatch.setattr(worker.preprocess, "prepare", prepare)
-    monkeypatch.setattr(worker, "claim", claim)
-    with Recording() as decoders:
-        rt = Runtime(settings, fake_store, WorkQueue(10, 10), FixedBatcher(), "food11-test", Metrics(), "w-test",
-                     decoders=decoders)
-        item = drop(fake_store, "side.jpg", photo())
-        pid = pid_of(fake_store, item)
-        # WHEN the worker takes it, THEN it is done, decoded on the runtime's decoders
-        assert process(rt, item) == "done"
-        assert len(decoders.futures) == 1 and record(fake_store, pid)["status"] == "done"
-
-
-@pytest.mark.parametrize("claimed_by", ["another worker", "nobody: MinIO is down"])
-def test_a_photo_not_ours_to_work_leaves_no_decode_behind(settings, fake_store, monkeypatch, claimed_by):
-    # GIVEN a slow decode, and a photo whose claim is not won
-    real_prepare = worker.preprocess.prepare
-
-    def slow_prepare(*args, **kwargs):
-        time.sleep(0.3)
-        return real_prepare(*args, **kwargs)
-    monkeypatch.setattr(worker.preprocess, "prepare", slow_prepare)
-    item = drop(fake_store, "busy.jpg", photo())
-    pid = pid_of(fake_store, item)
-    if claimed_by == "another worker":
-        info = fake_store.head("incoming", "busy.jpg")
-        fake_store.put_json("events", names.record_key(pid), Outcome(
-            id=pid, status=Status.PENDING, incoming_key="busy.jpg", incoming_etag=item.etag,
-            incoming_modified=names.timestamp_tag(info.last_modified),
-            expires_at=names.now_iso(time.time() + 60)).to_json())
-    else:
-        monkeypatch.setattr(worker, "claim", lambda *a, **k: (_ for _ in ()).throw(StoreUnavailable("down")))
-    with Recording() as decoders:
-        rt = Runtime(settings, fake_store, WorkQueue(10, 10), FixedBatcher(), "food11-test", Metrics(), "w-test",
-                     decoders=decoders)
-        # WHEN the worker takes it
-        result = process(rt, item)
-        # THEN it leaves it, with its decode called off or over: a worker never has two photos decoding
-        assert result in ("busy", "unavailable")
-        assert decoders.futures and all(f.done() for f in decoders.futures)
-        assert fake_store.keys("production") == [] and fake_store.keys("incoming") == ["busy.jpg"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -39,7 +38,7 @@ def running(settings: Settings, store: Store, loaded: LoadedModel, reconcile: bo
     """The runtime, with its batcher, workers, (with `reconcile`) reconciler and (with `consume`) stream consumer
     running, stopped in order."""
     s = settings
-    torch.set_num_threads(s.torch_threads or os.cpu_count() or 1)
+    torch.set_num_threads(s.model_threads)
     module = for_inference(loaded.module)
     warm(module, s.batch_size)
     metrics = Metrics()

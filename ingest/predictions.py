@@ -50,7 +50,8 @@ def _current(pid: str) -> dict | None:
 
     The function writes the final record before it deletes the photo from `incoming`, so reading the
     record again after an empty listing never calls a photo that was just finished unknown. A photo this
-    process has just stored needs no listing: until the function's claim it can only be in `incoming`."""
+    process has just stored needs no listing: until the function's claim it is in `incoming`, unless deleted
+    from there by hand (it then reads as queued for up to a minute: ingest.recent_uploads)."""
     waiter = context.waiter()
     record = waiter.read(pid)
     if record is None:

@@ -26,6 +26,8 @@ def test_overrides_win_and_none_overrides_are_ignored():
     pytest.param({"WEBHOOK_TOKEN": "two words"}, "one word", id="token-with-space"),
     pytest.param({"BUCKET_PRODUCTION": "incoming"}, "watched bucket", id="writes-into-watched"),
     pytest.param({"WORKERS": "-1"}, "WORKERS -1 must not be negative", id="negative"),
+    pytest.param({"LONG_POLL_MAX_S": "inf"}, "LONG_POLL_MAX_S inf must be a finite number", id="endless-wait"),
+    pytest.param({"RECONCILE_GRACE_S": "nan"}, "RECONCILE_GRACE_S nan must be a finite number", id="nan"),
     pytest.param({"DECODE": "quick"}, "DECODE 'quick' must be one of fast, exact", id="unknown-decode"),
     pytest.param({"PREDICT_BODY_MIN_BYTES_PER_S": "0"}, "PREDICT_BODY_MIN_BYTES_PER_S", id="no-body-rate"),
     pytest.param({"PREDICT_BODY_BUDGET_BYTES": "0"}, "PREDICT_BODY_BUDGET_BYTES", id="no-body-budget"),
@@ -98,7 +100,7 @@ def test_the_nats_token_is_derived_unless_set_and_never_in_repr():
 
 @pytest.mark.parametrize(("env", "message"), [
     pytest.param({"REVIEW_CONFIDENCE": "1.5"}, "REVIEW_CONFIDENCE 1.5 must be from 0 to 1", id="over-one"),
-    pytest.param({"REVIEW_CONFIDENCE": "nan"}, "REVIEW_CONFIDENCE nan must be from 0 to 1", id="nan"),
+    pytest.param({"REVIEW_CONFIDENCE": "nan"}, "REVIEW_CONFIDENCE nan must be a finite number", id="nan"),
     pytest.param({"REVIEW_TOKEN": "short"}, "REVIEW_TOKEN must be one word of at least 16", id="short-token"),
     pytest.param({"REVIEW_TOKEN": "two words of sixteen"}, "one word", id="token-with-space"),
     pytest.param({"REVIEW_USER": "a:b"}, "without ':'", id="user-with-colon"),
@@ -116,3 +118,10 @@ def test_the_review_token_is_a_secret_and_up_derives_one_when_unset():
     derived = Settings(minio_password="root-password").local_review_token
     assert len(derived) >= 16 and derived != Settings(minio_password="another-root").local_review_token
     assert Settings().review_token is None  # the frontend itself never derives one: unset means off
+
+
+@pytest.mark.parametrize(("torch_threads", "cores", "expected"), [(0, 2, 1), (0, 1, 1), (0, 8, 7), (0, None, 1),
+                                                                  (2, 2, 2), (3, 8, 3)])
+def test_the_model_leaves_a_core_to_the_decodes_unless_told(monkeypatch, torch_threads, cores, expected):
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    assert Settings.from_env({"TORCH_THREADS": str(torch_threads)}).model_threads == expected

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from gourmetgram import logorder as order
 from gourmetgram.logorder import Entry, key_after, key_at
+from gourmetgram.lru import Lru
 from gourmetgram.outcome import Outcome
 from gourmetgram.store import CorruptDocument, NotFound, ObjectInfo, Store
 
@@ -42,24 +42,16 @@ class RecordCache:
     one listing and a GET per record that changed, not a GET per record shown."""
 
     def __init__(self, capacity: int = 2000):
-        self._capacity = capacity
-        self._docs: OrderedDict[str, tuple[str, dict]] = OrderedDict()
-        self._lock = threading.Lock()  # the frontend serves many requests at once
+        self._docs: Lru[str, tuple[str, dict]] = Lru(capacity)  # the frontend serves many requests at once
 
     def read(self, store: Store, info: ObjectInfo) -> dict:
-        with self._lock:
-            hit = self._docs.get(info.key)
-            if hit and hit[0] == info.etag:
-                self._docs.move_to_end(info.key)
-                return dict(hit[1])
+        hit = self._docs.get(info.key)
+        if hit and hit[0] == info.etag:
+            return dict(hit[1])
         doc, etag = store.get_json(info.bucket, info.key)
         if not isinstance(doc, dict):
             raise CorruptDocument(f"{info.bucket}/{info.key} is not a JSON object", etag)
-        with self._lock:
-            self._docs[info.key] = (etag, doc)
-            self._docs.move_to_end(info.key)
-            while len(self._docs) > self._capacity:
-                self._docs.popitem(last=False)
+        self._docs.put(info.key, (etag, doc))
         return dict(doc)
 
 

@@ -8,10 +8,10 @@ function took it is then found gone by the listing, as any other.
 
 from __future__ import annotations
 
-import collections
-import threading
 import time
 from collections.abc import Callable
+
+from gourmetgram.lru import Lru
 
 TRUSTED_S = 60.0  # the function claims a photo in milliseconds; a minute covers a queue that is far behind
 
@@ -21,19 +21,13 @@ class RecentUploads:
 
     def __init__(self, remembered: int = 4096, trusted_s: float = TRUSTED_S,
                  clock: Callable[[], float] = time.monotonic):
-        self._remembered, self._trusted_s, self._clock = remembered, trusted_s, clock
-        self._stored: collections.OrderedDict[str, float] = collections.OrderedDict()
-        self._lock = threading.Lock()
+        self._trusted_s, self._clock = trusted_s, clock
+        self._stored: Lru[str, float] = Lru(remembered)
 
     def add(self, pid: str) -> None:
-        with self._lock:
-            self._stored[pid] = self._clock()
-            self._stored.move_to_end(pid)
-            while len(self._stored) > self._remembered:
-                self._stored.popitem(last=False)
+        self._stored.put(pid, self._clock())
 
     def __contains__(self, pid: str) -> bool:
         """`pid` was stored by this process within the last `trusted_s` seconds."""
-        with self._lock:
-            stored = self._stored.get(pid)
+        stored = self._stored.peek(pid)  # a poll does not keep an upload in mind longer
         return stored is not None and self._clock() - stored <= self._trusted_s

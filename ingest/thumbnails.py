@@ -9,12 +9,11 @@ A photo never changes under its id, so its thumbnail is kept: the newest `capaci
 from __future__ import annotations
 
 import io
-import threading
-from collections import OrderedDict
 
 from PIL import Image, ImageOps
 
 from gourmetgram import images
+from gourmetgram.lru import Lru
 
 SIZE = 160          # pixels on the longer side
 QUALITY = 80
@@ -37,24 +36,8 @@ def thumbnail(data: bytes, max_pixels: int, size: int = SIZE) -> bytes:
     return out.getvalue()
 
 
-class ThumbnailCache:
+class ThumbnailCache(Lru[str, bytes]):
     """The thumbnails made last, by prediction id, at most `capacity`; safe across request threads."""
 
     def __init__(self, capacity: int = KEPT):
-        self._capacity = capacity
-        self._kept: OrderedDict[str, bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, pid: str) -> bytes | None:
-        with self._lock:
-            found = self._kept.get(pid)
-            if found is not None:
-                self._kept.move_to_end(pid)
-            return found
-
-    def put(self, pid: str, data: bytes) -> None:
-        with self._lock:
-            self._kept[pid] = data
-            self._kept.move_to_end(pid)
-            while len(self._kept) > self._capacity:
-                self._kept.popitem(last=False)
+        super().__init__(capacity)

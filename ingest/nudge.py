@@ -28,8 +28,12 @@ log = logging.getLogger(__name__)
 
 
 # Past HELD held nudges, nudges go out unheld at once, as they always did: a burst of uploads never waits for
-# a free thread to be nudged.
+# a held nudge to end before it is nudged.
 UNHELD_SENDERS = 4
+# Nudges waiting for a sender beyond the senders themselves. Past them a nudge is dropped (MinIO's event still
+# brings the photo): a function that takes connections and never answers would otherwise grow the queue with
+# every upload, and each nudge sent seconds late would bring a late upload time.
+WAITING = 64
 
 
 def nudge_url(settings: Settings, hold_s: float) -> str:
@@ -43,10 +47,17 @@ class Nudger:
         self._arrivals = arrivals or Arrivals()
         self._holds = threading.BoundedSemaphore(HELD)
         self._pool = ThreadPoolExecutor(max_workers=HELD + UNHELD_SENDERS, thread_name_prefix="nudge")
+        self._pending = threading.BoundedSemaphore(HELD + UNHELD_SENDERS + WAITING)  # sending or waiting to
+        self.dropped = 0
 
     def nudge(self, pid: str, key: str, etag: str) -> None:
         """Ask the function to take the upload `pid` now, and say when it is done. Only the key and ETag travel:
         the function takes uploads from its own `incoming` bucket and reads the rest from the object itself."""
+        if not self._pending.acquire(blocking=False):
+            self.dropped += 1
+            log.warning("the function is not answering nudges (%d waiting); incoming/%s is left to MinIO's event",
+                        HELD + UNHELD_SENDERS + WAITING, key)
+            return
         self._pool.submit(self._send, pid, json.dumps({"key": key, "etag": etag}).encode())
 
     def _send(self, pid: str, body: bytes) -> None:
@@ -58,6 +69,7 @@ class Nudger:
         finally:
             if held:
                 self._holds.release()
+            self._pending.release()
 
     def _post(self, pid: str, body: bytes, url: str) -> None:
         request = urllib.request.Request(url, data=body, method="POST", headers={

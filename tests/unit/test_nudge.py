@@ -12,7 +12,7 @@ import pytest
 from gourmetgram.held_nudge import HELD, HOLD_S
 from gourmetgram.settings import Settings
 from ingest.arrivals import Arrivals
-from ingest.nudge import Nudger
+from ingest.nudge import UNHELD_SENDERS, WAITING, Nudger
 
 WEBHOOK_TOKEN = "the-webhook-token-only-minio-holds"
 
@@ -122,6 +122,23 @@ def test_past_the_held_nudges_a_nudge_goes_out_unheld_at_once(function):
     finally:
         function.gate.set()
         nudger._pool.shutdown(wait=True)
+
+
+def test_a_function_that_never_answers_leaves_a_bounded_backlog_and_drops_the_rest(caplog):
+    # GIVEN a function that takes connections and never answers
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1024)
+        nudger = Nudger(Settings(function_url=f"http://127.0.0.1:{silent.getsockname()[1]}", webhook_token="t"))
+        # WHEN far more uploads are nudged than it could take
+        for i in range(500):
+            nudger.nudge(f"p{i}", f"p{i}.jpg", "e")
+        # THEN the senders and a bounded queue hold some; the rest are dropped, said, and left to MinIO's event
+        capacity = HELD + UNHELD_SENDERS + WAITING
+        assert nudger.dropped == 500 - capacity
+        assert nudger._pool._work_queue.qsize() <= capacity
+        assert "not answering nudges" in caplog.text
+    nudger._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def test_an_answer_that_is_not_http_is_logged_not_lost_in_the_executor(caplog):

@@ -40,6 +40,7 @@ from gourmetgram.store import Store
 SAMPLE_PHOTOS = Path(__file__).parent / "sample_photos"  # five Food-11 photos, shipped in the wheel
 SIZES = (320, 800, 1600, 3000)  # longer side: thumbnails to camera-size photos
 UPLOADERS = 4  # people uploading at once, each waiting for a label before the next photo
+FLOODERS = 4  # hostile clients on the function's network, each sending its next refused request at once
 TARGETS = {"stored_vs_baseline": 1.5, "label_p50_vs_baseline": 1.2, "burst_vs_cpu_bound": 0.9,
            "function_own_cpu_ms": 5.0}
 
@@ -213,16 +214,26 @@ def _percentiles(samples: list[float]) -> dict:
             "p95_ms": 1000 * ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]}
 
 
+def _web_upload(stack: LocalStack, data: bytes) -> tuple[float, float]:
+    """Seconds from sending a photo to the page to its label (by the page's long-poll), and the seconds its
+    forward pass took in the function (from the record's timestamps)."""
+    started = time.perf_counter()
+    accepted = post_photo(stack.web_url, data)
+    with urllib.request.urlopen(f"{stack.web_url}{accepted['poll']}?wait=30", timeout=40) as r:
+        record = json.load(r)
+    assert record["status"] == "done"
+    stamps = record["timestamps"]
+    return time.perf_counter() - started, names.parse_iso(stamps["classified"]) - names.parse_iso(stamps["decoded"])
+
+
 def latency(stack: LocalStack, store: Store, images: list[bytes], singles: int) -> dict:
     """One photo at a time on an idle system: web upload + long-poll, a bucket drop, the sync path."""
-    web, bucket, sync = [], [], []
+    web, forward, bucket, sync = [], [], [], []
     for i in range(singles):
         data = images[i % len(images)]
-        started = time.perf_counter()
-        accepted = post_photo(stack.web_url, data)
-        with urllib.request.urlopen(f"{stack.web_url}{accepted['poll']}?wait=30", timeout=40) as r:
-            assert json.load(r)["status"] == "done"
-        web.append(time.perf_counter() - started)
+        seconds, forward_seconds = _web_upload(stack, data)
+        web.append(seconds)
+        forward.append(forward_seconds)
 
         key = f"bench-single/{uuid.uuid4().hex}.jpg"
         started = time.perf_counter()
@@ -236,7 +247,41 @@ def latency(stack: LocalStack, store: Store, images: list[bytes], singles: int) 
         with urllib.request.urlopen(request, timeout=30) as r:
             r.read()
         sync.append(time.perf_counter() - started)
-    return {"web": _percentiles(web), "bucket": _percentiles(bucket), "sync": _percentiles(sync)}
+    return {"web": _percentiles(web), "web_forward": _percentiles(forward), "bucket": _percentiles(bucket),
+            "sync": _percentiles(sync)}
+
+
+def under_flood(stack: LocalStack, images: list[bytes], singles: int) -> dict:
+    """Single web uploads while FLOODERS clients send the function nudges without its token, each the moment the
+    last is refused: what a hostile client that reaches the function costs a real photo."""
+    stop, refused, lock = threading.Event(), [0], threading.Lock()
+    request = urllib.request.Request(f"{stack.function_base}/nudge", data=b'{"key": "x.jpg"}', method="POST",
+                                     headers={"Content-Type": "application/json"})
+
+    def flood() -> None:
+        while not stop.is_set():
+            try:
+                urllib.request.urlopen(request, timeout=5).close()
+            except urllib.error.HTTPError as exc:
+                exc.close()
+                with lock:
+                    refused[0] += 1
+            except OSError:  # a refused connection (the function's connection limit) is flooding too
+                time.sleep(0.001)
+
+    threads = [threading.Thread(target=flood, daemon=True) for _ in range(FLOODERS)]
+    for t in threads:
+        t.start()
+    started = time.perf_counter()
+    try:
+        web, forward = zip(*(_web_upload(stack, images[i % len(images)]) for i in range(singles)), strict=True)
+    finally:
+        stop.set()
+        elapsed = time.perf_counter() - started
+        for t in threads:
+            t.join(timeout=10)
+    return {"web": _percentiles(web), "web_forward": _percentiles(forward), "refused_per_s": refused[0] / elapsed,
+            "flooders": FLOODERS}
 
 
 def _uploads(count: int, upload) -> tuple[float, list[float], list]:
@@ -330,6 +375,9 @@ def run(settings: Settings, photos: int = 200, singles: int = 20, echo=click.ech
                 mode = "queue_dir_on" if queue_dir else "queue_dir_off"
                 echo(f"[{mode}] latency of {singles} single photos…", err=True)
                 result[f"latency_{mode}"] = latency(stack, store, images, singles)
+                if not queue_dir:
+                    echo(f"[{mode}] {singles} single photos while {FLOODERS} clients flood the function…", err=True)
+                    result["under_flood"] = under_flood(stack, images, singles)
                 result[f"burst_{mode}"] = burst(stack, store, images, photos)
                 b = result[f"burst_{mode}"]
                 b["ratio_to_ceiling"] = b["images_per_s"] / result["ceiling"]["images_per_s"]
@@ -410,6 +458,11 @@ def table(r: dict) -> str:
                      ""))
     rows.append(("web upload to label, queue_dir off", f"p50 {off['web']['p50_ms']:.0f} ms, p95 "
                  f"{off['web']['p95_ms']:.0f} ms", ""))
+    flood = r["under_flood"]
+    rows += [(f"the same while {flood['flooders']} clients flood the function", f"p50 {flood['web']['p50_ms']:.0f} "
+              f"ms, p95 {flood['web']['p95_ms']:.0f} ms", f"{flood['refused_per_s']:.0f} refused nudges per second"),
+             ("its forward pass in the function, quiet / flooded", f"p50 {off['web_forward']['p50_ms']:.1f} / "
+              f"{flood['web_forward']['p50_ms']:.1f} ms", "")]
     width = max(len(row[0]) for row in rows)
     lines = [f"GourmetGram bench, {r['date']}, {r['machine']}, DECODE={r['decode']}"]
     lines += [f"{a:<{width}}  {b_:<36}  {c_}" for a, b_, c_ in rows]

@@ -40,7 +40,11 @@ def test_bench_reports_every_figure_as_json():
         assert burst["cpu_bound_images_per_s"] == pytest.approx((os.cpu_count() or 1) * 1000 / sum(cpu.values()))
         latency = result[f"latency_{mode}"]
         assert all(latency[path]["p95_ms"] >= latency[path]["p50_ms"] > 0 for path in ("web", "bucket", "sync"))
+        assert latency["web"]["p50_ms"] > latency["web_forward"]["p50_ms"] > 0  # the forward pass is one step of it
     assert result["latency_queue_dir_on"]["web_vs_sync_target_ms"] > 100
+    flood = result["under_flood"]  # single uploads while clients without the token flood the function
+    assert flood["flooders"] == 4 and flood["refused_per_s"] > 0
+    assert flood["web"]["p95_ms"] >= flood["web"]["p50_ms"] > flood["web_forward"]["p50_ms"] > 0
     # Side by side with the course's design (built from our parts), 4 uploaders each
     here, baseline, versus = result["uploads"], result["baseline"], result["versus_baseline"]
     assert here["photos"] == baseline["photos"] == here["done"] == baseline["done"] == 6

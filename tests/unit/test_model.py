@@ -1,6 +1,7 @@
 import json
 import os
 import pickle
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,41 @@ def test_the_full_pickle_names_torchvision_classes():
     with pytest.raises(ImportError):
         __import__("torchvision")
     assert b"torchvision.models.mobilenetv2" in raw
+
+
+def _python_calls_in_forward(module: torch.nn.Module) -> int:
+    """How many Python functions one forward pass calls: each return to Python between layers re-takes the GIL."""
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        calls += event == "call"
+
+    batch = torch.zeros(2, 3, preprocess.SIZE, preprocess.SIZE).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        sys.setprofile(count)
+        try:
+            module(batch)
+        finally:
+            sys.setprofile(None)
+    return calls
+
+
+def test_the_served_model_runs_its_layers_without_returning_to_python():
+    plain = model.load(STATE).module
+    assert _python_calls_in_forward(plain) > 100  # eager: the count sees every layer's call
+    assert _python_calls_in_forward(model.for_inference(plain)) < 10
+
+
+def test_a_model_that_cannot_be_traced_is_served_eagerly(monkeypatch, caplog):
+    def refuse(*args, **kwargs):
+        raise RuntimeError("tracing is gone")
+
+    plain = model.load(STATE).module
+    data = fixture_file(sorted(EXPECTED)[0]).read_bytes()
+    expected = logits(model.LoadedModel(plain, "v", False), data)
+    monkeypatch.setattr(torch.jit, "trace", refuse)
+    served = model.for_inference(plain)
+    assert not isinstance(served, torch.jit.ScriptModule)
+    assert "could not be traced (RuntimeError: tracing is gone)" in caplog.text
+    assert torch.allclose(logits(model.LoadedModel(served, "v", False), data), expected, atol=1e-4)

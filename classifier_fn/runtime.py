@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from classifier_fn.queue import WorkQueue
 from classifier_fn.reconciler import PassReport
 from classifier_fn.startup_check import CheckReport
 from gourmetgram import held_nudge
+from gourmetgram.cores import usable_cores
 from gourmetgram.retry import RetryingStore
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
@@ -56,7 +56,7 @@ class Runtime:
     finishes: Finishes = field(init=False)
 
     def __post_init__(self) -> None:
-        self.decode_budget = DecodeBudget(os.cpu_count() or 1, self.settings.max_pixels)
+        self.decode_budget = DecodeBudget(usable_cores(), self.settings.max_pixels)
         self.predict_decodes = DecodeBudget(PREDICT_DECODES, self.settings.max_pixels, within=self.decode_budget)
         self.predict_slots = threading.BoundedSemaphore(self.settings.predict_concurrency)
         self.body_budget = ByteBudget(self.settings.predict_body_budget_bytes)

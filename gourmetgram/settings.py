@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from gourmetgram import names
+from gourmetgram.cores import usable_cores
 
 DECODES = ("fast", "exact")
 # Names a browser on this machine uses for it; no other site's page can make a browser send them as Host.
@@ -235,7 +236,7 @@ class Settings:
         workers decode the next photos while the model runs; a team of one thread per core then waits at every
         layer for a thread descheduled by a decode. Measured on 2 cores (bench, 2026-11-30): the model alone, one
         thread against two, the same images per second for 20 against 27 ms of CPU per image."""
-        return self.torch_threads or max(1, (os.cpu_count() or 1) - 1)
+        return self.torch_threads or max(1, usable_cores() - 1)
 
     @property
     def nats_servers(self) -> list[str]:

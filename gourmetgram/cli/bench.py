@@ -34,6 +34,7 @@ from gourmetgram import names
 from gourmetgram.cli.client import drop, post_photo, wait_outcome
 from gourmetgram.cli.local import LocalStack, PartSpec, free_port, on_loopback, stack_ports
 from gourmetgram.cli.spawn import FUNCTION_MALLOC_ENV, component_env
+from gourmetgram.cores import usable_cores
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 
@@ -85,7 +86,7 @@ def ceiling(settings: Settings, images: list[bytes], rounds: int = 2, decoders: 
     from classifier_fn.running import warm
 
     module = model.for_inference(model.load(settings.model_path).module)  # as the function serves it
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     torch.set_num_threads(settings.model_threads)  # as the function runs it
     warm(module, 16)
     best: dict = {}
@@ -382,7 +383,7 @@ def run(settings: Settings, photos: int = 200, singles: int = 20, echo=click.ech
                 b = result[f"burst_{mode}"]
                 b["ratio_to_ceiling"] = b["images_per_s"] / result["ceiling"]["images_per_s"]
                 b["ratio_to_ceiling_one_decoder"] = b["images_per_s"] / result["ceiling_one_decoder"]["images_per_s"]
-                b["cpu_bound_images_per_s"] = cpu_bound(b["cpu_ms_per_image"], os.cpu_count() or 1)
+                b["cpu_bound_images_per_s"] = cpu_bound(b["cpu_ms_per_image"], usable_cores())
                 b["ratio_to_cpu_bound"] = b["images_per_s"] / b["cpu_bound_images_per_s"]
                 b["function_own_cpu_ms"] = b["cpu_ms_per_image"]["function"] - result["ceiling"]["cpu_ms_per_image"]
                 if queue_dir:  # side by side, as deployed: uploads through the page, then the course's design

@@ -12,7 +12,6 @@ Figures are ratios within this run (the machine is small and noisy); no test ass
 from __future__ import annotations
 
 import concurrent.futures
-import os
 import statistics
 import tempfile
 import time
@@ -26,6 +25,7 @@ from gourmetgram.cli.bench import _machine, sample_images
 from gourmetgram.cli.client import drop, wait_outcome
 from gourmetgram.cli.cluster import ClusterLayout, ClusterStack
 from gourmetgram.cli.local import LocalStack, on_loopback, stack_ports
+from gourmetgram.cores import usable_cores
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 
@@ -118,7 +118,7 @@ def run(settings: Settings, photos: int = 200, singles: int = 20, echo=click.ech
             finally:
                 stack.stop_all()
         # The cluster's burst with one replica (both cores for its model), then two (a core each).
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         loopback = on_loopback(settings, free=True)
         stack = ClusterStack(loopback, Path(tmp) / "cluster", layout=ClusterLayout.free(2, stack_ports(loopback)))
         try:

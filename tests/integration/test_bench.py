@@ -1,12 +1,12 @@
 """`gourmetgram bench` runs end to end (small sizes); it prints figures, and no test asserts a time."""
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
+from gourmetgram.cores import usable_cores
 from tests.conftest import ROOT
 from tests.stack import stack_settings
 
@@ -37,7 +37,7 @@ def test_bench_reports_every_figure_as_json():
         cpu = burst["cpu_ms_per_image"]
         assert set(cpu) == {"minio", "function", "web", "bench"} and cpu["function"] > 0 and cpu["minio"] > 0
         # every core busy with what each photo costs every process
-        assert burst["cpu_bound_images_per_s"] == pytest.approx((os.cpu_count() or 1) * 1000 / sum(cpu.values()))
+        assert burst["cpu_bound_images_per_s"] == pytest.approx(usable_cores() * 1000 / sum(cpu.values()))
         latency = result[f"latency_{mode}"]
         assert all(latency[path]["p95_ms"] >= latency[path]["p50_ms"] > 0 for path in ("web", "bucket", "sync"))
         assert latency["web"]["p50_ms"] > latency["web_forward"]["p50_ms"] > 0  # the forward pass is one step of it

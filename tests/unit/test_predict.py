@@ -166,7 +166,7 @@ def test_decoding_runs_in_the_predictions_lane_on_one_of_the_workers_decode_slot
 def test_while_a_prediction_decodes_a_photo_of_max_pixels_a_pipeline_photo_still_decodes_at_once(
         settings, fake_store, demo, monkeypatch):
     # GIVEN two cores, and a synchronous prediction decoding a photo as large as MAX_PIXELS (held there)
-    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 2)
     width, height = Image.open(io.BytesIO(photo())).size
     settings = settings.replace(max_pixels=width * height)
     decoding, release = threading.Event(), threading.Event()

@@ -120,8 +120,8 @@ def test_the_review_token_is_a_secret_and_up_derives_one_when_unset():
     assert Settings().review_token is None  # the frontend itself never derives one: unset means off
 
 
-@pytest.mark.parametrize(("torch_threads", "cores", "expected"), [(0, 2, 1), (0, 1, 1), (0, 8, 7), (0, None, 1),
-                                                                  (2, 2, 2), (3, 8, 3)])
+@pytest.mark.parametrize(("torch_threads", "cores", "expected"), [(0, 2, 1), (0, 1, 1), (0, 8, 7), (2, 2, 2),
+                                                                  (3, 8, 3)])
 def test_the_model_leaves_a_core_to_the_decodes_unless_told(monkeypatch, torch_threads, cores, expected):
-    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    monkeypatch.setattr("gourmetgram.settings.usable_cores", lambda: cores)
     assert Settings.from_env({"TORCH_THREADS": str(torch_threads)}).model_threads == expected

@@ -14,6 +14,7 @@ from classifier_fn.infer import Batcher
 from classifier_fn.jetstream import JetStreamConsumer
 from classifier_fn.metrics import Metrics
 from classifier_fn.model import LoadedModel, for_inference
+from classifier_fn.preprocess import SIZE
 from classifier_fn.queue import WorkQueue
 from classifier_fn.reconciler import PassReport, Reconciler
 from classifier_fn.runtime import Runtime
@@ -29,7 +30,7 @@ def warm(module: torch.nn.Module, batch_size: int) -> None:
     # The first passes allocate and pick kernels; do that before the first photo waits for it.
     with torch.inference_mode():
         for size in sorted({1, batch_size}):
-            module(torch.zeros(size, 3, 224, 224).contiguous(memory_format=torch.channels_last))
+            module(torch.zeros(size, 3, SIZE, SIZE).contiguous(memory_format=torch.channels_last))
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@ import json
 import os
 import pickle
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -135,7 +136,7 @@ def _python_calls_in_forward(module: torch.nn.Module) -> int:
 def test_the_served_model_runs_its_layers_without_returning_to_python():
     plain = model.load(STATE).module
     assert _python_calls_in_forward(plain) > 100  # eager: the count sees every layer's call
-    assert _python_calls_in_forward(model.for_inference(plain)) < 10
+    assert _python_calls_in_forward(model.for_inference(plain)) < 50  # torch's call wrappers, then C++ alone
 
 
 def test_a_model_that_cannot_be_traced_is_served_eagerly(monkeypatch, caplog):
@@ -150,3 +151,34 @@ def test_a_model_that_cannot_be_traced_is_served_eagerly(monkeypatch, caplog):
     assert not isinstance(served, torch.jit.ScriptModule)
     assert "could not be traced (RuntimeError: tracing is gone)" in caplog.text
     assert torch.allclose(logits(model.LoadedModel(served, "v", False), data), expected, atol=1e-4)
+
+
+def test_the_served_graph_gives_the_module_s_logits_for_a_batch_of_different_photos(monkeypatch):
+    plain = model.load(FULL).module
+    served = model.for_inference(plain)
+    monkeypatch.setattr(model, "as_graph", lambda module: module)
+    eager = model.for_inference(plain)  # the same folding, not traced
+    assert isinstance(served, torch.jit.ScriptModule) and not isinstance(eager, torch.jit.ScriptModule)
+    names = sorted(EXPECTED)[:3]
+    batch = torch.stack([preprocess.prepare(fixture_file(n).read_bytes()).tensor for n in names])
+    with torch.inference_mode():
+        got, want = served(batch.contiguous(memory_format=torch.channels_last)), eager(
+            batch.contiguous(memory_format=torch.channels_last))
+    assert got.shape == (3, model.NUM_CLASSES) and torch.allclose(got, want, rtol=0, atol=1e-5)
+    assert [row.argmax().item() for row in got] == [EXPECTED[n]["predicted_index"] for n in names]
+
+
+class _BranchOnData(torch.nn.Module):
+    def forward(self, x):  # a trace records one side of this branch only: the photos' side, yet wrong for others
+        return x * 2 if x.min() >= 0 else -x
+
+
+@pytest.mark.parametrize(("module", "why"), [
+    (_BranchOnData(), "could not be traced"),
+    (torch.nn.Sequential(torch.nn.Dropout(0.5)).train(), "its graph's logits at batch 3 are not the module's"),
+], ids=["trace-may-not-generalise", "graph-differs"])
+def test_a_module_whose_graph_could_be_wrong_is_served_as_it_is(module, why, caplog):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # as outside pytest: a warning is no error there
+        assert model.as_graph(module) is module
+    assert "serving the model eagerly" in caplog.text and why in caplog.text

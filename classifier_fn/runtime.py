@@ -56,7 +56,8 @@ class Runtime:
     finishes: Finishes = field(init=False)
 
     def __post_init__(self) -> None:
-        self.decode_budget = DecodeBudget(usable_cores(), self.settings.max_pixels)
+        # At least two slots: the predictions' lane takes one, and the pipeline must keep another on one core too.
+        self.decode_budget = DecodeBudget(max(2, usable_cores()), self.settings.max_pixels)
         self.predict_decodes = DecodeBudget(PREDICT_DECODES, self.settings.max_pixels, within=self.decode_budget)
         self.predict_slots = threading.BoundedSemaphore(self.settings.predict_concurrency)
         self.body_budget = ByteBudget(self.settings.predict_body_budget_bytes)

@@ -6,9 +6,8 @@ which is a CPU quota) would then run 63 torch threads and admit 64 concurrent de
 
 from __future__ import annotations
 
-import math
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")  # cgroup v2, as on Debian 12 and current Docker
 MEMBERSHIP = Path("/proc/self/cgroup")
@@ -28,23 +27,24 @@ def usable_cores(root: Path = CGROUP_ROOT, membership: Path = MEMBERSHIP) -> int
 def cgroup_quota(root: Path = CGROUP_ROOT, membership: Path = MEMBERSHIP) -> int | None:
     """The smallest CPU quota (cgroup v2 `cpu.max`) of this process's group and the groups above it, in whole
     cores rounded up; None when there is none, or no cgroup v2 to read (a v1 quota is not looked for: hosts
-    still on v1 set TORCH_THREADS)."""
+    still on v1, or hybrid ones whose CPU controller is v1's, set TORCH_THREADS). The cgroup2 file system is
+    taken to be mounted at `root`, as on Debian 12 and in Docker's containers."""
     try:
         lines = membership.read_text().splitlines()
-    except OSError:
+    except (OSError, ValueError):  # unreadable, or a group name that is not UTF-8
         return None
     path = next((line[3:] for line in lines if line.startswith("0::")), None)  # v2's one hierarchy
-    if path is None:
+    if path is None or ".." in PurePosixPath(path).parts:  # outside this namespace's tree: not under `root`
         return None
     group = root / path.strip("/")
     quotas = []
     for folder in (group, *group.parents):
         try:
-            limit, period = (folder / "cpu.max").read_text().split()[:2]
-            if limit != "max":
-                quotas.append(math.ceil(int(limit) / int(period)))
-        except (OSError, ValueError, ZeroDivisionError):  # none at this level (the root has none), or garbled
+            limit, period = (int(n) for n in (folder / "cpu.max").read_text().split()[:2])
+            if limit > 0 and period > 0:
+                quotas.append(-(-limit // period))  # whole cores, rounded up
+        except (OSError, ValueError):  # no quota at this level ("max", or no cpu.max), or garbled
             pass
-        if folder == root:
+        if folder == root:  # the namespace's root: in a container, the container's own quota
             break
     return min(quotas) if quotas else None

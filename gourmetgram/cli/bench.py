@@ -413,7 +413,9 @@ def _stack(settings: Settings, data: Path, queue_dir: bool) -> LocalStack:
 
 def _machine() -> str:
     mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    return f"{os.cpu_count()} cores, {mem_kb / 1024 / 1024:.0f} GiB"
+    usable = usable_cores()  # what the bound counts; the machine's own count beside it when they differ
+    cores = f"{os.cpu_count()} cores" + (f" ({usable} usable)" if usable != os.cpu_count() else "")
+    return f"{cores}, {mem_kb / 1024 / 1024:.0f} GiB"
 
 
 def table(r: dict) -> str:

@@ -163,10 +163,11 @@ def test_decoding_runs_in_the_predictions_lane_on_one_of_the_workers_decode_slot
     assert rt.predict_decodes.in_use() == (0, 0) and rt.decode_budget.in_use() == (0, 0)  # and given back
 
 
+@pytest.mark.parametrize("cores", [2, 1], ids=["two-cores", "one-core"])
 def test_while_a_prediction_decodes_a_photo_of_max_pixels_a_pipeline_photo_still_decodes_at_once(
-        settings, fake_store, demo, monkeypatch):
-    # GIVEN two cores, and a synchronous prediction decoding a photo as large as MAX_PIXELS (held there)
-    monkeypatch.setattr(runtime, "usable_cores", lambda: 2)
+        settings, fake_store, demo, monkeypatch, cores):
+    # GIVEN two cores (or a container's one), and a synchronous prediction decoding a photo as large as MAX_PIXELS
+    monkeypatch.setattr(runtime, "usable_cores", lambda: cores)
     width, height = Image.open(io.BytesIO(photo())).size
     settings = settings.replace(max_pixels=width * height)
     decoding, release = threading.Event(), threading.Event()

@@ -49,12 +49,14 @@ class Nudger:
         self._pool = ThreadPoolExecutor(max_workers=HELD + UNHELD_SENDERS, thread_name_prefix="nudge")
         self._pending = threading.BoundedSemaphore(HELD + UNHELD_SENDERS + WAITING)  # sending or waiting to
         self.dropped = 0
+        self._dropped_lock = threading.Lock()  # nudges come from many request threads at once
 
     def nudge(self, pid: str, key: str, etag: str) -> None:
         """Ask the function to take the upload `pid` now, and say when it is done. Only the key and ETag travel:
         the function takes uploads from its own `incoming` bucket and reads the rest from the object itself."""
         if not self._pending.acquire(blocking=False):
-            self.dropped += 1
+            with self._dropped_lock:
+                self.dropped += 1
             log.warning("the function is not answering nudges (%d waiting); incoming/%s is left to MinIO's event",
                         HELD + UNHELD_SENDERS + WAITING, key)
             return

@@ -9,18 +9,23 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
-from classifier_fn import health, nudge, predict, webhook
-from classifier_fn import model as model_module
+from classifier_fn.endpoints import health, nudge, predict, webhook
+from classifier_fn.inference import model as model_module
+from classifier_fn.pipeline.startup_check import CheckReport, check
 from classifier_fn.running import running
-from classifier_fn.startup_check import CheckReport, check
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, store: Store | None = None, loaded: model_module.LoadedModel | None = None,
-               run_check: bool = True, run_reconciler: bool = True) -> Starlette:
+def create_app(
+    settings: Settings,
+    store: Store | None = None,
+    loaded: model_module.LoadedModel | None = None,
+    run_check: bool = True,
+    run_reconciler: bool = True,
+) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         the_store = store or Store.connect(settings)
@@ -29,8 +34,9 @@ def create_app(settings: Settings, store: Store | None = None, loaded: model_mod
         for problem in report.problems:
             log.warning("start-up check: %s", problem)
         the_model = loaded or await run_in_threadpool(model_module.load, settings.model_path)
-        with running(settings, the_store, the_model, reconcile=run_reconciler, check=report,
-                     consume=settings.jetstream) as runtime:
+        with running(
+            settings, the_store, the_model, reconcile=run_reconciler, check=report, consume=settings.jetstream
+        ) as runtime:
             app.state.runtime = runtime
             yield
 

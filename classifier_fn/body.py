@@ -134,8 +134,9 @@ def refuse_declared(request: Request, limit: int) -> None:
         raise BodyTooLarge(limit)
 
 
-async def read_capped(request: Request, limit: int, within_s: float | None = None,
-                      holding: Holding | None = None) -> bytearray:
+async def read_capped(
+    request: Request, limit: int, within_s: float | None = None, holding: Holding | None = None
+) -> bytearray:
     """The whole body, or BodyTooLarge as soon as it passes `limit` bytes (chunked bodies declare nothing).
     With `within_s`: BodyTimeout if it has not all come by then. With `holding`: each chunk is counted
     against that budget as it arrives; one that does not fit gives back what was held, the rest of the

@@ -9,26 +9,39 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.webhook = Counter("gourmetgram_webhook_requests_total", "Webhook requests by result",
-                               ["result"], registry=r)
-        self.nudge = Counter("gourmetgram_nudge_requests_total", "Nudges from the frontend by result",
-                             ["result"], registry=r)
-        self.nudge_held = Counter("gourmetgram_nudge_held_total", "Held nudges by how their photo's item ended "
-                                  "(timeout: not within the hold)", ["finished"], registry=r)
-        self.items = Counter("gourmetgram_items_total", "Items worked, by final status and lane",
-                             ["status", "lane"], registry=r)
-        self.batch_size = Histogram("gourmetgram_batch_size", "Images per forward pass",
-                                    buckets=(1, 2, 4, 8, 16, 32), registry=r)
+        self.webhook = Counter(
+            "gourmetgram_webhook_requests_total", "Webhook requests by result", ["result"], registry=r
+        )
+        self.nudge = Counter(
+            "gourmetgram_nudge_requests_total", "Nudges from the frontend by result", ["result"], registry=r
+        )
+        self.nudge_held = Counter(
+            "gourmetgram_nudge_held_total",
+            "Held nudges by how their photo's item ended (timeout: not within the hold)",
+            ["finished"],
+            registry=r,
+        )
+        self.items = Counter(
+            "gourmetgram_items_total", "Items worked, by final status and lane", ["status", "lane"], registry=r
+        )
+        self.batch_size = Histogram(
+            "gourmetgram_batch_size", "Images per forward pass", buckets=(1, 2, 4, 8, 16, 32), registry=r
+        )
         self.batch_seconds = Histogram("gourmetgram_batch_seconds", "Forward pass duration", registry=r)
-        self.latency = Histogram("gourmetgram_upload_to_outcome_seconds", "Upload to done record",
-                                 buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300), registry=r)
+        self.latency = Histogram(
+            "gourmetgram_upload_to_outcome_seconds",
+            "Upload to done record",
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+            registry=r,
+        )
         self.queue_depth = Gauge("gourmetgram_queue_depth", "Items waiting, by lane", ["lane"], registry=r)
-        self.s3_requests = Counter("gourmetgram_s3_requests_total", "S3 requests sent by the function",
-                                   ["operation"], registry=r)
-        self.jetstream = Counter("gourmetgram_jetstream_messages_total", "Stream messages settled, by how",
-                                 ["settled"], registry=r)
-        self.reconciled = Counter("gourmetgram_reconciler_queued_total", "Objects queued by the reconciler",
-                                  registry=r)
+        self.s3_requests = Counter(
+            "gourmetgram_s3_requests_total", "S3 requests sent by the function", ["operation"], registry=r
+        )
+        self.jetstream = Counter(
+            "gourmetgram_jetstream_messages_total", "Stream messages settled, by how", ["settled"], registry=r
+        )
+        self.reconciled = Counter("gourmetgram_reconciler_queued_total", "Objects queued by the reconciler", registry=r)
 
     def on_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from classifier_fn.body import ByteBudget
-from classifier_fn.decoding import DecodeBudget
-from classifier_fn.finishes import Finishes
-from classifier_fn.infer import Batcher
+from classifier_fn.inference.decoding import DecodeBudget
+from classifier_fn.inference.infer import Batcher
 from classifier_fn.metrics import Metrics
-from classifier_fn.queue import WorkQueue
-from classifier_fn.reconciler import PassReport
-from classifier_fn.startup_check import CheckReport
+from classifier_fn.pipeline.finishes import Finishes
+from classifier_fn.pipeline.queue import WorkQueue
+from classifier_fn.pipeline.reconciler import PassReport
+from classifier_fn.pipeline.startup_check import CheckReport
 from gourmetgram import held_nudge
 from gourmetgram.cores import usable_cores
 from gourmetgram.retry import RetryingStore
@@ -39,7 +39,7 @@ class Runtime:
     check: CheckReport = field(default_factory=lambda: CheckReport(subscribed=True))
     # The reconciler's last pass, for /readyz: what `incoming` held that events had not brought.
     last_reconcile: PassReport | None = None
-    # With EVENT_TRANSPORT=jetstream, the stream consumer's state for /readyz (classifier_fn.jetstream).
+    # With EVENT_TRANSPORT=jetstream, the stream consumer's state for /readyz (classifier_fn.endpoints.jetstream).
     consumer_status: Callable[[], dict] | None = None
     # Decoding is CPU and memory: at most one photo per core, and MAX_PIXELS pixels in all at once.
     decode_budget: DecodeBudget = field(init=False)

@@ -14,10 +14,15 @@ from gourmetgram.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def connect(settings: Settings, name: str, connect_timeout_s: float = 2.0,
-                  on_change: Callable[[str], Awaitable[None]] | None = None) -> Client:
+async def connect(
+    settings: Settings,
+    name: str,
+    connect_timeout_s: float = 2.0,
+    on_change: Callable[[str], Awaitable[None]] | None = None,
+) -> Client:
     """A client of the settings' NATS servers that reconnects for ever (to any server of the cluster it learns
     of); raises (nats.errors.NoServersError, OSError, ...) when no server answers now."""
+
     async def report(what: str) -> None:
         if on_change:
             await on_change(what)
@@ -36,13 +41,22 @@ async def connect(settings: Settings, name: str, connect_timeout_s: float = 2.0,
         await report("reconnected")
 
     client = await nats.connect(
-        servers=settings.nats_servers, token=settings.effective_nats_token, name=name,
+        servers=settings.nats_servers,
+        token=settings.effective_nats_token,
+        name=name,
         # At first each server is tried twice, then NoServersError: a caller must learn that nothing answers
         # (nats-py would otherwise try for ever, even a wrong token).
-        connect_timeout=connect_timeout_s, allow_reconnect=True, max_reconnect_attempts=1,
+        connect_timeout=connect_timeout_s,
+        allow_reconnect=True,
+        max_reconnect_attempts=1,
         # A killed server is noticed at once on loopback (connection reset); the next is tried after this pause.
-        reconnect_time_wait=0.5, ping_interval=10, max_outstanding_pings=2,
-        error_cb=error, disconnected_cb=disconnected, reconnected_cb=reconnected)
+        reconnect_time_wait=0.5,
+        ping_interval=10,
+        max_outstanding_pings=2,
+        error_cb=error,
+        disconnected_cb=disconnected,
+        reconnected_cb=reconnected,
+    )
     # Once connected, never give up a server: a cluster node that is restarted comes back. (nats-py reads the
     # option at each reconnect; 0 or less discards no server.)
     client.options["max_reconnect_attempts"] = -1

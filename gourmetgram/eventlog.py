@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("time", "source", "incoming_key", "predicted_class", "confidence", "latency_ms", "status", "reason")
 
-FIRST_SPAN_S = 600.0      # the first read of a log looks this far back, then learns how far it needs to
+FIRST_SPAN_S = 600.0  # the first read of a log looks this far back, then learns how far it needs to
 # A span (wider than a second) listing more keys than SPAN_FACTOR times the records still missing (and
 # than SPAN_MIN_KEYS) is narrowed from its top.
 SPAN_FACTOR = 4
@@ -64,7 +64,7 @@ class Outside:
     dense_from: str
     dense_to: str
     entries: tuple[Entry, ...]  # the newest `keep` of them, or all
-    listed_at: float            # the log's clock
+    listed_at: float  # the log's clock
     took_s: float
 
     def still_good(self, now: float) -> bool:
@@ -81,8 +81,9 @@ def list_outside(store: Store, bucket: str, now: float, keep: int | None = None)
     found, dense_from = _before_first_id(store, bucket, key_at(now - order.CLOCK_SKEW_S))
     found += [info for info in store.list(bucket, start_after=dense_to) if order.is_record_key(info.key)]
     entries = order.newest_first(order.place(info) for info in found if not dense_from <= info.key <= dense_to)
-    return Outside(dense_from, dense_to, tuple(entries if keep is None else entries[:keep]), now,
-                   time.monotonic() - started)
+    return Outside(
+        dense_from, dense_to, tuple(entries if keep is None else entries[:keep]), now, time.monotonic() - started
+    )
 
 
 def _before_first_id(store: Store, bucket: str, until: str) -> tuple[list[ObjectInfo], str]:
@@ -112,8 +113,15 @@ class EventLog:
     """Reads the log by time: the newest records, or every record since a moment. Thread-safe; a frontend
     keeps one (with `keep_outside`, the most it is ever asked for) so that what it learns is reused."""
 
-    def __init__(self, store: Store, bucket: str, *, cache: RecordCache | None = None,
-                 keep_outside: int | None = None, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        store: Store,
+        bucket: str,
+        *,
+        cache: RecordCache | None = None,
+        keep_outside: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
         self.store, self.bucket = store, bucket
         self.cache = cache or RecordCache()
         self.clock = clock
@@ -244,9 +252,16 @@ def _is_outcome(doc: object) -> bool:
     return True
 
 
-def follow(store: Store, bucket: str, interval_s: float = 1.0, sleep: Callable[[float], None] = time.sleep,
-           limit: int = 20, since: float | None = None, window_s: float = FOLLOW_WINDOW_S,
-           clock: Callable[[], float] = time.time) -> Iterator[dict]:
+def follow(
+    store: Store,
+    bucket: str,
+    interval_s: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+    limit: int = 20,
+    since: float | None = None,
+    window_s: float = FOLLOW_WINDOW_S,
+    clock: Callable[[], float] = time.time,
+) -> Iterator[dict]:
     """Yield the newest `limit` records (or every one since `since`), oldest first, then every record written
     or rewritten later among the photos of the last `window_s` seconds. Never ends.
 
@@ -269,13 +284,15 @@ def follow(store: Store, bucket: str, interval_s: float = 1.0, sleep: Callable[[
 
 def format_row(doc: dict) -> str:
     confidence = doc.get("confidence")
-    return "  ".join([
-        doc.get("time", "")[:19],
-        f"{doc.get('source', ''):6}",
-        f"{doc.get('status', ''):8}",
-        f"{doc.get('predicted_class') or '-':16}",
-        f"{confidence:.3f}" if isinstance(confidence, (int, float)) else "  -  ",
-        f"{doc.get('latency_ms', '-'):>6}ms",
-        doc.get("incoming_key", ""),
-        doc.get("reason") or "",
-    ])
+    return "  ".join(
+        [
+            doc.get("time", "")[:19],
+            f"{doc.get('source', ''):6}",
+            f"{doc.get('status', ''):8}",
+            f"{doc.get('predicted_class') or '-':16}",
+            f"{confidence:.3f}" if isinstance(confidence, (int, float)) else "  -  ",
+            f"{doc.get('latency_ms', '-'):>6}ms",
+            doc.get("incoming_key", ""),
+            doc.get("reason") or "",
+        ]
+    )

@@ -45,8 +45,9 @@ def last_days(days: int, now: float) -> tuple[float, float]:
     return day_start(utc_day(now) - timedelta(days=days - 1)), now
 
 
-def list_records(store: Store, bucket: str, since: float | None = None,
-                 until: float | None = None) -> Iterator[ObjectInfo]:
+def list_records(
+    store: Store, bucket: str, since: float | None = None, until: float | None = None
+) -> Iterator[ObjectInfo]:
     """The record objects of photos uploaded in [since, until), in upload order; every record without bounds."""
     if since is None and until is None:
         yield from (o for o in store.list(bucket) if is_record_key(o.key))
@@ -75,8 +76,9 @@ class Photo:
         return utc_day(self.uploaded)
 
 
-def read_photos(store: Store, bucket: str, since: float | None = None, until: float | None = None,
-                cache: RecordCache | None = None) -> Iterator[Photo]:
+def read_photos(
+    store: Store, bucket: str, since: float | None = None, until: float | None = None, cache: RecordCache | None = None
+) -> Iterator[Photo]:
     """The records of `list_records`, read (through `cache`: only records that changed are fetched again).
     A record that vanished or is no outcome is skipped (and logged): one bad record spoils no report."""
     cache = cache or RecordCache()

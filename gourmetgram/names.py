@@ -1,4 +1,4 @@
-"""The names DESIGN.md fixes, as pure functions: classes, prediction ids, keys and tag values."""
+"""The names docs/contract.md fixes, as pure functions: classes, prediction ids, keys and tag values."""
 
 from __future__ import annotations
 
@@ -7,24 +7,44 @@ import math
 import os
 import re
 import time
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 CLASSES = (
-    "Bread", "Dairy product", "Dessert", "Egg", "Fried food", "Meat",
-    "Noodles/Pasta", "Rice", "Seafood", "Soup", "Vegetable/Fruit",
+    "Bread",
+    "Dairy product",
+    "Dessert",
+    "Egg",
+    "Fried food",
+    "Meat",
+    "Noodles/Pasta",
+    "Rice",
+    "Seafood",
+    "Soup",
+    "Vegetable/Fruit",
 )
 
 # The image formats we classify (Pillow's names), with the extension and Content-Type that production
-# objects get: both follow the content, never the uploaded file's name. MPO is a camera's multi-picture JPEG.
+# objects get: both follow the content, never the uploaded file's name. MPO is a camera's multi-picture JPEG;
+# HEIC is our name for a HEIF whose brand says HEVC (the iPhone camera's photos), which Pillow calls HEIF too.
 IMAGE_FORMATS = {
-    "JPEG": (".jpg", "image/jpeg"), "MPO": (".jpg", "image/jpeg"), "PNG": (".png", "image/png"),
-    "GIF": (".gif", "image/gif"), "WEBP": (".webp", "image/webp"), "BMP": (".bmp", "image/bmp"),
+    "JPEG": (".jpg", "image/jpeg"),
+    "MPO": (".jpg", "image/jpeg"),
+    "PNG": (".png", "image/png"),
+    "GIF": (".gif", "image/gif"),
+    "WEBP": (".webp", "image/webp"),
+    "BMP": (".bmp", "image/bmp"),
     "TIFF": (".tiff", "image/tiff"),
+    "HEIC": (".heic", "image/heic"),
+    "HEIF": (".heif", "image/heif"),
+    "AVIF": (".avif", "image/avif"),
 }
-# What to let Pillow try when opening untrusted bytes (an MPO opens through the JPEG plugin).
-PILLOW_OPENERS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
+# What to let Pillow try when opening untrusted bytes (an MPO opens through the JPEG plugin, HEIC and HEIF
+# through pillow-heif's HEIF plugin). AVIF first: both claim the generic `mif1` brand, and libavif declines
+# an HEVC one, so each file reaches the decoder of its codec.
+PILLOW_OPENERS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF", "HEIF")
 
 # A web upload's feedback token is kept only as its SHA-256 (hex): in the incoming object's user metadata,
 # then in its outcome record. The token itself goes to the uploader alone.
@@ -56,13 +76,24 @@ SUBSCRIBED_EVENTS = (
     "s3:ObjectCreated:CompleteMultipartUpload",
 )
 
-# S3 tag values allow letters, digits, white space and + - = . _ : / @, up to 256 characters.
-_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9 +\-=._:/@]")
+# S3 tag values allow letters, digits, white space and + - = . _ : / @, up to 256 characters (MinIO refuses
+# the whole write otherwise: the pinned server checks ASCII letters, digits and spaces only).
+TAG_VALUE_MAX = 256
+_TAG_SAFE = re.compile(r"[A-Za-z0-9 +\-=._:/@]")
+# What free text's other characters become in a tag value, so that it still reads as the text: brackets and
+# quotes go (their content stays), a comma is a pause, a semicolon a colon, `&` a plus.
+_TAG_SPELLED = {",": " ", ";": ":", "&": "+", "<": "", ">": "", '"': "", "'": "", "`": ""}
+_TAG_DROPPED = {"Mn", "Ps", "Pe", "Pi", "Pf"}  # accents left by NFKD; opening, closing and quoting marks
+_UNTAGGABLE = "\0"  # stands for a character with no tag spelling until runs of them become one "_"
+CUT = "..."
+# Printable ASCII but `%` (and the space, see metadata_value) stays as it is in a user-metadata value.
+_META_SAFE = frozenset(chr(c) for c in range(0x21, 0x7F)) - {"%"}
 
 
-def is_folder_marker(key: str) -> bool:
-    """A zero-byte "folder/" object some tools create: never a photo."""
-    return key.endswith("/")
+def is_folder_marker(key: str, size: int) -> bool:
+    """A zero-byte "folder/" object some tools create: never a photo. A key ending in '/' that holds bytes is
+    an object like any other (S3 lets any key hold any bytes): it is classified or quarantined."""
+    return key.endswith("/") and size == 0
 
 
 def class_name(index: int) -> str:
@@ -157,7 +188,7 @@ def confidence_tag(probability: float) -> str:
 
 
 def timestamp_tag(moment: datetime | None = None) -> str:
-    """DESIGN's tag time: UTC to the second, `YYYY-MM-DDTHH:MM:SSZ`."""
+    """The tags' time (docs/contract.md#tags): UTC to the second, `YYYY-MM-DDTHH:MM:SSZ`."""
     moment = moment or datetime.now(UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -177,12 +208,59 @@ def parse_iso(text: str) -> float:
 
 
 def tag_value(text: str) -> str:
-    """Make free text (a reason, a key) a legal S3 tag value."""
-    return _TAG_UNSAFE.sub("_", text)[:256]
+    """Free text (a reason, a file name) as a legal S3 tag value that still reads as the text, the same for
+    the same text: accents dropped (`crème` -> `creme`), brackets and quotes dropped, any white space one
+    space, dashes `-`, commas spaces, and each run of characters with no spelling one `_`. At most
+    TAG_VALUE_MAX characters: a longer value is cut and ends in CUT."""
+    spelled = "".join(_tag_char(c) for c in unicodedata.normalize("NFKD", text))
+    value = re.sub(f"{_UNTAGGABLE}+", "_", re.sub(" +", " ", spelled)).strip()
+    if len(value) > TAG_VALUE_MAX:
+        value = value[: TAG_VALUE_MAX - len(CUT)].rstrip() + CUT
+    return value
 
 
-def production_tags(index: int, probability: float, model_version: str, source: str,
-                    moment: datetime | None = None) -> dict[str, str]:
+def _tag_char(c: str) -> str:
+    if _TAG_SAFE.fullmatch(c):
+        return c
+    if c in _TAG_SPELLED:
+        return _TAG_SPELLED[c]
+    if c.isspace():
+        return " "
+    category = unicodedata.category(c)
+    if category in _TAG_DROPPED:
+        return ""
+    return "-" if category == "Pd" else _UNTAGGABLE
+
+
+def metadata_value(text: str, limit: int) -> str:
+    """Free text as a user-metadata (`x-amz-meta-*`) value: ASCII, as HTTP headers are, and shown as the exact
+    text by the MinIO console, whose metadata panel URL-decodes each value. So: UTF-8 percent-encoded, but
+    printable ASCII other than `%` left readable. A space stays only between two other characters: HTTP
+    strips leading and trailing ones and SigV4 folds repeated ones, which would change the text. At most
+    `limit` characters: a longer value is cut between characters and ends in CUT."""
+    pieces = []
+    for i, c in enumerate(text):
+        lone_space = c == " " and 0 < i < len(text) - 1 and text[i - 1] != " " and text[i + 1] != " "
+        pieces.append(c if c in _META_SAFE or lone_space else _percent(c))
+    value = "".join(pieces)
+    if len(value) <= limit:
+        return value
+    kept, used = [], len(CUT)
+    for piece in pieces:
+        if used + len(piece) > limit:
+            break
+        kept.append(piece)
+        used += len(piece)
+    return "".join(kept) + CUT
+
+
+def _percent(c: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in c.encode("utf-8", "surrogatepass"))
+
+
+def production_tags(
+    index: int, probability: float, model_version: str, source: str, moment: datetime | None = None
+) -> dict[str, str]:
     return {
         "predicted_class": class_name(index),
         "confidence": confidence_tag(probability),

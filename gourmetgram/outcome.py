@@ -19,10 +19,10 @@ from gourmetgram.store import Changed, CorruptDocument, NotFound, Store, StoreUn
 
 
 class Status(str, enum.Enum):
-    PENDING = "pending"    # claimed by a worker; `expires_at` bounds the claim
+    PENDING = "pending"  # claimed by a worker; `expires_at` bounds the claim
     DONE = "done"
     REJECTED = "rejected"  # can never be classified: the object is in quarantine
-    FAILED = "failed"      # a transient error outlasted the retries; the reconciler tries again later
+    FAILED = "failed"  # a transient error outlasted the retries; the reconciler tries again later
 
     @property
     def final(self) -> bool:
@@ -39,23 +39,24 @@ class Outcome:
     incoming_key: str
     incoming_etag: str
     incoming_modified: str | None = None  # the object's Last-Modified: with key and ETag, which version this is
-    incoming_version: str | None = None   # MinIO's version id of it, when the bucket keeps versions
+    incoming_version: str | None = None  # MinIO's version id of it, when the bucket keeps versions
     source: str = "bucket"
     original_filename: str | None = None  # web uploads: the name of the uploader's file (keys are `<id><ext>`)
     size: int | None = None
     predicted_class: str | None = None
     class_index: int | None = None
     confidence: float | None = None
+    top: list[dict] | None = None  # done: the likeliest classes, best first ({"class", "confidence"})
     production_key: str | None = None
-    quarantine_key: str | None = None     # rejected: where the object was moved
+    quarantine_key: str | None = None  # rejected: where the object was moved
     model_version: str | None = None
-    decode: str | None = None             # done: how the photo was decoded ("exact", or "fast 1/4": a JPEG at 1/4)
+    decode: str | None = None  # done: how the photo was decoded ("exact", or "fast 1/4": a JPEG at 1/4)
     reason: str | None = None
     attempts: int = 0
     worker: str | None = None
-    expires_at: str | None = None     # pending only: when a dead worker's claim lapses
-    retry_after: str | None = None    # failed only: when the reconciler may try again
-    latency_ms: int | None = None     # upload (object time) -> final record
+    expires_at: str | None = None  # pending only: when a dead worker's claim lapses
+    retry_after: str | None = None  # failed only: when the reconciler may try again
+    latency_ms: int | None = None  # upload (object time) -> final record
     # Human labels: the record is their one source of truth; the production tags mirror them (labels.py).
     corrected_class: str | None = None
     flagged: bool | None = None
@@ -90,20 +91,31 @@ class Outcome:
     def same_version(self, other: Outcome) -> bool:
         """Whether both records speak of one object version (records from before `incoming_modified` or
         `incoming_version` match on what they have)."""
-        modified = None in (self.incoming_modified, other.incoming_modified) or \
-            self.incoming_modified == other.incoming_modified
-        version = None in (self.incoming_version, other.incoming_version) or \
-            self.incoming_version == other.incoming_version
-        return self.incoming_key == other.incoming_key and self.incoming_etag == other.incoming_etag and modified \
+        modified = (
+            None in (self.incoming_modified, other.incoming_modified)
+            or self.incoming_modified == other.incoming_modified
+        )
+        version = (
+            None in (self.incoming_version, other.incoming_version) or self.incoming_version == other.incoming_version
+        )
+        return (
+            self.incoming_key == other.incoming_key
+            and self.incoming_etag == other.incoming_etag
+            and modified
             and version
+        )
 
     def twin_of(self, other: Outcome) -> bool:
         """Another version of the same bytes under the same key in the same second: key, ETag and Last-Modified
         the same, version ids both known and different. The id derived from the first three is theirs both."""
-        return self.incoming_key == other.incoming_key and self.incoming_etag == other.incoming_etag \
-            and self.incoming_modified is not None and self.incoming_modified == other.incoming_modified \
-            and None not in (self.incoming_version, other.incoming_version) \
+        return (
+            self.incoming_key == other.incoming_key
+            and self.incoming_etag == other.incoming_etag
+            and self.incoming_modified is not None
+            and self.incoming_modified == other.incoming_modified
+            and None not in (self.incoming_version, other.incoming_version)
             and self.incoming_version != other.incoming_version
+        )
 
     def expired(self, now: float | None = None) -> bool:
         """A pending claim whose worker is presumed dead, or a failure whose back-off is over (a failure
@@ -136,16 +148,78 @@ def read(store: Store, bucket: str, pid: str) -> Versioned | None:
         raise CorruptDocument(f"the record of {pid} is not an outcome record ({exc})", etag) from None
 
 
+# What an operator looks for in a record, shown by the MinIO console's object view (which cannot preview
+# JSON) and by `mc stat`/`mc tag list`, written with the record in the same conditional PUT so they never
+# disagree with it. Tags carry the short values one filters on, spelled as tags allow; user metadata the
+# exact file name and reason, any Unicode (percent-encoded: the console decodes it). MinIO refuses a PUT
+# with more than 10 tags or over 2 KB of user metadata (header names included), so both are bounded here.
+FILE_NAME_TAG, REASON_TAG = "file_name", "reason"
+FILE_NAME_METADATA, REASON_METADATA = "file-name", "reason"
+METADATA_VALUE_MAX = 900  # two values and their header names stay under MinIO's 2 KB
+
+
+def console_tags(record: Outcome) -> dict[str, str]:
+    """The record's tags: status, source, the file's name and, when the record has them, the model's class
+    and confidence, the reason of a rejection or failure, and the human labels (at most 9 of S3's 10)."""
+    tags = {
+        "status": record.status.value,
+        "source": _text(record.source),
+        FILE_NAME_TAG: _text(file_name(record)),
+        "predicted_class": _text(record.predicted_class),
+        "confidence": _confidence(record.confidence),
+        REASON_TAG: _text(record.reason),
+        "corrected_class": _text(record.corrected_class),
+        "flagged": _flag(record.flagged),
+        "human_label": _text(record.human_label),
+    }
+    return {name: names.tag_value(value) for name, value in tags.items() if value}
+
+
+def console_metadata(record: Outcome) -> dict[str, str]:
+    """The record's user metadata: the exact file name and reason (names without `x-amz-meta-`)."""
+    metadata = {FILE_NAME_METADATA: _text(file_name(record)), REASON_METADATA: _text(record.reason)}
+    return {name: names.metadata_value(value, METADATA_VALUE_MAX) for name, value in metadata.items() if value}
+
+
+def file_name(record: Outcome) -> str:
+    """The name an operator knows the photo by: the uploader's file name, else the key it was dropped under."""
+    return record.original_filename or record.incoming_key
+
+
+def _text(value: object) -> str:
+    # A record written by a newer version (or by hand) may hold anything: never a reason to refuse its write.
+    return "" if value is None else str(value)
+
+
+def _confidence(value: object) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return names.confidence_tag(value)
+    return _text(value)
+
+
+def _flag(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else _text(value)
+
+
+def _put(store: Store, bucket: str, outcome: Outcome, **condition: Any) -> str:
+    return store.put_json(
+        bucket,
+        names.record_key(outcome.id),
+        outcome.to_json(),
+        tags=console_tags(outcome),
+        metadata=console_metadata(outcome),
+        **condition,
+    )
+
+
 def create(store: Store, bucket: str, outcome: Outcome) -> Versioned:
     """Write a record that must not exist yet (If-None-Match: *); AlreadyExists otherwise."""
-    etag = store.put_json(bucket, names.record_key(outcome.id), outcome.to_json(), if_absent=True)
-    return Versioned(outcome, etag)
+    return Versioned(outcome, _put(store, bucket, outcome, if_absent=True))
 
 
 def replace(store: Store, bucket: str, outcome: Outcome, etag: str) -> Versioned:
     """Write over exactly the version `etag` (If-Match); Changed if someone wrote since (NotFound: deleted)."""
-    new_etag = store.put_json(bucket, names.record_key(outcome.id), outcome.to_json(), if_match=etag)
-    return Versioned(outcome, new_etag)
+    return Versioned(outcome, _put(store, bucket, outcome, if_match=etag))
 
 
 CONFLICT_TRIES = 10
@@ -174,4 +248,3 @@ def update(store: Store, bucket: str, pid: str, change: Callable[[Outcome], Outc
             # that collided from colliding again in lockstep.
             time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
     raise StoreUnavailable(f"record of {pid} kept changing: gave up after {CONFLICT_TRIES} tries")
-

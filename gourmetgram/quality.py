@@ -75,8 +75,9 @@ class ModelQuality:
     flagged: int = 0
     # confusion[human][predicted]: rows are what a person said, columns what the model said
     confusion: list[list[int]] = field(default_factory=lambda: [[0] * len(names.CLASSES) for _ in names.CLASSES])
-    bins: list[Bin] = field(default_factory=lambda: [Bin(i / RELIABILITY_BINS, (i + 1) / RELIABILITY_BINS)
-                                                     for i in range(RELIABILITY_BINS)])
+    bins: list[Bin] = field(
+        default_factory=lambda: [Bin(i / RELIABILITY_BINS, (i + 1) / RELIABILITY_BINS) for i in range(RELIABILITY_BINS)]
+    )
     days: dict[date, Day] = field(default_factory=dict)
 
     @property
@@ -132,8 +133,9 @@ def compute(photos: Iterable[Photo], low_confidence: float) -> list[ModelQuality
     return sorted(reports.values(), key=lambda m: (-m.photos, m.model_version))
 
 
-def load(store: Store, settings: Settings, since: float, until: float,
-         cache: RecordCache | None = None) -> list[ModelQuality]:
+def load(
+    store: Store, settings: Settings, since: float, until: float, cache: RecordCache | None = None
+) -> list[ModelQuality]:
     """The reports of the photos uploaded in [since, until); low confidence is under REVIEW_CONFIDENCE."""
     photos = idtime.read_photos(store, settings.bucket_events, since, until, cache)
     return compute(photos, settings.review_confidence)
@@ -142,14 +144,34 @@ def load(store: Store, settings: Settings, since: float, until: float,
 def to_json(report: ModelQuality) -> dict:
     """A report as plain JSON values (days as ISO dates)."""
     return {
-        "model_version": report.model_version, "photos": report.photos, "reviewed": report.reviewed,
-        "correct": report.correct, "accuracy": report.accuracy,
+        "model_version": report.model_version,
+        "photos": report.photos,
+        "reviewed": report.reviewed,
+        "correct": report.correct,
+        "accuracy": report.accuracy,
         "accuracy_95": list(report.interval) if report.interval else None,
-        "calibration_error": report.calibration_error, "corrected": report.corrected, "flagged": report.flagged,
-        "classes": list(names.CLASSES), "confusion": report.confusion,
-        "reliability": [{"lower": b.lower, "upper": b.upper, "photos": b.count, "confidence": b.mean_confidence,
-                         "accuracy": b.accuracy} for b in report.bins],
-        "days": {day.isoformat(): {"photos": d.photos, "low_confidence": d.low_confidence,
-                                   "low_confidence_share": d.low_confidence_share, "classes": d.classes}
-                 for day, d in report.days.items()},
+        "calibration_error": report.calibration_error,
+        "corrected": report.corrected,
+        "flagged": report.flagged,
+        "classes": list(names.CLASSES),
+        "confusion": report.confusion,
+        "reliability": [
+            {
+                "lower": b.lower,
+                "upper": b.upper,
+                "photos": b.count,
+                "confidence": b.mean_confidence,
+                "accuracy": b.accuracy,
+            }
+            for b in report.bins
+        ],
+        "days": {
+            day.isoformat(): {
+                "photos": d.photos,
+                "low_confidence": d.low_confidence,
+                "low_confidence_share": d.low_confidence_share,
+                "classes": d.classes,
+            }
+            for day, d in report.days.items()
+        },
     }

@@ -18,8 +18,19 @@ from gourmetgram.quality import ModelQuality  # noqa: E402
 # matplotlib keeps caches (fonts, text layout) that it does not guard: one chart at a time per process.
 _DRAWING = threading.Lock()
 SHORT = ("Bread", "Dairy", "Dessert", "Egg", "Fried", "Meat", "Noodles", "Rice", "Seafood", "Soup", "Veg/Fruit")
-COLOURS = ("#e8a33d", "#f3e0b5", "#d9480f", "#f5d90a", "#b5651d", "#a61e4d", "#f08c00", "#dee2e6",
-           "#1c7ed6", "#2b8a3e", "#74b816")
+COLOURS = (
+    "#e8a33d",
+    "#f3e0b5",
+    "#d9480f",
+    "#f5d90a",
+    "#b5651d",
+    "#a61e4d",
+    "#f08c00",
+    "#dee2e6",
+    "#1c7ed6",
+    "#2b8a3e",
+    "#74b816",
+)
 
 
 def _png(fig: Figure) -> bytes:
@@ -39,8 +50,15 @@ def confusion(report: ModelQuality) -> bytes:
         for h, row in enumerate(matrix):
             for p, count in enumerate(row):
                 if count:
-                    ax.text(p, h, str(count), ha="center", va="center", fontsize=8,
-                            color="white" if count > most / 2 else "black")
+                    ax.text(
+                        p,
+                        h,
+                        str(count),
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if count > most / 2 else "black",
+                    )
         ticks = range(len(names.CLASSES))
         ax.set_xticks(ticks, SHORT, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(ticks, SHORT, fontsize=8)
@@ -57,10 +75,24 @@ def reliability(report: ModelQuality) -> bytes:
         ax = fig.subplots()
         filled = [b for b in report.bins if b.count]
         ax.plot([0, 1], [0, 1], linestyle="--", color="#888", linewidth=1, label="calibrated")
-        ax.bar([b.lower for b in filled], [b.accuracy for b in filled], width=0.1, align="edge",
-               color="#d9480f", alpha=0.8, edgecolor="white", label="accuracy")
-        ax.plot([b.mean_confidence for b in filled], [b.accuracy for b in filled], "o", color="#222",
-                markersize=4, label="mean confidence")
+        ax.bar(
+            [b.lower for b in filled],
+            [b.accuracy for b in filled],
+            width=0.1,
+            align="edge",
+            color="#d9480f",
+            alpha=0.8,
+            edgecolor="white",
+            label="accuracy",
+        )
+        ax.plot(
+            [b.mean_confidence for b in filled],
+            [b.accuracy for b in filled],
+            "o",
+            color="#222",
+            markersize=4,
+            label="mean confidence",
+        )
         for b in filled:
             ax.text(b.lower + 0.05, min(b.accuracy + 0.02, 0.97), f"n={b.count}", ha="center", fontsize=7)
         ax.set_xlim(0, 1)
@@ -68,8 +100,9 @@ def reliability(report: ModelQuality) -> bytes:
         ax.set_xlabel("confidence")
         ax.set_ylabel("accuracy (reviewed photos)")
         ece = report.calibration_error
-        ax.set_title("Reliability diagram" + (f" (calibration error {ece:.3f})" if ece is not None else ""),
-                     fontsize=10)
+        ax.set_title(
+            "Reliability diagram" + (f" (calibration error {ece:.3f})" if ece is not None else ""), fontsize=10
+        )
         ax.legend(loc="upper left", fontsize=8)
         return _png(fig)
 
@@ -85,8 +118,7 @@ def classes_per_day(report: ModelQuality) -> bytes:
         for i, short in enumerate(SHORT):
             counts = [report.days[d].classes[i] for d in days]
             if any(counts):
-                ax.bar(labels, counts, bottom=bottom, color=COLOURS[i], label=short, edgecolor="white",
-                       linewidth=0.3)
+                ax.bar(labels, counts, bottom=bottom, color=COLOURS[i], label=short, edgecolor="white", linewidth=0.3)
                 bottom = [a + b for a, b in zip(bottom, counts, strict=True)]
         ax.set_ylabel("photos")
         ax.set_title("Class distribution per day (model's class)", fontsize=10)
@@ -104,8 +136,7 @@ def low_confidence_per_day(report: ModelQuality, threshold: float) -> bytes:
         shares = [report.days[d].low_confidence_share * 100 for d in days]
         ax.bar([d.strftime("%m-%d") for d in days], shares, color="#868e96")
         for x, (d, share) in enumerate(zip(days, shares, strict=True)):
-            ax.text(x, share + 1, f"{report.days[d].low_confidence}/{report.days[d].photos}", ha="center",
-                    fontsize=7)
+            ax.text(x, share + 1, f"{report.days[d].low_confidence}/{report.days[d].photos}", ha="center", fontsize=7)
         ax.set_ylim(0, 105)
         ax.set_ylabel("% of photos")
         ax.set_title(f"Photos under {threshold:.2f} confidence, per day", fontsize=10)
@@ -115,6 +146,9 @@ def low_confidence_per_day(report: ModelQuality, threshold: float) -> bytes:
 
 def all_charts(report: ModelQuality, threshold: float) -> dict[str, bytes]:
     """Every chart of a report, by file stem."""
-    return {"confusion": confusion(report), "reliability": reliability(report),
-            "classes-per-day": classes_per_day(report),
-            "low-confidence-per-day": low_confidence_per_day(report, threshold)}
+    return {
+        "confusion": confusion(report),
+        "reliability": reliability(report),
+        "classes-per-day": classes_per_day(report),
+        "low-confidence-per-day": low_confidence_per_day(report, threshold),
+    }

@@ -34,14 +34,14 @@ class QualityCollector(Collector):
         lower = family("accuracy_lower", "Lower end of the 95 % (Wilson) interval of the accuracy")
         upper = family("accuracy_upper", "Upper end of the 95 % (Wilson) interval of the accuracy")
         ece = family("calibration_error", "Expected calibration error on reviewed photos")
-        confusion = family("confusion_photos", "Reviewed photos by human label and predicted class",
-                           "human_class", "predicted_class")
+        confusion = family(
+            "confusion_photos", "Reviewed photos by human label and predicted class", "human_class", "predicted_class"
+        )
         bin_photos = family("reliability_photos", "Reviewed photos per confidence bin", "bin")
         bin_confidence = family("reliability_confidence", "Mean confidence per confidence bin", "bin")
         bin_accuracy = family("reliability_accuracy", "Accuracy per confidence bin", "bin")
         day_classes = family("day_class_photos", "Photos per day (UTC) and predicted class", "day", "class")
-        day_low = family("day_low_confidence_share", "Share of photos under REVIEW_CONFIDENCE per day (UTC)",
-                         "day")
+        day_low = family("day_low_confidence_share", "Share of photos under REVIEW_CONFIDENCE per day (UTC)", "day")
         for r in self._reports:
             v = r.model_version
             photos.add_metric([v], r.photos)
@@ -67,8 +67,22 @@ class QualityCollector(Collector):
                 day_low.add_metric([v, day.isoformat()], d.low_confidence_share)
                 for i, count in enumerate(d.classes):
                     day_classes.add_metric([v, day.isoformat(), names.CLASSES[i]], count)
-        yield from (photos, reviewed, corrected, flagged, accuracy, lower, upper, ece, confusion, bin_photos,
-                    bin_confidence, bin_accuracy, day_classes, day_low)
+        yield from (
+            photos,
+            reviewed,
+            corrected,
+            flagged,
+            accuracy,
+            lower,
+            upper,
+            ece,
+            confusion,
+            bin_photos,
+            bin_confidence,
+            bin_accuracy,
+            day_classes,
+            day_low,
+        )
 
 
 def exposition(reports: Iterable[ModelQuality]) -> bytes:

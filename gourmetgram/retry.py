@@ -16,8 +16,14 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def with_retries(call: Callable[[], T], attempts: int, what: str, base_s: float = 0.2, cap_s: float = 5.0,
-                 sleep: Callable[[float], None] = time.sleep) -> T:
+def with_retries(
+    call: Callable[[], T],
+    attempts: int,
+    what: str,
+    base_s: float = 0.2,
+    cap_s: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
     """Run `call`, retrying `StoreUnavailable` up to `attempts` times in all (always at least once); the last
     attempt's error propagates."""
     for attempt in range(1, attempts):

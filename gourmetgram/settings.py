@@ -37,13 +37,15 @@ def _env(name: str, **kwargs):
 class Settings:
     """The whole configuration. Build it with `from_env()` (once, at the edge) or directly in tests."""
 
+    # The two secrets' defaults are public (this file): fine for a test, never used by `up`, which generates a
+    # folder's own when they are unset (gourmetgram_tools/state.py).
     minio_url: str = _env("MINIO_URL", default="http://127.0.0.1:9000")
     minio_user: str = _env("MINIO_USER", default="gourmetgram")
     minio_password: str = _env("MINIO_PASSWORD", default="gourmetgram-dev-password", repr=False)
     webhook_token: str = _env("WEBHOOK_TOKEN", default="gourmetgram-dev-token", repr=False)
     # Each component's own MinIO identity, created by `configure` (root credentials) and handed by `up`
     # and compose to that component alone as its MINIO_USER/MINIO_PASSWORD. Unset passwords are derived
-    # from the root password (see `component_credentials`), so `up` needs no stored secrets.
+    # from the root password (see `component_credentials`): `up` stores only the root ones (gourmetgram_tools/state.py).
     function_minio_user: str = _env("FUNCTION_MINIO_USER", default="gourmetgram-function")
     function_minio_password: str | None = _env("FUNCTION_MINIO_PASSWORD", default=None, repr=False)
     web_minio_user: str = _env("WEB_MINIO_USER", default="gourmetgram-web")
@@ -93,7 +95,7 @@ class Settings:
     # Open connections the frontend accepts (slow or idle clients each hold one).
     web_connection_limit: int = _env("WEB_CONNECTION_LIMIT", default=1000)
     # Open connections the function holds (its callers are MinIO, the frontend and /predict clients: a few dozen
-    # at most). One more makes room by closing the connection idle longest; see gourmetgram/cli/function_server.py.
+    # at most). One more makes room by closing the connection idle longest; see gourmetgram_tools/function_server.py.
     function_connection_limit: int = _env("FUNCTION_CONNECTION_LIMIT", default=1000)
     # Synchronous `POST /predict` requests the function works at once; more are refused with 503.
     predict_concurrency: int = _env("PREDICT_CONCURRENCY", default=4)
@@ -118,7 +120,7 @@ class Settings:
     # Days of traffic that /quality and its gauges cover by default.
     quality_window_days: int = _env("QUALITY_WINDOW_DAYS", default=14)
     # How MinIO's events reach the function: `webhook` (MinIO POSTs each event to FUNCTION_URL) or `jetstream`
-    # (MinIO publishes it to a NATS JetStream stream that every function replica pulls from; see README, Scaling).
+    # (MinIO publishes it to a NATS JetStream stream that every function replica pulls from; see docs/scaling.md).
     event_transport: str = _env("EVENT_TRANSPORT", default=names.WEBHOOK)
     # The NATS servers (comma-separated; one is enough, the client learns the rest of a cluster from it).
     nats_url: str = _env("NATS_URL", default="nats://127.0.0.1:4222")
@@ -149,8 +151,10 @@ class Settings:
             raise SettingsError("MINIO_PASSWORD must be at least 8 characters (MinIO refuses shorter ones)")
         if not self.webhook_token or len(self.webhook_token.split()) != 1:
             raise SettingsError("WEBHOOK_TOKEN must be one word (MinIO drops the header otherwise)")
-        for name, value in (("FUNCTION_MINIO_PASSWORD", self.function_minio_password),
-                            ("WEB_MINIO_PASSWORD", self.web_minio_password)):
+        for name, value in (
+            ("FUNCTION_MINIO_PASSWORD", self.function_minio_password),
+            ("WEB_MINIO_PASSWORD", self.web_minio_password),
+        ):
             if value is not None and len(value) < 8:
                 raise SettingsError(f"{name} must be at least 8 characters (MinIO refuses shorter ones)")
         nudge = self.nudge_token
@@ -183,8 +187,9 @@ class Settings:
 
     def _check_nats(self) -> None:
         if self.event_transport not in names.TRANSPORT_ARNS:
-            raise SettingsError(f"EVENT_TRANSPORT {self.event_transport!r} must be one of "
-                                f"{', '.join(names.TRANSPORT_ARNS)}")
+            raise SettingsError(
+                f"EVENT_TRANSPORT {self.event_transport!r} must be one of {', '.join(names.TRANSPORT_ARNS)}"
+            )
         if not self.nats_servers:
             raise SettingsError(f"NATS_URL {self.nats_url!r} names no server")
         for url in self.nats_servers:
@@ -210,11 +215,13 @@ class Settings:
             raise SettingsError("REVIEW_WINDOW_DAYS and QUALITY_WINDOW_DAYS must be at least 1")
         token = self.review_token
         if token is not None and (len(token) < 16 or len(token.split()) != 1):
-            raise SettingsError("REVIEW_TOKEN must be one word of at least 16 characters (it guards the "
-                                "operator pages)")
+            raise SettingsError(
+                "REVIEW_TOKEN must be one word of at least 16 characters (it guards the operator pages)"
+            )
         if not self.review_user or ":" in self.review_user:
-            raise SettingsError(f"REVIEW_USER {self.review_user!r} must be a non-empty name without ':' "
-                                "(HTTP basic auth splits on it)")
+            raise SettingsError(
+                f"REVIEW_USER {self.review_user!r} must be a non-empty name without ':' (HTTP basic auth splits on it)"
+            )
 
     @property
     def buckets(self) -> tuple[str, str, str, str]:
@@ -290,8 +297,10 @@ class Settings:
 
     def component_credentials(self, component: str) -> tuple[str, str]:
         """(user, password) of a component's own MinIO identity: "function" or "web"."""
-        user, password = {"function": (self.function_minio_user, self.function_minio_password),
-                          "web": (self.web_minio_user, self.web_minio_password)}[component]
+        user, password = {
+            "function": (self.function_minio_user, self.function_minio_password),
+            "web": (self.web_minio_user, self.web_minio_password),
+        }[component]
         return user, password or _derive(self.minio_password, f"minio:{component}")
 
     @property
@@ -300,8 +309,8 @@ class Settings:
 
     @property
     def local_review_token(self) -> str:
-        """The review token `up` gives its frontend (and prints): REVIEW_TOKEN, or one derived from the root
-        password, so the operator pages work out of the box on a developer's machine."""
+        """The review token `up` gives its frontend (and prints): REVIEW_TOKEN (which `up` generates for its folder
+        when unset), or one derived from the root password, so the operator pages always have one."""
         return self.review_token or _derive(self.minio_password, "review")
 
 
@@ -309,8 +318,10 @@ def _host_entries(raw: str) -> frozenset[str]:
     entries = {e.strip().lower() for e in raw.split(",")} - {""}
     for entry in entries - {ANY_HOST}:
         if not _HOST_ENTRY.fullmatch(entry):
-            raise SettingsError(f"WEB_ALLOWED_HOSTS entry {entry!r} is not a host name, an address or "
-                                "host:port (an IPv6 address in brackets), nor *")
+            raise SettingsError(
+                f"WEB_ALLOWED_HOSTS entry {entry!r} is not a host name, an address or "
+                "host:port (an IPv6 address in brackets), nor *"
+            )
     return frozenset(entries)
 
 

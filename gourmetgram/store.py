@@ -20,6 +20,7 @@ from minio.error import InvalidResponseError, MinioException, S3Error, ServerErr
 from minio.helpers import MIN_PART_SIZE
 from minio.notificationconfig import NotificationConfig
 
+from gourmetgram import names
 from gourmetgram.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,11 @@ class Changed(StoreError):
 
 class StoreUnavailable(StoreError):
     """MinIO is unreachable, slow or overloaded: worth retrying later."""
+
+
+class StorageFull(StoreUnavailable):
+    """MinIO refuses writes: its drives reached their minimum free space (XMinioStorageFull, HTTP 507).
+    Transient like the rest (it passes once space is freed), and the reason the function is not ready."""
 
 
 class CorruptDocument(StoreError):
@@ -90,8 +96,18 @@ class QueueRule:
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NoSuchObject", "NotFound", "ResourceNotFound"}
 _PRECONDITION = {"PreconditionFailed"}
-_TRANSIENT = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "XMinioServerNotInitialized",
-              "XMinioStorageFull", "XMinioReadQuorum", "XMinioWriteQuorum"}
+_TRANSIENT = {
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalError",
+    "RequestTimeout",
+    "XMinioServerNotInitialized",
+    "XMinioReadQuorum",
+    "XMinioWriteQuorum",
+}
+_STORAGE_FULL = "XMinioStorageFull"
+# The requests that add bytes to MinIO: the ones a full storage refuses, and whose success says it has room.
+_WRITES = frozenset({"PutObject", "CopyObject"})
 _USER_META = "x-amz-meta-"
 NULL_VERSION = "null"  # S3's name for an object stored while versioning was off (or in an unversioned bucket)
 
@@ -107,6 +123,8 @@ def _translate(exc: Exception, what: str, precondition: type[StoreError] = Chang
             return NotFound(f"{what} does not exist")
         if code in _PRECONDITION or status == 412:
             return precondition(f"{what}: precondition failed ({code or status})")
+        if code == _STORAGE_FULL:
+            return StorageFull(f"{what}: MinIO answered {code} (its drives are full)")
         if code in _TRANSIENT or status >= 500:
             return StoreUnavailable(f"{what}: MinIO answered {code or status}")
         return StoreError(f"{what}: {code} {exc.message}")
@@ -125,8 +143,9 @@ def _translate(exc: Exception, what: str, precondition: type[StoreError] = Chang
 _CLIENT_ERRORS = (MinioException, urllib3.exceptions.HTTPError, OSError)
 
 
-def minio_client(settings: Settings, user: str | None = None, password: str | None = None,
-                 timeout_s: float = 10.0) -> Minio:
+def minio_client(
+    settings: Settings, user: str | None = None, password: str | None = None, timeout_s: float = 10.0
+) -> Minio:
     """The one way the product builds a MinIO client: bounded timeouts (the SDK's default is 300 s with five
     retries), the settings' credentials or `user`/`password`, and a fixed region so that the SDK never asks
     for a bucket's location first (a right, s3:GetBucketLocation, that no component needs)."""
@@ -135,11 +154,22 @@ def minio_client(settings: Settings, user: str | None = None, password: str | No
         timeout=urllib3.Timeout(connect=min(timeout_s, 3.0), read=timeout_s),
         maxsize=64,
         # One quick retry of a refused connection or a 5xx; longer trouble is the caller's (gourmetgram.retry).
-        retries=urllib3.Retry(total=1, backoff_factor=0.1, status_forcelist=(500, 502, 503, 504),
-                              allowed_methods=None, raise_on_status=False),
+        retries=urllib3.Retry(
+            total=1,
+            backoff_factor=0.1,
+            status_forcelist=(500, 502, 503, 504),
+            allowed_methods=None,
+            raise_on_status=False,
+        ),
     )
-    return Minio(url.netloc, access_key=user or settings.minio_user, secret_key=password or settings.minio_password,
-                 secure=url.scheme == "https", region="us-east-1", http_client=http)
+    return Minio(
+        url.netloc,
+        access_key=user or settings.minio_user,
+        secret_key=password or settings.minio_password,
+        secure=url.scheme == "https",
+        region="us-east-1",
+        http_client=http,
+    )
 
 
 class Store:
@@ -154,6 +184,9 @@ class Store:
     def __init__(self, client: Minio):
         self._client = client
         self._counter: Callable[[str], None] = lambda operation: None
+        # MinIO says its storage is full only in answer to a write: the last such answer (its time and message),
+        # until a write succeeds again. Read by the function's /readyz.
+        self._full: tuple[str, str] | None = None
 
     def count_requests(self, counter: Callable[[str], None]) -> None:
         """Call `counter(operation)` for every S3 request this store sends (S3 operation names)."""
@@ -167,9 +200,21 @@ class Store:
         """Send one request: counted, and its client errors translated into ours."""
         self._counter(operation)
         try:
-            return call()
+            result = call()
         except _CLIENT_ERRORS as exc:
-            raise _translate(exc, what, precondition) from exc
+            error = _translate(exc, what, precondition)
+            if isinstance(error, StorageFull):
+                self._full = (names.now_iso(), str(error))
+            raise error from exc
+        if operation in _WRITES:
+            self._full = None
+        return result
+
+    def storage_full(self) -> str | None:
+        """Why MinIO refuses writes, while the last write it answered was refused for a full storage (None once
+        a write succeeds again, and before any write: MinIO tells it in no answer to a read)."""
+        full = self._full
+        return f"MinIO's storage is full since {full[0]}: {full[1]}" if full else None
 
     # --- reads -------------------------------------------------------------------------------
     def ping(self) -> None:
@@ -178,19 +223,32 @@ class Store:
 
     def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
         """The object (its latest version, or `version_id`) without its bytes."""
-        o = self._call("HeadObject", f"object {bucket}/{key}",
-                       lambda: self._client.stat_object(bucket, key, version_id=version_id))
-        return ObjectInfo(bucket, key, _strip(o.etag or ""), o.size or 0, o.last_modified, _user_metadata(o.metadata),
-                          o.content_type or "", o.version_id or None)
+        o = self._call(
+            "HeadObject", f"object {bucket}/{key}", lambda: self._client.stat_object(bucket, key, version_id=version_id)
+        )
+        return ObjectInfo(
+            bucket,
+            key,
+            _strip(o.etag or ""),
+            o.size or 0,
+            o.last_modified,
+            _user_metadata(o.metadata),
+            o.content_type or "",
+            o.version_id or None,
+        )
 
-    def fetch(self, bucket: str, key: str, etag: str | None = None, version_id: str | None = None,
-              limit: int | None = None) -> Fetched:
+    def fetch(
+        self, bucket: str, key: str, etag: str | None = None, version_id: str | None = None, limit: int | None = None
+    ) -> Fetched:
         """One GET of the latest version (or `version_id`), only if it is version `etag` (If-Match: Changed
         otherwise): its bytes and everything a HEAD says, so no HEAD is needed before or after. An object
         larger than `limit` is not read (`data` is None)."""
         headers = {"If-Match": f'"{etag}"'} if etag else None
-        response = self._call("GetObject", f"object {bucket}/{key}", lambda: self._client.get_object(
-            bucket, key, request_headers=headers, version_id=version_id))
+        response = self._call(
+            "GetObject",
+            f"object {bucket}/{key}",
+            lambda: self._client.get_object(bucket, key, request_headers=headers, version_id=version_id),
+        )
         h = response.headers
         try:
             size = int(h.get("content-length", ""))
@@ -204,22 +262,31 @@ class Store:
             data = _drain(response, f"{bucket}/{key}", limit)
             if limit is not None and len(data) > limit:
                 data = None
-        info = ObjectInfo(bucket, key, _strip(h.get("etag", "")), size if size is not None else len(data or b""),
-                          parsedate_to_datetime(h["last-modified"]), _user_metadata(h),
-                          h.get("content-type", ""), h.get("x-amz-version-id") or None)
+        info = ObjectInfo(
+            bucket,
+            key,
+            _strip(h.get("etag", "")),
+            size if size is not None else len(data or b""),
+            parsedate_to_datetime(h["last-modified"]),
+            _user_metadata(h),
+            h.get("content-type", ""),
+            h.get("x-amz-version-id") or None,
+        )
         return Fetched(info, data)
 
     def read(self, bucket: str, key: str, etag: str | None = None, limit: int | None = None) -> bytes:
         """The object's bytes; Changed if it is not version `etag`. With `limit`, at most `limit` + 1 bytes
         are read, so that the caller can tell an object over the limit without reading it whole."""
         headers = {"If-Match": f'"{etag}"'} if etag else None
-        response = self._call("GetObject", f"object {bucket}/{key}",
-                              lambda: self._client.get_object(bucket, key, request_headers=headers))
+        response = self._call(
+            "GetObject", f"object {bucket}/{key}", lambda: self._client.get_object(bucket, key, request_headers=headers)
+        )
         return _drain(response, f"{bucket}/{key}", limit)
 
     def get_tags(self, bucket: str, key: str) -> dict[str, str]:
-        tags = self._call("GetObjectTagging", f"tags of {bucket}/{key}",
-                          lambda: self._client.get_object_tags(bucket, key))
+        tags = self._call(
+            "GetObjectTagging", f"tags of {bucket}/{key}", lambda: self._client.get_object_tags(bucket, key)
+        )
         return dict(tags or {})
 
     def get_json(self, bucket: str, key: str) -> tuple[dict, str]:
@@ -240,8 +307,13 @@ class Store:
         try:
             # list_objects always asks for pages of 1000; its own page loop, with the page size given.
             for o in self._client._list_objects(  # noqa: SLF001
-                    bucket, delimiter=None, prefix=prefix or None, start_after=start_after or None,
-                    encoding_type="url", max_keys=min(max(page_size, 1), 1000)):
+                bucket,
+                delimiter=None,
+                prefix=prefix or None,
+                start_after=start_after or None,
+                encoding_type="url",
+                max_keys=min(max(page_size, 1), 1000),
+            ):
                 yield ObjectInfo(bucket, o.object_name, _strip(o.etag or ""), o.size or 0, o.last_modified)
         except _CLIENT_ERRORS as exc:
             raise _translate(exc, f"listing {bucket}/{prefix}") from exc
@@ -253,77 +325,132 @@ class Store:
         self._counter("ListObjectVersions")
         try:
             for o in self._client._list_objects(  # noqa: SLF001
-                    bucket, delimiter=None, encoding_type="url", include_version=True,
-                    max_keys=min(max(page_size, 1), 1000)):
+                bucket, delimiter=None, encoding_type="url", include_version=True, max_keys=min(max(page_size, 1), 1000)
+            ):
                 if o.is_delete_marker:
                     continue
                 version = None if o.version_id in (None, NULL_VERSION) else o.version_id
-                yield ObjectInfo(bucket, o.object_name, _strip(o.etag or ""), o.size or 0, o.last_modified,
-                                 version_id=version)
+                yield ObjectInfo(
+                    bucket, o.object_name, _strip(o.etag or ""), o.size or 0, o.last_modified, version_id=version
+                )
         except _CLIENT_ERRORS as exc:
             raise _translate(exc, f"listing the versions of {bucket}") from exc
 
     def subscriptions(self, bucket: str) -> tuple[QueueRule, ...]:
         """The queue rules of the bucket's notification configuration (none for a missing bucket)."""
         try:
-            config = self._call("GetBucketNotification", f"subscriptions of {bucket}",
-                                lambda: self._client.get_bucket_notification(bucket))
+            config = self._call(
+                "GetBucketNotification",
+                f"subscriptions of {bucket}",
+                lambda: self._client.get_bucket_notification(bucket),
+            )
         except NotFound:
             return ()
         return queue_rules(config)
 
     def versioning(self, bucket: str) -> str:
         """The bucket's versioning: "Enabled", "Suspended" or "Off"."""
-        return self._call("GetBucketVersioning", f"versioning of {bucket}",
-                          lambda: self._client.get_bucket_versioning(bucket)).status_string
+        return self._call(
+            "GetBucketVersioning", f"versioning of {bucket}", lambda: self._client.get_bucket_versioning(bucket)
+        ).status_string
 
     # --- writes ------------------------------------------------------------------------------
-    def put(self, bucket: str, key: str, body: bytes | IO[bytes], *, content_type: str = "application/octet-stream",
-            metadata: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> str:
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes | IO[bytes],
+        *,
+        content_type: str = "application/octet-stream",
+        metadata: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> str:
         """Write an object with its metadata and tags in one request, so it never exists without them."""
         stream = io.BytesIO(body) if isinstance(body, bytes) else body
         length = stream_length(stream)
         # One part as large as the object: a single PUT, as the web page's uploads always were.
-        r = self._call("PutObject", f"writing {bucket}/{key}", lambda: self._client.put_object(
-            bucket, key, stream, length, content_type=content_type, metadata=metadata or None,
-            tags=_tags(tags) if tags else None, part_size=max(MIN_PART_SIZE, length)))
+        r = self._call(
+            "PutObject",
+            f"writing {bucket}/{key}",
+            lambda: self._client.put_object(
+                bucket,
+                key,
+                stream,
+                length,
+                content_type=content_type,
+                metadata=metadata or None,
+                tags=_tags(tags) if tags else None,
+                part_size=max(MIN_PART_SIZE, length),
+            ),
+        )
         return _strip(r.etag or "")
 
-    def create(self, bucket: str, key: str, body: bytes | IO[bytes], *, content_type: str,
-               metadata: dict[str, str]) -> str:
+    def create(
+        self, bucket: str, key: str, body: bytes | IO[bytes], *, content_type: str, metadata: dict[str, str]
+    ) -> str:
         """Write an object only if the key holds none (If-None-Match: *; AlreadyExists otherwise), in one PUT:
         a PUT sent twice (a retry after a lost answer) stores one version, not two."""
         data = body if isinstance(body, bytes) else body.read()
-        headers = {"Content-Type": content_type, **{f"{_USER_META}{k}": v for k, v in metadata.items()},
-                   "If-None-Match": "*"}
+        headers = {
+            "Content-Type": content_type,
+            **{f"{_USER_META}{k}": v for k, v in metadata.items()},
+            "If-None-Match": "*",
+        }
         # put_object would send If-None-Match as user metadata; the SDK's own PutObject call sends it as given.
-        r = self._call("PutObject", f"writing {bucket}/{key}",
-                       lambda: self._client._put_object(bucket, key, data, headers),  # noqa: SLF001
-                       AlreadyExists)
+        r = self._call(
+            "PutObject",
+            f"writing {bucket}/{key}",
+            lambda: self._client._put_object(bucket, key, data, headers),  # noqa: SLF001
+            AlreadyExists,
+        )
         return _strip(r.etag or "")
 
-    def copy(self, src: ObjectInfo, bucket: str, key: str, *, metadata: dict[str, str],
-             tags: dict[str, str], content_type: str | None = None) -> None:
+    def copy(
+        self,
+        src: ObjectInfo,
+        bucket: str,
+        key: str,
+        *,
+        metadata: dict[str, str],
+        tags: dict[str, str],
+        content_type: str | None = None,
+    ) -> None:
         """Server-side copy of exactly version `src.etag` (of `src.version_id` when known, even if a newer
         upload replaced it since), with new metadata and tags in the same request (and a new Content-Type
         if given)."""
         headers = {
             **CopySource(src.bucket, src.key, version_id=src.version_id, match_etag=src.etag).gen_copy_headers(),
-            "x-amz-metadata-directive": "REPLACE", "x-amz-tagging-directive": "REPLACE",
+            "x-amz-metadata-directive": "REPLACE",
+            "x-amz-tagging-directive": "REPLACE",
             "x-amz-tagging": _tagging(tags),
             "Content-Type": content_type or src.content_type or "application/octet-stream",
             **{f"{_USER_META}{k}": v for k, v in metadata.items()},
         }
         # The SDK's copy_object first HEADs the source to pick copy or compose: one request more per photo
         # for nothing (ours are far below 5 GiB), so the CopyObject request is sent as is.
-        self._call("CopyObject", f"copying {src.bucket}/{src.key} to {bucket}/{key}",
-                   lambda: self._client._execute("PUT", bucket, key, headers=headers))  # noqa: SLF001
+        self._call(
+            "CopyObject",
+            f"copying {src.bucket}/{src.key} to {bucket}/{key}",
+            lambda: self._client._execute("PUT", bucket, key, headers=headers),
+        )  # noqa: SLF001
 
-    def put_json(self, bucket: str, key: str, doc: dict, *, if_absent: bool = False,
-                 if_match: str | None = None) -> str:
-        """Write a JSON document; `if_absent` (AlreadyExists) or `if_match` (Changed; NotFound when the key
+    def put_json(
+        self,
+        bucket: str,
+        key: str,
+        doc: dict,
+        *,
+        if_absent: bool = False,
+        if_match: str | None = None,
+        tags: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> str:
+        """Write a JSON document, with its whole tag set and user metadata in the same request (a rewrite
+        without them leaves none); `if_absent` (AlreadyExists) or `if_match` (Changed; NotFound when the key
         is gone, as MinIO answers 404) make it a conditional write."""
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **{f"{_USER_META}{k}": v for k, v in (metadata or {}).items()}}
+        if tags:
+            headers["x-amz-tagging"] = _tagging(tags)
         if if_absent:
             headers["If-None-Match"] = "*"
         elif if_match:
@@ -331,9 +458,12 @@ class Store:
         body = json.dumps(doc, sort_keys=True, indent=1).encode()
         # put_object would send If-None-Match/If-Match as user metadata; the SDK's own PutObject call sends
         # headers as given.
-        r = self._call("PutObject", f"record {bucket}/{key}",
-                       lambda: self._client._put_object(bucket, key, body, headers),  # noqa: SLF001
-                       AlreadyExists if if_absent else Changed)
+        r = self._call(
+            "PutObject",
+            f"record {bucket}/{key}",
+            lambda: self._client._put_object(bucket, key, body, headers),  # noqa: SLF001
+            AlreadyExists if if_absent else Changed,
+        )
         return _strip(r.etag or "")
 
     def set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> dict[str, str]:
@@ -344,11 +474,20 @@ class Store:
 
     def put_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
         """Replace the object's whole tag set (keys missing from `tags` are removed)."""
-        self._call("PutObjectTagging", f"tagging {bucket}/{key}",
-                   lambda: self._client.set_object_tags(bucket, key, _tags(tags)))
+        self._call(
+            "PutObjectTagging",
+            f"tagging {bucket}/{key}",
+            lambda: self._client.set_object_tags(bucket, key, _tags(tags)),
+        )
 
-    def delete(self, bucket: str, key: str, etag: str | None = None, modified: datetime | None = None,
-               version_id: str | None = None) -> None:
+    def delete(
+        self,
+        bucket: str,
+        key: str,
+        etag: str | None = None,
+        modified: datetime | None = None,
+        version_id: str | None = None,
+    ) -> None:
         """Delete one object version, sparing a newer upload under the same key, and leaving no delete marker.
 
         With `version_id` (the version a GET answered): that version, and only it, in one request. With
@@ -363,12 +502,17 @@ class Store:
             except NotFound:
                 return
             if current.etag != etag or (modified is not None and _second(current.last_modified) != _second(modified)):
-                raise Changed(f"object {bucket}/{key} changed (now {current.etag} of {current.last_modified}, "
-                              f"expected {etag} of {modified})")
+                raise Changed(
+                    f"object {bucket}/{key} changed (now {current.etag} of {current.last_modified}, "
+                    f"expected {etag} of {modified})"
+                )
             # No version id: an unversioned bucket, or an object from before versioning ("null" means it then).
             version_id = current.version_id or NULL_VERSION
-        self._call("DeleteObject", f"deleting {bucket}/{key}",
-                   lambda: self._client.remove_object(bucket, key, version_id=version_id))
+        self._call(
+            "DeleteObject",
+            f"deleting {bucket}/{key}",
+            lambda: self._client.remove_object(bucket, key, version_id=version_id),
+        )
 
 
 def _second(moment: datetime) -> int:
@@ -377,14 +521,18 @@ def _second(moment: datetime) -> int:
 
 def _user_metadata(headers) -> dict[str, str]:
     """`x-amz-meta-*` headers as metadata names (lower case, without the prefix)."""
-    return {k.lower()[len(_USER_META):]: v for k, v in (headers or {}).items() if k.lower().startswith(_USER_META)}
+    return {k.lower()[len(_USER_META) :]: v for k, v in (headers or {}).items() if k.lower().startswith(_USER_META)}
 
 
 def queue_rules(config: NotificationConfig) -> tuple[QueueRule, ...]:
     return tuple(
-        QueueRule(q.queue or "", tuple(q.events), q.config_id,
-                  q.prefix_filter_rule.value if q.prefix_filter_rule else None,
-                  q.suffix_filter_rule.value if q.suffix_filter_rule else None)
+        QueueRule(
+            q.queue or "",
+            tuple(q.events),
+            q.config_id,
+            q.prefix_filter_rule.value if q.prefix_filter_rule else None,
+            q.suffix_filter_rule.value if q.suffix_filter_rule else None,
+        )
         for q in config.queue_config_list
     )
 

@@ -29,8 +29,14 @@ def parse_wait(raw: str, most: float) -> float | None:
 
 
 class OutcomeWaiter:
-    def __init__(self, store: Store, bucket: str, first_interval_s: float = 0.05, max_interval_s: float = 0.25,
-                 pause: Callable[[str, float], None] = lambda pid, seconds: time.sleep(seconds)):
+    def __init__(
+        self,
+        store: Store,
+        bucket: str,
+        first_interval_s: float = 0.05,
+        max_interval_s: float = 0.25,
+        pause: Callable[[str, float], None] = lambda pid, seconds: time.sleep(seconds),
+    ):
         self._store = store
         self._bucket = bucket
         self._first = first_interval_s
@@ -41,8 +47,9 @@ class OutcomeWaiter:
         found = outcome.read(self._store, self._bucket, pid)
         return found.outcome if found else None
 
-    def wait(self, pid: str, seconds: float, should_stop: Callable[[], bool] = lambda: False,
-             read_first: bool = True) -> Outcome | None:
+    def wait(
+        self, pid: str, seconds: float, should_stop: Callable[[], bool] = lambda: False, read_first: bool = True
+    ) -> Outcome | None:
         """The record as soon as it is final, or as it stands when `seconds` run out or `should_stop()`
         says nobody is waiting any more (the client hung up): no read is made after that. Without
         `read_first` (the caller has just read it) the first read waits for the first pause."""

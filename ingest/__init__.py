@@ -14,6 +14,7 @@ from gourmetgram.waiter import OutcomeWaiter
 from ingest import security
 from ingest.arrivals import Arrivals
 from ingest.event_reads import PAGE_SIZES, EventReads
+from ingest.login_limit import FailedLogins
 from ingest.nudge import Nudger
 from ingest.recent_uploads import RecentUploads
 from ingest.server import body_limit
@@ -39,6 +40,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         "event_reads": EventReads(EventLog(store, settings.bucket_events, keep_outside=max(PAGE_SIZES))),
         # Long-polls waiting at once; the rest answer at once (see predictions.get_prediction).
         "long_polls": threading.BoundedSemaphore(settings.long_poll_max_concurrent),
+        # Wrong operator logins per client address: past a few, 429 (ingest.operator).
+        "failed_logins": FailedLogins(),
     }
     security.init_app(app, settings.allowed_web_hosts)
 

@@ -10,6 +10,7 @@ from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 from gourmetgram.waiter import OutcomeWaiter
 from ingest.event_reads import EventReads
+from ingest.login_limit import FailedLogins
 from ingest.nudge import Nudger
 from ingest.recent_uploads import RecentUploads
 
@@ -41,10 +42,15 @@ def recent_uploads() -> RecentUploads:
 
 
 def event_reads() -> EventReads:
-    """The event log's newest records, read once for every request waiting (`/api/events`)."""
+    """The event log's newest records, read once for every request waiting (`/review/api/events`)."""
     return current_app.extensions["gourmetgram"]["event_reads"]
 
 
 def cache() -> dict:
     """A small per-app cache (the function's status)."""
     return current_app.extensions["gourmetgram"].setdefault("cache", {})
+
+
+def failed_logins() -> FailedLogins:
+    """Wrong operator logins per client address (ingest.login_limit)."""
+    return current_app.extensions["gourmetgram"]["failed_logins"]

@@ -1,4 +1,4 @@
-"""The event log for many clients at once: `/api/events` answers from reads of the log shared by every
+"""The event log for many clients at once: `/review/api/events` answers from reads of the log shared by every
 request waiting, at most one read a second (per size of page), and 503 at once past a few waiting requests.
 
 Why shared reads rather than a cap alone: with a cap, clients past it get errors and those within it each
@@ -21,7 +21,7 @@ from ingest import tokens
 T = TypeVar("T")
 PAGE_SIZES = (100, 500)  # reads are made at these sizes and cut to what was asked
 READ_EVERY_S = 1.0
-MAX_WAITING = 8          # requests waiting for a read (each holds a server thread); more get a 503 at once
+MAX_WAITING = 8  # requests waiting for a read (each holds a server thread); more get a 503 at once
 MAX_WAIT_S = 15.0
 _UNFINISHED = object()  # a read stopped by something other than an Exception (it answers nobody)
 
@@ -34,13 +34,19 @@ class SharedRead(Generic[T]):
     """Runs `read` for the requests that want it: one at a time, at most once per `every_s`, each request
     given the result of a read that began after it arrived (or that read's exception)."""
 
-    def __init__(self, read: Callable[[], T], every_s: float = READ_EVERY_S, max_waiting: int = MAX_WAITING,
-                 max_wait_s: float = MAX_WAIT_S, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        read: Callable[[], T],
+        every_s: float = READ_EVERY_S,
+        max_waiting: int = MAX_WAITING,
+        max_wait_s: float = MAX_WAIT_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._read, self._every, self._max_waiting, self._max_wait = read, every_s, max_waiting, max_wait_s
         self._clock = clock
         self._changed = threading.Condition()
         self._reading = False
-        self._began = float("-inf")               # when the latest read began
+        self._began = float("-inf")  # when the latest read began
         self._last: tuple[float, object] | None = None  # (when it began, its result or exception)
         self._waiting = 0
 
@@ -84,11 +90,13 @@ def _unwrap(result):
 
 
 class EventReads:
-    """The newest records for `/api/events`, without the feedback token's hash, through shared reads."""
+    """The newest records for `/review/api/events`, without the feedback token's hash, through shared reads."""
 
     def __init__(self, events: EventLog, **options):
-        self._reads = {size: SharedRead(lambda size=size: [tokens.public(doc) for doc in events.newest(size)],
-                                        **options) for size in PAGE_SIZES}
+        self._reads = {
+            size: SharedRead(lambda size=size: [tokens.public(doc) for doc in events.newest(size)], **options)
+            for size in PAGE_SIZES
+        }
 
     def newest(self, limit: int) -> list[dict]:
         size = next(size for size in PAGE_SIZES if limit <= size)

@@ -57,8 +57,11 @@ class Nudger:
         if not self._pending.acquire(blocking=False):
             with self._dropped_lock:
                 self.dropped += 1
-            log.warning("the function is not answering nudges (%d waiting); incoming/%s is left to MinIO's event",
-                        HELD + UNHELD_SENDERS + WAITING, key)
+            log.warning(
+                "the function is not answering nudges (%d waiting); incoming/%s is left to MinIO's event",
+                HELD + UNHELD_SENDERS + WAITING,
+                key,
+            )
             return
         self._pool.submit(self._send, pid, json.dumps({"key": key, "etag": etag}).encode())
 
@@ -74,8 +77,12 @@ class Nudger:
             self._pending.release()
 
     def _post(self, pid: str, body: bytes, url: str) -> None:
-        request = urllib.request.Request(url, data=body, method="POST", headers={
-            "Authorization": f"Bearer {self._token}", "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            url,
+            data=body,
+            method="POST",
+            headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=HOLD_S + 5) as response:  # noqa: S310 (our function)
                 answer = json.loads(response.read(4096) or b"{}")
@@ -84,7 +91,10 @@ class Nudger:
         except ValueError as exc:  # not JSON: only the early wake-up is lost
             log.warning("the function's answer to a nudge is not JSON (%s)", exc)
         except urllib.error.HTTPError as exc:  # refused: a wrong NUDGE_TOKEN shows here, not as slow labels
-            log.warning("the function refused the nudge (%s %s); MinIO's event will do", exc.code,
-                        exc.read(200).decode(errors="replace"))
+            log.warning(
+                "the function refused the nudge (%s %s); MinIO's event will do",
+                exc.code,
+                exc.read(200).decode(errors="replace"),
+            )
         except (OSError, http.client.HTTPException) as exc:  # down, or not the function: MinIO's event will do
             log.info("could not nudge the function (%s); MinIO's event will do", exc)

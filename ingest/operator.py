@@ -3,6 +3,8 @@
 Browsers send it as the password of HTTP basic auth (user REVIEW_USER): they ask once and then send it
 with every request of the page, its photos and its fetches. Scripts and Prometheus send it as
 `Authorization: Bearer <token>`. Both are compared in constant time. Unset, the pages are off (503).
+Wrong credentials are limited per client address (`ingest.login_limit`): past a few, 429 with Retry-After.
+A request without credentials (a browser's first, before it asks) is not a wrong one.
 Cross-site writes are refused for every page (`ingest.security`), which matters here: a browser also
 sends basic-auth credentials with another site's form.
 """
@@ -10,7 +12,6 @@ sends basic-auth credentials with another site's form.
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 
 from flask import Blueprint, Response, jsonify, request
@@ -32,7 +33,7 @@ def authorized(settings: Settings, header: str | None) -> bool:
     if scheme.lower() == "basic":
         try:
             user, _, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII (a header of bytes >= 0x80), not UTF-8
             return False
         return _same(user, settings.review_user) & _same(password, token)
     return False
@@ -45,14 +46,34 @@ def _same(given: str, expected: str) -> bool:
 def _refuse() -> Response | None:
     s = context.settings()
     if not s.review_token:
-        response = jsonify({"error": "the operator pages are off: set REVIEW_TOKEN (16 characters or more) for "
-                                     "the frontend; `gourmetgram up` prints the one it uses"})
+        response = jsonify(
+            {
+                "error": "the operator pages are off: set REVIEW_TOKEN (16 characters or more) for "
+                "the frontend; `gourmetgram up` prints the one it uses"
+            }
+        )
         response.status_code = 503
         return response
-    if authorized(s, request.headers.get("Authorization")):
+    header = request.headers.get("Authorization")
+    logins = context.failed_logins()
+    if header is not None:
+        wait_s = logins.retry_after(request.remote_addr)
+        if wait_s is not None:
+            response = jsonify({"error": f"too many wrong logins from this address: try again in {wait_s} s"})
+            response.status_code = 429
+            response.headers["Retry-After"] = str(wait_s)
+            return response
+    if authorized(s, header):
+        logins.succeeded(request.remote_addr)
         return None
-    response = jsonify({"error": f"the operator pages need REVIEW_TOKEN: as the password of user "
-                                 f"{s.review_user!r} (HTTP basic auth) or as 'Authorization: Bearer <token>'"})
+    if header is not None:
+        logins.failed(request.remote_addr)
+    response = jsonify(
+        {
+            "error": f"the operator pages need REVIEW_TOKEN: as the password of user "
+            f"{s.review_user!r} (HTTP basic auth) or as 'Authorization: Bearer <token>'"
+        }
+    )
     response.status_code = 401
     response.headers["WWW-Authenticate"] = f'Basic realm="{REALM}", charset="UTF-8"'
     return response

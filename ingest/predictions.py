@@ -29,8 +29,9 @@ def get_prediction(pid: str):
     raw_wait = request.args.get("wait", "0")
     wait = parse_wait(raw_wait, s.long_poll_max_s)
     if wait is None:
-        return jsonify({"error": f"wait must be a number of seconds from 0 to {s.long_poll_max_s:g}, "
-                                 f"not {raw_wait[:40]!r}"}), 400
+        return jsonify(
+            {"error": f"wait must be a number of seconds from 0 to {s.long_poll_max_s:g}, not {raw_wait[:40]!r}"}
+        ), 400
     try:
         doc = _current(pid)
         if doc is None:
@@ -38,8 +39,12 @@ def get_prediction(pid: str):
         if wait and not Status(doc["status"]).final:
             doc = _long_poll(pid, wait) or doc
     except CorruptDocument:
-        return jsonify({"error": f"the record of prediction {pid} is unreadable; the function rewrites it when "
-                                 "it works the photo again"}), 502
+        return jsonify(
+            {
+                "error": f"the record of prediction {pid} is unreadable; the function rewrites it when "
+                "it works the photo again"
+            }
+        ), 502
     except StoreError as exc:
         return jsonify({"error": f"storage is unavailable: {exc}"}), 503
     return jsonify(tokens.public(doc))
@@ -91,13 +96,18 @@ def feedback(pid: str):
         return _not_found(pid)
     token = tokens.bearer(request.headers.get("Authorization"))
     if token is None:
-        return jsonify({"error": "feedback needs the prediction's feedback token: send 'Authorization: Bearer "
-                                 "<feedback_token>' with the token POST /predict answered"}), 403
+        return jsonify(
+            {
+                "error": "feedback needs the prediction's feedback token: send 'Authorization: Bearer "
+                "<feedback_token>' with the token POST /predict answered"
+            }
+        ), 403
     try:
         # Read no more than a feedback body can be: the app's limit is the photo's.
         labels = feedback_body.parse(request.stream.read(feedback_body.MAX_BODY_BYTES + 1))
-        record = change_labels(context.store(), context.settings(), pid,
-                               lambda doc: _with_feedback(pid, doc, token, labels))
+        record = change_labels(
+            context.store(), context.settings(), pid, lambda doc: _with_feedback(pid, doc, token, labels)
+        )
     except Refused as exc:
         return jsonify({"error": exc.message}), exc.status
     except NotFound as exc:
@@ -112,12 +122,14 @@ def feedback(pid: str):
 def _with_feedback(pid: str, record: Outcome, token: str, labels: dict) -> Outcome:
     """The record with the feedback applied, if the token is its uploader's and the prediction done."""
     if not tokens.matches(token, record.feedback_token_sha256):
-        raise Refused(403, f"this feedback token is not the one of prediction {pid}: only its uploader may "
-                           "give feedback")
+        raise Refused(
+            403, f"this feedback token is not the one of prediction {pid}: only its uploader may give feedback"
+        )
     if record.status is not Status.DONE:
         raise Refused(409, f"prediction {pid} is {record.status.value}: only a done one takes feedback")
     if labels.get("corrected_class") == record.predicted_class:
         # The model was right: that is no correction (training data must not hold one equal to the
         # prediction), and it takes back an earlier one, so an uploader can undo a wrong pick.
         labels = {**labels, "corrected_class": None}
-    return dataclasses.replace(record, **labels)
+    # When: feedback later than a review brings the photo back to the review queue (review_queue.disputed).
+    return dataclasses.replace(record, **labels, timestamps={**record.timestamps, "feedback": names.now_iso()})

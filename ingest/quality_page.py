@@ -56,10 +56,20 @@ def page():
     from gourmetgram import quality_charts  # matplotlib: loaded by the first operator who asks, not at start
 
     threshold = context.settings().review_confidence
-    charts = [{name: "data:image/png;base64," + base64.b64encode(png).decode()
-               for name, png in quality_charts.all_charts(r, threshold).items()} for r in reports]
-    return render_template("quality.html", reports=list(zip(reports, charts, strict=True)), days=days,
-                           classes=names.CLASSES, threshold=threshold)
+    charts = [
+        {
+            name: "data:image/png;base64," + base64.b64encode(png).decode()
+            for name, png in quality_charts.all_charts(r, threshold).items()
+        }
+        for r in reports
+    ]
+    return render_template(
+        "quality.html",
+        reports=list(zip(reports, charts, strict=True)),
+        days=days,
+        classes=names.CLASSES,
+        threshold=threshold,
+    )
 
 
 @bp.get("/quality/metrics")

@@ -19,8 +19,9 @@ TRUSTED_S = 60.0  # the function claims a photo in milliseconds; a minute covers
 class RecentUploads:
     """Thread-safe; remembers the last `remembered` uploads for `trusted_s` seconds each."""
 
-    def __init__(self, remembered: int = 4096, trusted_s: float = TRUSTED_S,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, remembered: int = 4096, trusted_s: float = TRUSTED_S, clock: Callable[[], float] = time.monotonic
+    ):
         self._trusted_s, self._clock = trusted_s, clock
         self._stored: Lru[str, float] = Lru(remembered)
 

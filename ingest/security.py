@@ -22,17 +22,19 @@ from flask import Flask, Response, jsonify, request
 
 from gourmetgram.settings import ANY_HOST
 
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' blob: data:",  # the page previews the chosen photo through an object URL
-    "connect-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' blob: data:",  # the page previews the chosen photo through an object URL
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -53,9 +55,11 @@ def host_refusal(host: str | None, allowed: frozenset[str]) -> str | None:
     m = _HOST.fullmatch(host.strip().lower())
     if m and (m["name"] in allowed or f"{m['name']}:{m['port']}" in allowed):
         return None
-    return (f"refused: this site does not answer to the host name {host!r} (a page of another site can point "
-            "its own name at this server: DNS rebinding). If that is how you reach it, add it to "
-            "WEB_ALLOWED_HOSTS")
+    return (
+        f"refused: this site does not answer to the host name {host!r} (a page of another site can point "
+        "its own name at this server: DNS rebinding). If that is how you reach it, add it to "
+        "WEB_ALLOWED_HOSTS"
+    )
 
 
 def cross_origin_refusal(method: str, sec_fetch_site: str | None, origin: str | None, host: str) -> str | None:
@@ -70,8 +74,9 @@ def cross_origin_refusal(method: str, sec_fetch_site: str | None, origin: str | 
 
 
 def _refuse_cross_origin():
-    reason = cross_origin_refusal(request.method, request.headers.get("Sec-Fetch-Site"),
-                                  request.headers.get("Origin"), request.host)
+    reason = cross_origin_refusal(
+        request.method, request.headers.get("Sec-Fetch-Site"), request.headers.get("Origin"), request.host
+    )
     if reason:
         return jsonify({"error": reason}), 403
     return None

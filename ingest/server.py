@@ -1,6 +1,6 @@
 """How `serve-web` runs the frontend: waitress with limits chosen on purpose, and the open files they need.
 
-What one hostile client can do against these limits is in README ("Security").
+What one hostile client can do against these limits is in docs/security.md#the-frontend-what-is-open-and-its-limits.
 """
 
 from __future__ import annotations
@@ -55,8 +55,12 @@ def waitress_options(settings: Settings, connection_limit: int) -> dict:
 
 def fit_open_files(connection_limit: int) -> tuple[int, str | None]:
     """The connection limit the frontend can honour, its open-files limit raised for it (and why not, if lower)."""
-    return openfiles.fit_open_files(connection_limit, files_per_connection=FILES_PER_CONNECTION,
-                                    reserved=FILES_RESERVED, setting="WEB_CONNECTION_LIMIT")
+    return openfiles.fit_open_files(
+        connection_limit,
+        files_per_connection=FILES_PER_CONNECTION,
+        reserved=FILES_RESERVED,
+        setting="WEB_CONNECTION_LIMIT",
+    )
 
 
 def serve(app: Flask, settings: Settings) -> None:
@@ -65,6 +69,10 @@ def serve(app: Flask, settings: Settings) -> None:
     if shortfall:
         log.warning("%s", shortfall)
     options = waitress_options(settings, connection_limit)
-    log.info("frontend: %d threads, at most %d connections, %d long-polls waiting at once",
-             settings.web_threads, connection_limit, settings.long_poll_max_concurrent)
+    log.info(
+        "frontend: %d threads, at most %d connections, %d long-polls waiting at once",
+        settings.web_threads,
+        connection_limit,
+        settings.long_poll_max_concurrent,
+    )
     waitress.serve(app, **options)

@@ -15,9 +15,9 @@ from PIL import Image, ImageOps
 from gourmetgram import images
 from gourmetgram.lru import Lru
 
-SIZE = 160          # pixels on the longer side
+SIZE = 160  # pixels on the longer side
 QUALITY = 80
-KEPT = 512          # thumbnails kept (a few KB each: about 3 MB)
+KEPT = 512  # thumbnails kept (a few KB each: about 3 MB)
 
 
 def thumbnail(data: bytes, max_pixels: int, size: int = SIZE) -> bytes:

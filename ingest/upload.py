@@ -37,13 +37,18 @@ def predict():
     pid = names.upload_id()  # time-ordered: records and production keys list by time
     key = f"{pid}{names.extension(fmt)}"  # the detected format's extension, whatever the file's name says
     token, token_hash = tokens.issue()  # the uploader's alone: feedback needs it, we keep only its hash
-    metadata = {"prediction-id": pid, "source": "web", "original-filename": filename_metadata(upload.filename or ""),
-                names.FEEDBACK_TOKEN_METADATA: token_hash}
+    metadata = {
+        "prediction-id": pid,
+        "source": "web",
+        "original-filename": filename_metadata(upload.filename or ""),
+        names.FEEDBACK_TOKEN_METADATA: token_hash,
+    }
     try:
         # Create-only: if the PUT is sent twice (the SDK retries once after a lost answer), the second finds
         # the first stored and the key keeps one version, so the photo gets one record and one production copy.
-        etag = context.store().create(s.bucket_incoming, key, stream, content_type=names.content_type(fmt),
-                                      metadata=metadata)
+        etag = context.store().create(
+            s.bucket_incoming, key, stream, content_type=names.content_type(fmt), metadata=metadata
+        )
     except AlreadyExists:
         # Only our own first attempt can hold this fresh key; its ETag is the MD5 of these bytes (one PUT).
         # Were it not, the nudge would merely be refused and MinIO's event still bring the photo.

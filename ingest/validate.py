@@ -31,8 +31,9 @@ def check_image(stream: IO[bytes], max_pixels: int) -> tuple[str, Refusal | None
     try:
         image = images.open_header(stream, max_pixels)
     except images.ImageRefused as exc:
-        return "", Refusal(_STATUS[exc.kind], f"{exc}: upload a {images.ACCEPTED} photo"
-                           if exc.kind == "not_an_image" else str(exc))
+        return "", Refusal(
+            _STATUS[exc.kind], f"{exc}: upload a {images.ACCEPTED} photo" if exc.kind == "not_an_image" else str(exc)
+        )
     finally:
         stream.seek(0)
     return image.format, None

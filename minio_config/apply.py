@@ -40,8 +40,13 @@ class ConfigureError(Exception):
     """MinIO refused the configuration; the message says what to do."""
 
 
-def configure(settings: Settings, echo: Callable[[str], None] = print, alias: str = "local",
-              dry_run: bool = False, want: Desired | None = None) -> list:
+def configure(
+    settings: Settings,
+    echo: Callable[[str], None] = print,
+    alias: str = "local",
+    dry_run: bool = False,
+    want: Desired | None = None,
+) -> list:
     """Bring MinIO (and with EVENT_TRANSPORT=jetstream, the stream and its consumer in NATS) to the desired state
     (by default the one `settings` describe); a second run does nothing. Returns the steps taken."""
     try:
@@ -78,15 +83,20 @@ def _configure_stream(settings: Settings, echo: Callable[[str], None], dry_run: 
 
 
 def _denied(exc: MinioAdminException) -> bool:
-    return current.admin_error_code(exc) in ("AccessDenied", "XMinioAdminNoAccess", "InvalidAccessKeyId",
-                                             "SignatureDoesNotMatch")
+    return current.admin_error_code(exc) in (
+        "AccessDenied",
+        "XMinioAdminNoAccess",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+    )
 
 
 def _admin_refused(exc: MinioAdminException, settings: Settings) -> ConfigureError:
     return ConfigureError(
         f"MinIO refused an admin call to user {settings.minio_user!r} ({current.admin_error_code(exc)}): "
         f"`configure` creates the components' users and policies, so it needs MinIO's root credentials in "
-        f"MINIO_USER/MINIO_PASSWORD (the components' own identities cannot do this, by design)")
+        f"MINIO_USER/MINIO_PASSWORD (the components' own identities cannot do this, by design)"
+    )
 
 
 def _apply(mc: Minio, adm: MinioAdmin, step: Step, settings: Settings) -> None:
@@ -133,8 +143,11 @@ def _set_expiry(mc: Minio, expiry: Expiry) -> None:
     config = current.read_lifecycle(mc, expiry.bucket)
     rules = [r for r in (config.rules if config else []) if r.rule_id != expiry.rule_id]
     if expiry.days is not None:
-        rules.append(Rule(ENABLED, rule_filter=Filter(prefix=""), rule_id=expiry.rule_id,
-                          expiration=Expiration(days=expiry.days)))
+        rules.append(
+            Rule(
+                ENABLED, rule_filter=Filter(prefix=""), rule_id=expiry.rule_id, expiration=Expiration(days=expiry.days)
+            )
+        )
     if rules:
         mc.set_bucket_lifecycle(expiry.bucket, LifecycleConfig(rules))
     else:
@@ -146,8 +159,11 @@ def _subscribe(mc: Minio, sub: Subscription, settings: Settings) -> None:
     config = current.read_notification(mc, sub.bucket)
     others = [q for q in config.queue_config_list if q.queue != sub.arn and q.queue not in sub.others]
     ours = QueueConfig(queue=sub.arn, events=list(sub.events), config_id=sub.config_id)
-    merged = NotificationConfig(cloud_func_config_list=config.cloud_func_config_list,
-                                queue_config_list=others + [ours], topic_config_list=config.topic_config_list)
+    merged = NotificationConfig(
+        cloud_func_config_list=config.cloud_func_config_list,
+        queue_config_list=others + [ours],
+        topic_config_list=config.topic_config_list,
+    )
     try:
         mc.set_bucket_notification(sub.bucket, merged)
     except S3Error as exc:
@@ -159,7 +175,8 @@ def _subscribe(mc: Minio, sub: Subscription, settings: Settings) -> None:
                 f"  MINIO_NOTIFY_NATS_SUBJECT_{TARGET_ID}={names.STREAM_SUBJECT}\n"
                 f"  MINIO_NOTIFY_NATS_JETSTREAM_{TARGET_ID}=on\n"
                 f"  MINIO_NOTIFY_NATS_TOKEN_{TARGET_ID}=<NATS_TOKEN>\n"
-                f"then configure again.\nMinIO said: {exc.message}") from exc
+                f"then configure again.\nMinIO said: {exc.message}"
+            ) from exc
         if "ARN" in str(exc.message) or exc.code == "InvalidArgument":
             raise ConfigureError(
                 f"MinIO has no webhook target {sub.arn}. Start MinIO with\n"
@@ -169,5 +186,6 @@ def _subscribe(mc: Minio, sub: Subscription, settings: Settings) -> None:
                 f"  MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_{TARGET_ID}=/data/.webhook-queue\n"
                 f"or run `mc admin config set local notify_webhook:{TARGET_ID} endpoint=... auth_token=... "
                 f"queue_dir=...` and `mc admin service restart local`, then configure again.\n"
-                f"MinIO said: {exc.message}") from exc
+                f"MinIO said: {exc.message}"
+            ) from exc
         raise

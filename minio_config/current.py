@@ -47,8 +47,11 @@ def client(settings: Settings, user: str | None = None, password: str | None = N
 
 def admin(settings: Settings) -> MinioAdmin:
     url = urlsplit(settings.minio_url)
-    return MinioAdmin(endpoint=url.netloc, credentials=StaticProvider(settings.minio_user, settings.minio_password),
-                      secure=url.scheme == "https")
+    return MinioAdmin(
+        endpoint=url.netloc,
+        credentials=StaticProvider(settings.minio_user, settings.minio_password),
+        secure=url.scheme == "https",
+    )
 
 
 def admin_error_code(exc: MinioAdminException) -> str:
@@ -116,8 +119,9 @@ def expiry_days(config: LifecycleConfig | None, rule_id: str) -> int | None:
     return None
 
 
-def read(mc: Minio, buckets: tuple[str, ...], expiry_bucket: str | None = None,
-         versioned: tuple[str, ...] = ()) -> Current:
+def read(
+    mc: Minio, buckets: tuple[str, ...], expiry_bucket: str | None = None, versioned: tuple[str, ...] = ()
+) -> Current:
     existing = frozenset(b.name for b in mc.list_buckets())
     rules = {b: queue_rules(read_notification(mc, b)) for b in buckets if b in existing}
     days = {}

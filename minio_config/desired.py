@@ -49,10 +49,12 @@ class Desired:
 
 
 def desired(settings: Settings) -> Desired:
-    return Desired(buckets=settings.buckets,
-                   subscription=Subscription(settings.bucket_incoming, settings.transport_arn, EVENTS),
-                   expiry=Expiry(settings.bucket_quarantine, settings.quarantine_expiry_days or None),
-                   versioned=(settings.bucket_incoming,))
+    return Desired(
+        buckets=settings.buckets,
+        subscription=Subscription(settings.bucket_incoming, settings.transport_arn, EVENTS),
+        expiry=Expiry(settings.bucket_quarantine, settings.quarantine_expiry_days or None),
+        versioned=(settings.bucket_incoming,),
+    )
 
 
 def webhook_env(settings: Settings, queue_dir: str | None) -> dict[str, str]:

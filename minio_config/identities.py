@@ -1,7 +1,7 @@
 """Each component's own MinIO identity and the policy that says what it may do, built from Settings. Pure.
 
 Root credentials serve `configure` alone; the function and the frontend each run as a user of their own
-whose policy grants exactly the S3 calls their code makes (README, "Security", says why each is there).
+whose policy grants exactly the S3 calls their code makes (docs/security.md says why each is there).
 """
 
 from __future__ import annotations
@@ -43,9 +43,13 @@ def _objects(name: str) -> str:
 
 
 def _policy(*statements: tuple[str, list[str], list[str]]) -> dict:
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
-        for sid, actions, resources in statements]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+            for sid, actions, resources in statements
+        ],
+    }
 
 
 def function_policy(s: Settings) -> dict:
@@ -54,8 +58,11 @@ def function_policy(s: Settings) -> dict:
         # delete when done, both of one exact version. The pinned MinIO checks only s3:GetObject and
         # s3:DeleteObject for those (checked: the version rights alone are refused, and not needed beside
         # them); S3 asks the version rights for requests naming a version, so they are granted too.
-        ("WorkIncoming", ["s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"],
-         [_objects(s.bucket_incoming)]),
+        (
+            "WorkIncoming",
+            ["s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+            [_objects(s.bucket_incoming)],
+        ),
         # The reconciler lists the backlog; the readiness ping (ListBuckets) is answered from this right.
         ("ReconcileIncoming", ["s3:ListBucket", "s3:ListBucketVersions"], [_bucket(s.bucket_incoming)]),
         # CopyObject destinations, tags in the same request (MinIO asks no s3:PutObjectTagging for that).
@@ -68,7 +75,7 @@ def function_policy(s: Settings) -> dict:
         ("RepairLabelTags", ["s3:GetObjectTagging", "s3:PutObjectTagging"], [_objects(s.bucket_production)]),
         # Claims: conditional PUTs of records, and reading a record someone else wrote.
         ("ClaimAndRecord", ["s3:GetObject", "s3:PutObject"], [_objects(s.bucket_events)]),
-        # The start-up check reads the subscription of all four buckets (classifier_fn/startup_check.py),
+        # The start-up check reads the subscription of all four buckets (classifier_fn/pipeline/startup_check.py),
         # and whether `incoming` keeps versions.
         ("CheckSubscriptions", ["s3:GetBucketNotification"], [_bucket(b) for b in s.buckets]),
         ("CheckVersioning", ["s3:GetBucketVersioning"], [_bucket(s.bucket_incoming)]),
@@ -86,9 +93,12 @@ def web_policy(s: Settings) -> dict:
         # with If-Match.
         ("ListRecords", ["s3:ListBucket"], [_bucket(s.bucket_events)]),
         ("ReadAndUpdateRecords", ["s3:GetObject", "s3:PutObject"], [_objects(s.bucket_events)]),
-        # Feedback merges corrected_class/flagged into the production object's tags (DESIGN: read and tag).
-        ("ReadAndTagProduction", ["s3:GetObject", "s3:GetObjectTagging", "s3:PutObjectTagging"],
-         [_objects(s.bucket_production)]),
+        # Feedback merges corrected_class/flagged into the production object's tags (docs/contract.md#tags).
+        (
+            "ReadAndTagProduction",
+            ["s3:GetObject", "s3:GetObjectTagging", "s3:PutObjectTagging"],
+            [_objects(s.bucket_production)],
+        ),
     )
 
 
@@ -102,12 +112,15 @@ def identities(settings: Settings) -> tuple[Identity, ...]:
         user, password = settings.component_credentials(component)
         variable = _USER_VARIABLES[component]
         if user == settings.minio_user:
-            raise SettingsError(f"{variable} and MINIO_USER are both {user!r}: configure runs with MinIO's root "
-                                f"credentials in MINIO_USER/MINIO_PASSWORD and gives the {NAMES[component]} a user "
-                                f"of its own")
+            raise SettingsError(
+                f"{variable} and MINIO_USER are both {user!r}: configure runs with MinIO's root "
+                f"credentials in MINIO_USER/MINIO_PASSWORD and gives the {NAMES[component]} a user "
+                f"of its own"
+            )
         if any(user == other.user for other in found):
-            raise SettingsError(f"{variable} {user!r} is the {NAMES[found[0].component]}'s user too: each "
-                                f"component needs its own")
+            raise SettingsError(
+                f"{variable} {user!r} is the {NAMES[found[0].component]}'s user too: each component needs its own"
+            )
         found.append(Identity(component, user, password, POLICY_NAMES[component], _POLICIES[component](settings)))
     return tuple(found)
 
@@ -122,7 +135,15 @@ def normalized(policy: dict | None) -> object:
 
     statements = []
     for st in policy.get("Statement", []):
-        statements.append((st.get("Sid", ""), st.get("Effect", ""), as_set(st.get("Action")),
-                           as_set(st.get("NotAction")), as_set(st.get("Resource")), as_set(st.get("NotResource")),
-                           repr(sorted((st.get("Condition") or {}).items()))))
+        statements.append(
+            (
+                st.get("Sid", ""),
+                st.get("Effect", ""),
+                as_set(st.get("Action")),
+                as_set(st.get("NotAction")),
+                as_set(st.get("Resource")),
+                as_set(st.get("NotResource")),
+                repr(sorted((st.get("Condition") or {}).items())),
+            )
+        )
     return policy.get("Version", ""), tuple(sorted(statements))

@@ -37,10 +37,13 @@ class Subscribe:
         s = self.subscription
         # mc has no exact event names (its `put` includes PutTagging), so show the API call instead.
         removals = "".join(f"mc event rm {alias}/{s.bucket} {arn}\n" for arn in self.drops)
-        return (removals + f"# mc cannot subscribe to exact event names; the step is PutBucketNotification on "
-                f"{s.bucket}:\n#   <QueueConfiguration><Id>{s.config_id}</Id><Queue>{s.arn}</Queue>"
-                + "".join(f"<Event>{e}</Event>" for e in s.events) + "</QueueConfiguration>\n"
-                f"mc event list {alias}/{s.bucket}   # check: {s.arn} {','.join(s.events)}")
+        return (
+            removals + f"# mc cannot subscribe to exact event names; the step is PutBucketNotification on "
+            f"{s.bucket}:\n#   <QueueConfiguration><Id>{s.config_id}</Id><Queue>{s.arn}</Queue>"
+            + "".join(f"<Event>{e}</Event>" for e in s.events)
+            + "</QueueConfiguration>\n"
+            f"mc event list {alias}/{s.bucket}   # check: {s.arn} {','.join(s.events)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -92,10 +95,11 @@ class SetUser:
 
     def describe(self) -> str:
         i = self.identity
-        return {"missing": f"create user {i.user} for the {i.name}",
-                "disabled": f"enable user {i.user} (the {i.name}) with its configured secret",
-                "secret": f"set the secret of user {i.user} (the {i.name}): MinIO refused the configured one",
-                }[self.reason]
+        return {
+            "missing": f"create user {i.user} for the {i.name}",
+            "disabled": f"enable user {i.user} (the {i.name}) with its configured secret",
+            "secret": f"set the secret of user {i.user} (the {i.name}): MinIO refused the configured one",
+        }[self.reason]
 
     def mc(self, alias: str) -> str:
         i = self.identity

@@ -38,7 +38,7 @@ class ConsumerSpec:
     filter_subject: str
     ack_wait_s: float
     max_deliver: int
-    pull: bool = True           # every replica pulls what it has room for
+    pull: bool = True  # every replica pulls what it has room for
     ack_policy: str = "explicit"
     deliver_policy: str = "all"
     max_ack_pending: int = MAX_ACK_PENDING
@@ -46,9 +46,12 @@ class ConsumerSpec:
 
 def wanted(settings: Settings) -> tuple[StreamSpec, ConsumerSpec]:
     s = settings
-    return (StreamSpec(names.STREAM_NAME, (names.STREAM_SUBJECT,), s.nats_replicas),
-            ConsumerSpec(names.STREAM_NAME, names.CONSUMER_NAME, names.STREAM_SUBJECT, s.nats_ack_wait_s,
-                         s.nats_max_deliver))
+    return (
+        StreamSpec(names.STREAM_NAME, (names.STREAM_SUBJECT,), s.nats_replicas),
+        ConsumerSpec(
+            names.STREAM_NAME, names.CONSUMER_NAME, names.STREAM_SUBJECT, s.nats_ack_wait_s, s.nats_max_deliver
+        ),
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -61,13 +64,17 @@ class AddStream:
 
     def describe(self) -> str:
         s = self.spec
-        return (f"create stream {s.name} on {', '.join(s.subjects)} ({s.retention} retention, {s.storage} storage, "
-                f"{s.replicas} replica(s))")
+        return (
+            f"create stream {s.name} on {', '.join(s.subjects)} ({s.retention} retention, {s.storage} storage, "
+            f"{s.replicas} replica(s))"
+        )
 
     def nats(self) -> str:
         s = self.spec
-        return (f"nats stream add {s.name} --subjects {','.join(s.subjects)} --retention work --storage {s.storage} "
-                f"--replicas {s.replicas} --discard old --max-age {_duration(s.max_age_s)} --defaults")
+        return (
+            f"nats stream add {s.name} --subjects {','.join(s.subjects)} --retention work --storage {s.storage} "
+            f"--replicas {s.replicas} --discard old --max-age {_duration(s.max_age_s)} --defaults"
+        )
 
 
 @dataclass(frozen=True)
@@ -80,8 +87,10 @@ class EditStream:
 
     def nats(self) -> str:
         s = self.spec
-        return (f"nats stream edit {s.name} --subjects {','.join(s.subjects)} --replicas {s.replicas} "
-                f"--max-age {_duration(s.max_age_s)} --force")
+        return (
+            f"nats stream edit {s.name} --subjects {','.join(s.subjects)} --replicas {s.replicas} "
+            f"--max-age {_duration(s.max_age_s)} --force"
+        )
 
 
 @dataclass(frozen=True)
@@ -93,16 +102,20 @@ class AddConsumer:
         c = self.spec
         if self.replaces:
             return f"update consumer {c.stream} > {c.durable}: {', '.join(self.replaces)}"
-        return (f"create durable pull consumer {c.durable} on stream {c.stream} (ack explicit within "
-                f"{_duration(c.ack_wait_s)}, at most {c.max_deliver} deliveries)")
+        return (
+            f"create durable pull consumer {c.durable} on stream {c.stream} (ack explicit within "
+            f"{_duration(c.ack_wait_s)}, at most {c.max_deliver} deliveries)"
+        )
 
     def nats(self) -> str:
         c = self.spec
         verb = "edit" if self.replaces else "add"
         new_only = "" if self.replaces else " --pull --deliver all --ack explicit --replay instant"
-        return (f"nats consumer {verb} {c.stream} {c.durable}{new_only} --filter {c.filter_subject} "
-                f"--wait {_duration(c.ack_wait_s)} --max-deliver {c.max_deliver} --max-pending {c.max_ack_pending} "
-                + ("--force" if self.replaces else "--defaults"))
+        return (
+            f"nats consumer {verb} {c.stream} {c.durable}{new_only} --filter {c.filter_subject} "
+            f"--wait {_duration(c.ack_wait_s)} --max-deliver {c.max_deliver} --max-pending {c.max_ack_pending} "
+            + ("--force" if self.replaces else "--defaults")
+        )
 
 
 StreamStep = AddStream | EditStream | AddConsumer
@@ -116,9 +129,13 @@ def plan_stream(want: StreamSpec, have: StreamSpec | None) -> list[StreamStep]:
             raise StreamConflict(
                 f"stream {want.name} exists with {what} {getattr(have, what)!r}, not {getattr(want, what)!r}, "
                 f"which NATS cannot change in place: remove it (nats stream rm {want.name}; the events it holds are "
-                f"lost, the reconciler finds their photos in incoming) and run configure again")
-    changes = tuple(f"{what} {getattr(have, what)!r} -> {getattr(want, what)!r}"
-                    for what in ("subjects", "replicas", "max_age_s") if getattr(have, what) != getattr(want, what))
+                f"lost, the reconciler finds their photos in incoming) and run configure again"
+            )
+    changes = tuple(
+        f"{what} {getattr(have, what)!r} -> {getattr(want, what)!r}"
+        for what in ("subjects", "replicas", "max_age_s")
+        if getattr(have, what) != getattr(want, what)
+    )
     return [EditStream(want, changes)] if changes else []
 
 
@@ -130,8 +147,11 @@ def plan_consumer(want: ConsumerSpec, have: ConsumerSpec | None) -> list[StreamS
             raise StreamConflict(
                 f"consumer {want.stream} > {want.durable} exists with {what} {getattr(have, what)!r}, not "
                 f"{getattr(want, what)!r}: remove it (nats consumer rm {want.stream} {want.durable}; its messages "
-                f"stay in the stream) and run configure again")
-    changes = tuple(f"{what} {getattr(have, what)!r} -> {getattr(want, what)!r}"
-                    for what in ("filter_subject", "ack_wait_s", "max_deliver", "max_ack_pending")
-                    if getattr(have, what) != getattr(want, what))
+                f"stay in the stream) and run configure again"
+            )
+    changes = tuple(
+        f"{what} {getattr(have, what)!r} -> {getattr(want, what)!r}"
+        for what in ("filter_subject", "ack_wait_s", "max_deliver", "max_ack_pending")
+        if getattr(have, what) != getattr(want, what)
+    )
     return [AddConsumer(replace(want), replaces=changes)] if changes else []

@@ -49,8 +49,14 @@ async def read_stream(js: JetStreamContext, name: str) -> StreamSpec | None:
     except nats.js.errors.NotFoundError:
         return None
     c = info.config
-    return StreamSpec(c.name, tuple(c.subjects or ()), c.num_replicas or 1, _value(c.retention), _value(c.storage),
-                      float(c.max_age or 0))
+    return StreamSpec(
+        c.name,
+        tuple(c.subjects or ()),
+        c.num_replicas or 1,
+        _value(c.retention),
+        _value(c.storage),
+        float(c.max_age or 0),
+    )
 
 
 async def read_consumer(js: JetStreamContext, stream: str, durable: str) -> ConsumerSpec | None:
@@ -59,22 +65,43 @@ async def read_consumer(js: JetStreamContext, stream: str, durable: str) -> Cons
     except nats.js.errors.NotFoundError:
         return None
     c = info.config
-    return ConsumerSpec(stream, durable, c.filter_subject or "", float(c.ack_wait or 0), c.max_deliver or -1,
-                        pull=c.deliver_subject is None, ack_policy=_value(c.ack_policy),
-                        deliver_policy=_value(c.deliver_policy), max_ack_pending=c.max_ack_pending or 0)
+    return ConsumerSpec(
+        stream,
+        durable,
+        c.filter_subject or "",
+        float(c.ack_wait or 0),
+        c.max_deliver or -1,
+        pull=c.deliver_subject is None,
+        ack_policy=_value(c.ack_policy),
+        deliver_policy=_value(c.deliver_policy),
+        max_ack_pending=c.max_ack_pending or 0,
+    )
 
 
 def _stream_config(s: StreamSpec) -> StreamConfig:
-    return StreamConfig(name=s.name, subjects=list(s.subjects), retention=RetentionPolicy.WORK_QUEUE,
-                        storage=StorageType.FILE, num_replicas=s.replicas, discard=DiscardPolicy.OLD,
-                        max_age=s.max_age_s)
+    return StreamConfig(
+        name=s.name,
+        subjects=list(s.subjects),
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        num_replicas=s.replicas,
+        discard=DiscardPolicy.OLD,
+        max_age=s.max_age_s,
+    )
 
 
 def _consumer_config(c: ConsumerSpec) -> ConsumerConfig:
-    return ConsumerConfig(durable_name=c.durable, name=c.durable, filter_subject=c.filter_subject,
-                          ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL,
-                          replay_policy=ReplayPolicy.INSTANT, ack_wait=c.ack_wait_s, max_deliver=c.max_deliver,
-                          max_ack_pending=c.max_ack_pending)
+    return ConsumerConfig(
+        durable_name=c.durable,
+        name=c.durable,
+        filter_subject=c.filter_subject,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        replay_policy=ReplayPolicy.INSTANT,
+        ack_wait=c.ack_wait_s,
+        max_deliver=c.max_deliver,
+        max_ack_pending=c.max_ack_pending,
+    )
 
 
 async def _apply(js: JetStreamContext, step: StreamStep) -> None:
@@ -92,8 +119,10 @@ async def _configure(settings: Settings, echo: Callable[[str], None], dry_run: b
     try:
         client = await bus.connect(settings, "gourmetgram-configure")
     except (nats.errors.Error, OSError) as exc:
-        raise NatsUnavailable(f"cannot reach NATS at {where} ({exc.__class__.__name__}: {exc}): start it, or "
-                              f"check NATS_URL and NATS_TOKEN") from None
+        raise NatsUnavailable(
+            f"cannot reach NATS at {where} ({exc.__class__.__name__}: {exc}): start it, or "
+            f"check NATS_URL and NATS_TOKEN"
+        ) from None
     try:
         js = client.jetstream(timeout=10)
         steps: list[StreamStep] = plan_stream(stream, await read_stream(js, stream.name))
@@ -104,8 +133,11 @@ async def _configure(settings: Settings, echo: Callable[[str], None], dry_run: b
                 await _apply(js, step)
         return steps
     except nats.js.errors.APIError as exc:
-        hint = " (NATS_REPLICAS must not exceed the servers of the NATS cluster; 1 on a single server)" \
-            if "replica" in str(exc.description or "").lower() or "insufficient" in str(exc).lower() else ""
+        hint = (
+            " (NATS_REPLICAS must not exceed the servers of the NATS cluster; 1 on a single server)"
+            if "replica" in str(exc.description or "").lower() or "insufficient" in str(exc).lower()
+            else ""
+        )
         raise NatsUnavailable(f"NATS at {where} refused: {exc.description or exc}{hint}") from None
     except (TimeoutError, nats.errors.Error) as exc:
         raise NatsUnavailable(f"NATS at {where} did not answer ({exc.__class__.__name__}: {exc})") from None
@@ -113,8 +145,9 @@ async def _configure(settings: Settings, echo: Callable[[str], None], dry_run: b
         await client.close()
 
 
-def configure_stream(settings: Settings, echo: Callable[[str], None] = print, dry_run: bool = False
-                     ) -> list[StreamStep]:
+def configure_stream(
+    settings: Settings, echo: Callable[[str], None] = print, dry_run: bool = False
+) -> list[StreamStep]:
     """Bring the stream and the consumer to what `settings` want; a second run does nothing. Raises
     NatsUnavailable or StreamConflict with a message saying what to do."""
     return asyncio.run(_configure(settings, echo, dry_run))

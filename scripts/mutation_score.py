@@ -72,26 +72,34 @@ def main() -> int:
             found.add(mutant)
             change = changed_lines(mutant, path)
             if change != [entry["change"]]:
-                problems.append(f"{mutant} is listed as equivalent for the change {entry['change']!r} but now "
-                                f"makes {change!r}: the code changed; check the mutant and update the entry")
+                problems.append(
+                    f"{mutant} is listed as equivalent for the change {entry['change']!r} but now "
+                    f"makes {change!r}: the code changed; check the mutant and update the entry"
+                )
             elif status in CAUGHT:
                 problems.append(f"{mutant} is listed as equivalent but a test {status} it: remove the entry")
             else:
                 module.equivalent.append(mutant)
-    problems += [f"{m} is listed as equivalent but no such mutant exists: remove the entry"
-                 for m in sorted(set(equivalents) - found)]
+    problems += [
+        f"{m} is listed as equivalent but no such mutant exists: remove the entry"
+        for m in sorted(set(equivalents) - found)
+    ]
 
     minimum = float(settings["min_score"])
     width = max(len(p) for p in modules) if modules else 10
     print(f"\n{'module':<{width}}  caught / mutants  score  (equivalent, left out)")
     for module in modules.values():
         flag = "" if module.score >= minimum else f"   < {minimum:.0f} %"
-        print(f"{module.path:<{width}}  {module.caught:>6} / {module.scored:<7}  {module.score:5.1f} %  "
-              f"({len(module.equivalent)}){flag}")
+        print(
+            f"{module.path:<{width}}  {module.caught:>6} / {module.scored:<7}  {module.score:5.1f} %  "
+            f"({len(module.equivalent)}){flag}"
+        )
     caught = sum(m.caught for m in modules.values())
     scored = sum(m.scored for m in modules.values())
-    print(f"{'all':<{width}}  {caught:>6} / {scored:<7}  {100.0 * caught / max(scored, 1):5.1f} %  "
-          f"({sum(len(m.equivalent) for m in modules.values())})")
+    print(
+        f"{'all':<{width}}  {caught:>6} / {scored:<7}  {100.0 * caught / max(scored, 1):5.1f} %  "
+        f"({sum(len(m.equivalent) for m in modules.values())})"
+    )
 
     for module in modules.values():
         for mutant, status in module.missed:

@@ -2,7 +2,9 @@
 # Idempotent set-up for a fresh machine: MinIO, mc and nats-server built from source into a cache shared
 # by every clone, a virtual environment with the pinned Python packages, with --cluster Debian's nginx (and
 # its stream module: the front door of `gourmetgram up --cluster`), and with --test-tools all of that plus
-# Debian's chromium for the browser test and docker-compose for checking the deployment files.
+# Debian's chromium for the browser test, docker-compose, docker.io and debootstrap for the deployment test, and
+# libheif-examples (heif-enc) for making HEIC test photos; with --python-only the virtual environment and heif-enc
+# alone (what the unit tests and the static checks need: no server built, no browser installed).
 # Re-running it costs seconds once everything is in place.
 set -euo pipefail
 
@@ -20,8 +22,10 @@ BIN="${GOURMETGRAM_BIN:-$HOME/.cache/gourmetgram/bin}"
 VENV="${GOURMETGRAM_VENV:-$ROOT/.venv}"
 WANT_TEST_TOOLS=0
 WANT_CLUSTER=0
+WANT_SERVERS=1
 for arg in "$@"; do
   case "$arg" in
+    --python-only) WANT_SERVERS=0 ;;
     --test-tools) WANT_TEST_TOOLS=1; WANT_CLUSTER=1 ;;  # the cluster tests run `up --cluster`'s front door
     --cluster) WANT_CLUSTER=1 ;;
   esac
@@ -61,14 +65,17 @@ label_studio() {
   echo "$LABEL_STUDIO_VERSION" > "$venv/.version"
 }
 
-go_tool minio github.com/minio/minio "$MINIO_VERSION" &
-minio_pid=$!
-go_tool mc github.com/minio/mc "$MC_VERSION" &
-mc_pid=$!
-go_tool nats-server github.com/nats-io/nats-server/v2 "$NATS_VERSION" &
-nats_pid=$!
+minio_pid="" mc_pid="" nats_pid=""
+if (( WANT_SERVERS )); then
+  go_tool minio github.com/minio/minio "$MINIO_VERSION" &
+  minio_pid=$!
+  go_tool mc github.com/minio/mc "$MC_VERSION" &
+  mc_pid=$!
+  go_tool nats-server github.com/nats-io/nats-server/v2 "$NATS_VERSION" &
+  nats_pid=$!
+fi
 label_studio_pid=""
-if (( WANT_TEST_TOOLS )); then
+if (( WANT_TEST_TOOLS && WANT_SERVERS )); then
   label_studio &
   label_studio_pid=$!
 fi
@@ -85,11 +92,18 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
 fi
 
 missing=()
-if (( WANT_TEST_TOOLS )); then
+if (( WANT_TEST_TOOLS && WANT_SERVERS )); then
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
   command -v docker-compose >/dev/null || missing+=(docker-compose)
+  # The deployment test (tests/deploy/test_docker_stack.py) builds and starts the images with Debian's Docker.
+  [[ -x /usr/sbin/dockerd ]] || missing+=(docker.io)
+  [[ -x /usr/sbin/debootstrap ]] || missing+=(debootstrap)
 fi
-if (( WANT_CLUSTER )); then
+if (( WANT_TEST_TOOLS )); then
+  # heif-enc: the tests (unit tests too) make their HEIC photos with libheif's own encoder, as a phone would.
+  command -v heif-enc >/dev/null || missing+=(libheif-examples)
+fi
+if (( WANT_CLUSTER && WANT_SERVERS )); then
   [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
   [[ -f /usr/lib/nginx/modules/ngx_stream_module.so ]] || missing+=(libnginx-mod-stream)
 fi
@@ -100,6 +114,10 @@ if (( ${#missing[@]} )); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+if (( ! WANT_SERVERS )); then
+  log "ready: Python in $VENV (--python-only: no servers, no browser)"
+  exit 0
+fi
 wait "$minio_pid" || { log "building minio failed"; exit 1; }
 wait "$mc_pid" || { log "building mc failed"; exit 1; }
 wait "$nats_pid" || { log "building nats-server failed"; exit 1; }

@@ -13,10 +13,10 @@ import nats.errors
 import nats.js.errors
 
 from gourmetgram import bus, names
-from gourmetgram.cli import front
-from gourmetgram.cli.client import Dropped
 from gourmetgram.settings import Settings
 from gourmetgram.store import AlreadyExists, Store
+from gourmetgram_tools import front
+from gourmetgram_tools.client import Dropped
 from tests.conftest import photo
 from tests.stack import wait_final, wait_until
 
@@ -25,20 +25,22 @@ PHOTOS = ["9_452.jpg", "10_36.jpg", "4_87.jpg", "7_226.jpg", "1_17.jpg"]
 
 @dataclass(frozen=True)
 class StreamState:
-    messages: int       # in the stream: not yet acknowledged (work-queue retention)
-    ack_pending: int    # handed to a replica, not yet settled
-    pending: int        # not yet handed out
-    leader: str         # the stream's leader node ("" alone)
+    messages: int  # in the stream: not yet acknowledged (work-queue retention)
+    ack_pending: int  # handed to a replica, not yet settled
+    pending: int  # not yet handed out
+    leader: str  # the stream's leader node ("" alone)
 
 
 def _run(settings: Settings, work, attempts: int = 4):
     """`work(js)` on a fresh connection; again after a moment when the cluster does not answer."""
+
     async def main():
         client = await bus.connect(settings, "gourmetgram-tests")
         try:
             return await work(client.jetstream(timeout=5))
         finally:
             await client.close()
+
     for attempt in range(attempts):
         try:
             return asyncio.run(main())
@@ -55,15 +57,18 @@ def stream_state(settings: Settings) -> StreamState:
         consumer = await js.consumer_info(names.STREAM_NAME, names.CONSUMER_NAME)
         leader = stream.cluster.leader if stream.cluster else ""
         return StreamState(stream.state.messages, consumer.num_ack_pending, consumer.num_pending, leader or "")
+
     return _run(settings, work)
 
 
 def purge_stream(settings: Settings) -> int:
     """Drop every message of the stream; returns how many were there."""
+
     async def work(js):
         before = (await js.stream_info(names.STREAM_NAME)).state.messages
         await js.purge_stream(names.STREAM_NAME)
         return before
+
     return _run(settings, work)
 
 
@@ -129,6 +134,9 @@ class Ledger:
         new_events = self._keys("events") - self.events
         assert new_events == {names.record_key(pid) for pid in pids}, "a record for a photo twice"
         # A delete from incoming waits out a killed MinIO node's lock on that key, as a PUT does (front.STALE_LOCK_S).
-        wait_until(lambda: not [o for o in self.store.list("incoming") if o.key in drops], front.STALE_LOCK_S + 30,
-                   "incoming drained")
+        wait_until(
+            lambda: not [o for o in self.store.list("incoming") if o.key in drops],
+            front.STALE_LOCK_S + 30,
+            "incoming drained",
+        )
         return records

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from gourmetgram.cli.bench import SAMPLE_PHOTOS
 from gourmetgram.settings import Settings
+from gourmetgram_tools.bench import SAMPLE_PHOTOS
 from tests.fakes import FakeStore
 
 # The real-MinIO stack fixtures, shared by the integration and browser tests (started only when used).
@@ -31,8 +31,11 @@ def load_event(name: str) -> dict:
 
 def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (320, 240), mode: str = "RGB", **save) -> bytes:
     """A small synthetic image: a gradient, so that resizing and cropping have something to do."""
-    image = Image.linear_gradient("L").resize(size).convert(mode) if mode != "RGB" else \
-        Image.merge("RGB", [Image.linear_gradient("L").resize(size)] * 3)
+    image = (
+        Image.linear_gradient("L").resize(size).convert(mode)
+        if mode != "RGB"
+        else Image.merge("RGB", [Image.linear_gradient("L").resize(size)] * 3)
+    )
     out = io.BytesIO()
     image.save(out, fmt, **save)
     return out.getvalue()

@@ -22,8 +22,15 @@ from gourmetgram.store import (
 
 
 class _Object:
-    def __init__(self, data: bytes, content_type: str, metadata: dict, tags: dict, modified: datetime,
-                 version_id: str | None = None):
+    def __init__(
+        self,
+        data: bytes,
+        content_type: str,
+        metadata: dict,
+        tags: dict,
+        modified: datetime,
+        version_id: str | None = None,
+    ):
         self.data, self.content_type, self.metadata, self.tags = data, content_type, dict(metadata), dict(tags)
         self.etag = hashlib.md5(data).hexdigest()
         self.modified = modified
@@ -39,11 +46,12 @@ class FakeStore:
         self.buckets: dict[str, dict[str, _Object]] = {b: {} for b in buckets}  # the latest versions
         self.versioned = frozenset(versioned)
         self.noncurrent: dict[str, dict[str, list[_Object]]] = {b: {} for b in buckets}  # older ones, oldest first
-        self.bytes_read = 0        # bytes the fake handed out from GETs of photos (fetch, read)
-        self.down = False          # every call raises StoreUnavailable while True
+        self.bytes_read = 0  # bytes the fake handed out from GETs of photos (fetch, read)
+        self.down = False  # every call raises StoreUnavailable while True
         self.fail_next: dict[str, int] = {}  # method name -> how many calls fail transiently
         self.calls: list[str] = []
-        self.listed = 0            # keys every listing so far went through
+        self.listed = 0  # keys every listing so far went through
+        self.full: str | None = None  # what storage_full() answers (the real Store learns it from MinIO's writes)
         self._lock = threading.Lock()
 
     # --- helpers for tests -----------------------------------------------------------------
@@ -85,8 +93,7 @@ class FakeStore:
         raise NotFound(f"version {version_id} of {bucket}/{key} does not exist")
 
     def _info(self, bucket: str, key: str, o: _Object) -> ObjectInfo:
-        return ObjectInfo(bucket, key, o.etag, len(o.data), o.modified, dict(o.metadata), o.content_type,
-                          o.version_id)
+        return ObjectInfo(bucket, key, o.etag, len(o.data), o.modified, dict(o.metadata), o.content_type, o.version_id)
 
     def _store(self, bucket: str, key: str, o: _Object) -> None:
         """Make `o` the latest version (under the lock)."""
@@ -104,6 +111,9 @@ class FakeStore:
     def ping(self) -> None:
         self._enter("ping")
 
+    def storage_full(self) -> str | None:
+        return self.full
+
     def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectInfo:
         self._enter("head")
         return self._info(bucket, key, self._version(bucket, key, version_id))
@@ -117,8 +127,9 @@ class FakeStore:
         self.bytes_read += len(data)
         return data
 
-    def fetch(self, bucket: str, key: str, etag: str | None = None, version_id: str | None = None,
-              limit: int | None = None) -> Fetched:
+    def fetch(
+        self, bucket: str, key: str, etag: str | None = None, version_id: str | None = None, limit: int | None = None
+    ) -> Fetched:
         self._enter("fetch")
         o = self._version(bucket, key, version_id)
         if etag and o.etag != etag:
@@ -153,8 +164,12 @@ class FakeStore:
         self._enter("list_versions")
         with self._lock:
             keys = sorted(set(self.buckets[bucket]) | set(self.noncurrent.get(bucket, {})))
-            found = [(key, o) for key in keys for o in self.noncurrent.get(bucket, {}).get(key, [])
-                     + ([self.buckets[bucket][key]] if key in self.buckets[bucket] else [])]
+            found = [
+                (key, o)
+                for key in keys
+                for o in self.noncurrent.get(bucket, {}).get(key, [])
+                + ([self.buckets[bucket][key]] if key in self.buckets[bucket] else [])
+            ]
         for key, o in found:
             self.listed += 1
             yield ObjectInfo(bucket, key, o.etag, len(o.data), o.modified, version_id=o.version_id)
@@ -177,17 +192,17 @@ class FakeStore:
             self._store(bucket, key, o)
         return o.etag
 
-    def copy(self, src: ObjectInfo, bucket: str, key: str, *, metadata: dict, tags: dict,
-             content_type: str | None = None) -> None:
+    def copy(
+        self, src: ObjectInfo, bucket: str, key: str, *, metadata: dict, tags: dict, content_type: str | None = None
+    ) -> None:
         self._enter("copy")
         o = self._version(src.bucket, src.key, src.version_id)
         if o.etag != src.etag:
             raise Changed(f"copying {src.bucket}/{src.key}: precondition failed")
         with self._lock:
-            self._store(bucket, key, _Object(o.data, content_type or o.content_type, metadata, tags,
-                                             datetime.now(UTC)))
+            self._store(bucket, key, _Object(o.data, content_type or o.content_type, metadata, tags, datetime.now(UTC)))
 
-    def put_json(self, bucket, key, doc, *, if_absent=False, if_match=None) -> str:
+    def put_json(self, bucket, key, doc, *, if_absent=False, if_match=None, tags=None, metadata=None) -> str:
         self._enter("put_json")
         with self._lock:
             existing = self.buckets[bucket].get(key)
@@ -197,8 +212,13 @@ class FakeStore:
                 raise NotFound(f"record {bucket}/{key} does not exist")
             if if_match and existing.etag != if_match:
                 raise Changed(f"record {bucket}/{key}: precondition failed")
-            o = _Object(json.dumps(doc, sort_keys=True).encode(), "application/json", {}, {},
-                        datetime.now(UTC))
+            o = _Object(
+                json.dumps(doc, sort_keys=True).encode(),
+                "application/json",
+                metadata or {},
+                tags or {},
+                datetime.now(UTC),
+            )
             self._store(bucket, key, o)
         return o.etag
 
@@ -212,8 +232,9 @@ class FakeStore:
         self._enter("put_tags")
         self._get(bucket, key).tags = dict(tags)
 
-    def delete(self, bucket: str, key: str, etag: str | None = None, modified=None,
-               version_id: str | None = None) -> None:
+    def delete(
+        self, bucket: str, key: str, etag: str | None = None, modified=None, version_id: str | None = None
+    ) -> None:
         self._enter("delete")
         with self._lock:
             o = self.buckets[bucket].get(key)

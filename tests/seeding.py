@@ -5,27 +5,58 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from gourmetgram import labels, names
+from gourmetgram import labels, names, outcome
 from gourmetgram.outcome import Outcome, Status
 
 
-def seed_photo(store, moment: float, predicted: str, confidence: float, *, model_version: str = "seeded-v1",
-               human_label: str | None = None, corrected_class: str | None = None, flagged: bool | None = None,
-               data: bytes = b"\xff\xd8\xff\xe0 a photo", status: Status = Status.DONE,
-               pid: str | None = None) -> Outcome:
+def seed_photo(
+    store,
+    moment: float,
+    predicted: str,
+    confidence: float,
+    *,
+    model_version: str = "seeded-v1",
+    human_label: str | None = None,
+    corrected_class: str | None = None,
+    flagged: bool | None = None,
+    data: bytes = b"\xff\xd8\xff\xe0 a photo",
+    status: Status = Status.DONE,
+    pid: str | None = None,
+    ext: str = ".jpg",
+) -> Outcome:
     """One photo uploaded at `moment` (its id a UUIDv7 of that time, or `pid`) that the model called `predicted`."""
     pid = pid or names.upload_id(moment)
     index = names.class_index(predicted)
-    key = names.production_key(index, pid, ".jpg")
-    record = Outcome(id=pid, status=status, incoming_key=f"{pid}.jpg", incoming_etag="e" * 32, source="web",
-                     predicted_class=predicted, class_index=index, confidence=confidence,
-                     production_key=key if status is Status.DONE else None, model_version=model_version,
-                     human_label=human_label, reviewed_at="2026-01-01T00:00:00Z" if human_label else None,
-                     corrected_class=corrected_class, flagged=flagged)
+    key = names.production_key(index, pid, ext)
+    record = Outcome(
+        id=pid,
+        status=status,
+        incoming_key=f"{pid}{ext}",
+        incoming_etag="e" * 32,
+        source="web",
+        predicted_class=predicted,
+        class_index=index,
+        confidence=confidence,
+        production_key=key if status is Status.DONE else None,
+        model_version=model_version,
+        human_label=human_label,
+        reviewed_at="2026-01-01T00:00:00Z" if human_label else None,
+        corrected_class=corrected_class,
+        flagged=flagged,
+    )
     record.stamp("uploaded", moment)
     if status is Status.DONE:
-        tags = names.production_tags(index, confidence, model_version, "web",
-                                     datetime.fromtimestamp(moment, UTC)) | labels.label_tags(record)
-        store.put("production", key, data, content_type="image/jpeg", tags=tags)
-    store.put_json("events", names.record_key(pid), record.to_json())
+        tags = names.production_tags(
+            index, confidence, model_version, "web", datetime.fromtimestamp(moment, UTC)
+        ) | labels.label_tags(record)
+        store.put(
+            "production", key, data, content_type=dict(names.IMAGE_FORMATS.values()).get(ext, "image/jpeg"), tags=tags
+        )
+    store.put_json(
+        "events",
+        names.record_key(pid),
+        record.to_json(),
+        tags=outcome.console_tags(record),
+        metadata=outcome.console_metadata(record),
+    )
     return record

@@ -1,7 +1,8 @@
 // GourmetGram page: choose a photo (button, drag and drop, paste), upload it once with progress, long-poll the
 // outcome, then correct or flag it. Focus and the live status line follow each step for keyboard and
 // screen-reader users.
-import { fileSize, percent } from './format.js';
+import { fileSize } from './format.js';
+import { looksLikePhoto, readHead } from './sniff.js';
 
 const $ = (id) => document.getElementById(id);
 const form = $('upload-form'), input = $('file'), drop = $('drop'), choose = $('choose');
@@ -9,6 +10,8 @@ const submit = $('submit'), cancel = $('cancel'), statusLine = $('status');
 const progressRow = $('progress-row'), progress = $('progress'), bar = $('bar'), progressText = $('progress-text');
 const pollWait = Number(form.dataset.pollWait);   // seconds a poll may wait (LONG_POLL_MAX_S)
 const maxBytes = Number(form.dataset.maxBytes), maxMb = form.dataset.maxMb, formats = form.dataset.formats;
+// Below this confidence (REVIEW_CONFIDENCE, where operators start reviewing) an answer is a guess.
+const sureFrom = Number(form.dataset.sureFrom);
 const reducedMotion = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
 
 const state = {
@@ -76,9 +79,10 @@ function stopWork() {
   cancel.hidden = true;
 }
 
-function pick(file) {
+async function pick(file) {
   if (!file) return;
   stopWork();
+  const run = state.run;
   state.file = file;
   state.sent = false;
   $('result').hidden = true;
@@ -91,17 +95,25 @@ function pick(file) {
   $('chosen').hidden = false;
   $('drop-text').hidden = true;
   choose.textContent = 'Choose another photo';
-  // Refusals that need no upload: the visitor learns at once, and nothing is sent.
-  let refusal = null;
+  // Refusals that need no upload: the visitor learns at once, and nothing is sent. The content decides, as
+  // on the server (a phone's HEIC often comes with no type at all, and a renamed document with image/jpeg).
+  submit.disabled = true;
+  let refusal = null, detail = '';
   if (file.size === 0) refusal = 'This file is empty. Please choose another photo.';
   else if (file.size > maxBytes) {
     refusal = `This file is ${fileSize(file.size)}: the limit is ${maxMb} MB. Please choose a smaller photo.`;
-  } else if (file.type && !file.type.startsWith('image/')) {
-    refusal = `“${name}” is not a photo. Please choose a ${formats} photo.`;
+  } else {
+    let head = null;
+    try { head = await readHead(file); } catch (e) { /* unreadable here: the server decides */ }
+    if (run !== state.run) return;   // another photo was chosen meanwhile
+    if (head && !looksLikePhoto(head)) {
+      refusal = `This file is not a photo we can read. Please choose a ${formats} photo.`;
+      detail = `not an image: the content is in no image format we accept (${formats})`;
+    }
   }
   submit.disabled = refusal !== null;
   if (refusal) {
-    say(refusal, { error: true });
+    say(refusal, { error: true, detail });
     return;
   }
   previewUrl = URL.createObjectURL(file);
@@ -223,14 +235,40 @@ function revealResult() {
   $('result').scrollIntoView({ block: 'nearest', behavior: reducedMotion ? 'auto' : 'smooth' });
 }
 
+// A confidence as a visitor reads it: a whole percentage, kept on one line.
+const wholePercent = (fraction) => `${Math.round(100 * fraction)}\u00a0%`;
+
+// How sure the model is, in words: confident answers say so; below `sureFrom` it is a guess.
+function sureness(confidence) {
+  if (confidence >= 0.9) return 'Very sure';
+  if (confidence >= sureFrom) return 'Fairly sure';
+  return null;
+}
+
+function showAnswer(doc) {
+  const words = sureness(doc.confidence);
+  $('result').classList.toggle('guess', words === null);
+  if (words) {
+    $('label').textContent = doc.predicted_class;
+    $('confidence').textContent = `${words} (${wholePercent(doc.confidence)})`;
+    $('meter').style.width = `${100 * doc.confidence}%`;
+    $('corrected-label').textContent = 'Wrong? Pick the right class:';
+    return;
+  }
+  // The model hesitates: its likeliest classes (the record's `top`; older records have only the first).
+  const top = Array.isArray(doc.top) && doc.top.length ? doc.top
+    : [{ class: doc.predicted_class, confidence: doc.confidence }];
+  $('label').textContent = `Not sure — maybe ${top.map((t) => `${t.class} (${wholePercent(t.confidence)})`)
+    .join(', ')}.`;
+  $('confidence').textContent = 'Which is it?';
+  $('corrected-label').textContent = 'Pick the class this photo shows:';
+}
+
 function show(doc) {
   state.predicted = doc.predicted_class;
   state.corrected = doc.corrected_class || null;
   state.flagged = doc.flagged === true;
-  const confidence = percent(doc.confidence);
-  $('label').textContent = doc.predicted_class;
-  $('confidence').textContent = `${confidence} sure`;
-  $('meter').style.width = `${100 * doc.confidence}%`;
+  showAnswer(doc);
   $('details').textContent = `Model ${doc.model_version} · ${doc.latency_ms} ms from upload to label · `
     + `prediction ${doc.id}`;
   for (const option of $('corrected').options) {
@@ -243,7 +281,7 @@ function show(doc) {
   showFlag();
   feedbackSay('');
   $('result').hidden = false;
-  say(`Result: ${doc.predicted_class}, ${confidence} sure.`);
+  say('');   // the card says it, once; its heading gets the focus, so screen readers read it
   if ((doc.model_version || '').startsWith('demo-')) $('demo-banner').hidden = false;
   revealResult();
 }

@@ -4,7 +4,7 @@
 // A file of its own, columns from the table's header: the page's CSP allows no inline script.
 // The filters (status, class, source) hide the rows that do not match, the ones loaded and every refresh's;
 // the page's address keeps them (?status=&class=&source=), so a reload or a shared link shows the same rows.
-// The operators' view (/review/events) has a Photo column: a thumbnail linking to the photo's review.
+// Operators only (/review/events): the Photo column is a thumbnail linking to the photo's review.
 import { clockTime, localTime, percent, timeZone } from './format.js';
 
 const REFRESH_MS = 3000;
@@ -188,7 +188,7 @@ async function refresh() {
   try {
     let r = null, doc = null;
     try {
-      r = await fetch('/api/events?limit=100', { cache: 'no-store' });
+      r = await fetch('/review/api/events?limit=100', { cache: 'no-store' });
     } catch (e) {
       throw new Error('the server did not answer');
     }

@@ -1,10 +1,12 @@
 // GourmetGram review: one queued photo at a time; one key per class, Enter keeps the model's class,
-// Space skips. A file of its own: the page's CSP allows no inline script. `/review?id=<id>` (the event
+// Space skips, u undoes the last answer (record and tags put back as they were, unless changed since).
+// A file of its own: the page's CSP allows no inline script. `/review?id=<id>` (the event
 // log's links) shows that photo first, queued or not, then the queue.
 const $ = id => document.getElementById(id);
 const keys = new Map([...document.querySelectorAll('.class-key')].map(b => [b.dataset.key, b.dataset.class]));
 const skipped = new Set();   // skipped in this visit: the server's queue keeps them for later
 let items = [], index = 0, total = 0, busy = false;
+let last = null;   // the last answer saved: {item, before, etag, label}, what an undo needs
 let asked = new URLSearchParams(window.location.search).get('id');   // shown first, once
 
 // The photo the address names, or null (and why not, said on the page).
@@ -80,12 +82,15 @@ async function answer(humanLabel) {
   try {
     const r = await fetch(`/review/api/${item.id}`, {
       method: 'POST', headers: {'Content-Type': 'application/json'},
-      // Only a photo opened by its id can carry a review already: the page says so, and this one replaces it.
+      // A photo opened by its id, or one its uploader disputed, carries a review already: the page says so,
+      // and this one replaces it.
       body: JSON.stringify({human_label: humanLabel, ...(item.human_label ? {replace: true} : {})}),
     });
     const body = await r.json();
     if (r.ok) {
       $('saved').textContent = `Saved "${body.human_label}" for the last photo.`;
+      last = { item, before: body.before, etag: body.etag, label: body.human_label };
+      $('undo').disabled = false;
       total -= 1;
     } else if (r.status === 409 || r.status === 404) {
       $('saved').textContent = `Not saved: ${body.error}`;   // someone else got there first: move on
@@ -96,6 +101,39 @@ async function answer(humanLabel) {
     advance();
   } catch (e) {
     $('saved').textContent = `Not saved, try again: ${e.message}`;
+  } finally { busy = false; }
+}
+
+async function undo() {
+  if (!last || busy) return;
+  busy = true;
+  const { item, before, etag, label } = last;
+  try {
+    const r = await fetch(`/review/api/${item.id}/undo`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', 'If-Match': etag },
+      body: JSON.stringify(before),
+    });
+    const body = await r.json();
+    if (r.ok) {
+      last = null;
+      $('undo').disabled = true;
+      // The photo comes back where the reviewer is, as it was before the answer.
+      const back = { ...item, human_label: before.human_label };
+      items = [...items.slice(0, index).filter(i => i.id !== item.id), back,
+               ...items.slice(index).filter(i => i.id !== item.id)];
+      index = items.indexOf(back);
+      total += 1;
+      show();
+      $('saved').textContent = `Undone: "${label}" taken back; the photo is as it was.`;
+    } else if (r.status === 412 || r.status === 404) {
+      last = null;   // changed or gone since: nothing left to undo
+      $('undo').disabled = true;
+      $('saved').textContent = `Not undone: ${body.error}`;
+    } else {
+      $('saved').textContent = `Not undone, try again: ${body.error}`;
+    }
+  } catch (e) {
+    $('saved').textContent = `Not undone, try again: ${e.message}`;
   } finally { busy = false; }
 }
 
@@ -113,8 +151,10 @@ document.addEventListener('keydown', e => {
   if (keys.has(key)) { e.preventDefault(); answer(keys.get(key)); }
   else if (e.key === 'Enter') { e.preventDefault(); if (items[index]) answer(items[index].predicted_class); }
   else if (e.key === ' ') { e.preventDefault(); skip(); }
+  else if (key === 'u') { e.preventDefault(); undo(); }
 });
 document.querySelectorAll('.class-key').forEach(b => b.addEventListener('click', () => answer(b.dataset.class)));
 $('accept').addEventListener('click', () => items[index] && answer(items[index].predicted_class));
 $('skip').addEventListener('click', skip);
+$('undo').addEventListener('click', undo);
 load();

@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
-PHONE = {"width": 390, "height": 664}   # a 390-px phone with the browser's bars taking the rest
+PHONE = {"width": 390, "height": 664}  # a 390-px phone with the browser's bars taking the rest
 DESKTOP = {"width": 1280, "height": 800}
 VIEWPORTS = [pytest.param(PHONE, id="phone"), pytest.param(DESKTOP, id="desktop")]
 BLOCKING = ("serious", "critical")  # axe's impacts that fail a test
@@ -24,9 +24,19 @@ def browser():
     # it is closed, and the tests that run after the browser tests need the thread without one.
     assert Path(CHROMIUM).exists(), "Debian's chromium is missing: scripts/setup.sh --test-tools installs it"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-            "--disable-background-networking", "--disable-component-update"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-sync",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
         yield browser
         browser.close()
 
@@ -50,8 +60,7 @@ def csp_violations(page) -> list[str]:
     """What the page's Content-Security-Policy blocked: Chromium reports each blocked script, style or
     image on the console."""
     seen: list[str] = []
-    page.on("console", lambda message: seen.append(message.text) if "Content Security Policy" in message.text
-            else None)
+    page.on("console", lambda message: seen.append(message.text) if "Content Security Policy" in message.text else None)
     return seen
 
 
@@ -62,8 +71,10 @@ def assert_accessible(page, state: str) -> None:
     """axe-core on the page as it is now: no serious or critical violation (contrast, names, roles, ...)."""
     results = _AXE.run(page)
     blocking = [v for v in results.response["violations"] if v["impact"] in BLOCKING]
-    report = "\n".join(f"{v['id']} ({v['impact']}): {v['help']} at "
-                       f"{', '.join(' '.join(n['target']) for n in v['nodes'])}" for v in blocking)
+    report = "\n".join(
+        f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(' '.join(n['target']) for n in v['nodes'])}"
+        for v in blocking
+    )
     assert not blocking, f"axe-core on {state}:\n{report}"
 
 

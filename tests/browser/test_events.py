@@ -1,5 +1,6 @@
-"""The event log page in a real browser against the real stack: outcome times in the viewer's zone, file
-names, corrections and flags, rows that keep their place and selection across refreshes, failed refreshes."""
+"""The event log page (operators only, /review/events) in a real browser against the real stack: outcome times
+in the viewer's zone, file names, corrections and flags, rows that keep their place and selection across
+refreshes, failed refreshes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from gourmetgram import names
-from gourmetgram.cli.client import drop, post_photo
+from gourmetgram_tools.client import drop, post_photo
 from tests.browser.conftest import DESKTOP, VIEWPORTS, assert_accessible, csp_violations, screenshot, viewport_name
 from tests.conftest import photo
 from tests.stack import wait_final
@@ -23,9 +24,12 @@ ZONE = "Asia/Kathmandu"  # UTC+05:45: a time shown in UTC, or in the machine's z
 
 
 def send_feedback(web_url: str, pid: str, token: str, body: dict) -> dict:
-    request = urllib.request.Request(f"{web_url}/predictions/{pid}/feedback", data=json.dumps(body).encode(),
-                                     method="POST", headers={"Authorization": f"Bearer {token}",
-                                                             "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{web_url}/predictions/{pid}/feedback",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (the test stack)
         return json.load(response)
 
@@ -36,13 +40,22 @@ def upload(stack, store, name: str, data: bytes | None = None) -> tuple[dict, st
     return wait_final(store, accepted["id"]), accepted["feedback_token"]
 
 
+def operator_page(stack, open_page, viewport: dict, **options):
+    """A page whose browser holds the operator's login (basic auth with the review token), as an operator's does."""
+    s = stack.settings
+    return open_page(
+        viewport, http_credentials={"username": s.review_user, "password": s.local_review_token}, **options
+    )
+
+
 def row(page, pid: str):
     return page.locator(f"#events tbody tr[data-id='{pid}']")
 
 
 def cell(page, pid: str, column: str):
     index = page.locator("#events thead th").evaluate_all(
-        "(ths, key) => ths.findIndex((th) => th.dataset.key === key)", column)
+        "(ths, key) => ths.findIndex((th) => th.dataset.key === key)", column
+    )
     return row(page, pid).locator("th, td").nth(index)
 
 
@@ -62,14 +75,14 @@ def test_the_log_shows_outcome_times_names_corrections_and_keeps_rows_in_place(s
     second, _ = upload(stack, store, "second plate.jpg", photo("7_226.jpg"))
     rejected, _ = upload(stack, store, "half a photo.jpg", photo("4_87.jpg")[:20_000])
     assert rejected["status"] == "rejected"
-    page = open_page(DESKTOP, timezone_id=ZONE, locale="en-US")
+    page = operator_page(stack, open_page, DESKTOP, timezone_id=ZONE, locale="en-US")
     violations = csp_violations(page)
-    response = page.goto(f"{stack.web_url}/events")
+    response = page.goto(f"{stack.web_url}/review/events")
     assert "script-src 'self'" in response.headers["content-security-policy"]
     expect(row(page, first["id"])).to_be_visible(timeout=15_000)
     expect(row(page, rejected["id"])).to_be_visible(timeout=15_000)
     headings = page.locator("#events thead th").all_inner_texts()
-    assert headings[:3] == ["Finished", "Status", "File"]  # what a phone shows before scrolling
+    assert headings[:4] == ["Photo", "Finished", "Status", "File"]  # what a phone shows before scrolling
     assert {"Prediction", "Confidence", "Correction", "Flag", "Reason"} <= set(headings)
     expect(page.locator("#zone")).to_have_text(re.compile(r"Asia/Kath?mandu"))  # ICU's name lacks the h
     # THEN each row shows the outcome time in the viewer's zone, the user's file name (not the key), status as text
@@ -89,14 +102,17 @@ def test_the_log_shows_outcome_times_names_corrections_and_keeps_rows_in_place(s
     order = row_order(page)
     assert order.index(rejected["id"]) < order.index(second["id"]) < order.index(first["id"])
     # GIVEN the reader has selected the second photo's name, and marked the rows as they are
-    page.evaluate("""(id) => {
+    page.evaluate(
+        """(id) => {
         const name = document.querySelector(`tr[data-id="${id}"] .name`);
         const range = document.createRange();
         range.selectNodeContents(name);
         getSelection().removeAllRanges();
         getSelection().addRange(range);
         for (const tr of document.querySelectorAll('#events tbody tr')) tr.dataset.seen = 'yes';
-    }""", second["id"])
+    }""",
+        second["id"],
+    )
     # WHEN the first (older) photo is corrected and flagged late: its record is now the last written
     other = "Seafood" if first["predicted_class"] != "Seafood" else "Egg"
     send_feedback(stack.web_url, first["id"], token, {"corrected_class": other, "flagged": True})
@@ -109,7 +125,7 @@ def test_the_log_shows_outcome_times_names_corrections_and_keeps_rows_in_place(s
     # AND the selection survived the refreshes
     assert page.evaluate("getSelection().toString()") == "second plate.jpg"
     screenshot(page, "8-events-desktop")
-    assert_accessible(page, "/events (desktop)")
+    assert_accessible(page, "/review/events (desktop)")
     assert violations == []
 
 
@@ -117,12 +133,11 @@ def test_new_rows_do_not_move_what_the_reader_is_looking_at(stack, store, open_p
     # GIVEN a log long enough to scroll, scrolled so that one row sits near the top of a short window
     for i in range(12):
         upload(stack, store, f"filler {i}.jpg", photo("4_87.jpg"))
-    page = open_page({"width": 1280, "height": 420}, timezone_id=ZONE)
-    page.goto(f"{stack.web_url}/events")
+    page = operator_page(stack, open_page, {"width": 1280, "height": 420}, timezone_id=ZONE)
+    page.goto(f"{stack.web_url}/review/events")
     expect(page.locator("#events tbody tr").nth(14)).to_be_attached(timeout=15_000)
     target = row_order(page)[8]
-    page.evaluate("(id) => window.scrollTo(0, document.querySelector(`tr[data-id='${id}']`).offsetTop + 150)",
-                  target)
+    page.evaluate("(id) => window.scrollTo(0, document.querySelector(`tr[data-id='${id}']`).offsetTop + 150)", target)
     before = row(page, target).bounding_box()["y"]
     # WHEN a new photo is finished (its row is added at the top, above the view)
     fresh, _ = upload(stack, store, "fresh.jpg")
@@ -135,16 +150,18 @@ def test_new_rows_do_not_move_what_the_reader_is_looking_at(stack, store, open_p
 def test_a_failed_refresh_says_so_and_keeps_the_table(stack, store, open_page, viewport):
     size = viewport_name(viewport)
     wait_final(store, post_photo(stack.web_url, photo(), filename="before the outage.jpg")["id"])
-    page = open_page(viewport)
-    page.goto(f"{stack.web_url}/events")
+    page = operator_page(stack, open_page, viewport)
+    page.goto(f"{stack.web_url}/review/events")
     expect(page.locator("#events tbody tr").first).to_be_visible(timeout=15_000)
     expect(page.locator("#updated")).to_contain_text("Updated at")
     screenshot(page, f"9-events-{size}")
-    assert_accessible(page, f"/events ({size})")
+    assert_accessible(page, f"/review/events ({size})")
     rows = page.locator("#events tbody tr").count()
     # WHEN the frontend cannot read the log
-    page.route("**/api/events*", lambda route: route.fulfill(
-        status=503, json={"error": "storage is unavailable: connection refused"}))
+    page.route(
+        "**/api/events*",
+        lambda route: route.fulfill(status=503, json={"error": "storage is unavailable: connection refused"}),
+    )
     # THEN the page says the last refresh failed, since when the table is stale, and keeps it
     problem = page.locator("#refresh-problem")
     expect(problem).to_be_visible(timeout=10_000)
@@ -153,7 +170,7 @@ def test_a_failed_refresh_says_so_and_keeps_the_table(stack, store, open_page, v
     expect(page.locator("#updated")).to_contain_text("Last refresh failed at")
     assert page.locator("#events tbody tr").count() == rows
     screenshot(page, f"10-events-refresh-failed-{size}")
-    assert_accessible(page, f"/events after a failed refresh ({size})")
+    assert_accessible(page, f"/review/events after a failed refresh ({size})")
     # WHEN it can again, THEN the notice goes
     page.unroute("**/api/events*")
     expect(problem).to_be_hidden(timeout=10_000)
@@ -164,8 +181,8 @@ def test_a_file_name_too_long_for_the_metadata_is_kept_cut(stack, store, open_pa
     # 300 noodle bowls: 3,600 bytes percent-encoded, over S3's 2 KB of metadata (this upload used to be a 503)
     done, _ = upload(stack, store, "🍜" * 300 + ".jpg")
     assert done["original_filename"].endswith("…") and done["original_filename"].startswith("🍜" * 80)
-    page = open_page({"width": 390, "height": 664})
-    page.goto(f"{stack.web_url}/events")
+    page = operator_page(stack, open_page, {"width": 390, "height": 664})
+    page.goto(f"{stack.web_url}/review/events")
     name = cell(page, done["id"], "file")
     expect(name).to_contain_text("🍜🍜🍜", timeout=15_000)
     assert name.bounding_box()["width"] < 300  # wrapped in its cell, not one line across the table
@@ -188,9 +205,9 @@ def test_the_filters_hide_and_show_rows_by_keyboard_and_hold_across_refreshes(st
     rejected, _ = upload(stack, store, f"filter broken {size}.jpg", photo("4_87.jpg")[:20_000])
     dropped = wait_final(store, drop(store, "incoming", f"filters/{size} drop.jpg", photo("7_226.jpg")))
     assert (done["source"], dropped["source"], rejected["status"]) == ("web", "bucket", "rejected")
-    page = open_page(viewport)
+    page = operator_page(stack, open_page, viewport)
     violations = csp_violations(page)
-    page.goto(f"{stack.web_url}/events")
+    page.goto(f"{stack.web_url}/review/events")
     for record in (done, rejected, dropped):
         expect(row(page, record["id"])).to_be_visible(timeout=15_000)
     # WHEN the reader picks "rejected" in the Status filter, with the keyboard only
@@ -205,7 +222,7 @@ def test_the_filters_hide_and_show_rows_by_keyboard_and_hold_across_refreshes(st
     expect(page.locator("#shown")).to_contain_text("outcomes match the filters")
     assert page.url.endswith("?status=rejected")
     screenshot(page, f"11-events-filtered-{size}")
-    assert_accessible(page, f"/events filtered ({size})")
+    assert_accessible(page, f"/review/events filtered ({size})")
     # WHEN they set it back to all, and choose the model's class of the uploaded photo instead
     page.keyboard.press("Home")  # the first option: all
     expect(page.locator("select[name=status]")).to_have_value("")

@@ -11,7 +11,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from gourmetgram import names
-from gourmetgram.cli.client import post_photo
+from gourmetgram_tools.client import post_photo
 from tests.browser.conftest import ARTIFACTS, csp_violations
 from tests.conftest import PHOTOS
 from tests.stack import wait_final, wait_until
@@ -21,10 +21,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 def flag(web_url: str, upload: dict) -> None:
     """The uploader flags their photo: it enters the review queue whatever its confidence."""
-    request = urllib.request.Request(f"{web_url}/predictions/{upload['id']}/feedback", method="POST",
-                                     data=json.dumps({"flagged": True}).encode(),
-                                     headers={"Content-Type": "application/json",
-                                              "Authorization": f"Bearer {upload['feedback_token']}"})
+    request = urllib.request.Request(
+        f"{web_url}/predictions/{upload['id']}/feedback",
+        method="POST",
+        data=json.dumps({"flagged": True}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {upload['feedback_token']}"},
+    )
     with urllib.request.urlopen(request, timeout=30) as r:  # noqa: S310 (our own frontend)
         assert r.status == 200
 
@@ -38,12 +40,15 @@ def test_an_operator_labels_three_photos_with_the_keyboard(stack, store, browser
         flag(stack.web_url, u)
     # The answers, one per photo: class 3 (Egg), `v` (Vegetable/Fruit), Enter (the model's own class)
     keys = dict(zip(records, ("3", "v", "Enter"), strict=True))
-    expected = {pid: {"3": "Egg", "v": "Vegetable/Fruit"}.get(key, records[pid]["predicted_class"])
-                for pid, key in keys.items()}
+    expected = {
+        pid: {"3": "Egg", "v": "Vegetable/Fruit"}.get(key, records[pid]["predicted_class"]) for pid, key in keys.items()
+    }
     # WHEN the operator opens /review (HTTP basic auth with the review token) and answers by keyboard,
     # skipping (Space) whatever else is queued
-    context = browser.new_context(http_credentials={"username": s.review_user, "password": s.local_review_token},
-                                  viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        http_credentials={"username": s.review_user, "password": s.local_review_token},
+        viewport={"width": 1280, "height": 900},
+    )
     page = context.new_page()
     violations = csp_violations(page)
     response = page.goto(f"{stack.web_url}/review")
@@ -65,21 +70,29 @@ def test_an_operator_labels_three_photos_with_the_keyboard(stack, store, browser
         else:
             page.keyboard.press(" ")
             skipped += 1
-        page.wait_for_function("id => document.querySelector('#item').dataset.id !== id || "
-                               "document.querySelector('#item').hidden", arg=shown, timeout=15_000)
+        page.wait_for_function(
+            "id => document.querySelector('#item').dataset.id !== id || document.querySelector('#item').hidden",
+            arg=shown,
+            timeout=15_000,
+        )
         assert skipped < 2000, "the queue never showed our photos"
     print(f"\nlabelled 3 photos by keyboard ({skipped} others skipped) in {time.monotonic() - started:.1f} s")
     # THEN each photo's production object carries the answer and when it was given, as its record does
     for pid, label in expected.items():
         key = records[pid]["production_key"]
-        tags = wait_until(lambda key=key: (t := store.get_tags("production", key)).get("human_label") and t, 10,
-                          "the human_label tag")
+        tags = wait_until(
+            lambda key=key: (t := store.get_tags("production", key)).get("human_label") and t, 10, "the human_label tag"
+        )
         record = store.get_json("events", names.record_key(pid))[0]
         assert tags["human_label"] == record["human_label"] == label
         assert tags["reviewed_at"] == record["reviewed_at"] and tags["flagged"] == "true"
     # AND they left the queue
-    with urllib.request.urlopen(urllib.request.Request(f"{stack.web_url}/review/api/queue?limit=500", headers={
-            "Authorization": f"Bearer {s.local_review_token}"}), timeout=30) as r:  # noqa: S310
+    with urllib.request.urlopen(
+        urllib.request.Request(
+            f"{stack.web_url}/review/api/queue?limit=500", headers={"Authorization": f"Bearer {s.local_review_token}"}
+        ),
+        timeout=30,
+    ) as r:  # noqa: S310
         assert not {i["id"] for i in json.load(r)["items"]} & set(keys)
     assert violations == []
     context.close()

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
 from gourmetgram import names
-from gourmetgram.cli import front
-from gourmetgram.cli.commands import main as cli
 from gourmetgram.settings import Settings
+from gourmetgram_tools import front
+from gourmetgram_tools.commands import main as cli
 from minio_config.desired import nats_env, webhook_env
 from tests.conftest import ROOT, in_ci
 
@@ -128,8 +130,15 @@ def test_no_default_passwords_and_every_variable_in_env_example(compose):
     name, _ = compose
     text = (DOCKER / name).read_text()
     assert referenced_variables(text) <= set(env_example())
-    secrets = ["MINIO_USER", "MINIO_PASSWORD", "WEBHOOK_TOKEN", "FUNCTION_MINIO_PASSWORD", "WEB_MINIO_PASSWORD",
-               "NUDGE_TOKEN"] + (["NATS_TOKEN"] if name == "compose.scale.yaml" else [])
+    secrets = [
+        "MINIO_USER",
+        "MINIO_PASSWORD",
+        "WEBHOOK_TOKEN",
+        "FUNCTION_MINIO_PASSWORD",
+        "WEB_MINIO_PASSWORD",
+        "NUDGE_TOKEN",
+        "REVIEW_TOKEN",
+    ] + (["NATS_TOKEN"] if name == "compose.scale.yaml" else [])
     for secret in secrets:
         uses = re.findall(r"\$\{" + secret + r"([^}]*)\}", text)
         assert uses and all(u.startswith(":?") for u in uses), f"{secret} must be required, never defaulted"
@@ -149,13 +158,21 @@ def test_the_frontend_answers_only_to_the_names_set_in_env(compose):
 
 
 # The variables of docker/.env that grant something, and who may hold each (per file: the webhook or the stream).
-CREDENTIALS = {"MINIO_USER", "MINIO_PASSWORD", "FUNCTION_MINIO_PASSWORD", "WEB_MINIO_PASSWORD", "WEBHOOK_TOKEN",
-               "NUDGE_TOKEN", "NATS_TOKEN"}
+CREDENTIALS = {
+    "MINIO_USER",
+    "MINIO_PASSWORD",
+    "FUNCTION_MINIO_PASSWORD",
+    "WEB_MINIO_PASSWORD",
+    "WEBHOOK_TOKEN",
+    "NUDGE_TOKEN",
+    "NATS_TOKEN",
+    "REVIEW_TOKEN",
+}
 HOLDERS = {
     "minio-node": {"MINIO_USER", "MINIO_PASSWORD", "WEBHOOK_TOKEN"},  # its root user and the token its events carry
     "minio-init": {"MINIO_USER", "MINIO_PASSWORD", "FUNCTION_MINIO_PASSWORD", "WEB_MINIO_PASSWORD"},
     "classifier": {"FUNCTION_MINIO_PASSWORD", "WEBHOOK_TOKEN", "NUDGE_TOKEN"},
-    "web": {"WEB_MINIO_PASSWORD", "NUDGE_TOKEN"},
+    "web": {"WEB_MINIO_PASSWORD", "NUDGE_TOKEN", "REVIEW_TOKEN"},  # the operator pages' password too
 }
 SCALE_HOLDERS = {
     "minio-node": {"MINIO_USER", "MINIO_PASSWORD", "NATS_TOKEN"},  # root, and the token it publishes with
@@ -241,7 +258,8 @@ def test_scale_out_has_four_minio_nodes_three_nats_nodes_and_consumers_without_a
     assert services["classifier"]["deploy"]["replicas"] >= 2
     assert classifier["EVENT_TRANSPORT"] == "jetstream"
     assert Settings.from_env({"NATS_URL": classifier["NATS_URL"]}).nats_servers == [
-        f"nats://{node}:4222" for node in nats_nodes]
+        f"nats://{node}:4222" for node in nats_nodes
+    ]
     assert "classifier-lb" not in services and not (DOCKER / "nginx-classifier.conf").exists()
     assert re.match(r"http://classifier:", classifier["FUNCTION_URL"])  # the frontend's nudge: any replica
     # configure makes the stream replicated on the three nodes, after they are healthy
@@ -254,8 +272,9 @@ def test_the_deployed_front_door_waits_out_a_dead_nodes_lock_as_up_clusters_does
     conf = (DOCKER / "nginx-minio.conf").read_text()
     for directive in ("proxy_read_timeout", "proxy_send_timeout"):
         assert f"{directive} {front.STALE_LOCK_S}s;" in conf
-        assert f"{directive} {front.STALE_LOCK_S}s;" in front.config(front.Front(9000, 9001, 4222, ((1, 2),), (3,)),
-                                                                       Path("/x"))
+        assert f"{directive} {front.STALE_LOCK_S}s;" in front.config(
+            front.Front(9000, 9001, 4222, ((1, 2),), (3,)), Path("/x")
+        )
 
 
 def test_the_nats_image_builds_the_version_setup_pins():
@@ -276,11 +295,71 @@ def test_minio_image_builds_the_versions_setup_pins():
     assert "go install github.com/minio/minio@${MINIO_VERSION}" in dockerfile
 
 
+def pins(text: str) -> set[str]:
+    return set(re.findall(r"([a-z][a-z0-9_-]*==[0-9][0-9.]*)", text))
+
+
 def test_python_images_pin_what_pyproject_pins():
-    pyproject = (ROOT / "pyproject.toml").read_text()
+    # GIVEN the project's pinned dependencies
+    import tomllib
+
+    wanted = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    torch = {pin for pin in wanted if pin.startswith("torch==")}
+    # THEN the function installs exactly them, the frontend all but torch (a small image)
+    assert pins((DOCKER / "function.Dockerfile").read_text()) == wanted
+    assert pins((DOCKER / "web.Dockerfile").read_text()) == wanted - torch and torch
+
+
+DOCKERFILES = sorted(DOCKER.glob("*.Dockerfile"))
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfiles_build_without_docker_hubs_extras_and_run_as_no_root(dockerfile):
+    text = dockerfile.read_text()
+    # no `# syntax=` line: BuildKit would fetch that frontend from Docker Hub
+    assert not re.search(r"^#\s*syntax=", text, re.M | re.I)
+    # every base is a build argument whose default exists on Docker Hub and is made offline by the deploy test
+    from tests.deploy.docker_here import DEBIAN_IMAGE, GO_IMAGE
+
+    for base in re.findall(r"^FROM (\S+)", text, re.M):
+        arg = re.fullmatch(r"\$\{(\w+)\}", base)
+        assert arg, f"{dockerfile.name}: FROM {base} is no build argument"
+        assert re.search(rf"^ARG {arg.group(1)}=({DEBIAN_IMAGE}|{GO_IMAGE})$", text, re.M)
+    # every step that reaches PyPI or the Go proxy may be given a CA bundle, and builds without one
+    for step in re.findall(r"^RUN .*?(?<!\\)$", text.replace("\\\n", " "), re.M):
+        if re.search(r"\b(pip|go) install\b", step):
+            assert "--mount=type=secret,id=cacert" in step and "[ -f /run/secrets/cacert ]" in step, step
+    # the last stage runs as a numbered user that is not root
+    user = re.findall(r"^USER (\S+)$", text.split("\nFROM ")[-1], re.M)
+    assert user and re.fullmatch(r"[1-9]\d*:[1-9]\d*", user[-1]), f"{dockerfile.name}: USER {user}"
+    # the build context (the repository's root) sends only what the image needs, never .venv
+    ignore = Path(f"{dockerfile}.dockerignore").read_text().splitlines()
+    assert "*" in ignore and not any(line.lstrip("!").startswith(".venv") for line in ignore)
+    # and a Python image gets every package of ours: one left out installs, then fails at the first import
+    if "pip install" in text:
+        include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+        packages = {
+            p.parent.name
+            for p in ROOT.glob("*/__init__.py")
+            if any(fnmatch.fnmatch(p.parent.name, pattern) for pattern in include["include"])
+        }
+        assert packages and {f"!{name}" for name in packages} <= set(ignore), f"{dockerfile.name}: {sorted(packages)}"
+
+
+def test_services_built_from_one_dockerfile_share_its_image(compose):
+    _, doc = compose
+    images: dict[str, str] = {}
+    for name, service in doc["services"].items():
+        if "build" in service:
+            assert images.setdefault(service["build"]["dockerfile"], service["image"]) == service["image"], name
+
+
+def test_the_web_image_installs_the_image_plugins_its_upload_check_imports():
+    # the frontend identifies uploads with gourmetgram.images, which opens HEIC/HEIF through pillow-heif
     web = (DOCKER / "web.Dockerfile").read_text()
-    for pin in re.findall(r"([a-z_-]+==[0-9.]+)", web):
-        assert f'"{pin}"' in pyproject, f"web.Dockerfile pins {pin}, pyproject.toml does not"
+    imported = set(re.findall(r"^import (\w+)|^from (\w+)", (ROOT / "gourmetgram/images.py").read_text(), re.M))
+    modules = {a or b for a, b in imported}
+    assert "pillow_heif" in modules and "pillow-heif==" in web
 
 
 @pytest.mark.parametrize("name", COMPOSE_FILES)
@@ -292,21 +371,55 @@ def test_docker_compose_accepts_the_file(name, tmp_path):
         pytest.skip("docker-compose not installed")
     env = tmp_path / ".env"
     env.write_text((DOCKER / ".env.example").read_text())
-    done = subprocess.run([binary, "-f", str(DOCKER / name), "--env-file", str(env), "config", "-q"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [binary, "-f", str(DOCKER / name), "--env-file", str(env), "config", "-q"], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     empty = tmp_path / "empty.env"
     empty.write_text("")
-    refused = subprocess.run([binary, "-f", str(DOCKER / name), "--env-file", str(empty), "config", "-q"],
-                             capture_output=True, text=True)
+    refused = subprocess.run(
+        [binary, "-f", str(DOCKER / name), "--env-file", str(empty), "config", "-q"], capture_output=True, text=True
+    )
     # refused, naming the first secret it met (the scale-out file's NATS nodes come first: NATS_TOKEN)
     assert refused.returncode != 0 and re.search(r"set (MINIO_USER|NATS_TOKEN) in docker/.env", refused.stderr)
 
 
 def test_the_function_image_sets_the_allocator_as_up_does():
-    from gourmetgram.cli.spawn import FUNCTION_MALLOC_ENV
+    from gourmetgram_tools.spawn import FUNCTION_MALLOC_ENV
 
     dockerfile = (DOCKER / "function.Dockerfile").read_text().replace("\\\n", " ")
     env = dict(re.findall(r"(\w+)=(\S+)", " ".join(re.findall(r"^ENV (.*)$", dockerfile, re.M))))
     for name, value in FUNCTION_MALLOC_ENV.items():
         assert env.get(name) == value, f"function.Dockerfile sets {name}={env.get(name)}, up sets {value}"
+
+
+def test_the_deploy_tests_host_network_variant_keeps_the_stack_and_reaches_only_loopback():
+    # GIVEN compose.yaml as the deployment test (test_docker_stack.py) starts it, on four loopback ports
+    from tests.deploy.hostnet import Ports, on_host_network
+
+    doc = load("compose.yaml")
+    moved = on_host_network(doc, Ports(minio=41001, console=41002, function=41003, web=41004))
+    text = yaml.safe_dump(moved)
+    # THEN no network, published port or service name remains: every URL, bind and healthcheck is loopback
+    assert "networks" not in moved and "production_net" not in text
+    assert not re.search(r"http://(minio|classifier)[:/]|localhost:|0\.0\.0\.0|:9000|:8080|:5000", text), text
+    for name, service in moved["services"].items():
+        assert service["network_mode"] == "host" and "ports" not in service and "build" not in service, name
+        original = doc["services"][name]
+        # AND the rest is compose.yaml's own: image, volumes, dependencies, users' identities, restart policy
+        for key in ("image", "volumes", "depends_on", "restart"):
+            assert service.get(key) == original.get(key), (name, key)
+        assert set(env_of(service)) == set(env_of(original)), name
+    minio = moved["services"]["minio"]
+    assert minio["command"] == [
+        "server",
+        "/data",
+        "--address",
+        "127.0.0.1:41001",
+        "--console-address",
+        "127.0.0.1:41002",
+    ]
+    assert env_of(minio)["MINIO_NOTIFY_WEBHOOK_ENDPOINT_GOURMETGRAM"] == "http://127.0.0.1:41003/minio/events"
+    assert "127.0.0.1:41001/minio/health/live" in " ".join(minio["healthcheck"]["test"])
+    assert env_of(moved["services"]["web"])["WEB_PORT"] == "41004"
+    assert env_of(moved["services"]["classifier"])["BIND_HOST"] == "127.0.0.1"

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from gourmetgram.cli.bench import table
 from gourmetgram.cores import usable_cores
+from gourmetgram_tools.bench import table
 from tests.conftest import ROOT
 from tests.stack import stack_settings
 
@@ -18,8 +18,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_bench_reports_every_figure_as_json():
     # A slow reconciler: its listings count in the S3 requests per image, which must stay under 6.
     env = {**stack_settings(decode="fast", reconcile_interval_s=30.0).to_env(), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "gourmetgram", "bench", "--photos", "6", "--singles", "2",
-                           "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "gourmetgram", "bench", "--photos", "6", "--singles", "2", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert result["ceiling_allocator"] == "the function's"  # glibc here: the model measured as the function runs it
@@ -33,8 +39,9 @@ def test_bench_reports_every_figure_as_json():
         # GET, claim, copy, record, delete: five; the reconciler's listings add a little in a short run
         assert 5 <= burst["s3_requests_per_image"] < 6
         assert burst["ratio_to_cpu_bound"] == pytest.approx(burst["images_per_s"] / burst["cpu_bound_images_per_s"])
-        assert burst["function_own_cpu_ms"] == pytest.approx(burst["cpu_ms_per_image"]["function"]
-                                                             - result["ceiling"]["cpu_ms_per_image"])
+        assert burst["function_own_cpu_ms"] == pytest.approx(
+            burst["cpu_ms_per_image"]["function"] - result["ceiling"]["cpu_ms_per_image"]
+        )
         cpu = burst["cpu_ms_per_image"]
         assert set(cpu) == {"minio", "function", "web", "bench"} and cpu["function"] > 0 and cpu["minio"] > 0
         # every core busy with what each photo costs every process
@@ -52,8 +59,9 @@ def test_bench_reports_every_figure_as_json():
     assert here["stored_per_s"] > 0 and baseline["stored_per_s"] > 0
     assert all(side[f]["p95_ms"] >= side[f]["p50_ms"] > 0 for side in (here, baseline) for f in ("answer", "label"))
     assert versus["stored_per_s"] == pytest.approx(here["stored_per_s"] / baseline["stored_per_s"])
-    assert versus["single_label_p50"] == pytest.approx(result["latency_queue_dir_on"]["web"]["p50_ms"]
-                                                       / baseline["single"]["p50_ms"])
+    assert versus["single_label_p50"] == pytest.approx(
+        result["latency_queue_dir_on"]["web"]["p50_ms"] / baseline["single"]["p50_ms"]
+    )
     assert set(baseline["cpu_ms_per_image"]) == {"minio", "baseline", "bench"}
     assert set(here["cpu_ms_per_image"]) == {"minio", "function", "web", "bench"}
     assert result["decode"] == "fast"

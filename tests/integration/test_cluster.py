@@ -16,11 +16,11 @@ import urllib.request
 
 import pytest
 
-from gourmetgram.cli import front
-from gourmetgram.cli.cluster import ClusterLayout, ClusterStack
-from gourmetgram.cli.local import stack_ports
 from gourmetgram.names import parse_iso
 from gourmetgram.store import Store
+from gourmetgram_tools import front
+from gourmetgram_tools.cluster import ClusterLayout, ClusterStack
+from gourmetgram_tools.local import stack_ports
 from tests.bus import Burst, Ledger, purge_stream, stream_state
 from tests.stack import stack_settings, wait_until
 
@@ -32,8 +32,14 @@ def cluster(tmp_path_factory):
     # Short claims and a quick reconciler: what a fault strands is taken over within seconds. One torch thread per
     # replica: two replicas share two cores.
     # A short ack deadline: a message whose ack was lost with a NATS node comes back (and is acked) sooner.
-    settings = stack_settings(claim_ttl_s=8.0, reconcile_interval_s=2.0, reconcile_grace_s=3.0, torch_threads=1,
-                              workers=4, nats_ack_wait_s=10.0)
+    settings = stack_settings(
+        claim_ttl_s=8.0,
+        reconcile_interval_s=2.0,
+        reconcile_grace_s=3.0,
+        torch_threads=1,
+        workers=4,
+        nats_ack_wait_s=10.0,
+    )
     layout = ClusterLayout.free(avoid=stack_ports(settings))
     stack = ClusterStack(settings, tmp_path_factory.mktemp("cluster"), layout=layout)
     started = time.monotonic()
@@ -83,9 +89,11 @@ def report(what: str, records: list[dict], since: float) -> None:
     finished = max(parse_iso(r["timestamps"]["finished"]) for r in records)
     retaken = sum(r["attempts"] > 1 for r in records)
     latencies = sorted(r["latency_ms"] for r in records)
-    print(f"\n{what}: {len(records)} photos, each done once (0 duplicate objects or records); drained "
-          f"{finished - since:.1f} s after the fault; {retaken} taken over after a lapsed claim; latency p50 "
-          f"{latencies[len(latencies) // 2]} ms, max {latencies[-1]} ms")
+    print(
+        f"\n{what}: {len(records)} photos, each done once (0 duplicate objects or records); drained "
+        f"{finished - since:.1f} s after the fault; {retaken} taken over after a lapsed claim; latency p50 "
+        f"{latencies[len(latencies) // 2]} ms, max {latencies[-1]} ms"
+    )
 
 
 def test_a_burst_is_shared_by_both_replicas(cluster, cstore):
@@ -130,8 +138,14 @@ def test_kill_9_of_the_stream_leader_mid_burst(cluster, cstore):
     report(f"NATS stream leader {leader} killed mid-burst", records, fault_at)
     # An ack sent while the consumer's leader changed is lost: that message comes again after NATS_ACK_WAIT_S and
     # is acked at once (its photo is done).
-    emptied = wait_until(lambda: stream_state(cluster.settings).messages == 0, cluster.settings.nats_ack_wait_s + 60,
-                         "the stream emptied") and time.time() - fault_at
+    emptied = (
+        wait_until(
+            lambda: stream_state(cluster.settings).messages == 0,
+            cluster.settings.nats_ack_wait_s + 60,
+            "the stream emptied",
+        )
+        and time.time() - fault_at
+    )
     print(f"stream empty {emptied:.1f} s after the fault")
 
 

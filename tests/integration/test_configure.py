@@ -10,7 +10,7 @@ from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from minio.notificationconfig import NotificationConfig, QueueConfig
 from minio.versioningconfig import SUSPENDED, VersioningConfig
 
-from classifier_fn.startup_check import UnsafeSubscription, check
+from classifier_fn.pipeline.startup_check import UnsafeSubscription, check
 from gourmetgram.store import Store
 from minio_config import current
 from minio_config.apply import ConfigureError, configure
@@ -40,10 +40,15 @@ def test_second_run_changes_nothing(stack):
 def test_an_unrelated_subscription_is_kept_and_a_widened_one_repaired(stack):
     mc = current.client(stack.settings)
     # GIVEN someone widened ours to ObjectCreated:* (tagging would loop) and added an audit rule
-    mc.set_bucket_notification("incoming", NotificationConfig(queue_config_list=[
-        QueueConfig(queue=ARN, events=["s3:ObjectCreated:*"], config_id="widened"),
-        QueueConfig(queue=AUDIT_ARN, events=["s3:ObjectRemoved:*"], config_id="audit"),
-    ]))
+    mc.set_bucket_notification(
+        "incoming",
+        NotificationConfig(
+            queue_config_list=[
+                QueueConfig(queue=ARN, events=["s3:ObjectCreated:*"], config_id="widened"),
+                QueueConfig(queue=AUDIT_ARN, events=["s3:ObjectRemoved:*"], config_id="audit"),
+            ]
+        ),
+    )
     try:
         # THEN the function's start-up check refuses to run
         with pytest.raises(UnsafeSubscription, match="PutTagging|ObjectCreated:\\*"):
@@ -63,8 +68,12 @@ def test_an_unrelated_subscription_is_kept_and_a_widened_one_repaired(stack):
 
 def test_a_bucket_the_function_writes_to_must_not_notify_it(stack):
     mc = current.client(stack.settings)
-    mc.set_bucket_notification("production", NotificationConfig(queue_config_list=[
-        QueueConfig(queue=ARN, events=["s3:ObjectCreated:Put"], config_id="loop")]))
+    mc.set_bucket_notification(
+        "production",
+        NotificationConfig(
+            queue_config_list=[QueueConfig(queue=ARN, events=["s3:ObjectCreated:Put"], config_id="loop")]
+        ),
+    )
     try:
         with pytest.raises(UnsafeSubscription, match="'production' notifies the function"):
             check(stack.settings, Store.connect(stack.settings))
@@ -73,8 +82,9 @@ def test_a_bucket_the_function_writes_to_must_not_notify_it(stack):
 
 
 def test_a_server_without_the_webhook_target_gets_instructions(stack):
-    want = Desired(("incoming-elsewhere",), Subscription("incoming-elsewhere", "arn:minio:sqs::MISSING:webhook",
-                                                         EVENTS))
+    want = Desired(
+        ("incoming-elsewhere",), Subscription("incoming-elsewhere", "arn:minio:sqs::MISSING:webhook", EVENTS)
+    )
     try:
         with pytest.raises(ConfigureError, match="MINIO_NOTIFY_WEBHOOK_ENDPOINT_GOURMETGRAM"):
             configure(stack.settings, echo=lambda line: None, want=want)
@@ -84,8 +94,12 @@ def test_a_server_without_the_webhook_target_gets_instructions(stack):
 
 def test_quarantine_expiry_is_applied_idempotently_beside_other_rules(stack):
     mc = current.client(stack.settings)
-    mc.set_bucket_lifecycle("quarantine", LifecycleConfig([Rule(
-        ENABLED, rule_filter=Filter(prefix="tmp/"), rule_id="operator-tmp", expiration=Expiration(days=1))]))
+    mc.set_bucket_lifecycle(
+        "quarantine",
+        LifecycleConfig(
+            [Rule(ENABLED, rule_filter=Filter(prefix="tmp/"), rule_id="operator-tmp", expiration=Expiration(days=1))]
+        ),
+    )
     expiring = stack.settings.replace(quarantine_expiry_days=30)
     try:
         assert [type(s).__name__ for s in configure(expiring, echo=lambda line: None)] == ["SetExpiry"]
@@ -111,7 +125,8 @@ def test_versioning_on_incoming_is_applied_idempotently(stack):
         assert report.subscribed and [p for p in report.problems if "versioning" in p] == [
             "versioning is suspended on 'incoming': the same bytes uploaded twice under one key within a second "
             "count as one photo, and a delete may race a newer upload under the same key; run `gourmetgram "
-            "configure` (it turns versioning on)"]
+            "configure` (it turns versioning on)"
+        ]
         # WHEN configure runs, THEN it turns it on again, printing the mc equivalent, and a second run does nothing
         lines = []
         assert [type(s).__name__ for s in configure(stack.settings, echo=lines.append)] == ["EnableVersioning"]

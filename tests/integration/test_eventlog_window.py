@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 import pytest
 
 from gourmetgram import logorder, names
-from gourmetgram.cli.bench_events import fill_event_log, log_record
-from gourmetgram.cli.local import LocalStack
 from gourmetgram.eventlog import EventLog
 from gourmetgram.store import Store
+from gourmetgram_tools.bench_events import fill_event_log, log_record
+from gourmetgram_tools.local import LocalStack
 from tests.conftest import ROOT
 from tests.stack import stack_settings
 
@@ -42,9 +42,11 @@ def log_stack(tmp_path_factory):
         stack.stop_all()
 
 
-def get_json(url: str, timeout: float = 30) -> tuple[int, object, dict]:
+def get_json(url: str, token: str, timeout: float = 30) -> tuple[int, object, dict]:
+    """GET as an operator (the event log is theirs alone)."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 (the test's own frontend)
+        with urllib.request.urlopen(request, timeout=timeout) as r:  # noqa: S310 (the test's own frontend)
             return r.status, json.load(r), dict(r.headers)
     except urllib.error.HTTPError as exc:
         with exc:
@@ -72,14 +74,19 @@ def test_the_window_read_is_exactly_the_newest_across_an_hour_boundary_with_old_
     moments = [boundary - 1800 + 90 * i for i in range(41)]
     written = []
     for i, moment in enumerate(moments[::2] + moments[1::2]):
-        pid = names.upload_id(moment) if i % 3 else names.drop_id(
-            "incoming", f"drop/{i}.jpg", uuid.uuid4().hex, datetime.fromtimestamp(moment, UTC))
+        pid = (
+            names.upload_id(moment)
+            if i % 3
+            else names.drop_id("incoming", f"drop/{i}.jpg", uuid.uuid4().hex, datetime.fromtimestamp(moment, UTC))
+        )
         written.append(put(store, pid, moment))
     # AND old-format records (placed by their write, now) whose keys sort first, among the newest, and last
-    old = [str(uuid.UUID(hex="00000000" + uuid.uuid4().hex[8:], version=4)),
-           str(uuid.UUID(hex=logorder.key_at(now - 30).replace("-", "") + uuid.uuid4().hex[12:], version=4)),
-           str(uuid.uuid5(uuid.NAMESPACE_URL, f"incoming/{uuid.uuid4()}@etag")),
-           str(uuid.UUID(hex="ffffffff" + uuid.uuid4().hex[8:], version=4))]
+    old = [
+        str(uuid.UUID(hex="00000000" + uuid.uuid4().hex[8:], version=4)),
+        str(uuid.UUID(hex=logorder.key_at(now - 30).replace("-", "") + uuid.uuid4().hex[12:], version=4)),
+        str(uuid.uuid5(uuid.NAMESPACE_URL, f"incoming/{uuid.uuid4()}@etag")),
+        str(uuid.UUID(hex="ffffffff" + uuid.uuid4().hex[8:], version=4)),
+    ]
     for pid in old:
         put(store, pid, now)
     # AND one record rewritten late (a correction): it keeps its place by the photo's time
@@ -93,15 +100,26 @@ def test_the_window_read_is_exactly_the_newest_across_an_hour_boundary_with_old_
     for since in (boundary - 1, boundary, boundary + 1, boundary - 1800):
         assert [e.key for e in events.entries_since(since)] == oracle(store, since)[::-1], since
     for limit in (5, 30, 100):
-        status, rows, _ = get_json(f"{log_stack.web_url}/api/events?limit={limit}")
+        status, rows, _ = get_json(
+            f"{log_stack.web_url}/review/api/events?limit={limit}", log_stack.settings.local_review_token
+        )
         assert status == 200 and [names.record_key(r["id"]) for r in rows] == whole[:limit], limit
     # AND the terminal shows the same, oldest first
     env = {**log_stack.settings.to_env(), "PATH": "/usr/bin:/bin"}
     moment = datetime.fromtimestamp(boundary - 90, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    shown = subprocess.run([sys.executable, "-m", "gourmetgram", "events", "--since", moment], capture_output=True,
-                           text=True, env=env, cwd=ROOT, timeout=60, check=True).stdout.splitlines()
+    shown = subprocess.run(
+        [sys.executable, "-m", "gourmetgram", "events", "--since", moment],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    ).stdout.splitlines()
     expected = [k.removesuffix(".json") for k in oracle(store, boundary - 90)[::-1]]
-    assert [line.split()[-1].removesuffix(".jpg") for line in shown] == expected
+    header, *rows = shown
+    at = header.index("file name")  # a drop's file name is its key, here `<id>.jpg`: 40 characters at most
+    assert [row[at : at + 40].strip().removesuffix(".jpg") for row in rows] == expected
     events.newest_entries(10)
     print(f"\n{len(whole)} records; the newest 10 again from a listing of {events.listed} keys")
 
@@ -112,14 +130,14 @@ def test_the_frontend_stays_up_while_sixty_clients_read_a_large_log(log_stack):
     started = time.monotonic()
     fill_event_log(store, "events", 0, 6000, time.time() - 7 * 86400)
     print(f"\nfilled 6,000 records in {time.monotonic() - started:.1f} s")
-    url = f"{log_stack.web_url}/api/events?limit=100"
+    url, token = f"{log_stack.web_url}/review/api/events?limit=100", log_stack.settings.local_review_token
     answers: Counter = Counter()
     stop = threading.Event()
 
     def read_in_a_loop():
         while not stop.is_set():
             try:
-                status, _, headers = get_json(url, timeout=60)
+                status, _, headers = get_json(url, token, timeout=60)
             except OSError as exc:  # a reset or a timeout: counted, and then the assertions say so
                 status, headers = type(exc).__name__, {}
             answers[status, headers.get("Retry-After")] += 1
@@ -132,7 +150,7 @@ def test_the_frontend_stays_up_while_sixty_clients_read_a_large_log(log_stack):
         time.sleep(3)
         # THEN /healthz answers at once, and a reader is answered
         began = time.monotonic()
-        status, body, _ = get_json(f"{log_stack.web_url}/healthz", timeout=TIMEOUT_S)
+        status, body, _ = get_json(f"{log_stack.web_url}/healthz", token, timeout=TIMEOUT_S)
         healthz_s = time.monotonic() - began
         assert status == 200 and body == {"status": "ok"}
         time.sleep(2)
@@ -148,9 +166,28 @@ def test_the_frontend_stays_up_while_sixty_clients_read_a_large_log(log_stack):
 @pytest.mark.timeout(660)  # the subprocess's own limit, and a little
 def test_bench_events_reports_every_figure_as_json():
     env = {**stack_settings().to_env(), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "gourmetgram", "bench-events", "--records", "300,900", "--old", "50",
-                           "--samples", "2", "--clients", "4", "--json"], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gourmetgram",
+            "bench-events",
+            "--records",
+            "300,900",
+            "--old",
+            "50",
+            "--samples",
+            "2",
+            "--clients",
+            "4",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert result["old_format"] == 50 and [f["records"] for f in result["sizes"]] == [300, 900]

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from gourmetgram import names
-from gourmetgram.cli.client import Dropped, drop, post_photo
-from gourmetgram.cli.local import stack_ports
 from gourmetgram.store import Store
+from gourmetgram_tools.client import Dropped, drop, post_photo
+from gourmetgram_tools.local import stack_ports
 from minio_config import current
 from minio_config.apply import configure
 from tests.conftest import bomb_png, image_bytes, load_event, photo
@@ -51,6 +51,7 @@ def fstore(faults) -> Store:
 
 def drop_many(store: Store, prefix: str, count: int) -> dict[str, Dropped]:
     """Drop `count` distinct photos concurrently; returns key -> what was dropped."""
+
     def one(i: int) -> tuple[str, Dropped]:
         # A distinct object per key: the photo plus a comment after its end marker.
         data = photo(PHOTOS[i % len(PHOTOS)]) + f"#{prefix}{i}".encode()
@@ -114,8 +115,12 @@ def _event(key: str, etag: str) -> bytes:
 
 
 def _post(url: str, body: bytes, token: str) -> int:
-    request = urllib.request.Request(f"{url}/minio/events", data=body, method="POST", headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}/minio/events",
+        data=body,
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as r:
             return r.status
@@ -180,14 +185,16 @@ def test_bad_file_zoo(faults, fstore, key, make, status, reason):
         assert production_objects(fstore, record["id"]) == []
     else:
         assert production_objects(fstore, record["id"]) == [record["production_key"]]
-    print(f"\n{key[:40]:40} {len(data):>10} bytes -> {record['status']}: "
-          f"{record.get('reason') or names.class_name(record['class_index'])}")
+    print(
+        f"\n{key[:40]:40} {len(data):>10} bytes -> {record['status']}: "
+        f"{record.get('reason') or names.class_name(record['class_index'])}"
+    )
 
 
 def test_cli_reconcile_processes_the_backlog_while_the_function_is_down(faults, fstore):
     from click.testing import CliRunner
 
-    from gourmetgram.cli import main
+    from gourmetgram_tools import main
 
     faults.stop("function")
     try:
@@ -205,7 +212,7 @@ def test_cli_reconcile_processes_the_backlog_while_the_function_is_down(faults, 
 def test_cli_requeue_moves_quarantined_objects_back(faults, fstore):
     from click.testing import CliRunner
 
-    from gourmetgram.cli import main
+    from gourmetgram_tools import main
 
     rejected = wait_final(fstore, drop(fstore, "incoming", "requeue/not-a-photo.jpg", b"plain text"))
     assert rejected["status"] == "rejected"
@@ -222,14 +229,17 @@ def test_cli_requeue_moves_quarantined_objects_back(faults, fstore):
         faults.start_function()
     # The function takes it again, as a new object version with a record of its own, and rejects it
     # again: nothing is lost on the way.
-    wait_until(lambda: [o for o in fstore.list("quarantine") if o.key.endswith("/not-a-photo.jpg")
-                        and o.key != qkey], 60, "quarantined again")
+    wait_until(
+        lambda: [o for o in fstore.list("quarantine") if o.key.endswith("/not-a-photo.jpg") and o.key != qkey],
+        60,
+        "quarantined again",
+    )
 
 
 def test_cli_requeue_never_overwrites_a_photo_waiting_under_the_same_name(faults, fstore):
     from click.testing import CliRunner
 
-    from gourmetgram.cli import main
+    from gourmetgram_tools import main
 
     rejected = wait_final(fstore, drop(fstore, "incoming", "requeue2/IMG_0001.jpg", b"plain text"))
     faults.stop("function")
@@ -239,7 +249,7 @@ def test_cli_requeue_never_overwrites_a_photo_waiting_under_the_same_name(faults
         assert result.exit_code == 0, result.output
         assert f"kept quarantine/{rejected['quarantine_key']}" in result.output
         assert fstore.head("incoming", "requeue2/IMG_0001.jpg").etag == waiting.etag  # not replaced
-        assert list(fstore.list("quarantine", prefix=rejected["quarantine_key"]))     # still there
+        assert list(fstore.list("quarantine", prefix=rejected["quarantine_key"]))  # still there
     finally:
         faults.start_function()
     assert wait_final(fstore, waiting)["status"] == "done"
@@ -248,16 +258,17 @@ def test_cli_requeue_never_overwrites_a_photo_waiting_under_the_same_name(faults
 def test_the_function_refuses_to_start_on_a_looping_subscription(faults):
     from minio.notificationconfig import NotificationConfig, QueueConfig
 
-    from gourmetgram.cli.local import StartupError
+    from gourmetgram_tools.local import StartupError
     from minio_config.desired import ARN
 
     mc = current.client(faults.settings)
-    mc.set_bucket_notification("incoming", NotificationConfig(queue_config_list=[
-        QueueConfig(queue=ARN, events=["s3:ObjectCreated:*"], config_id="loop")]))
+    mc.set_bucket_notification(
+        "incoming",
+        NotificationConfig(queue_config_list=[QueueConfig(queue=ARN, events=["s3:ObjectCreated:*"], config_id="loop")]),
+    )
     try:
         with pytest.raises(StartupError, match="PutTagging|ObjectCreated"):
-            faults.start_function(name="function-unsafe", port=free_port(stack_ports(faults.settings)),
-                                  timeout_s=60)
+            faults.start_function(name="function-unsafe", port=free_port(stack_ports(faults.settings)), timeout_s=60)
     finally:
         configure(faults.settings, echo=lambda line: None)
 
@@ -284,16 +295,28 @@ def test_a_fresh_upload_overtakes_a_large_backlog(faults, fstore):
 def test_a_record_forged_with_the_frontends_rights_gets_no_photo_deleted(faults, fstore):
     """The frontend may write records (labels go through them): a forged `done` record must not make the
     function delete a photo it never classified."""
-    web = Store.connect(faults.settings.replace(
-        **dict(zip(("minio_user", "minio_password"), faults.settings.component_credentials("web"), strict=True))))
+    web = Store.connect(
+        faults.settings.replace(
+            **dict(zip(("minio_user", "minio_password"), faults.settings.component_credentials("web"), strict=True))
+        )
+    )
     faults.stop("function")
     try:
         dropped = drop(fstore, "incoming", "forged/victim.jpg", photo("7_226.jpg"))
         [listed] = web.list("incoming", prefix="forged/")  # what the frontend's identity can see
         pid = names.drop_id("incoming", listed.key, listed.etag, listed.last_modified)
-        web.put_json("events", names.record_key(pid), {
-            "id": pid, "status": "done", "incoming_key": listed.key, "incoming_etag": listed.etag,
-            "incoming_modified": names.timestamp_tag(listed.last_modified), "production_key": "class_00/x.jpg"})
+        web.put_json(
+            "events",
+            names.record_key(pid),
+            {
+                "id": pid,
+                "status": "done",
+                "incoming_key": listed.key,
+                "incoming_etag": listed.etag,
+                "incoming_modified": names.timestamp_tag(listed.last_modified),
+                "production_key": "class_00/x.jpg",
+            },
+        )
     finally:
         faults.start_function()
     record = wait_final(fstore, dropped, timeout=60)
@@ -312,5 +335,8 @@ def test_two_uploads_under_one_key_are_both_labelled_and_leave_nothing_behind(fa
     assert [r["status"] for r in records] == ["done", "done"] and records[0]["id"] != records[1]["id"]
     assert [fstore.head("production", r["production_key"]).etag for r in records] == [first.etag, second.etag]
     mc = current.client(faults.settings)
-    wait_until(lambda: not list(mc.list_objects("incoming", prefix="overwritten/", include_version=True)), 30,
-               "every version of overwritten/IMG_0001.jpg deleted, no delete marker left")
+    wait_until(
+        lambda: not list(mc.list_objects("incoming", prefix="overwritten/", include_version=True)),
+        30,
+        "every version of overwritten/IMG_0001.jpg deleted, no delete marker left",
+    )

@@ -15,8 +15,8 @@ from collections import Counter
 import pytest
 
 from gourmetgram import names
-from gourmetgram.cli.client import post_photo
 from gourmetgram.outcome import Outcome, Status
+from gourmetgram_tools.client import post_photo
 from tests.conftest import photo
 from tests.stack import wait_final, wait_until
 
@@ -45,8 +45,11 @@ def open_request(port: int, path: str) -> socket.socket:
 def pending_record(store):
     """A `pending` record with no photo behind it: polls on its id really wait."""
     pid = names.upload_id()
-    store.put_json("events", names.record_key(pid), Outcome(
-        id=pid, status=Status.PENDING, incoming_key=f"{pid}.jpg", incoming_etag="e", source="web").to_json())
+    store.put_json(
+        "events",
+        names.record_key(pid),
+        Outcome(id=pid, status=Status.PENDING, incoming_key=f"{pid}.jpg", incoming_etag="e", source="web").to_json(),
+    )
     try:
         yield pid
     finally:
@@ -98,8 +101,11 @@ def test_the_frontend_answers_while_100_hostile_polls_are_open(stack, store):
     assert wait_final(store, done_id)["status"] == "done"
     with pending_record(store) as pending:
         # WHEN 100 clients keep hostile polls open: wait=nan, 30 s on unknown ids, 30 s on a pending photo
-        paths = [lambda: f"/predictions/{pending}?wait=nan", lambda: f"/predictions/{uuid.uuid4()}?wait=30",
-                 lambda: f"/predictions/{pending}?wait=30"]
+        paths = [
+            lambda: f"/predictions/{pending}?wait=nan",
+            lambda: f"/predictions/{uuid.uuid4()}?wait=30",
+            lambda: f"/predictions/{pending}?wait=30",
+        ]
         with HostileClients(port, paths, 100) as hostile:
             time.sleep(2)
             # THEN the health check, an upload and a poll of a done photo each answer
@@ -111,8 +117,10 @@ def test_the_frontend_answers_while_100_hostile_polls_are_open(stack, store):
             assert accepted["status"] == "pending"
             status, body, poll_s = get(f"{stack.web_url}/predictions/{done_id}?wait=30")
             assert status == 200 and body["status"] == "done"
-        print(f"\nunder 100 hostile polls: /healthz {healthz_s * 1000:.0f} ms, upload {upload_s * 1000:.0f} ms, "
-              f"poll of a done photo {poll_s * 1000:.0f} ms; hostile answers {dict(hostile.answers)}")
+        print(
+            f"\nunder 100 hostile polls: /healthz {healthz_s * 1000:.0f} ms, upload {upload_s * 1000:.0f} ms, "
+            f"poll of a done photo {poll_s * 1000:.0f} ms; hostile answers {dict(hostile.answers)}"
+        )
         # AND the hostile requests themselves were answered: 400 for nan, 404 for unknown ids
         assert hostile.answers["400"] > 0 and hostile.answers["404"] > 0
     assert wait_final(store, accepted["id"])["status"] == "done"
@@ -138,8 +146,10 @@ def test_polls_whose_clients_hang_up_give_their_slot_back(stack, store):
         status, body, waited_s = get(f"{stack.web_url}/predictions/{pending}?wait=8", timeout=20)
         assert status == 200 and body["status"] == "pending"
         assert waited_s >= 7.5, f"the slots of gone clients were still held: the poll answered in {waited_s:.1f} s"
-    print(f"\npast the cap of {cap}: answered in {capped_s * 1000:.0f} ms; after the clients left: waited "
-          f"{waited_s:.1f} s of 8")
+    print(
+        f"\npast the cap of {cap}: answered in {capped_s * 1000:.0f} ms; after the clients left: waited "
+        f"{waited_s:.1f} s of 8"
+    )
 
 
 def test_150_slow_sockets_do_not_stop_healthz(stack):
@@ -153,7 +163,7 @@ def test_150_slow_sockets_do_not_stop_healthz(stack):
         while not stop.wait(2):
             for sock in slow:
                 with contextlib.suppress(OSError):
-                    sock.send(request[sent:sent + 1])
+                    sock.send(request[sent : sent + 1])
             sent += 1
 
     try:

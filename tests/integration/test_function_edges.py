@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
-from gourmetgram.cli.client import drop, post_photo
 from gourmetgram.held_nudge import HOLD_S
+from gourmetgram_tools.client import drop, post_photo
 from tests.conftest import load_event, photo
 from tests.stack import production_objects, wait_final, wait_until
 
@@ -26,8 +26,9 @@ def counters(base: str, name: str, label: str = "result") -> dict[str, float]:
 
 
 def post(url: str, body: bytes, token: str) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as r:
             return r.status, json.load(r)
@@ -51,15 +52,19 @@ def test_a_web_upload_is_taken_at_once_by_the_frontend_s_nudge(stack, store):
     taken = sum(after.get(r, 0) - nudges.get(r, 0) for r in ("queued", "duplicate"))
     assert taken == 1, after
     assert after.get("unauthorized", 0) == nudges.get("unauthorized", 0)
+
     # AND the frontend's nudge was held until the photo was done (its answer wakes the page's long-poll; the
     # poll's own read may have found the record a moment before), unless the label took longer than the hold
     def held_now() -> dict[str, float]:
         after = counters(stack.function_base, "gourmetgram_nudge_held_total", "finished")
         return {k: v - held.get(k, 0) for k, v in after.items() if v - held.get(k, 0)}
+
     wait_until(lambda: held_now(), 10, "the held nudge answered")
     assert held_now() == ({"done": 1} if seconds < HOLD_S else {"timeout": 1}), (held_now(), seconds)
-    print(f"\nweb upload to label: {seconds * 1000:.0f} ms (record latency {record['latency_ms']} ms; "
-          f"MinIO's own event with queue_dir takes about 3 s)")
+    print(
+        f"\nweb upload to label: {seconds * 1000:.0f} ms (record latency {record['latency_ms']} ms; "
+        f"MinIO's own event with queue_dir takes about 3 s)"
+    )
 
 
 def test_each_endpoint_of_the_real_function_takes_only_its_own_token(stack):
@@ -75,8 +80,9 @@ def test_each_endpoint_of_the_real_function_takes_only_its_own_token(stack):
 def test_json_that_is_not_an_object_is_400_from_the_real_function(stack, body):
     status, doc = post(f"{stack.function_base}/minio/events", body, stack.settings.webhook_token)
     assert status == 400 and "JSON" in doc["error"]
-    request = urllib.request.Request(f"{stack.function_base}/predict", data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{stack.function_base}/predict", data=body, headers={"Content-Type": "application/json"}
+    )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 400 and "JSON" in json.load(refused.value)["detail"]
@@ -92,5 +98,8 @@ def test_a_key_with_a_control_character_minio_stores_is_labelled_by_the_reconcil
     assert record["status"] == "done" and record["incoming_key"] == "odd\tname.jpg"
     assert production_objects(store, record["id"]) == [record["production_key"]]
     # AND MinIO's event for it (with queue_dir about 3 s after the drop) was answered "invalid"
-    wait_until(lambda: counters(stack.function_base, "gourmetgram_webhook_requests_total").get("invalid", 0)
-               == invalid + 1, 20, "MinIO's event answered invalid")
+    wait_until(
+        lambda: counters(stack.function_base, "gourmetgram_webhook_requests_total").get("invalid", 0) == invalid + 1,
+        20,
+        "MinIO's event answered invalid",
+    )

@@ -10,8 +10,8 @@ import urllib.request
 
 import pytest
 
-from gourmetgram.cli.local import PartSpec, stack_ports
-from gourmetgram.cli.spawn import FUNCTION_MALLOC_ENV, component_env
+from gourmetgram_tools.local import PartSpec, stack_ports
+from gourmetgram_tools.spawn import FUNCTION_MALLOC_ENV, component_env
 from tests.stack import free_port
 
 pytestmark = pytest.mark.integration
@@ -49,7 +49,7 @@ def healthz(port: int) -> float:
 
 
 def fate(sock: socket.socket, port: int) -> str:
-    """"refused" when the function closed this idle connection; else the status of a request sent on it."""
+    """ "refused" when the function closed this idle connection; else the status of a request sent on it."""
     sock.setblocking(False)
     try:
         if sock.recv(1) == b"":
@@ -94,12 +94,15 @@ def test_idle_connections_past_the_limit_leave_healthz_answering_and_the_log_sma
             sock.close()
     healthz(port)
     counts = {name: fates.count(name) for name in sorted(set(fates))}
-    bytes_grown, lines_grown = (now - before for now, before in zip(log_size(child.log_path),
-                                                                   (bytes_before, lines_before), strict=True))
+    bytes_grown, lines_grown = (
+        now - before for now, before in zip(log_size(child.log_path), (bytes_before, lines_before), strict=True)
+    )
     log_text = child.log_path.read_text(errors="replace")
-    print(f"{FLOOD} idle connections opened in {opened_s:.1f} s (limit {LIMIT}, {OPEN_FILES} open files): "
-          f"{counts}; /healthz after them {max(took) * 1000:.0f} ms at most; log grew by {lines_grown} lines, "
-          f"{bytes_grown} bytes")
+    print(
+        f"{FLOOD} idle connections opened in {opened_s:.1f} s (limit {LIMIT}, {OPEN_FILES} open files): "
+        f"{counts}; /healthz after them {max(took) * 1000:.0f} ms at most; log grew by {lines_grown} lines, "
+        f"{bytes_grown} bytes"
+    )
     assert set(counts) <= {"refused", "200"} and counts.get("refused", 0) >= FLOOD - LIMIT
     assert counts.get("200", 0) >= 1, "the newest connections are held, and answered"
     assert "Too many open files" not in log_text and "out of system resource" not in log_text

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from minio.error import MinioAdminException
 
-from classifier_fn.startup_check import check
-from gourmetgram.cli.client import drop, post_photo
-from gourmetgram.cli.local import LocalStack
+from classifier_fn.pipeline.startup_check import check
 from gourmetgram.settings import Settings
 from gourmetgram.store import NotFound, Store, StoreError
+from gourmetgram_tools.client import drop, post_photo
+from gourmetgram_tools.local import LocalStack
 from minio_config import current
 from minio_config.apply import ConfigureError, configure
 from minio_config.identities import normalized
@@ -58,8 +58,12 @@ def mc_as(bare, tmp_path):
 
     def make(s: Settings):
         env = {**os.environ, "MC_CONFIG_DIR": str(tmp_path / f"mc-{s.minio_user}")}
-        subprocess.run([binary, "alias", "set", "as", s.minio_url, s.minio_user, s.minio_password],
-                       check=True, env=env, capture_output=True)
+        subprocess.run(
+            [binary, "alias", "set", "as", s.minio_url, s.minio_user, s.minio_password],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
         return lambda *args: subprocess.run([binary, *args], env=env, capture_output=True, text=True)
 
     return make
@@ -116,8 +120,13 @@ def test_the_frontend_can_do_what_its_endpoints_do(bare, store):
     store.put_json("events", f"{pid}.json", {"id": pid, "status": "done", "production_key": key})
     try:
         # POST /predict, and GET /predictions/<id> telling "queued" from "unknown"
-        as_web.put("incoming", f"{pid}.jpg", photo(), content_type="image/jpeg",
-                   metadata={"prediction-id": pid, "source": "web"})
+        as_web.put(
+            "incoming",
+            f"{pid}.jpg",
+            photo(),
+            content_type="image/jpeg",
+            metadata={"prediction-id": pid, "source": "web"},
+        )
         assert [o.key for o in as_web.list("incoming", prefix=pid)] == [f"{pid}.jpg"]
         # the event log and the long-poll; an unknown id is NotFound (not a refusal)
         assert f"{pid}.json" in {o.key for o in as_web.list("events")}
@@ -126,9 +135,19 @@ def test_the_frontend_can_do_what_its_endpoints_do(bare, store):
             as_web.get_json("events", f"{uuid.uuid4()}.json")
         # feedback: tags on the production object, then the record with If-Match
         assert as_web.set_tags("production", key, {"corrected_class": "Egg"})["predicted_class"] == "Meat"
-        as_web.put_json("events", f"{pid}.json", {**doc, "corrected_class": "Egg"}, if_match=etag)
+        # the record with its console tags and metadata in the same PUT: no s3:PutObjectTagging needed for that
+        as_web.put_json(
+            "events",
+            f"{pid}.json",
+            {**doc, "corrected_class": "Egg"},
+            if_match=etag,
+            tags={"status": "done", "corrected_class": "Egg"},
+            metadata={"file-name": "caf%C3%A9.jpg"},
+        )
         assert as_web.read("production", key) == b"labelled photo"
         assert store.get_tags("production", key)["corrected_class"] == "Egg"
+        assert store.get_tags("events", f"{pid}.json") == {"status": "done", "corrected_class": "Egg"}
+        assert store.head("events", f"{pid}.json").metadata == {"file-name": "caf%C3%A9.jpg"}
         assert store.get_json("events", f"{pid}.json")[0]["corrected_class"] == "Egg"
     finally:
         store.delete("production", key)
@@ -173,15 +192,37 @@ def test_the_function_can_do_what_its_pipeline_does(bare, store):
         assert info.etag == etag and info.version_id and fetched.data == photo()
         store.put("incoming", key, b"a newer upload under the same key")  # the event's version is noncurrent now
         assert as_fn.fetch("incoming", key, etag, info.version_id).data == photo()
-        as_fn.put_json("events", record, {"id": pid, "status": "pending"}, if_absent=True)
+        as_fn.put_json(
+            "events",
+            record,
+            {"id": pid, "status": "pending"},
+            if_absent=True,
+            tags={"status": "pending"},
+            metadata={"file-name": key},
+        )
+        assert store.get_tags("events", record) == {"status": "pending"}
         doc, record_etag = as_fn.get_json("events", record)
         with pytest.raises(NotFound):  # the claim's "deleted meanwhile" path needs NotFound, not a refusal
             as_fn.get_json("events", f"{uuid.uuid4()}.json")
         tags = {"predicted_class": "Noodles/Pasta", "source": "bucket"}
-        as_fn.copy(info, "production", f"class_06/{pid}.jpg", metadata={"prediction-id": pid}, tags=tags,
-                   content_type="image/jpeg")
+        as_fn.copy(
+            info,
+            "production",
+            f"class_06/{pid}.jpg",
+            metadata={"prediction-id": pid},
+            tags=tags,
+            content_type="image/jpeg",
+        )
         as_fn.copy(info, "quarantine", key, metadata={"prediction-id": pid}, tags={"reason": "test"})
-        as_fn.put_json("events", record, {**doc, "status": "done"}, if_match=record_etag)
+        as_fn.put_json(
+            "events",
+            record,
+            {**doc, "status": "done"},
+            if_match=record_etag,
+            tags={"status": "done", "predicted_class": "Noodles/Pasta"},
+            metadata={"file-name": key},
+        )
+        assert store.get_tags("events", record) == {"status": "done", "predicted_class": "Noodles/Pasta"}
         as_fn.delete("incoming", key, etag=etag, version_id=info.version_id)
         assert store.get_tags("production", f"class_06/{pid}.jpg") == tags  # tags in the copy itself
         assert store.head("production", f"class_06/{pid}.jpg").etag == etag  # the event's version, not the newer
@@ -209,27 +250,44 @@ def test_a_second_configure_plans_nothing(bare):
 
 
 def test_configure_repairs_our_identities_and_leaves_everything_else_alone(bare):
-    s = bare.settings.replace(function_minio_user="gg-test-fn", web_minio_user="gg-test-web",
-                               web_minio_password="gg-test-web-secret")
+    s = bare.settings.replace(
+        function_minio_user="gg-test-fn", web_minio_user="gg-test-web", web_minio_password="gg-test-web-secret"
+    )
     adm = current.admin(s)
     web_policy = adm.policy_info("gourmetgram-web")
     try:
         # GIVEN an operator's own user and policy, and our users created under other names
-        adm.policy_add("operator-only", policy={"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::production/*"]}]})
+        adm.policy_add(
+            "operator-only",
+            policy={
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::production/*"]}
+                ],
+            },
+        )
         adm.user_add("operator-x", "operator-x-secret")
         adm.attach_policy(["readwrite"], user="operator-x")
         assert [type(step).__name__ for step in configure(s, echo=print)] == ["SetUser", "AttachPolicy"] * 2
         # WHEN someone widens our policy, changes our user's secret, gives it readwrite and disables the other
-        adm.policy_add("gourmetgram-web", policy={"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::*"]}]})
+        adm.policy_add(
+            "gourmetgram-web",
+            policy={
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::*"]}],
+            },
+        )
         adm.user_add("gg-test-web", "someone-elses-secret")
         adm.attach_policy(["readwrite"], user="gg-test-web")
         adm.user_disable("gg-test-fn")
         # THEN configure puts back exactly that
         steps = configure(s, echo=print)
         assert [(type(step).__name__, step.identity.component) for step in steps] == [
-            ("SetUser", "function"), ("PutPolicy", "web"), ("SetUser", "web"), ("AttachPolicy", "web")]
+            ("SetUser", "function"),
+            ("PutPolicy", "web"),
+            ("SetUser", "web"),
+            ("AttachPolicy", "web"),
+        ]
         assert isinstance(steps[1], PutPolicy) and steps[1].replaces
         assert isinstance(steps[0], SetUser) and steps[0].reason == "disabled"
         assert isinstance(steps[2], SetUser) and steps[2].reason == "secret"
@@ -263,12 +321,19 @@ def test_the_pipeline_runs_with_each_component_on_its_own_identity(tmp_path):
         planned = configure(root, echo=lines.append, dry_run=True)
         identity_steps = [step for step in planned if isinstance(step, (PutPolicy, SetUser, AttachPolicy))]
         assert len(identity_steps) == 6
-        env = {**os.environ, "MC_CONFIG_DIR": str(tmp_path / "mc-root"),
-               "PATH": f"{root.tools_dir}:{os.environ['PATH']}",
-               "FUNCTION_MINIO_PASSWORD": root.component_credentials("function")[1],
-               "WEB_MINIO_PASSWORD": root.component_credentials("web")[1]}
-        subprocess.run(["mc", "alias", "set", "local", root.minio_url, root.minio_user, root.minio_password],
-                       check=True, env=env, capture_output=True)
+        env = {
+            **os.environ,
+            "MC_CONFIG_DIR": str(tmp_path / "mc-root"),
+            "PATH": f"{root.tools_dir}:{os.environ['PATH']}",
+            "FUNCTION_MINIO_PASSWORD": root.component_credentials("function")[1],
+            "WEB_MINIO_PASSWORD": root.component_credentials("web")[1],
+        }
+        subprocess.run(
+            ["mc", "alias", "set", "local", root.minio_url, root.minio_user, root.minio_password],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
         for step in identity_steps:
             done = subprocess.run(["bash", "-c", step.mc("local")], env=env, capture_output=True, text=True)
             assert done.returncode == 0, (step.mc("local"), done.stdout, done.stderr)
@@ -298,16 +363,23 @@ def test_the_pipeline_runs_with_each_component_on_its_own_identity(tmp_path):
         headers = {"Content-Type": "application/json"}
         if accepted.get("feedback_token"):
             headers["Authorization"] = f"Bearer {accepted['feedback_token']}"
-        request = urllib.request.Request(f"{stack.web_url}/predictions/{accepted['id']}/feedback", method="POST",
-                                         data=json.dumps({"corrected_class": "Seafood", "flagged": True}).encode(),
-                                         headers=headers)
+        request = urllib.request.Request(
+            f"{stack.web_url}/predictions/{accepted['id']}/feedback",
+            method="POST",
+            data=json.dumps({"corrected_class": "Seafood", "flagged": True}).encode(),
+            headers=headers,
+        )
         with urllib.request.urlopen(request, timeout=10) as r:
             assert r.status == 200
         assert production_objects(store, accepted["id"]) == [uploaded["production_key"]]
         tags = store.get_tags("production", uploaded["production_key"])
         assert tags["corrected_class"] == "Seafood" and tags["flagged"] == "true"
         assert store.get_json("events", f"{accepted['id']}.json")[0]["corrected_class"] == "Seafood"
-        with urllib.request.urlopen(f"{stack.web_url}/api/events", timeout=10) as r:
+        log = urllib.request.Request(
+            f"{stack.web_url}/review/api/events",  # the operators' event log
+            headers={"Authorization": f"Bearer {stack.settings.local_review_token}"},
+        )
+        with urllib.request.urlopen(log, timeout=10) as r:
             shown = json.dumps(json.load(r))
         assert accepted["id"] in shown
         wait_until(lambda: not list(store.list("incoming")), 20, "incoming emptied by the function")

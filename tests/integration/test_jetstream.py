@@ -17,8 +17,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def js_stack(tmp_path_factory):
     # A grace far above the tests' pauses: whatever is done, the stream brought (the reconciler waits 20 s).
-    stack = start_stack(tmp_path_factory.mktemp("jetstream"), stack_settings(
-        event_transport="jetstream", reconcile_interval_s=5.0, reconcile_grace_s=20.0))
+    stack = start_stack(
+        tmp_path_factory.mktemp("jetstream"),
+        stack_settings(event_transport="jetstream", reconcile_interval_s=5.0, reconcile_grace_s=20.0),
+    )
     yield stack
     stack.stop_all(kill=True)
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import urllib.parse
 import uuid
 
 import pytest
 from minio.commonconfig import ENABLED
 from minio.versioningconfig import VersioningConfig
 
-from gourmetgram.cli.local import free_port
+from gourmetgram import names, outcome
+from gourmetgram.outcome import Outcome, Status
 from gourmetgram.store import AlreadyExists, Changed, NotFound, Store, StoreUnavailable
+from gourmetgram_tools.local import free_port
 from minio_config import current
 from tests.fakes import FakeStore
 
@@ -40,8 +43,9 @@ def prefix() -> str:
 def test_put_then_head_keeps_metadata_content_type_and_md5_etag(any_store, prefix):
     key = prefix + "my folder/pho to+1 é.jpg"  # keys as operators name files
     data = b"\xff\xd8 not really a jpeg"
-    etag = any_store.put(BUCKET, key, data, content_type="image/jpeg",
-                         metadata={"prediction-id": "abc", "source": "web"})
+    etag = any_store.put(
+        BUCKET, key, data, content_type="image/jpeg", metadata={"prediction-id": "abc", "source": "web"}
+    )
     info = any_store.head(BUCKET, key)
     assert etag == info.etag == hashlib.md5(data).hexdigest()
     assert (info.size, info.content_type) == (len(data), "image/jpeg")
@@ -77,6 +81,53 @@ def test_conditional_json_writes_are_the_claim(any_store, prefix):
         any_store.get_json(RECORDS, prefix + "missing.json")
 
 
+def test_a_json_write_carries_its_whole_tag_set_and_metadata_and_a_refused_one_changes_neither(any_store, prefix):
+    key = prefix + "record.json"
+    tags = {"status": "pending", "file_name": "a+b = c/d@e: f_g.h-i"}  # every character a tag value may hold
+    printable = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%") + " x%25"
+    etag = any_store.put_json(
+        RECORDS, key, {"status": "pending"}, if_absent=True, tags=tags, metadata={"file-name": printable}
+    )
+    assert any_store.get_tags(RECORDS, key) == tags
+    assert any_store.head(RECORDS, key).metadata == {"file-name": printable}
+    with pytest.raises(Changed):
+        any_store.put_json(RECORDS, key, {"status": "failed"}, if_match="0" * 32, tags={"status": "failed"})
+    assert any_store.get_tags(RECORDS, key) == tags
+    any_store.put_json(RECORDS, key, {"status": "done"}, if_match=etag, tags={"status": "done"})
+    assert any_store.get_tags(RECORDS, key) == {"status": "done"}  # the old file_name went with the old version
+    assert any_store.head(RECORDS, key).metadata == {}
+
+
+def test_minio_takes_the_tags_and_metadata_of_a_record_with_every_field_at_its_longest(store):
+    # MinIO refuses a PUT with more than 10 tags, a character tags refuse, over 2 KB of user metadata or 8 KB
+    # of headers: the record would then never be written. Every text field here is long, non-ASCII, bracketed.
+    long = "寿司 «x» 100% (y), " * 2000
+    record = Outcome(
+        id=str(uuid.uuid4()),
+        status=Status.DONE,
+        incoming_key=long,
+        incoming_etag="e",
+        source=long,
+        original_filename=long,
+        predicted_class=long,
+        confidence=0.5,
+        reason=long,
+        corrected_class=long,
+        flagged=True,
+        human_label=long,
+    )
+    key = names.record_key(record.id)
+    try:
+        outcome.create(store, RECORDS, record)
+        tags, metadata = store.get_tags(RECORDS, key), store.head(RECORDS, key).metadata
+        assert tags == outcome.console_tags(record) and len(tags) == 9
+        assert metadata == outcome.console_metadata(record)
+        shown = urllib.parse.unquote(metadata["file-name"])  # as the console shows it: the name's start, cut
+        assert shown.endswith("...") and long.startswith(shown[:-3]) and len(shown) > 100
+    finally:
+        store.delete(RECORDS, key)
+
+
 def test_copy_takes_exactly_one_version_with_new_metadata_and_tags(any_store, prefix):
     key = prefix + "photo.jpg"
     any_store.put(BUCKET, key, b"version 1", content_type="image/jpeg", metadata={"source": "web"})
@@ -84,8 +135,11 @@ def test_copy_takes_exactly_one_version_with_new_metadata_and_tags(any_store, pr
     tags = {"predicted_class": "Noodles/Pasta", "confidence": "0.873", "timestamp": "2026-11-26T10:00:00Z"}
     any_store.copy(src, OTHER, prefix + "copy.jpg", metadata={"original-key": "a%20b.jpg"}, tags=tags)
     copied = any_store.head(OTHER, prefix + "copy.jpg")
-    assert (copied.etag, copied.content_type, copied.metadata) == (src.etag, "image/jpeg",
-                                                                  {"original-key": "a%20b.jpg"})
+    assert (copied.etag, copied.content_type, copied.metadata) == (
+        src.etag,
+        "image/jpeg",
+        {"original-key": "a%20b.jpg"},
+    )
     assert any_store.get_tags(OTHER, prefix + "copy.jpg") == tags
 
     any_store.put(BUCKET, key, b"version 2")  # replaced after we looked
@@ -99,16 +153,22 @@ def test_set_tags_merges_into_the_tag_set(any_store, prefix):
     key = prefix + "photo.jpg"
     any_store.put(BUCKET, key, b"x", tags={"predicted_class": "Soup", "confidence": "0.5"})
     merged = any_store.set_tags(BUCKET, key, {"corrected_class": "Egg"})
-    assert merged == any_store.get_tags(BUCKET, key) == {"predicted_class": "Soup", "confidence": "0.5",
-                                                         "corrected_class": "Egg"}
+    assert (
+        merged
+        == any_store.get_tags(BUCKET, key)
+        == {"predicted_class": "Soup", "confidence": "0.5", "corrected_class": "Egg"}
+    )
 
 
 def test_put_tags_replaces_the_whole_tag_set(any_store, prefix):
     key = prefix + "photo.jpg"
     any_store.put(BUCKET, key, b"x", tags={"predicted_class": "Soup", "corrected_class": "Egg"})
     any_store.put_tags(BUCKET, key, {"predicted_class": "Soup", "flagged": "true", "human_label": "Noodles/Pasta"})
-    assert any_store.get_tags(BUCKET, key) == {"predicted_class": "Soup", "flagged": "true",
-                                               "human_label": "Noodles/Pasta"}
+    assert any_store.get_tags(BUCKET, key) == {
+        "predicted_class": "Soup",
+        "flagged": "true",
+        "human_label": "Noodles/Pasta",
+    }
     with pytest.raises(NotFound):
         any_store.put_tags(BUCKET, prefix + "missing.jpg", {"a": "b"})
 
@@ -131,13 +191,16 @@ def test_list_is_in_key_order_under_a_prefix_after_a_key(any_store, prefix):
         any_store.put(BUCKET, prefix + name, name.encode())
     assert [o.key for o in any_store.list(BUCKET, prefix)] == [prefix + n for n in ("a.jpg", "b.jpg", "c/d.jpg")]
     assert [o.key for o in any_store.list(BUCKET, prefix, start_after=prefix + "a.jpg")] == [
-        prefix + "b.jpg", prefix + "c/d.jpg"]
+        prefix + "b.jpg",
+        prefix + "c/d.jpg",
+    ]
     assert [o.size for o in any_store.list(BUCKET, prefix + "c/")] == [len(b"c/d.jpg")]
 
 
 def test_a_listing_carries_no_metadata_and_no_content_type(any_store, prefix):
-    etag = any_store.put(BUCKET, prefix + "m.jpg", b"photo", content_type="image/jpeg",
-                         metadata={"prediction-id": "x", "source": "web"})
+    etag = any_store.put(
+        BUCKET, prefix + "m.jpg", b"photo", content_type="image/jpeg", metadata={"prediction-id": "x", "source": "web"}
+    )
     [listed] = any_store.list(BUCKET, prefix)
     assert (listed.key, listed.etag, listed.size) == (prefix + "m.jpg", etag, 5)
     assert listed.metadata == {} and listed.content_type == ""  # a HEAD is needed for those
@@ -147,8 +210,11 @@ def test_a_listing_carries_no_metadata_and_no_content_type(any_store, prefix):
 
 def test_an_unreachable_server_is_unavailable_not_missing(stack):
     dead = Store.connect(stack.settings.replace(minio_url=f"http://127.0.0.1:{free_port()}"), timeout_s=2)
-    for call in (lambda: dead.head(BUCKET, "x"), lambda: dead.put_json(RECORDS, "x.json", {}, if_absent=True),
-                 lambda: dead.ping()):
+    for call in (
+        lambda: dead.head(BUCKET, "x"),
+        lambda: dead.put_json(RECORDS, "x.json", {}, if_absent=True),
+        lambda: dead.ping(),
+    ):
         with pytest.raises(StoreUnavailable):
             call()
 
@@ -206,8 +272,13 @@ def stored_versions(any_store, request, key: str) -> list[tuple[str, bool]]:
 
 def test_one_get_answers_what_a_head_does_with_the_version_and_the_bytes(versioned_store, prefix):
     key = prefix + "pho to+1 é.jpg"
-    etag = versioned_store.put(VERSIONED, key, b"\xff\xd8 a photo", content_type="image/jpeg",
-                               metadata={"prediction-id": "abc", "source": "web"})
+    etag = versioned_store.put(
+        VERSIONED,
+        key,
+        b"\xff\xd8 a photo",
+        content_type="image/jpeg",
+        metadata={"prediction-id": "abc", "source": "web"},
+    )
     fetched = versioned_store.fetch(VERSIONED, key, etag)
     head = versioned_store.head(VERSIONED, key)
     assert fetched.data == b"\xff\xd8 a photo" and fetched.info.version_id
@@ -277,8 +348,13 @@ def test_create_writes_once_with_metadata_and_a_second_create_leaves_one_version
     # A web upload's PUT sent twice (a retry after its answer was lost) must not store two versions
     key = prefix + "0190f1c2-0000-7000-8000-000000000001.jpg"
     data = b"\xff\xd8 an upload"
-    etag = versioned_store.create(VERSIONED, key, io.BytesIO(data), content_type="image/jpeg",
-                                  metadata={"prediction-id": "abc", "original-filename": "x%20y.jpg"})
+    etag = versioned_store.create(
+        VERSIONED,
+        key,
+        io.BytesIO(data),
+        content_type="image/jpeg",
+        metadata={"prediction-id": "abc", "original-filename": "x%20y.jpg"},
+    )
     info = versioned_store.head(VERSIONED, key)
     assert etag == info.etag == hashlib.md5(data).hexdigest() and info.content_type == "image/jpeg"
     assert info.metadata == {"prediction-id": "abc", "original-filename": "x%20y.jpg"}
@@ -302,13 +378,19 @@ def test_list_versions_shows_every_version_hidden_or_not_and_no_delete_marker(ve
         versioned_store.noncurrent[VERSIONED].setdefault(hidden, []).append(hidden_version)
     else:
         current.client(request.getfixturevalue("stack").settings).remove_object(VERSIONED, hidden)  # a marker
-        assert (True in {marker for _, marker in stored_versions(versioned_store, request, hidden)})
+        assert True in {marker for _, marker in stored_versions(versioned_store, request, hidden)}
     # WHEN the versions are listed
-    listed = [(o.key, o.version_id, o.etag) for o in versioned_store.list_versions(VERSIONED)
-              if o.key.startswith(prefix)]
+    listed = [
+        (o.key, o.version_id, o.etag) for o in versioned_store.list_versions(VERSIONED) if o.key.startswith(prefix)
+    ]
     # THEN every version that holds bytes is there, with its own ETag, and the marker is not
-    assert sorted(listed) == sorted([(replaced, v1, first), (replaced, v2, hashlib.md5(b"second").hexdigest()),
-                                     (hidden, v3, hashlib.md5(b"hidden").hexdigest())])
+    assert sorted(listed) == sorted(
+        [
+            (replaced, v1, first),
+            (replaced, v2, hashlib.md5(b"second").hexdigest()),
+            (hidden, v3, hashlib.md5(b"hidden").hexdigest()),
+        ]
+    )
 
 
 def test_versioning_is_on_in_incoming_only(any_store):

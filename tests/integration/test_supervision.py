@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from gourmetgram.cli.client import post_photo
-from gourmetgram.cli.local import LocalStack, PartSpec, StartupError, free_ports
-from gourmetgram.cli.occupancy import alive, read_pids
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
+from gourmetgram_tools import state
+from gourmetgram_tools.client import post_photo
+from gourmetgram_tools.local import LocalStack, PartSpec, StartupError, free_ports
+from gourmetgram_tools.occupancy import alive, read_pids
 from tests.conftest import FIXTURES, ROOT, photo
 from tests.integration.test_faults import assert_each_once, drop_many
 from tests.stack import production_objects, wait_final, wait_until
@@ -57,8 +58,14 @@ class Up:
     def __init__(self, data: Path, ports: dict[str, int], *flags: str, **settings: str):
         self.data, self.ports = data, ports
         self.started = time.monotonic()
-        self.process = subprocess.Popen(up_argv(data, ports) + list(flags), stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=up_env(**settings))
+        self.process = subprocess.Popen(
+            up_argv(data, ports) + list(flags),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+            env=up_env(**settings),
+        )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -123,13 +130,18 @@ class Up:
 
 
 def settings_of(up: Up) -> Settings:
-    return Settings(minio_url=up.url("minio"))
+    """The operator's settings, as `gourmetgram <command>` reads them from the state `up` left (its MinIO's
+    URL and the root password `up` generated for the folder)."""
+    return Settings.from_env(state.operator_state(up.data, {}).environ)
 
 
 def gone_within(pids: list[int], timeout: float) -> float:
     started = time.monotonic()
-    wait_until(lambda: not [p for p in pids if alive(p)], timeout,
-               f"every part to be gone (alive: {[p for p in pids if alive(p)]})")
+    wait_until(
+        lambda: not [p for p in pids if alive(p)],
+        timeout,
+        f"every part to be gone (alive: {[p for p in pids if alive(p)]})",
+    )
     return time.monotonic() - started
 
 
@@ -154,8 +166,9 @@ def test_a_second_up_on_a_folder_in_use_refuses_and_a_killed_up_leaves_no_part(t
         assert root not in web.values() and root not in function.values()
         assert (web["MINIO_USER"], function["MINIO_USER"]) == ("gourmetgram-web", "gourmetgram-function")
 
-        second = subprocess.run(up_argv(data, ports), capture_output=True, text=True, cwd=ROOT, env=up_env(),
-                                timeout=60)
+        second = subprocess.run(
+            up_argv(data, ports), capture_output=True, text=True, cwd=ROOT, env=up_env(), timeout=60
+        )
         assert second.returncode == 3, second.stdout + second.stderr
         assert f"{data.resolve()} is in use by pid {first.process.pid}" in second.stderr
         assert f"minio pid {parts['minio']}" in second.stderr
@@ -185,8 +198,9 @@ def test_up_on_a_busy_port_refuses_naming_the_port_and_its_holder(tmp_path):
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", ports["web-port"]))
         holder.listen()
-        result = subprocess.run(up_argv(tmp_path / "state", ports), capture_output=True, text=True, cwd=ROOT,
-                                env=up_env(), timeout=60)
+        result = subprocess.run(
+            up_argv(tmp_path / "state", ports), capture_output=True, text=True, cwd=ROOT, env=up_env(), timeout=60
+        )
     assert result.returncode == 3, result.stdout + result.stderr
     assert f"frontend port {ports['web-port']} is in use by pid {os.getpid()} (" in result.stderr
     assert "GourmetGram is running" not in result.stdout
@@ -236,8 +250,14 @@ def upload_while(web_url: str, count: int, stop_after: threading.Event, accepted
 
 @pytest.mark.timeout(900)
 def test_up_brings_back_each_killed_part_and_every_photo_ends_once(tmp_path):
-    up = Up(tmp_path / "state", up_ports(), MODEL_PATH=str(FIXTURES / "food11_full.pth"), CLAIM_TTL_S="8",
-            RECONCILE_INTERVAL_S="2", RECONCILE_GRACE_S="3")
+    up = Up(
+        tmp_path / "state",
+        up_ports(),
+        MODEL_PATH=str(FIXTURES / "food11_full.pth"),
+        CLAIM_TTL_S="8",
+        RECONCILE_INTERVAL_S="2",
+        RECONCILE_GRACE_S="3",
+    )
     took = {}
     try:
         store = Store.connect(settings_of(up))
@@ -307,8 +327,10 @@ def test_up_replaces_a_part_that_hangs_and_still_stops_cleanly(tmp_path):
             assert r.status == 200
         assert up.process.poll() is None, up.output
         assert "web: restarting in 1 s" in up.output and "restarts since start: minio 0, function 0, web 1" in up.output
-        print(f"\nweb stopped (pid {hung}): killed {detected:.1f} s later, back as pid {new} "
-              f"{back:.1f} s after it stopped")
+        print(
+            f"\nweb stopped (pid {hung}): killed {detected:.1f} s later, back as pid {new} "
+            f"{back:.1f} s after it stopped"
+        )
         parts = list(up.pids().values())
     finally:
         if alive(hung):

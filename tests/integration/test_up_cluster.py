@@ -11,15 +11,14 @@ from collections.abc import Collection
 
 import pytest
 
-from gourmetgram.cli import front
-from gourmetgram.cli.client import wait_outcome
-from gourmetgram.cli.cluster import NODE_PORTS
-from gourmetgram.cli.occupancy import alive, port_free
-from gourmetgram.settings import Settings
 from gourmetgram.store import Store
+from gourmetgram_tools import front
+from gourmetgram_tools.client import wait_outcome
+from gourmetgram_tools.cluster import NODE_PORTS
+from gourmetgram_tools.occupancy import alive, port_free
 from tests.bus import drop_new
 from tests.conftest import photo
-from tests.integration.test_supervision import Up, up_ports
+from tests.integration.test_supervision import Up, settings_of, up_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -43,13 +42,25 @@ def test_up_cluster_runs_every_node_and_restarts_one_that_dies(tmp_path):
     try:
         print(f"\n`up --cluster` ready {up.start_s:.1f} s after it was started")
         parts = up.pids()
-        assert set(parts) == {"nats-1", "nats-2", "nats-3", "minio-1", "minio-2", "minio-3", "minio-4", "front",
-                              "function-1", "function-2", "web"}
+        assert set(parts) == {
+            "nats-1",
+            "nats-2",
+            "nats-3",
+            "minio-1",
+            "minio-2",
+            "minio-3",
+            "minio-4",
+            "front",
+            "function-1",
+            "function-2",
+            "web",
+        }
         for name in ("minio-4", "nats-3", "function-2", "front door"):
             assert name in up.output
         assert "events by jetstream" in up.output
         # Patient as mc: a PUT may wait out a killed node's lock (up to 2 min, front.STALE_LOCK_S).
-        store = Store.connect(Settings(minio_url=up.url("minio")), timeout_s=front.STALE_LOCK_S + 10)
+        store = Store.connect(settings_of(up), timeout_s=front.STALE_LOCK_S + 10)
+        assert settings_of(up).minio_url == up.url("minio")  # the front door's, in the state `up` left
         for name in ("minio-3", "nats-2", "function-2"):
             old, before = up.pids()[name], up.output.count(f"{name} is back")
             started = time.monotonic()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from gourmetgram import names
-from gourmetgram.cli.baseline import PREFIX, Baseline, create_app
+from gourmetgram_tools.baseline import PREFIX, Baseline, create_app
 from tests.conftest import FIXTURES, photo
 
 

@@ -1,7 +1,7 @@
 """The bench's ceiling runs under the function's allocator settings, told to glibc by mallopt."""
 
-from gourmetgram.cli import bench
-from gourmetgram.cli.spawn import FUNCTION_MALLOC_ENV
+from gourmetgram_tools import bench
+from gourmetgram_tools.spawn import FUNCTION_MALLOC_ENV
 
 
 class Libc:
@@ -30,5 +30,6 @@ def test_without_glibc_or_when_it_refuses_the_ceiling_says_so(monkeypatch):
 
     def missing(name):
         raise OSError("no libc.so.6")
+
     monkeypatch.setattr(bench.ctypes, "CDLL", missing)
     assert not bench.use_function_allocator()

@@ -1,4 +1,4 @@
-from gourmetgram.cli.bench import cpu_bound
+from gourmetgram_tools.bench import cpu_bound
 
 
 def test_the_bound_is_every_core_busy_with_what_each_photo_costs_every_process():

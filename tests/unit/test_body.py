@@ -23,17 +23,21 @@ def request_of(chunks, content_length: int | None = None, stall: bool = False) -
         if stall:
             await anyio.sleep(3600)
         return {"type": "http.request", "body": b"", "more_body": False}
+
     request = Request({"type": "http", "method": "POST", "path": "/", "headers": headers}, receive)
     request.taken = taken  # what the reader took from the client, chunk by chunk
     return request
 
 
-@pytest.mark.parametrize(("content_length", "expected_s"), [
-    pytest.param(100_000, 2 + 100_000 / 50_000, id="declared"),
-    pytest.param(None, 2 + 1_000_000 / 50_000, id="chunked-bounded-by-the-cap"),
-    pytest.param(9_999_999, 2 + 1_000_000 / 50_000, id="declared-over-the-cap"),
-    pytest.param(0, 2, id="empty"),
-])
+@pytest.mark.parametrize(
+    ("content_length", "expected_s"),
+    [
+        pytest.param(100_000, 2 + 100_000 / 50_000, id="declared"),
+        pytest.param(None, 2 + 1_000_000 / 50_000, id="chunked-bounded-by-the-cap"),
+        pytest.param(9_999_999, 2 + 1_000_000 / 50_000, id="declared-over-the-cap"),
+        pytest.param(0, 2, id="empty"),
+    ],
+)
 def test_the_deadline_is_a_grace_plus_the_length_at_the_minimum_rate(content_length, expected_s):
     pace = Pace(grace_s=2, min_bytes_per_s=50_000)
     assert pace.allowed_s(request_of([], content_length), limit=1_000_000) == pytest.approx(expected_s)
@@ -55,11 +59,11 @@ def test_a_body_that_stops_coming_is_given_up_at_its_deadline():
 def test_bytes_are_counted_as_they_arrive_and_given_back_at_the_end():
     budget = ByteBudget(100)
     with budget.holding() as slow, budget.holding() as fast:
-        slow.add(5)                      # a slow sender holds what it has sent, not what it declared
+        slow.add(5)  # a slow sender holds what it has sent, not what it declared
         fast.add(90)
         assert budget.held() == 95
         with pytest.raises(OverBudget, match="100 bytes"):
-            slow.add(6)                  # 101 > 100: refused at once, nothing counted
+            slow.add(6)  # 101 > 100: refused at once, nothing counted
         assert budget.held() == 95 and slow.bytes == 5
         fast.give_back()
         slow.add(6)
@@ -71,7 +75,7 @@ def test_a_body_larger_than_the_whole_budget_arrives_while_it_is_the_only_one():
     budget = ByteBudget(100)
     with budget.holding() as big:
         big.add(80)
-        big.add(80)                      # alone: allowed past the budget, as a huge photo decodes alone
+        big.add(80)  # alone: allowed past the budget, as a huge photo decodes alone
         with budget.holding() as other, pytest.raises(OverBudget):
             other.add(1)
     assert budget.held() == 0

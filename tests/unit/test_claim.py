@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from classifier_fn.claim import ClaimResult, IdFrom, claim
+from classifier_fn.pipeline.claim import ClaimResult, IdFrom, claim
 from gourmetgram import names
 from gourmetgram.outcome import Outcome, Status
 
@@ -137,38 +137,74 @@ def claim_now(store) -> ClaimResult:
     return claim(store, "events", fresh("w2"), ttl_s=TTL, max_backoff_s=MAX_BACKOFF).result
 
 
-@pytest.mark.parametrize(("fields", "result"), [
-    pytest.param({"status": "pending", "expires_at": names.now_iso(NOW + TTL + CLOCK_SLACK)}, ClaimResult.BUSY,
-                 id="claim-as-long-as-granted-plus-slack-is-honoured"),
-    pytest.param({"status": "pending", "expires_at": names.now_iso(NOW + TTL + CLOCK_SLACK + 0.001)},
-                 ClaimResult.CLAIMED, id="claim-a-millisecond-longer-is-taken-over"),
-    pytest.param({"status": "pending", "expires_at": names.now_iso(NOW + MAX_BACKOFF)}, ClaimResult.CLAIMED,
-                 id="claim-as-long-as-a-back-off-is-taken-over"),
-    pytest.param({"status": "failed", "retry_after": names.now_iso(NOW + MAX_BACKOFF + CLOCK_SLACK)},
-                 ClaimResult.BUSY, id="back-off-as-long-as-granted-plus-slack-is-honoured"),
-    pytest.param({"status": "failed", "retry_after": names.now_iso(NOW + MAX_BACKOFF + CLOCK_SLACK + 0.001)},
-                 ClaimResult.CLAIMED, id="back-off-a-millisecond-longer-is-taken-over"),
-    pytest.param({"status": "failed", "retry_after": names.now_iso(NOW + TTL + CLOCK_SLACK + 1)}, ClaimResult.BUSY,
-                 id="back-off-longer-than-a-claim-is-honoured"),
-    pytest.param({"status": "failed", "retry_after": names.now_iso(NOW + 1),
-                  "expires_at": names.now_iso(NOW + 10 * MAX_BACKOFF)}, ClaimResult.BUSY,
-                 id="a-failure-is-judged-by-its-back-off-not-an-old-claim"),
-    pytest.param({"status": "pending", "expires_at": names.now_iso(NOW + 1),
-                  "retry_after": names.now_iso(NOW + 10 * MAX_BACKOFF)}, ClaimResult.BUSY,
-                 id="a-claim-is-judged-by-its-expiry-not-an-old-back-off"),
-])
+@pytest.mark.parametrize(
+    ("fields", "result"),
+    [
+        pytest.param(
+            {"status": "pending", "expires_at": names.now_iso(NOW + TTL + CLOCK_SLACK)},
+            ClaimResult.BUSY,
+            id="claim-as-long-as-granted-plus-slack-is-honoured",
+        ),
+        pytest.param(
+            {"status": "pending", "expires_at": names.now_iso(NOW + TTL + CLOCK_SLACK + 0.001)},
+            ClaimResult.CLAIMED,
+            id="claim-a-millisecond-longer-is-taken-over",
+        ),
+        pytest.param(
+            {"status": "pending", "expires_at": names.now_iso(NOW + MAX_BACKOFF)},
+            ClaimResult.CLAIMED,
+            id="claim-as-long-as-a-back-off-is-taken-over",
+        ),
+        pytest.param(
+            {"status": "failed", "retry_after": names.now_iso(NOW + MAX_BACKOFF + CLOCK_SLACK)},
+            ClaimResult.BUSY,
+            id="back-off-as-long-as-granted-plus-slack-is-honoured",
+        ),
+        pytest.param(
+            {"status": "failed", "retry_after": names.now_iso(NOW + MAX_BACKOFF + CLOCK_SLACK + 0.001)},
+            ClaimResult.CLAIMED,
+            id="back-off-a-millisecond-longer-is-taken-over",
+        ),
+        pytest.param(
+            {"status": "failed", "retry_after": names.now_iso(NOW + TTL + CLOCK_SLACK + 1)},
+            ClaimResult.BUSY,
+            id="back-off-longer-than-a-claim-is-honoured",
+        ),
+        pytest.param(
+            {
+                "status": "failed",
+                "retry_after": names.now_iso(NOW + 1),
+                "expires_at": names.now_iso(NOW + 10 * MAX_BACKOFF),
+            },
+            ClaimResult.BUSY,
+            id="a-failure-is-judged-by-its-back-off-not-an-old-claim",
+        ),
+        pytest.param(
+            {
+                "status": "pending",
+                "expires_at": names.now_iso(NOW + 1),
+                "retry_after": names.now_iso(NOW + 10 * MAX_BACKOFF),
+            },
+            ClaimResult.BUSY,
+            id="a-claim-is-judged-by-its-expiry-not-an-old-back-off",
+        ),
+    ],
+)
 def test_a_claim_or_back_off_longer_than_any_granted_is_taken_over(fake_store, frozen, fields, result):
     found(fake_store, **fields)
     assert claim_now(fake_store) is result
     assert stored(fake_store).worker == ("w2" if result is ClaimResult.CLAIMED else "other")
 
 
-@pytest.mark.parametrize("expires_at", [
-    pytest.param(None, id="no-expiry-would-never-lapse"),
-    pytest.param("tomorrow", id="not-a-time"),
-    pytest.param("2099-01-01T00:00:00", id="no-time-zone"),
-    pytest.param(4_102_444_800, id="a-number"),
-])
+@pytest.mark.parametrize(
+    "expires_at",
+    [
+        pytest.param(None, id="no-expiry-would-never-lapse"),
+        pytest.param("tomorrow", id="not-a-time"),
+        pytest.param("2099-01-01T00:00:00", id="no-time-zone"),
+        pytest.param(4_102_444_800, id="a-number"),
+    ],
+)
 def test_a_claim_whose_end_is_missing_or_no_time_is_taken_over_not_a_crash(fake_store, expires_at):
     # The frontend may write records (for labels): such a claim is forged or broken, and must not keep the
     # photo from being classified (it was BUSY for ever, or claim() raised ValueError on every pass).
@@ -185,8 +221,13 @@ def test_a_failure_without_a_back_off_is_retried_at_once(fake_store):
 
 
 def test_a_takeover_keeps_the_earlier_steps_times_and_stamps_its_own(fake_store, frozen):
-    found(fake_store, status="failed", retry_after=names.now_iso(NOW - 1), attempts=1,
-          timestamps={"uploaded": "2026-11-29T10:00:00.000Z", "claimed": "2026-11-29T10:00:01.000Z"})
+    found(
+        fake_store,
+        status="failed",
+        retry_after=names.now_iso(NOW - 1),
+        attempts=1,
+        timestamps={"uploaded": "2026-11-29T10:00:00.000Z", "claimed": "2026-11-29T10:00:01.000Z"},
+    )
     claim(fake_store, "events", fresh("w2"), ttl_s=TTL)
     record = stored(fake_store)
     assert record.timestamps == {"uploaded": "2026-11-29T10:00:00.000Z", "claimed": names.now_iso(NOW)}
@@ -228,7 +269,9 @@ def test_a_record_that_is_no_outcome_is_taken_over(fake_store, caplog):
 
 
 def warnings(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "classifier_fn.claim" and r.levelname == "WARNING"]
+    return [
+        r.getMessage() for r in caplog.records if r.name == "classifier_fn.pipeline.claim" and r.levelname == "WARNING"
+    ]
 
 
 def test_a_record_that_is_no_outcome_is_replaced_only_as_it_was_read(fake_store):
@@ -242,8 +285,9 @@ def test_a_record_that_is_no_outcome_is_replaced_only_as_it_was_read(fake_store)
         finally:
             if not raced:
                 raced.append(1)
-                fake_store.put_json(bucket, key, fresh("w1").to_json() | {
-                    "expires_at": names.now_iso(time.time() + TTL)})
+                fake_store.put_json(
+                    bucket, key, fresh("w1").to_json() | {"expires_at": names.now_iso(time.time() + TTL)}
+                )
 
     fake_store.get_json = racing_get
     # THEN our takeover of the broken record does not overwrite the genuine claim
@@ -311,8 +355,9 @@ def test_a_real_other_version_under_the_id_from_key_etag_and_second_is_foreign(f
     got = claim(fake_store, "events", _versioned("w2", "v2"), ttl_s=TTL, id_from=IdFrom.OBJECT)
     assert got.result is ClaimResult.FOREIGN and stored(fake_store).incoming_version == "v1"
     # the same version again is the same photo (a redelivered event), not a foreign one
-    assert claim(fake_store, "events", _versioned("w3", "v1"), ttl_s=TTL,
-                 id_from=IdFrom.OBJECT).result is ClaimResult.BUSY
+    assert (
+        claim(fake_store, "events", _versioned("w3", "v1"), ttl_s=TTL, id_from=IdFrom.OBJECT).result is ClaimResult.BUSY
+    )
 
 
 def test_another_versions_record_under_an_id_derived_from_this_version_id_is_taken_over(fake_store, caplog):

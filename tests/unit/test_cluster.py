@@ -7,11 +7,11 @@ from types import SimpleNamespace
 
 from click.testing import CliRunner
 
-from gourmetgram.cli import commands as cli
-from gourmetgram.cli import front, local, nats_server
-from gourmetgram.cli.cluster import ClusterLayout, ClusterStack
-from gourmetgram.cli.local import LocalStack, on_loopback, stack_ports, supervision
 from gourmetgram.settings import Settings
+from gourmetgram_tools import commands as cli
+from gourmetgram_tools import front, local, nats_server
+from gourmetgram_tools.cluster import ClusterLayout, ClusterStack
+from gourmetgram_tools.local import LocalStack, on_loopback, stack_ports, supervision
 from minio_config.desired import nats_env
 
 SETTINGS = Settings(webhook_token="webhook-secret")
@@ -32,11 +32,13 @@ def test_every_nats_server_syncs_each_write_and_asks_for_the_token_from_its_envi
 
 def test_minio_publishes_to_one_nats_address_with_jetstream_and_no_queue():
     env = nats_env(SETTINGS.replace(nats_url="nats://10.0.0.1:4222,nats://10.0.0.2:4222"))
-    assert env == {"MINIO_NOTIFY_NATS_ENABLE_GOURMETGRAM": "on",
-                   "MINIO_NOTIFY_NATS_ADDRESS_GOURMETGRAM": "10.0.0.1:4222",
-                   "MINIO_NOTIFY_NATS_SUBJECT_GOURMETGRAM": "gourmetgram.incoming",
-                   "MINIO_NOTIFY_NATS_JETSTREAM_GOURMETGRAM": "on",
-                   "MINIO_NOTIFY_NATS_TOKEN_GOURMETGRAM": SETTINGS.effective_nats_token}
+    assert env == {
+        "MINIO_NOTIFY_NATS_ENABLE_GOURMETGRAM": "on",
+        "MINIO_NOTIFY_NATS_ADDRESS_GOURMETGRAM": "10.0.0.1:4222",
+        "MINIO_NOTIFY_NATS_SUBJECT_GOURMETGRAM": "gourmetgram.incoming",
+        "MINIO_NOTIFY_NATS_JETSTREAM_GOURMETGRAM": "on",
+        "MINIO_NOTIFY_NATS_TOKEN_GOURMETGRAM": SETTINGS.effective_nats_token,
+    }
     assert nats_env(SETTINGS, "127.0.0.1:4220")["MINIO_NOTIFY_NATS_ADDRESS_GOURMETGRAM"] == "127.0.0.1:4220"
 
 
@@ -79,7 +81,7 @@ def test_the_front_door_balances_s3_over_every_node_and_nats_over_tcp(tmp_path):
 
 def test_every_minio_node_gets_the_same_settings_but_its_own_address(tmp_path, monkeypatch):
     stack = ClusterStack(on_loopback(SETTINGS), tmp_path)
-    monkeypatch.setattr("gourmetgram.cli.cluster.tool", lambda settings, name: Path(f"/bin/{name}"))
+    monkeypatch.setattr("gourmetgram_tools.cluster.tool", lambda settings, name: Path(f"/bin/{name}"))
     specs = []
     monkeypatch.setattr(stack, "spawn_part", lambda name, spec: specs.append((name, spec)))
     for index in range(1, 5):
@@ -89,15 +91,22 @@ def test_every_minio_node_gets_the_same_settings_but_its_own_address(tmp_path, m
     assert shared[0]["MINIO_NOTIFY_NATS_ADDRESS_GOURMETGRAM"] == "127.0.0.1:4220"
     endpoints = [arg for arg in specs[0][1].argv if arg.startswith("http://")]
     assert len(endpoints) == 8 and all(spec.argv[-8:] == endpoints for _, spec in specs)
-    assert [spec.env["_MINIO_SERVER_LOCAL"] for _, spec in specs] == [f"127.0.0.1:{p}" for p in (9101, 9102, 9103,
-                                                                                                  9104)]
+    assert [spec.env["_MINIO_SERVER_LOCAL"] for _, spec in specs] == [
+        f"127.0.0.1:{p}" for p in (9101, 9102, 9103, 9104)
+    ]
 
 
 def test_the_cluster_parts_need_the_front_door_and_minio_nodes_get_patience():
     plan = supervision(["nats-1", "minio-1", "front", "function-1", "function-2", "web"])
     assert plan["needs"] == {"function-1": "front", "function-2": "front", "web": "front"}
     assert set(plan["liveness"]) == {"minio-1"} and set(plan["start_timeout_s"]) == {
-        "nats-1", "minio-1", "front", "function-1", "function-2", "web"}
+        "nats-1",
+        "minio-1",
+        "front",
+        "function-1",
+        "function-2",
+        "web",
+    }
 
 
 def test_up_cluster_refuses_the_webhook():
@@ -140,8 +149,12 @@ def test_free_ports_are_distinct_and_never_ones_chosen_before(monkeypatch):
     settings = on_loopback(SETTINGS, free=True)
     assert len(stack_ports(settings)) == 6
     layout = ClusterLayout.free(2, avoid=stack_ports(settings))
-    chosen = [*[p for pair in layout.minio for p in pair], *[p for ports in layout.nats for p in ports],
-              layout.nats_front, *layout.functions]
+    chosen = [
+        *[p for pair in layout.minio for p in pair],
+        *[p for ports in layout.nats for p in ports],
+        layout.nats_front,
+        *layout.functions,
+    ]
     assert len(chosen) == len(set(chosen)) == 2 * 4 + 3 * 3 + 1 + 2
     assert not set(chosen) & stack_ports(settings)
     assert local.free_port(avoid={40000, 40001}) == 40002

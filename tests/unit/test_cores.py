@@ -19,16 +19,18 @@ def tree(tmp_path: Path, membership: str, quotas: dict[str, str]) -> tuple[Path,
     return root, member
 
 
-@pytest.mark.parametrize(("cpu_max", "expected"), [("200000 100000", 2), ("150000 100000", 2), ("50000 100000", 1),
-                                                   ("max 100000", None)])
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"), [("200000 100000", 2), ("150000 100000", 2), ("50000 100000", 1), ("max 100000", None)]
+)
 def test_the_quota_of_its_own_group_in_whole_cores(tmp_path, cpu_max, expected):
     root, member = tree(tmp_path, "0::/system.slice/fn.scope\n", {"system.slice/fn.scope": cpu_max})
     assert cores.cgroup_quota(root, member) == expected
 
 
-@pytest.mark.parametrize(("outer", "inner", "expected"), [("100000 100000", "400000 100000", 1),
-                                                           ("400000 100000", "200000 100000", 2),
-                                                           ("max 100000", "300000 100000", 3)])
+@pytest.mark.parametrize(
+    ("outer", "inner", "expected"),
+    [("100000 100000", "400000 100000", 1), ("400000 100000", "200000 100000", 2), ("max 100000", "300000 100000", 3)],
+)
 def test_the_smallest_quota_of_its_group_and_those_above_bounds_it(tmp_path, outer, inner, expected):
     root, member = tree(tmp_path, "0::/outer/inner\n", {"outer": outer, "outer/inner": inner})
     assert cores.cgroup_quota(root, member) == expected

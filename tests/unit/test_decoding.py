@@ -1,8 +1,11 @@
 import threading
 import time
 
-from classifier_fn import preprocess
-from classifier_fn.decoding import DecodeBudget
+import pytest
+
+from classifier_fn.inference import preprocess
+from classifier_fn.inference.decoding import DecodeBudget
+from tests import phone_photos
 from tests.conftest import image_bytes
 
 
@@ -11,6 +14,7 @@ def run_holding(budget: DecodeBudget, pixels: int, started: list, release: threa
         with budget.take(pixels):
             started.append(pixels)
             release.wait(10)
+
     thread = threading.Thread(target=hold, daemon=True)
     thread.start()
     return thread
@@ -39,7 +43,7 @@ def test_pixels_beyond_the_budget_wait_and_a_huge_photo_decodes_alone():
     budget, release, started = DecodeBudget(slots=4, pixels=100), threading.Event(), []
     first = run_holding(budget, 60, started, release)
     assert wait_for(lambda: started == [60])
-    second = run_holding(budget, 60, started, release)    # 120 > 100: waits
+    second = run_holding(budget, 60, started, release)  # 120 > 100: waits
     assert not wait_for(lambda: len(started) == 2, timeout=0.3)
     release.set()
     for t in (first, second):
@@ -48,7 +52,7 @@ def test_pixels_beyond_the_budget_wait_and_a_huge_photo_decodes_alone():
     release.clear()
     small = run_holding(budget, 1, started, release)
     assert wait_for(lambda: len(started) == 3)
-    huge = run_holding(budget, 10_000, started, release)   # larger than the whole budget: alone, not never
+    huge = run_holding(budget, 10_000, started, release)  # larger than the whole budget: alone, not never
     assert not wait_for(lambda: len(started) == 4, timeout=0.3)
     release.set()
     for t in (small, huge):
@@ -67,11 +71,25 @@ def test_prepare_holds_the_budget_while_it_decodes_and_gives_it_back_on_a_reject
     assert budget.in_use() == (0, 0)
 
 
+@pytest.mark.parametrize("fmt", ["HEIC", "AVIF"])
+def test_a_phone_photo_decodes_within_the_budget_for_its_pixels(fmt):
+    held = []
+
+    class Spy(DecodeBudget):
+        def take(self, pixels):
+            held.append(pixels)
+            return super().take(pixels)
+
+    budget = Spy(slots=1, pixels=1_000_000)
+    assert preprocess.prepare(phone_photos.PHONE_FORMATS[fmt](), budget=budget).format == fmt
+    assert held == [512 * 384] and budget.in_use() == (0, 0)  # RGB: no second copy counted
+
+
 def test_a_lane_decodes_one_at_a_time_and_leaves_the_other_slots_and_every_pixel_to_the_shared_budget():
     # GIVEN two cores' worth of decoding, and a lane of one slot beside it (the synchronous predictions)
     shared, release, started = DecodeBudget(slots=2, pixels=100), threading.Event(), []
     lane = DecodeBudget(slots=1, pixels=100, within=shared)
-    first = run_holding(lane, 100, started, release)           # a photo as big as the whole budget
+    first = run_holding(lane, 100, started, release)  # a photo as big as the whole budget
     assert wait_for(lambda: started == [100])
     assert lane.in_use() == (1, 100) and shared.in_use() == (1, 0)
     # WHEN another prediction comes, THEN it waits for the lane, though the shared budget has a free slot
@@ -92,7 +110,7 @@ def test_a_lane_decode_takes_one_of_the_shared_slots_so_decodes_never_outnumber_
     lane = DecodeBudget(slots=1, pixels=100, within=shared)
     pipeline = run_holding(shared, 1, started, release)
     assert wait_for(lambda: started == [1])
-    prediction = run_holding(lane, 2, started, release)          # the one core is busy: it waits
+    prediction = run_holding(lane, 2, started, release)  # the one core is busy: it waits
     assert not wait_for(lambda: len(started) == 2, timeout=0.3)
     release.set()
     for t in (pipeline, prediction):

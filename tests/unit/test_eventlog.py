@@ -15,8 +15,9 @@ class Stop(Exception):
 
 
 def write(store, pid: str, status: Status, age_s: float = 0) -> None:
-    store.put_json("events", f"{pid}.json", Outcome(id=pid, status=status, incoming_key=f"{pid}.jpg",
-                                                     incoming_etag="e").to_json())
+    store.put_json(
+        "events", f"{pid}.json", Outcome(id=pid, status=status, incoming_key=f"{pid}.jpg", incoming_etag="e").to_json()
+    )
     if age_s:
         store.age("events", f"{pid}.json", age_s)
 
@@ -32,7 +33,7 @@ def test_follow_prints_the_tail_then_new_and_changed_records(fake_store):
         ticks.append(seconds)
         if len(ticks) == 1:
             write(fake_store, new, Status.REJECTED)
-            write(fake_store, busy, Status.DONE)   # the same photo, now finished
+            write(fake_store, busy, Status.DONE)  # the same photo, now finished
         else:
             raise Stop
 
@@ -52,11 +53,11 @@ def test_a_refresh_reads_only_the_records_that_changed(fake_store):
     assert {d["id"] for d in eventlog.recent(fake_store, "events", 10, cache)} == {"a", "b", "c"}
     assert fake_store.calls.count("get_json") == 3
     eventlog.recent(fake_store, "events", 10, cache)
-    assert fake_store.calls.count("get_json") == 3      # nothing changed: the listing alone
+    assert fake_store.calls.count("get_json") == 3  # nothing changed: the listing alone
     write(fake_store, "b", Status.REJECTED)
     shown = {d["id"]: d["status"] for d in eventlog.recent(fake_store, "events", 10, cache)}
     assert shown == {"a": "done", "b": "rejected", "c": "done"}
-    assert fake_store.calls.count("get_json") == 4      # only the rewritten one
+    assert fake_store.calls.count("get_json") == 4  # only the rewritten one
 
 
 def test_the_record_cache_keeps_only_its_capacity(fake_store):
@@ -65,15 +66,16 @@ def test_the_record_cache_keeps_only_its_capacity(fake_store):
     cache = eventlog.RecordCache(capacity=2)
     eventlog.recent(fake_store, "events", 10, cache)
     eventlog.recent(fake_store, "events", 10, cache)
-    assert fake_store.calls.count("get_json") == 6      # three records never fit in two places
+    assert fake_store.calls.count("get_json") == 6  # three records never fit in two places
     doc = eventlog.recent(fake_store, "events", 1, cache)[0]
     doc["status"] = "edited by a caller"
     assert eventlog.recent(fake_store, "events", 1, cache)[0]["status"] == "done"  # callers get copies
 
 
 def test_a_broken_record_is_left_out_not_an_error_for_everyone(fake_store):
-    fake_store.put_json("events", "good.json", Outcome(id="good", status=Status.DONE, incoming_key="a.jpg",
-                                                       incoming_etag="e").to_json())
+    fake_store.put_json(
+        "events", "good.json", Outcome(id="good", status=Status.DONE, incoming_key="a.jpg", incoming_etag="e").to_json()
+    )
     fake_store.put("events", "not-json.json", b"{{{ not json")
     fake_store.put_json("events", "a-list.json", ["not", "an", "outcome"])
     fake_store.put_json("events", "no-status.json", {"id": "x"})
@@ -88,8 +90,9 @@ NOW = datetime(2026, 11, 29, 10, 0, 30, tzinfo=UTC).timestamp()
 def put(store, pid: str, written: float = NOW, status: Status = Status.DONE) -> str:
     """A record of `pid` whose last write was at `written`; its key."""
     key = names.record_key(pid)
-    store.put_json("events", key, Outcome(id=pid, status=status, incoming_key=f"{pid}.jpg",
-                                          incoming_etag="e").to_json())
+    store.put_json(
+        "events", key, Outcome(id=pid, status=status, incoming_key=f"{pid}.jpg", incoming_etag="e").to_json()
+    )
     store.written_at("events", key, datetime.fromtimestamp(written, UTC))
     return key
 
@@ -102,8 +105,11 @@ def old_id(prefix: str = "", rng: random.Random | None = None) -> str:
 
 def oracle(store, limit: int | None = None, since: float | None = None) -> list[str]:
     """What the log is, from every record: the keys newest first."""
-    entries = [logorder.place(ObjectInfo("events", k, o.etag, 0, o.modified))
-               for k, o in store.buckets["events"].items() if k.endswith(".json")]
+    entries = [
+        logorder.place(ObjectInfo("events", k, o.etag, 0, o.modified))
+        for k, o in store.buckets["events"].items()
+        if k.endswith(".json")
+    ]
     entries = [e for e in logorder.newest_first(entries) if since is None or e.time >= since]
     return [e.key for e in entries[:limit]]
 
@@ -146,8 +152,10 @@ def test_the_span_widens_until_it_holds_the_page_across_an_hour_and_a_day(fake_s
 def test_a_span_too_full_for_one_listing_is_narrowed_from_its_top(fake_store):
     # GIVEN a burst of 6,000 drops within two seconds an hour ago, and three photos since
     for i in range(6000):
-        put(fake_store, names.drop_id("incoming", f"burst/{i}.jpg", "e",
-                                      datetime.fromtimestamp(NOW - 3600 - i % 2, UTC)))
+        put(
+            fake_store,
+            names.drop_id("incoming", f"burst/{i}.jpg", "e", datetime.fromtimestamp(NOW - 3600 - i % 2, UTC)),
+        )
     for i in range(3):
         put(fake_store, names.upload_id(NOW - 60 * i))
     events = reader(fake_store)
@@ -161,10 +169,10 @@ def test_old_format_ids_are_placed_by_their_last_write_wherever_their_keys_sort(
     for i in range(50):
         put(fake_store, names.upload_id(NOW - 30 * i - 1))
     first_ever = old_id("00000000-0000")
-    among = old_id(logorder.key_at(NOW - 45))      # inside the span a read lists
+    among = old_id(logorder.key_at(NOW - 45))  # inside the span a read lists
     last = old_id("ffffffff-ffff")
     uuid5 = str(uuid.uuid5(uuid.NAMESPACE_URL, "incoming/photo.jpg@etag"))
-    put(fake_store, first_ever, written=NOW - 2)   # rewritten just now: at the top
+    put(fake_store, first_ever, written=NOW - 2)  # rewritten just now: at the top
     put(fake_store, among, written=NOW - 40 * 86400)
     put(fake_store, last, written=NOW - 100)
     put(fake_store, uuid5, written=NOW - 1000)
@@ -196,7 +204,7 @@ def test_every_read_is_exactly_the_newest_of_a_mixed_log(fake_store, seed):
     for _ in range(rng.randrange(0, 40)):
         pid = old_id(rng.choice(["", "0", "00", "f", logorder.key_at(NOW - rng.uniform(0, 600))]), rng)
         inside = logorder.key_at(first_new) <= pid <= logorder.key_at(NOW + 600)
-        # An old record among the new ones' keys was written before them (see README: an old id among them)
+        # An old record among the new ones' keys was written before them (docs/architecture.md#the-event-log)
         written = first_new - rng.uniform(1, 86400) if inside else NOW - rng.choice([0, 1, 60, 3600, 90 * 86400])
         put(fake_store, pid, written=written)
     events = reader(fake_store, keep_outside=500)
@@ -250,7 +258,7 @@ def test_follow_prints_new_and_rewritten_records_of_recent_photos_only(fake_stor
         clock[0] += seconds
         if clock[0] - NOW > 1.5:
             raise Stop
-        put(fake_store, busy, written=clock[0], status=Status.DONE)       # finished
+        put(fake_store, busy, written=clock[0], status=Status.DONE)  # finished
         put(fake_store, old_photo, written=clock[0], status=Status.REJECTED)  # older than the window: not followed
         put(fake_store, names.upload_id(clock[0] - 0.5), written=clock[0])
 

@@ -14,8 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from classifier_fn import model, preprocess
-from classifier_fn.preprocess import FAST_MIN_SIDE, draft_scale, prepare
+from classifier_fn.inference import model, preprocess
+from classifier_fn.inference.preprocess import FAST_MIN_SIDE, draft_scale, prepare
 from gourmetgram.settings import Settings
 from tests.conftest import FIXTURES, PHOTOS, ROOT, image_bytes, in_ci, photo
 
@@ -25,8 +25,9 @@ SIDES = (640, 1500, 3000)
 def sized(image: Image.Image, side: int) -> Image.Image:
     """`image` with its longer side `side` pixels."""
     scale = side / max(image.size)
-    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                        Image.Resampling.LANCZOS)
+    return image.resize(
+        (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS
+    )
 
 
 def jpeg(image: Image.Image, side: int | None = None, quality: int = 90) -> bytes:
@@ -35,17 +36,20 @@ def jpeg(image: Image.Image, side: int | None = None, quality: int = 90) -> byte
     return out.getvalue()
 
 
-@pytest.mark.parametrize(("fmt", "size", "scale"), [
-    pytest.param("JPEG", (640, 480), 1, id="640-too-small-to-gain"),
-    pytest.param("JPEG", (1500, 1125), 1, id="1500-too-small-to-gain"),
-    pytest.param("JPEG", (2048, 1536), 2, id="2048"),
-    pytest.param("JPEG", (3000, 2250), 2, id="3000"),
-    pytest.param("JPEG", (4032, 3024), 4, id="4032-a-phone"),
-    pytest.param("JPEG", (8000, 6000), 8, id="8000"),
-    pytest.param("JPEG", (2000, 1344), 2, id="shorter-side-just-twice-three-times-the-input"),
-    pytest.param("JPEG", (2000, 1343), 1, id="shorter-side-one-pixel-short"),
-    pytest.param("PNG", (3000, 2250), 1, id="not-a-jpeg"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "size", "scale"),
+    [
+        pytest.param("JPEG", (640, 480), 1, id="640-too-small-to-gain"),
+        pytest.param("JPEG", (1500, 1125), 1, id="1500-too-small-to-gain"),
+        pytest.param("JPEG", (2048, 1536), 2, id="2048"),
+        pytest.param("JPEG", (3000, 2250), 2, id="3000"),
+        pytest.param("JPEG", (4032, 3024), 4, id="4032-a-phone"),
+        pytest.param("JPEG", (8000, 6000), 8, id="8000"),
+        pytest.param("JPEG", (2000, 1344), 2, id="shorter-side-just-twice-three-times-the-input"),
+        pytest.param("JPEG", (2000, 1343), 1, id="shorter-side-one-pixel-short"),
+        pytest.param("PNG", (3000, 2250), 1, id="not-a-jpeg"),
+    ],
+)
 def test_the_scale_keeps_the_shorter_side_at_least_three_times_the_input(fmt, size, scale):
     assert draft_scale(fmt, *size) == scale
     assert FAST_MIN_SIDE == 672 and (scale == 1 or min(size) // scale >= FAST_MIN_SIDE)
@@ -67,10 +71,13 @@ def _drafted(data: bytes, scale: int) -> Image.Image:
     return image.convert("RGB")
 
 
-@pytest.mark.parametrize(("data", "kind"), [
-    pytest.param(image_bytes("PNG", (3000, 2250)), "a PNG", id="png"),
-    pytest.param(image_bytes("JPEG", (640, 480)), "a small JPEG", id="small-jpeg"),
-])
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        pytest.param(image_bytes("PNG", (3000, 2250)), "a PNG", id="png"),
+        pytest.param(image_bytes("JPEG", (640, 480)), "a small JPEG", id="small-jpeg"),
+    ],
+)
 def test_other_formats_and_small_photos_take_the_exact_path(data, kind):
     fast = prepare(data, decode="fast")
     assert fast.decode == "exact", kind
@@ -109,7 +116,7 @@ def test_the_exact_transform_is_torchvisions_bit_for_bit():
 @dataclass
 class Change:
     largest: float  # the largest change of any class probability, over every photo and size
-    top1: int       # photos whose predicted class changed
+    top1: int  # photos whose predicted class changed
 
 
 def _changes(paths: list[Path]) -> tuple[Change, Change]:
@@ -146,8 +153,11 @@ def _fixture_photos() -> list[Path]:
 def test_the_default_decode_is_fast_only_where_it_changes_no_more_than_re_encoding():
     paths = _fixture_photos()
     fast, reencoded = _changes(paths)
-    print(f"\n{len(paths)} photos at {SIDES} px: fast vs exact: largest change {fast.largest:.3f}, top-1 changes "
-          f"{fast.top1}; quality 80 vs 90: largest change {reencoded.largest:.3f}, top-1 changes {reencoded.top1}")
+    print(
+        f"\n{len(paths)} photos at {SIDES} px: fast vs exact: largest change {fast.largest:.3f}, top-1 changes "
+        f"{fast.top1}; quality 80 vs 90: largest change {reencoded.largest:.3f}, top-1 changes {reencoded.top1}"
+    )
     no_worse = fast.largest <= reencoded.largest and fast.top1 <= reencoded.top1
     assert Settings().decode == ("fast" if no_worse else "exact"), json.dumps(
-        {"fast": vars(fast), "re-encoding": vars(reencoded)})
+        {"fast": vars(fast), "re-encoding": vars(reencoded)}
+    )

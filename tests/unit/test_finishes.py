@@ -3,8 +3,8 @@
 import asyncio
 import threading
 
-from classifier_fn.finishes import Finishes
-from classifier_fn.queue import Item, WorkQueue
+from classifier_fn.pipeline.finishes import Finishes
+from classifier_fn.pipeline.queue import Item, WorkQueue
 
 ITEM = Item("incoming", "a.jpg", "e1")
 
@@ -16,6 +16,7 @@ def test_a_wait_learns_the_result_from_the_workers_thread():
         with finishes.expect(ITEM.identity) as future:
             threading.Thread(target=finishes.finished, args=(ITEM, "done")).start()
             return await asyncio.wait_for(future, 5)
+
     assert asyncio.run(main()) == "done"
     assert finishes.held == 0
 
@@ -31,6 +32,7 @@ def test_an_item_done_before_anyone_awaits_is_not_missed_and_others_are_not_sett
             queue.done(queue.take(0), "failed")  # done at once, before the await
             await asyncio.sleep(0)
             return await asyncio.wait_for(mine, 5), theirs.done()
+
     assert asyncio.run(main()) == ("failed", False)
     assert finishes.held == 0
 
@@ -44,6 +46,7 @@ def test_past_the_limit_there_is_no_wait_and_a_freed_slot_is_reused():
                 assert first is not None and second is None and finishes.held == 1
         with finishes.expect(ITEM.identity) as again:
             return again is not None
+
     assert asyncio.run(main())
 
 
@@ -59,6 +62,7 @@ def test_a_result_after_the_wait_gave_up_is_dropped():
         finishes.finished(ITEM, "done")  # nobody waits: nothing to settle, nothing raised
         await asyncio.sleep(0)
         return future.cancelled()
+
     assert asyncio.run(main())
 
 
@@ -70,4 +74,5 @@ def test_a_worker_settles_by_identity_and_the_later_done_finds_nobody():
             finishes.settle(ITEM.identity, "done")
             finishes.finished(ITEM, "gone")  # the queue's done, after the delete: nobody waits any more
             return await asyncio.wait_for(future, 5)
+
     assert asyncio.run(main()) == "done"

@@ -17,11 +17,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from gourmetgram import cli
-from gourmetgram.cli import function_server
-from gourmetgram.cli.function_server import IdleConnections, LimitedH11Protocol, uvicorn_config
+import gourmetgram_tools as cli
 from gourmetgram.settings import Settings, SettingsError
 from gourmetgram.store import Store
+from gourmetgram_tools import function_server
+from gourmetgram_tools.function_server import IdleConnections, LimitedH11Protocol, uvicorn_config
 from tests.conftest import ROOT
 
 
@@ -80,7 +80,7 @@ def test_a_low_hard_limit_lowers_the_function_connection_limit_and_says_so():
     code = """
 import json, resource
 resource.setrlimit(resource.RLIMIT_NOFILE, (512, 1024))
-from gourmetgram.cli import function_server as f
+from gourmetgram_tools import function_server as f
 from gourmetgram.openfiles import fit_open_files
 limit, why = fit_open_files(1000, files_per_connection=f.FILES_PER_CONNECTION, reserved=f.FILES_RESERVED,
                             setting="FUNCTION_CONNECTION_LIMIT")
@@ -99,7 +99,7 @@ def test_idle_connections_are_kept_in_the_order_they_went_idle():
     idle.idle(b, 2.0)
     idle.idle(a, 3.0)  # still idle since 1.0
     assert idle.longest(besides=c) == (a, 1.0) and idle.longest(besides=a) == (b, 2.0)
-    idle.forget(a)     # it asks something
+    idle.forget(a)  # it asks something
     idle.idle(a, 4.0)  # and is idle again, now the most recent
     assert idle.longest(besides=c) == (b, 2.0)
     idle.forget(b)

@@ -17,10 +17,10 @@ def rights(policy: dict) -> set[tuple[str, str]]:
 def test_the_frontend_may_upload_read_records_and_tag_production_and_nothing_more():
     assert rights(web_policy(Settings())) == {
         ("s3:PutObject", "arn:aws:s3:::incoming/*"),
-        ("s3:ListBucket", "arn:aws:s3:::incoming"),          # "queued" or "unknown"
-        ("s3:ListBucket", "arn:aws:s3:::events"),            # the event log
+        ("s3:ListBucket", "arn:aws:s3:::incoming"),  # "queued" or "unknown"
+        ("s3:ListBucket", "arn:aws:s3:::events"),  # the event log
         ("s3:GetObject", "arn:aws:s3:::events/*"),
-        ("s3:PutObject", "arn:aws:s3:::events/*"),           # feedback's If-Match update of the record
+        ("s3:PutObject", "arn:aws:s3:::events/*"),  # feedback's If-Match update of the record
         ("s3:GetObject", "arn:aws:s3:::production/*"),
         ("s3:GetObjectTagging", "arn:aws:s3:::production/*"),
         ("s3:PutObjectTagging", "arn:aws:s3:::production/*"),
@@ -31,14 +31,14 @@ def test_the_function_may_work_incoming_and_write_results_and_nothing_more():
     buckets = ("incoming", "production", "quarantine", "events")
     assert rights(function_policy(Settings())) == {
         ("s3:GetObject", "arn:aws:s3:::incoming/*"),
-        ("s3:GetObjectVersion", "arn:aws:s3:::incoming/*"),     # the GET and copy of the event's version
+        ("s3:GetObjectVersion", "arn:aws:s3:::incoming/*"),  # the GET and copy of the event's version
         ("s3:DeleteObject", "arn:aws:s3:::incoming/*"),
         ("s3:DeleteObjectVersion", "arn:aws:s3:::incoming/*"),  # the delete of exactly that version
         ("s3:ListBucket", "arn:aws:s3:::incoming"),
         ("s3:ListBucketVersions", "arn:aws:s3:::incoming"),  # the reconciler: versions hidden since, too
         ("s3:PutObject", "arn:aws:s3:::production/*"),
         ("s3:PutObject", "arn:aws:s3:::quarantine/*"),
-        ("s3:GetObject", "arn:aws:s3:::production/*"),       # proof that a final record's work exists
+        ("s3:GetObject", "arn:aws:s3:::production/*"),  # proof that a final record's work exists
         ("s3:GetObject", "arn:aws:s3:::quarantine/*"),
         ("s3:GetObjectTagging", "arn:aws:s3:::production/*"),  # repairing label tags after a lost claim
         ("s3:PutObjectTagging", "arn:aws:s3:::production/*"),
@@ -76,11 +76,17 @@ def test_each_component_gets_its_own_user_with_the_settings_password():
     assert {function.password_variable, web.password_variable} <= set(Settings.env_names().values())
 
 
-@pytest.mark.parametrize("overrides, message", [
-    pytest.param({"minio_user": "gourmetgram-web"}, "WEB_MINIO_USER and MINIO_USER are both", id="root"),
-    pytest.param({"function_minio_user": "shared", "web_minio_user": "shared"},
-                 "WEB_MINIO_USER 'shared' is the function's user too", id="shared"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        pytest.param({"minio_user": "gourmetgram-web"}, "WEB_MINIO_USER and MINIO_USER are both", id="root"),
+        pytest.param(
+            {"function_minio_user": "shared", "web_minio_user": "shared"},
+            "WEB_MINIO_USER 'shared' is the function's user too",
+            id="shared",
+        ),
+    ],
+)
 def test_a_component_user_must_be_its_own(overrides, message):
     with pytest.raises(SettingsError, match=message):
         identities(Settings(**overrides))
@@ -88,12 +94,20 @@ def test_a_component_user_must_be_its_own(overrides, message):
 
 def test_policies_compare_by_content_as_minio_stores_them():
     policy = web_policy(Settings())
-    stored = {**policy, "Statement": [{**st, "Action": sorted(st["Action"], reverse=True),
-                                       "Resource": list(reversed(st["Resource"]))}
-                                      for st in reversed(policy["Statement"])]}
+    stored = {
+        **policy,
+        "Statement": [
+            {**st, "Action": sorted(st["Action"], reverse=True), "Resource": list(reversed(st["Resource"]))}
+            for st in reversed(policy["Statement"])
+        ],
+    }
     assert normalized(stored) == normalized(policy)
-    wider = {**policy, "Statement": [*policy["Statement"], {"Sid": "X", "Effect": "Allow",
-                                                            "Action": "s3:DeleteObject",
-                                                            "Resource": "arn:aws:s3:::production/*"}]}
+    wider = {
+        **policy,
+        "Statement": [
+            *policy["Statement"],
+            {"Sid": "X", "Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::production/*"},
+        ],
+    }
     assert normalized(wider) != normalized(policy)
     assert normalized(None) != normalized(policy)

@@ -8,8 +8,11 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC).timestamp()
 
 
 def record(store, pid: str) -> None:
-    store.put_json("events", names.record_key(pid), Outcome(id=pid, status=Status.DONE, incoming_key="k",
-                                                            incoming_etag="e").to_json())
+    store.put_json(
+        "events",
+        names.record_key(pid),
+        Outcome(id=pid, status=Status.DONE, incoming_key="k", incoming_etag="e").to_json(),
+    )
 
 
 def test_the_time_of_web_and_dropped_ids_and_none_for_random_ones():
@@ -20,7 +23,7 @@ def test_the_time_of_web_and_dropped_ids_and_none_for_random_ones():
 
 
 def test_keys_sort_by_time():
-    offsets = (0, 0.001, 1, 86400, 10 ** 6)
+    offsets = (0, 0.001, 1, 86400, 10**6)
     ids = [names.upload_id(T0 + s) for s in offsets]
     assert sorted(ids) == ids
     assert all(pid.startswith(idtime.key_at(T0 + s)) for pid, s in zip(ids, offsets, strict=True))
@@ -35,8 +38,9 @@ def test_a_window_lists_only_its_photos_in_time_order(fake_store):
     fake_store.put("events", "README.txt", b"not a record")
     listed = [o.key.removesuffix(".json") for o in idtime.list_records(fake_store, "events", T0, T0 + 3600)]
     assert listed == inside  # until is exclusive; random ids say nothing of their time
-    assert {o.key.removesuffix(".json") for o in idtime.list_records(fake_store, "events")} == \
-        set(inside + outside + legacy)
+    assert {o.key.removesuffix(".json") for o in idtime.list_records(fake_store, "events")} == set(
+        inside + outside + legacy
+    )
 
 
 def test_the_listing_starts_at_the_window_and_stops_after_it(fake_store):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from classifier_fn.infer import Batcher
+from classifier_fn.inference.infer import Batcher
 
 
 class Counting(torch.nn.Module):
@@ -33,6 +33,20 @@ def test_one_result_per_item_in_a_shared_batch():
     assert [r.index for r in results] == [i % 11 for i in range(5)]
     assert all(0.5 < r.probability < 1 for r in results)
     assert sum(module.sizes) == 5 and max(module.sizes) > 1
+
+
+def test_each_result_keeps_the_three_likeliest_classes_best_first():
+    class Hesitant(torch.nn.Module):
+        def forward(self, x):  # Bread, Soup, Egg close together; the rest far behind
+            return torch.tensor([[2.0, 0, 1.5, 1.8, 0, 0, 0, 0, 0, -1.0, 0]]).repeat(x.shape[0], 1)
+
+    batcher = Batcher(Hesitant(), batch_size=2, wait_ms=0).start()
+    result = batcher.predict(image(0), timeout=5)
+    batcher.stop()
+    probs = torch.softmax(torch.tensor([2.0, 0, 1.5, 1.8, 0, 0, 0, 0, 0, -1.0, 0]), dim=0)
+    assert [i for i, _ in result.top] == [0, 3, 2]
+    assert [p for _, p in result.top] == pytest.approx([probs[0].item(), probs[3].item(), probs[2].item()])
+    assert (result.index, result.probability) == result.top[0]
 
 
 def test_a_lone_photo_does_not_wait_for_company():

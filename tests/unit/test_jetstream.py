@@ -1,4 +1,4 @@
-"""The stream consumer's rules (classifier_fn/jetstream.py) without a NATS server: messages as fakes with the
+"""The stream consumer's rules (classifier_fn/endpoints/jetstream.py) without a NATS server: messages as fakes with the
 nats-py Msg's settling calls, the real work queue, the FakeStore; the worker's results handed in as the workers
 hand them (`queue.done`), from other threads too."""
 
@@ -12,11 +12,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from classifier_fn.jetstream import JetStreamConsumer, Settle, on_last_delivery, settlement
+from classifier_fn.endpoints.jetstream import JetStreamConsumer, Settle, on_last_delivery, settlement
 from classifier_fn.metrics import Metrics
-from classifier_fn.queue import BACKLOG, Item, WorkQueue
+from classifier_fn.pipeline.queue import BACKLOG, Item, WorkQueue
+from classifier_fn.pipeline.worker import Result, process
 from classifier_fn.runtime import Runtime
-from classifier_fn.worker import Result, process
 from tests.conftest import load_event, photo
 
 
@@ -42,13 +42,18 @@ class FakeMsg:
         self.progress += 1
 
 
-def event_body(key: str, etag: str, name: str = "s3:ObjectCreated:Put", bucket: str = "incoming") -> bytes:
-    """What MinIO's NATS target publishes (captured from the pinned build): the webhook's body, one record."""
+def event_body(
+    key: str, etag: str, name: str = "s3:ObjectCreated:Put", bucket: str = "incoming", size: int | None = 92702
+) -> bytes:
+    """What MinIO's NATS target publishes (captured from the pinned build): the webhook's body, one record;
+    `size` None as MinIO sends a zero-byte object (without a size)."""
     doc = copy.deepcopy(load_event("nats_put"))
     doc["EventName"] = doc["Records"][0]["eventName"] = name
     doc["Key"] = f"{bucket}/{key}"
     doc["Records"][0]["s3"]["bucket"]["name"] = bucket
     doc["Records"][0]["s3"]["object"].update({"key": key.replace(" ", "+"), "eTag": etag})
+    if size is None:
+        del doc["Records"][0]["s3"]["object"]["size"]
     return json.dumps(doc).encode()
 
 
@@ -65,12 +70,14 @@ def consumer(rt):
 
 def run(consumer: JetStreamConsumer, steps):
     """Run `steps(loop)` on an event loop that the consumer takes as its own, then let settlements land."""
+
     async def main():
         consumer._loop = asyncio.get_running_loop()
         consumer._room = asyncio.Event()
         await steps()
         for _ in range(5):
             await asyncio.sleep(0.01)
+
     asyncio.run(main())
 
 
@@ -96,11 +103,14 @@ def finish(rt, result, from_thread: bool = False) -> Item:
     return item
 
 
-@pytest.mark.parametrize(("result", "how"), [
-    *[(r, Settle.ACK) for r in Result if r is not Result.UNAVAILABLE],
-    (Result.UNAVAILABLE, Settle.NAK),
-    (None, Settle.NAK),
-])
+@pytest.mark.parametrize(
+    ("result", "how"),
+    [
+        *[(r, Settle.ACK) for r in Result if r is not Result.UNAVAILABLE],
+        (Result.UNAVAILABLE, Settle.NAK),
+        (None, Settle.NAK),
+    ],
+)
 def test_only_a_result_that_recorded_nothing_gives_the_message_back(result, how):
     assert settlement(result) is how
 
@@ -186,12 +196,16 @@ def work(rt) -> Result:
     return result
 
 
-@pytest.mark.parametrize(("prepare", "expected"), [
-    (lambda store: "0" * 32, Result.GONE),
-    (lambda store: (dropped(store), store.put("incoming", "a.jpg", photo("10_36.jpg")))[0], Result.STALE),
-])
-def test_a_message_for_a_photo_gone_or_replaced_is_acked_once_the_workers_get_says_so(rt, consumer, fake_store,
-                                                                                       prepare, expected):
+@pytest.mark.parametrize(
+    ("prepare", "expected"),
+    [
+        (lambda store: "0" * 32, Result.GONE),
+        (lambda store: (dropped(store), store.put("incoming", "a.jpg", photo("10_36.jpg")))[0], Result.STALE),
+    ],
+)
+def test_a_message_for_a_photo_gone_or_replaced_is_acked_once_the_workers_get_says_so(
+    rt, consumer, fake_store, prepare, expected
+):
     msg = FakeMsg(event_body("a.jpg", prepare(fake_store)))
 
     async def steps():
@@ -217,13 +231,16 @@ def test_minio_down_when_the_worker_gets_the_photo_naks_the_message(rt, consumer
     assert msg.settled == [("nak", 2.0)] and rt.queue.depth()["held"] == 0 and fake_store.keys("incoming") == ["a.jpg"]
 
 
-@pytest.mark.parametrize(("body", "how"), [
-    pytest.param(b"not json", ("term",), id="malformed"),
-    pytest.param(event_body("a.jpg", "e", name="s3:ObjectCreated:PutTagging"), ("ack",), id="tagging"),
-    pytest.param(event_body("a.jpg", "e", bucket="production"), ("ack",), id="other-bucket"),
-    pytest.param(event_body("folder/", "e"), ("ack",), id="folder-marker"),
-    pytest.param(event_body("a/../b.jpg", "e"), ("ack",), id="impossible-key"),
-])
+@pytest.mark.parametrize(
+    ("body", "how"),
+    [
+        pytest.param(b"not json", ("term",), id="malformed"),
+        pytest.param(event_body("a.jpg", "e", name="s3:ObjectCreated:PutTagging"), ("ack",), id="tagging"),
+        pytest.param(event_body("a.jpg", "e", bucket="production"), ("ack",), id="other-bucket"),
+        pytest.param(event_body("folder/", "e", size=None), ("ack",), id="folder-marker"),
+        pytest.param(event_body("a/../b.jpg", "e"), ("ack",), id="impossible-key"),
+    ],
+)
 def test_a_message_that_is_never_work_is_settled_at_once(rt, consumer, body, how):
     msg = FakeMsg(body)
     run(consumer, lambda: consumer._take(msg))

@@ -9,8 +9,13 @@ from tests.fakes import FakeStore
 
 PID = "0190f3c4-5b6a-7c8d-9e0f-112233445566"
 KEY = f"class_09/{PID}.jpg"
-MODEL_TAGS = {"predicted_class": "Soup", "confidence": "0.900", "timestamp": "2026-11-26T10:00:00Z",
-              "model_version": "food11-test", "source": "web"}
+MODEL_TAGS = {
+    "predicted_class": "Soup",
+    "confidence": "0.900",
+    "timestamp": "2026-11-26T10:00:00Z",
+    "model_version": "food11-test",
+    "source": "web",
+}
 
 
 class InterleavingStore(FakeStore):
@@ -32,8 +37,11 @@ class InterleavingStore(FakeStore):
 def store() -> InterleavingStore:
     s = InterleavingStore()
     s.put("production", KEY, b"photo", tags=MODEL_TAGS)
-    s.put_json("events", names.record_key(PID), Outcome(id=PID, status=Status.DONE, incoming_key=f"{PID}.jpg",
-                                                        incoming_etag="e", production_key=KEY).to_json())
+    s.put_json(
+        "events",
+        names.record_key(PID),
+        Outcome(id=PID, status=Status.DONE, incoming_key=f"{PID}.jpg", incoming_etag="e", production_key=KEY).to_json(),
+    )
     s.calls.clear()
     return s
 
@@ -55,8 +63,11 @@ def test_labels_go_to_the_record_and_to_the_tags_beside_the_models(store, settin
 def test_any_human_label_takes_the_same_path(store, settings):
     # The review page's labels: one more writer of the record, tags written from it.
     labels.change_labels(store, settings, PID, setting(human_label="Seafood", reviewed_at="2026-11-27T09:00:00Z"))
-    assert store.get_tags("production", KEY) == {**MODEL_TAGS, "human_label": "Seafood",
-                                                 "reviewed_at": "2026-11-27T09:00:00Z"}
+    assert store.get_tags("production", KEY) == {
+        **MODEL_TAGS,
+        "human_label": "Seafood",
+        "reviewed_at": "2026-11-27T09:00:00Z",
+    }
 
 
 def test_a_label_removed_from_the_record_leaves_the_tags(store, settings):
@@ -67,8 +78,9 @@ def test_a_label_removed_from_the_record_leaves_the_tags(store, settings):
 
 def test_a_record_written_in_between_is_re_read_and_both_changes_kept(store, settings):
     # GIVEN another writer flags the photo between our read of the record and our conditional write
-    store.before["put_json"] = lambda: store.put_json("events", names.record_key(PID),
-                                                      {**record(store), "flagged": True})
+    store.before["put_json"] = lambda: store.put_json(
+        "events", names.record_key(PID), {**record(store), "flagged": True}
+    )
     # WHEN we correct the class
     labels.change_labels(store, settings, PID, setting(corrected_class="Egg"))
     # THEN our write was refused (If-Match), re-applied to their version, and the tags show both

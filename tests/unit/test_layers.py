@@ -1,5 +1,5 @@
-"""The import direction of every module: the foundation imports none of ours, the parts only the foundation,
-the tools anything. A shortcut between floors fails here, loudly."""
+"""The import direction of every module, by top-level package: the foundation imports none of ours, the parts
+only the foundation, the tools anything. A shortcut between floors fails here, loudly."""
 
 from __future__ import annotations
 
@@ -10,18 +10,16 @@ import pytest
 
 from tests.conftest import ROOT
 
-PARTS = ("ingest", "classifier_fn", "minio_config")
 FOUNDATION = "gourmetgram"
-TOOLS = "gourmetgram.cli"
+PARTS = ("ingest", "classifier_fn", "minio_config")
+TOOLS = "gourmetgram_tools"
+# What each floor may import besides itself.
+MAY_IMPORT = {FOUNDATION: set(), **{part: {FOUNDATION} for part in PARTS}, TOOLS: {FOUNDATION, *PARTS}}
 
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def ours(name: str) -> bool:
-    return name.split(".")[0] in (FOUNDATION, *PARTS)
 
 
 def imports_of(path: Path) -> set[str]:
@@ -32,19 +30,14 @@ def imports_of(path: Path) -> set[str]:
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names}  # `from pkg import module`
-    return {name for name in found if ours(name)}
+    return {name for name in found if name.split(".")[0] in MAY_IMPORT}
 
 
 def floor(name: str) -> str:
-    if name == TOOLS or name.startswith(TOOLS + ".") or name == f"{FOUNDATION}.__main__":  # `python -m gourmetgram`
-        return "tools"
-    if name.split(".")[0] == FOUNDATION:
-        return "foundation"
-    return name.split(".")[0]  # one of the parts
+    return name.split(".")[0]
 
 
-MODULES = sorted(p for top in (FOUNDATION, *PARTS) for p in (ROOT / top).rglob("*.py"))
+MODULES = sorted(p for top in MAY_IMPORT for p in (ROOT / top).rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -52,21 +45,39 @@ def test_imports_only_run_downward(path):
     here = floor(module_name(path))
     for name in imports_of(path):
         there = floor(name)
-        if here == "tools" or there == here:
-            continue
-        assert there == "foundation", f"{module_name(path)} ({here}) imports {name} ({there})"
+        assert there == here or there in MAY_IMPORT[here], (
+            f"{module_name(path)} imports {name}: {here} may import only {sorted(MAY_IMPORT[here])}"
+        )
 
 
 def test_every_floor_is_there():
-    floors = {floor(module_name(p)) for p in MODULES}
-    assert floors == {"tools", "foundation", *PARTS}
+    assert {floor(module_name(p)) for p in MODULES} == set(MAY_IMPORT)
+
+
+def test_python_m_gourmetgram_names_the_tools_without_importing_them():
+    # `python -m gourmetgram` runs the command on the floor above by name (runpy), not by an import.
+    source = (ROOT / FOUNDATION / "__main__.py").read_text()
+    assert f'"{TOOLS}"' in source and imports_of(ROOT / FOUNDATION / "__main__.py") == set()
 
 
 def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
-    # A check that cannot fail is no check: a foundation module importing a part is caught.
-    bad = ROOT / "gourmetgram" / "settings.py"
-    source = bad.read_text() + "\nfrom classifier_fn import worker\n"
-    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: source if self == bad else Path.read_bytes(
-        self).decode())
-    with pytest.raises(AssertionError, match="gourmetgram.settings .foundation. imports classifier_fn"):
+    # A check that cannot fail is no check: a foundation module importing a part or a tool is caught.
+    bad = ROOT / FOUNDATION / "settings.py"
+    for line, there in (("from classifier_fn import app", "classifier_fn"), (f"import {TOOLS}.up", TOOLS)):
+        source = bad.read_text() + f"\n{line}\n"
+        monkeypatch.setattr(
+            Path, "read_text", lambda self, *a, s=source, **k: s if self == bad else Path.read_bytes(self).decode()
+        )
+        with pytest.raises(AssertionError, match=f"gourmetgram.settings imports {there}"):
+            test_imports_only_run_downward(bad)
+        monkeypatch.undo()
+
+
+def test_the_check_sees_a_part_importing_another_part(monkeypatch):
+    bad = ROOT / "ingest" / "validate.py"
+    source = bad.read_text() + "\nfrom minio_config import plan\n"
+    monkeypatch.setattr(
+        Path, "read_text", lambda self, *a, **k: source if self == bad else Path.read_bytes(self).decode()
+    )
+    with pytest.raises(AssertionError, match="ingest.validate imports minio_config"):
         test_imports_only_run_downward(bad)

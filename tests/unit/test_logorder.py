@@ -21,12 +21,15 @@ def test_a_new_id_is_placed_by_its_time_and_keeps_it_when_its_record_is_rewritte
     assert logorder.place(info(f"{drop}.json")).time == NOW - 61  # the object's Last-Modified, whole seconds
 
 
-@pytest.mark.parametrize("pid", [
-    pytest.param(str(uuid.uuid4()), id="uuid4"),
-    pytest.param(str(uuid.uuid5(uuid.NAMESPACE_URL, "incoming/a.jpg@e")), id="uuid5"),
-    pytest.param("not-an-id", id="no-id"),
-    pytest.param(str(uuid.uuid4()).upper(), id="not-canonical"),
-])
+@pytest.mark.parametrize(
+    "pid",
+    [
+        pytest.param(str(uuid.uuid4()), id="uuid4"),
+        pytest.param(str(uuid.uuid5(uuid.NAMESPACE_URL, "incoming/a.jpg@e")), id="uuid5"),
+        pytest.param("not-an-id", id="no-id"),
+        pytest.param(str(uuid.uuid4()).upper(), id="not-canonical"),
+    ],
+)
 def test_an_old_format_id_is_placed_by_its_records_last_write(pid):
     assert logorder.id_time_ms(f"{pid}.json") is None
     assert logorder.place(info(f"{pid}.json", written=NOW - 5)).time == NOW - 5
@@ -48,7 +51,12 @@ def test_key_at_bounds_the_keys_of_a_moment():
 
 
 def test_keys_sort_by_time_across_an_hour_a_day_and_a_year():
-    moments = [datetime(2026, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp(),
-               datetime(2027, 1, 1, 0, 0, 0, tzinfo=UTC).timestamp(), NOW - 0.001, NOW, NOW + 3600]
+    moments = [
+        datetime(2026, 12, 31, 23, 59, 59, 999000, tzinfo=UTC).timestamp(),
+        datetime(2027, 1, 1, 0, 0, 0, tzinfo=UTC).timestamp(),
+        NOW - 0.001,
+        NOW,
+        NOW + 3600,
+    ]
     keys = [logorder.key_at(m) for m in sorted(moments)]
     assert keys == sorted(keys) and len(set(keys)) == len(keys)

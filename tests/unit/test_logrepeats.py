@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from gourmetgram.cli import commands, logrepeats
-from gourmetgram.cli.logrepeats import RepeatFilter
+from gourmetgram_tools import commands, logrepeats
+from gourmetgram_tools.logrepeats import RepeatFilter
 
 
 class Clock:
@@ -45,16 +45,19 @@ def test_the_first_one_after_a_held_back_spell_says_how_many(rig):
     clock.t = 512.0  # the next interval
     first = record()
     assert repeats.filter(first)
-    assert first.getMessage() == ("socket.accept() out of system resource "
-                                  "[5 more like this held back in the 10 s before]")
+    assert first.getMessage() == (
+        "socket.accept() out of system resource [5 more like this held back in the 10 s before]"
+    )
     second = record()
     assert repeats.filter(second) and second.getMessage() == "socket.accept() out of system resource"
 
 
 def test_the_same_template_with_other_arguments_is_the_same_message(rig):
     repeats, clock = rig
-    results = [repeats.filter(record("closed %s, idle %.1f s", f"127.0.0.1:{port}", 0.5, name="fn"))
-               for port in range(50000, 50010)]
+    results = [
+        repeats.filter(record("closed %s, idle %.1f s", f"127.0.0.1:{port}", 0.5, name="fn"))
+        for port in range(50000, 50010)
+    ]
     assert results == [True, True] + [False] * 8
     clock.t += 10
     later = record("closed %s, idle %.1f s", "127.0.0.1:1", 2.25, name="fn")

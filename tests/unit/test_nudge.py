@@ -61,14 +61,19 @@ def settings_for(server, **more) -> Settings:
 @pytest.mark.parametrize("nudge_token", [None, "a-token-for-nudges-only"], ids=["derived", "set"])
 def test_the_nudger_posts_key_and_etag_to_the_nudge_endpoint_with_the_nudge_token(function, nudge_token):
     settings = settings_for(function, nudge_token=nudge_token)
-    Nudger(settings).nudge("0190a0b4-7c1e-7a3b-8f00-0123456789ab", "0190a0b4-7c1e-7a3b-8f00-0123456789ab.jpg",
-                           "d41d8cd98f00b204e9800998ecf8427e")
+    Nudger(settings).nudge(
+        "0190a0b4-7c1e-7a3b-8f00-0123456789ab",
+        "0190a0b4-7c1e-7a3b-8f00-0123456789ab.jpg",
+        "d41d8cd98f00b204e9800998ecf8427e",
+    )
     assert function.arrived.wait(10)
     [seen] = function.seen
     assert seen["path"] == "/nudge?wait=3"
     assert seen["headers"]["Authorization"] == f"Bearer {settings.effective_nudge_token}"
-    assert json.loads(seen["body"]) == {"key": "0190a0b4-7c1e-7a3b-8f00-0123456789ab.jpg",
-                                        "etag": "d41d8cd98f00b204e9800998ecf8427e"}
+    assert json.loads(seen["body"]) == {
+        "key": "0190a0b4-7c1e-7a3b-8f00-0123456789ab.jpg",
+        "etag": "d41d8cd98f00b204e9800998ecf8427e",
+    }
     # The webhook's credential never leaves the frontend, in any form
     assert WEBHOOK_TOKEN not in json.dumps(seen["headers"]) + seen["body"].decode()
     if nudge_token:
@@ -86,17 +91,20 @@ def test_a_refused_nudge_is_logged_as_a_warning_not_raised(function, caplog):
     assert any(r.levelname == "WARNING" and "refused the nudge (401" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.parametrize(("answer", "announced"), [
-    pytest.param(b'{"key": "k.jpg", "result": "queued", "finished": "done"}', True, id="held-until-done"),
-    pytest.param(b'{"key": "k.jpg", "result": "duplicate", "finished": "failed"}', True, id="held-until-failed"),
-    pytest.param(b'{"key": "k.jpg", "result": "gone"}', True, id="already-done-by-minio-s-event"),
-    pytest.param(b'{"key": "k.jpg", "result": "queued", "finished": null}', False, id="not-done-in-time"),
-    pytest.param(b'{"key": "k.jpg", "result": "queued", "finished": "busy"}', False, id="another-worker-has-it"),
-    pytest.param(b'{"key": "k.jpg", "result": "queued", "finished": "error"}', False, id="a-worker-s-bug"),
-    pytest.param(b'{"key": "k.jpg", "result": "queued"}', False, id="not-held"),
-    pytest.param(b"[1]", False, id="not-an-object"),
-    pytest.param(b"<html>", False, id="not-json"),
-])
+@pytest.mark.parametrize(
+    ("answer", "announced"),
+    [
+        pytest.param(b'{"key": "k.jpg", "result": "queued", "finished": "done"}', True, id="held-until-done"),
+        pytest.param(b'{"key": "k.jpg", "result": "duplicate", "finished": "failed"}', True, id="held-until-failed"),
+        pytest.param(b'{"key": "k.jpg", "result": "gone"}', True, id="already-done-by-minio-s-event"),
+        pytest.param(b'{"key": "k.jpg", "result": "queued", "finished": null}', False, id="not-done-in-time"),
+        pytest.param(b'{"key": "k.jpg", "result": "queued", "finished": "busy"}', False, id="another-worker-has-it"),
+        pytest.param(b'{"key": "k.jpg", "result": "queued", "finished": "error"}', False, id="a-worker-s-bug"),
+        pytest.param(b'{"key": "k.jpg", "result": "queued"}', False, id="not-held"),
+        pytest.param(b"[1]", False, id="not-an-object"),
+        pytest.param(b"<html>", False, id="not-json"),
+    ],
+)
 def test_the_function_s_answer_wakes_the_photo_s_long_poll_only_when_it_is_done(function, answer, announced):
     function.answer = answer
     arrivals = Arrivals()
@@ -152,6 +160,7 @@ def test_an_answer_that_is_not_http_is_logged_not_lost_in_the_executor(caplog):
             with conn:
                 conn.recv(65536)
                 conn.sendall(b"INFO {}\r\n")  # a NATS port, say, where the function should be
+
         threading.Thread(target=answer_garbage, daemon=True).start()
         nudger = Nudger(Settings(function_url=f"http://127.0.0.1:{server.getsockname()[1]}", webhook_token="t"))
         nudger.nudge("k", "k.jpg", "e")

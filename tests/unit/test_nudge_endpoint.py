@@ -6,8 +6,8 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
-from classifier_fn import model
 from classifier_fn.app import create_app
+from classifier_fn.inference import model
 from gourmetgram import names
 from tests.conftest import load_event, photo
 
@@ -26,8 +26,10 @@ def client(settings, fake_store, demo):
 
 @pytest.fixture
 def tokens(settings):
-    return {"webhook": {"Authorization": f"Bearer {settings.webhook_token}"},
-            "nudge": {"Authorization": f"Bearer {settings.effective_nudge_token}"}}
+    return {
+        "webhook": {"Authorization": f"Bearer {settings.webhook_token}"},
+        "nudge": {"Authorization": f"Bearer {settings.effective_nudge_token}"},
+    }
 
 
 def web_upload(store, data: bytes = b"", **metadata) -> tuple[str, str, str]:
@@ -86,11 +88,14 @@ def test_a_quoted_etag_is_the_same_etag(client, fake_store, tokens):
     assert r.json()["result"] == "queued"
 
 
-@pytest.mark.parametrize(("path", "token"), [
-    pytest.param("/minio/events", "nudge", id="nudge-token-on-the-webhook"),
-    pytest.param("/nudge", "webhook", id="webhook-token-on-the-nudge"),
-    pytest.param("/nudge", None, id="no-token-on-the-nudge"),
-])
+@pytest.mark.parametrize(
+    ("path", "token"),
+    [
+        pytest.param("/minio/events", "nudge", id="nudge-token-on-the-webhook"),
+        pytest.param("/nudge", "webhook", id="webhook-token-on-the-nudge"),
+        pytest.param("/nudge", None, id="no-token-on-the-nudge"),
+    ],
+)
 def test_each_endpoint_takes_only_its_own_token(client, fake_store, tokens, monkeypatch, path, token):
     _, key, etag = web_upload(fake_store)
     doc = load_event("put_simple")
@@ -108,18 +113,22 @@ def test_the_nudge_token_is_not_the_webhook_token(settings):
     assert settings.replace(nudge_token="a-nudge-only-token").effective_nudge_token == "a-nudge-only-token"
 
 
-@pytest.mark.parametrize(("case", "status", "result"), [
-    pytest.param("dropped-name", 400, "not_upload", id="a-dropped-photo-s-name"),
-    pytest.param("in-a-folder", 400, "not_upload", id="an-upload-key-in-a-folder"),
-    pytest.param("other-extension", 400, "not_upload", id="not-an-image-extension"),
-    pytest.param("no-prediction-id", 400, "not_upload", id="an-upload-name-without-its-metadata"),
-    pytest.param("foreign-prediction-id", 400, "not_upload", id="an-upload-name-with-another-id"),
-    pytest.param("not-web", 400, "not_upload", id="an-upload-name-not-from-the-web"),
-    pytest.param("missing", 200, "gone", id="a-missing-object"),
-    pytest.param("wrong-etag", 200, "stale", id="a-wrong-etag"),
-])
-def test_a_nudge_for_anything_but_that_web_upload_queues_nothing(client, fake_store, tokens, monkeypatch, case,
-                                                                 status, result):
+@pytest.mark.parametrize(
+    ("case", "status", "result"),
+    [
+        pytest.param("dropped-name", 400, "not_upload", id="a-dropped-photo-s-name"),
+        pytest.param("in-a-folder", 400, "not_upload", id="an-upload-key-in-a-folder"),
+        pytest.param("other-extension", 400, "not_upload", id="not-an-image-extension"),
+        pytest.param("no-prediction-id", 400, "not_upload", id="an-upload-name-without-its-metadata"),
+        pytest.param("foreign-prediction-id", 400, "not_upload", id="an-upload-name-with-another-id"),
+        pytest.param("not-web", 400, "not_upload", id="an-upload-name-not-from-the-web"),
+        pytest.param("missing", 200, "gone", id="a-missing-object"),
+        pytest.param("wrong-etag", 200, "stale", id="a-wrong-etag"),
+    ],
+)
+def test_a_nudge_for_anything_but_that_web_upload_queues_nothing(
+    client, fake_store, tokens, monkeypatch, case, status, result
+):
     pid = names.upload_id()
     key, etag = f"{pid}.jpg", fake_store.put("incoming", "bystander.jpg", photo())
     if case == "dropped-name":
@@ -128,10 +137,11 @@ def test_a_nudge_for_anything_but_that_web_upload_queues_nothing(client, fake_st
         key = f"uploads/{pid}.jpg" if case == "in-a-folder" else f"{pid}.exe"
         fake_store.put("incoming", key, photo(), metadata={"prediction-id": pid, "source": "web"})
     elif case != "missing":
-        metadata = {"no-prediction-id": {"source": "web"},
-                    "foreign-prediction-id": {"prediction-id": names.upload_id(), "source": "web"},
-                    "not-web": {"prediction-id": pid, "source": "bucket"}}.get(case, {"prediction-id": pid,
-                                                                                       "source": "web"})
+        metadata = {
+            "no-prediction-id": {"source": "web"},
+            "foreign-prediction-id": {"prediction-id": names.upload_id(), "source": "web"},
+            "not-web": {"prediction-id": pid, "source": "bucket"},
+        }.get(case, {"prediction-id": pid, "source": "web"})
         etag = fake_store.put("incoming", key, photo(), metadata=metadata)
         etag = "0" * 32 if case == "wrong-etag" else etag
     before = fake_store.keys("incoming")
@@ -139,18 +149,25 @@ def test_a_nudge_for_anything_but_that_web_upload_queues_nothing(client, fake_st
     r = client.post("/nudge", json={"key": key, "etag": etag}, headers=tokens["nudge"])
     assert r.status_code == status and r.json()["result"] == result
     assert offered == [] and fake_store.keys("events") == [] and fake_store.keys("incoming") == before
-    assert client.app.state.runtime.metrics.registry.get_sample_value(
-        "gourmetgram_nudge_requests_total", {"result": result}) == 1
+    assert (
+        client.app.state.runtime.metrics.registry.get_sample_value(
+            "gourmetgram_nudge_requests_total", {"result": result}
+        )
+        == 1
+    )
 
 
-@pytest.mark.parametrize("body", [
-    pytest.param(b"[1]", id="list"),
-    pytest.param(b"null", id="null"),
-    pytest.param(b"[" * 2000 + b"]" * 2000, id="deep"),
-    pytest.param(json.dumps({"key": "x.jpg"}).encode(), id="no-etag"),
-    pytest.param(json.dumps({"key": 1, "etag": "abc"}).encode(), id="key-not-a-string"),
-    pytest.param(json.dumps({"key": "x.jpg", "etag": '""'}).encode(), id="empty-etag"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[1]", id="list"),
+        pytest.param(b"null", id="null"),
+        pytest.param(b"[" * 2000 + b"]" * 2000, id="deep"),
+        pytest.param(json.dumps({"key": "x.jpg"}).encode(), id="no-etag"),
+        pytest.param(json.dumps({"key": 1, "etag": "abc"}).encode(), id="key-not-a-string"),
+        pytest.param(json.dumps({"key": "x.jpg", "etag": '""'}).encode(), id="empty-etag"),
+    ],
+)
 def test_a_malformed_nudge_is_400(client, fake_store, tokens, body):
     r = client.post("/nudge", content=body, headers={**tokens["nudge"], "Content-Type": "application/json"})
     assert r.status_code == 400 and "error" in r.json()
@@ -170,8 +187,10 @@ def test_a_held_nudge_answers_once_its_photo_is_done(client, fake_store, tokens)
     doc, _ = fake_store.get_json("events", names.record_key(pid))
     assert doc["status"] == "done"
     assert client.app.state.runtime.finishes.held == 0
-    assert client.app.state.runtime.metrics.registry.get_sample_value(
-        "gourmetgram_nudge_held_total", {"finished": "done"}) == 1
+    assert (
+        client.app.state.runtime.metrics.registry.get_sample_value("gourmetgram_nudge_held_total", {"finished": "done"})
+        == 1
+    )
 
 
 def test_a_held_nudge_whose_photo_is_not_done_in_time_says_so(client, fake_store, tokens, monkeypatch):
@@ -184,7 +203,8 @@ def test_a_held_nudge_whose_photo_is_not_done_in_time_says_so(client, fake_store
 
 
 def test_past_the_held_nudges_limit_a_nudge_is_answered_without_waiting(client, fake_store, tokens, monkeypatch):
-    from classifier_fn.finishes import Finishes
+    from classifier_fn.pipeline.finishes import Finishes
+
     rt = client.app.state.runtime
     monkeypatch.setattr(rt, "finishes", Finishes(0))
     monkeypatch.setattr(rt.queue, "offer", lambda item: True)  # would never finish: a wait would last 10 s
@@ -204,8 +224,14 @@ def test_a_hold_out_of_range_is_400(client, fake_store, tokens, wait):
 
 def test_held_nudges_take_a_quarter_of_the_connection_limit_at_most(settings, fake_store, demo):
     from gourmetgram.held_nudge import HELD
-    app = create_app(settings.replace(function_connection_limit=40), store=fake_store, loaded=demo, run_check=False,
-                     run_reconciler=False)
+
+    app = create_app(
+        settings.replace(function_connection_limit=40),
+        store=fake_store,
+        loaded=demo,
+        run_check=False,
+        run_reconciler=False,
+    )
     with TestClient(app) as c:
         assert c.app.state.runtime.finishes.limit == 10
     app = create_app(settings, store=fake_store, loaded=demo, run_check=False, run_reconciler=False)

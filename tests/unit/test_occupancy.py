@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from gourmetgram.cli.occupancy import Busy, FolderLock, check_ports, holds_port, port_free, read_pids
+from gourmetgram_tools.occupancy import Busy, FolderLock, check_ports, holds_port, port_free, read_pids
 
 
 @pytest.fixture

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from gourmetgram import names, outcome
@@ -13,10 +15,13 @@ def record(status: Status = Status.PENDING, **fields) -> Outcome:
     return Outcome(**{"id": PID, "status": status, "incoming_key": f"{PID}.jpg", "incoming_etag": "e", **fields})
 
 
-@pytest.mark.parametrize(("status", "field"), [
-    pytest.param(Status.PENDING, "expires_at", id="a-claim"),
-    pytest.param(Status.FAILED, "retry_after", id="a-back-off"),
-])
+@pytest.mark.parametrize(
+    ("status", "field"),
+    [
+        pytest.param(Status.PENDING, "expires_at", id="a-claim"),
+        pytest.param(Status.FAILED, "retry_after", id="a-back-off"),
+    ],
+)
 def test_a_deadline_has_passed_from_its_very_moment_on(status, field):
     r = record(status, **{field: DEADLINE})
     assert not r.expired(AT_DEADLINE - 0.001)
@@ -27,7 +32,7 @@ def test_expired_uses_the_moment_it_is_given_and_else_the_clock():
     in_the_past = record(expires_at="2000-01-01T00:00:00.000Z")
     assert in_the_past.expired()
     assert not in_the_past.expired(names.parse_iso("1999-12-31T23:59:59.000Z"))
-    assert not record(expires_at=names.now_iso(names.parse_iso(DEADLINE) + 10 ** 9)).expired()
+    assert not record(expires_at=names.now_iso(names.parse_iso(DEADLINE) + 10**9)).expired()
 
 
 def test_without_a_deadline_a_claim_never_lapses_and_a_failure_may_be_retried_at_once():
@@ -60,15 +65,38 @@ def test_stamp_records_the_moment_of_a_step():
 
 
 def test_the_json_has_the_set_fields_the_status_as_text_and_keeps_unknown_fields():
-    r = record(Status.DONE, class_index=9, confidence=0.9, flagged=False, timestamps={"done": DEADLINE},
-               extra={"added_by_a_newer_version": [1, 2]})
+    r = record(
+        Status.DONE,
+        class_index=9,
+        confidence=0.9,
+        flagged=False,
+        timestamps={"done": DEADLINE},
+        extra={"added_by_a_newer_version": [1, 2]},
+    )
     doc = r.to_json()
-    assert doc == {"id": PID, "status": "done", "incoming_key": f"{PID}.jpg", "incoming_etag": "e",
-                   "source": "bucket", "class_index": 9, "confidence": 0.9, "flagged": False, "attempts": 0,
-                   "timestamps": {"done": DEADLINE}, "added_by_a_newer_version": [1, 2]}
+    assert doc == {
+        "id": PID,
+        "status": "done",
+        "incoming_key": f"{PID}.jpg",
+        "incoming_etag": "e",
+        "source": "bucket",
+        "class_index": 9,
+        "confidence": 0.9,
+        "flagged": False,
+        "attempts": 0,
+        "timestamps": {"done": DEADLINE},
+        "added_by_a_newer_version": [1, 2],
+    }
     again = Outcome.from_json(doc)
     assert again == r and again.status is Status.DONE
     assert again.to_json() == doc
+
+
+def test_the_top_classes_are_kept_when_set_and_absent_when_not():
+    top = [{"class": "Bread", "confidence": 0.18}, {"class": "Soup", "confidence": 0.15}]
+    doc = record(Status.DONE, confidence=0.18, top=top).to_json()
+    assert doc["top"] == top and Outcome.from_json(doc).top == top
+    assert "top" not in record(Status.DONE).to_json() and record(Status.DONE).top is None
 
 
 def test_the_json_is_a_copy_the_record_does_not_share():
@@ -82,34 +110,46 @@ def test_the_json_is_a_copy_the_record_does_not_share():
 
 
 def test_a_record_without_timestamps_reads_with_none():
-    assert Outcome.from_json({"id": PID, "status": "pending", "incoming_key": "a", "incoming_etag": "e",
-                              "timestamps": None}).timestamps == {}
+    assert (
+        Outcome.from_json(
+            {"id": PID, "status": "pending", "incoming_key": "a", "incoming_etag": "e", "timestamps": None}
+        ).timestamps
+        == {}
+    )
 
 
-@pytest.mark.parametrize(("theirs", "same"), [
-    pytest.param({}, True, id="same-key-etag-and-time"),
-    pytest.param({"incoming_key": "b.jpg"}, False, id="another-key"),
-    pytest.param({"incoming_etag": "f"}, False, id="another-etag"),
-    pytest.param({"incoming_modified": "2026-11-29T10:05:00Z"}, False, id="the-same-bytes-uploaded-later"),
-    pytest.param({"incoming_modified": None}, True, id="a-record-from-before-modified-times"),
-    pytest.param({"incoming_version": "v2"}, False, id="a-twin-in-the-same-second"),
-    pytest.param({"incoming_version": None}, True, id="a-record-from-before-version-ids"),
-])
+@pytest.mark.parametrize(
+    ("theirs", "same"),
+    [
+        pytest.param({}, True, id="same-key-etag-and-time"),
+        pytest.param({"incoming_key": "b.jpg"}, False, id="another-key"),
+        pytest.param({"incoming_etag": "f"}, False, id="another-etag"),
+        pytest.param({"incoming_modified": "2026-11-29T10:05:00Z"}, False, id="the-same-bytes-uploaded-later"),
+        pytest.param({"incoming_modified": None}, True, id="a-record-from-before-modified-times"),
+        pytest.param({"incoming_version": "v2"}, False, id="a-twin-in-the-same-second"),
+        pytest.param({"incoming_version": None}, True, id="a-record-from-before-version-ids"),
+    ],
+)
 def test_two_records_speak_of_one_object_version_by_key_etag_time_and_version(theirs, same):
     mine = record(incoming_modified="2026-11-29T10:00:00Z", incoming_version="v1")
     other = record(**{"incoming_modified": "2026-11-29T10:00:00Z", "incoming_version": "v1", **theirs})
     assert mine.same_version(other) is same and other.same_version(mine) is same
 
 
-@pytest.mark.parametrize(("theirs", "twin"), [
-    pytest.param({"incoming_version": "v2"}, True, id="same-key-etag-and-second-another-version"),
-    pytest.param({}, False, id="the-same-version"),
-    pytest.param({"incoming_version": None}, False, id="a-version-unknown"),
-    pytest.param({"incoming_version": "v2", "incoming_key": "b.jpg"}, False, id="another-key"),
-    pytest.param({"incoming_version": "v2", "incoming_etag": "f"}, False, id="another-etag"),
-    pytest.param({"incoming_version": "v2", "incoming_modified": "2026-11-29T10:00:01Z"}, False, id="another-second"),
-    pytest.param({"incoming_version": "v2", "incoming_modified": None}, False, id="a-time-unknown"),
-])
+@pytest.mark.parametrize(
+    ("theirs", "twin"),
+    [
+        pytest.param({"incoming_version": "v2"}, True, id="same-key-etag-and-second-another-version"),
+        pytest.param({}, False, id="the-same-version"),
+        pytest.param({"incoming_version": None}, False, id="a-version-unknown"),
+        pytest.param({"incoming_version": "v2", "incoming_key": "b.jpg"}, False, id="another-key"),
+        pytest.param({"incoming_version": "v2", "incoming_etag": "f"}, False, id="another-etag"),
+        pytest.param(
+            {"incoming_version": "v2", "incoming_modified": "2026-11-29T10:00:01Z"}, False, id="another-second"
+        ),
+        pytest.param({"incoming_version": "v2", "incoming_modified": None}, False, id="a-time-unknown"),
+    ],
+)
 def test_a_twin_is_the_same_bytes_key_and_second_under_another_version_id(theirs, twin):
     mine = record(incoming_modified="2026-11-29T10:00:00Z", incoming_version="v1")
     other = record(**{"incoming_modified": "2026-11-29T10:00:00Z", "incoming_version": "v1", **theirs})
@@ -130,12 +170,15 @@ def test_read_create_and_replace_through_the_store(fake_store):
         outcome.replace(fake_store, "events", record(worker="w4"), created.etag)
 
 
-@pytest.mark.parametrize("body", [
-    pytest.param(b"[1, 2]", id="a-list"),
-    pytest.param(b'{"id": "x"}', id="no-status"),
-    pytest.param(b'{"id": "x", "status": "lost", "incoming_key": "a", "incoming_etag": "e"}', id="unknown-status"),
-    pytest.param(b'{"status": "done"}', id="missing-fields"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[1, 2]", id="a-list"),
+        pytest.param(b'{"id": "x"}', id="no-status"),
+        pytest.param(b'{"id": "x", "status": "lost", "incoming_key": "a", "incoming_etag": "e"}', id="unknown-status"),
+        pytest.param(b'{"status": "done"}', id="missing-fields"),
+    ],
+)
 def test_a_record_that_is_no_outcome_is_named_with_its_etag(fake_store, body):
     etag = fake_store.put("events", f"{PID}.json", body)
     with pytest.raises(CorruptDocument, match=f"the record of {PID} is not an outcome record") as raised:
@@ -204,3 +247,146 @@ def test_update_gives_up_after_ten_lost_races(fake_store, monkeypatch):
     with pytest.raises(StoreUnavailable, match=f"record of {PID} kept changing: gave up after 10 tries"):
         outcome.update(fake_store, "events", PID, lambda r: Outcome.from_json({**r.to_json(), "flagged": True}))
     assert len(tries) == 10
+
+
+# --- what the MinIO console shows of a record (its tags and user metadata) -----------------------------------
+MINIO_TAG = re.compile(r"[a-zA-Z0-9+\-._:/@ =]{1,128}")  # minio-go pkg/tags, as the pinned MinIO checks them
+MINIO_TAG_VALUE = re.compile(r"[a-zA-Z0-9+\-._:/@ =]{0,256}")
+MINIO_USER_METADATA_BYTES = 2048  # header names (x-amz-meta-...) and values together
+
+
+def assert_minio_takes(tags: dict[str, str], metadata: dict[str, str]) -> None:
+    assert len(tags) <= 10
+    assert all(MINIO_TAG.fullmatch(k) and MINIO_TAG_VALUE.fullmatch(v) for k, v in tags.items()), tags
+    assert all(v.isascii() and v.isprintable() for v in metadata.values()), metadata
+    assert sum(len(f"x-amz-meta-{k}") + len(v) for k, v in metadata.items()) <= MINIO_USER_METADATA_BYTES
+
+
+def test_a_done_web_upload_shows_its_class_confidence_and_labels():
+    r = record(
+        Status.DONE,
+        source="web",
+        original_filename="Crème brûlée (2).jpg",
+        predicted_class="Noodles/Pasta",
+        class_index=6,
+        confidence=0.87349,
+        corrected_class="Egg",
+        flagged=True,
+        human_label="Dessert",
+        reviewed_at="2026-11-29T10:00:00Z",
+        model_version="m",
+        latency_ms=40,
+    )
+    assert outcome.console_tags(r) == {
+        "status": "done",
+        "source": "web",
+        "file_name": "Creme brulee 2.jpg",
+        "predicted_class": "Noodles/Pasta",
+        "confidence": "0.873",
+        "corrected_class": "Egg",
+        "flagged": "true",
+        "human_label": "Dessert",
+    }
+    assert outcome.console_metadata(r) == {"file-name": "Cr%C3%A8me br%C3%BBl%C3%A9e (2).jpg"}
+    assert_minio_takes(outcome.console_tags(r), outcome.console_metadata(r))
+
+
+def test_a_rejected_drop_shows_its_key_and_reason_readable_in_tags_and_exact_in_metadata():
+    reason = "not an image: the content is in no image format we accept (JPEG, PNG, GIF, WebP, BMP or TIFF)"
+    r = record(Status.REJECTED, incoming_key="lunch/menu.pdf", reason=reason, quarantine_key=f"{PID}/menu.pdf")
+    assert outcome.console_tags(r) == {
+        "status": "rejected",
+        "source": "bucket",
+        "file_name": "lunch/menu.pdf",
+        "reason": "not an image: the content is in no image format we accept JPEG PNG GIF WebP BMP or TIFF",
+    }
+    metadata = outcome.console_metadata(r)
+    assert metadata == {"file-name": "lunch/menu.pdf", "reason": reason}
+    assert_minio_takes(outcome.console_tags(r), metadata)
+
+
+def test_a_pending_record_and_an_unflagged_one_say_so():
+    assert outcome.console_tags(record()) == {"status": "pending", "source": "bucket", "file_name": f"{PID}.jpg"}
+    assert outcome.console_tags(record(Status.DONE, flagged=False, confidence=0))["flagged"] == "false"
+    assert outcome.console_tags(record(Status.DONE, confidence=0))["confidence"] == "0.000"
+    assert outcome.console_tags(record(Status.DONE, confidence=1))["confidence"] == "1.000"
+
+
+def test_every_field_at_its_longest_still_fits_minio():
+    long = "寿司 «x» % " * 2000
+    r = record(
+        Status.DONE,
+        source=long,
+        original_filename=long,
+        predicted_class=long,
+        confidence=0.5,
+        reason=long,
+        corrected_class=long,
+        flagged=True,
+        human_label=long,
+    )
+    tags, metadata = outcome.console_tags(r), outcome.console_metadata(r)
+    assert len(tags) == 9
+    assert_minio_takes(tags, metadata)
+    assert set(metadata) == {"file-name", "reason"}
+    assert all(v.endswith("...") and len(v) <= outcome.METADATA_VALUE_MAX for v in metadata.values())
+    assert outcome.console_metadata(record(original_filename="a" * 2000))["file-name"] == "a" * 897 + "..."
+
+
+def test_fields_of_an_unexpected_type_never_stop_a_write():
+    # A record from a newer version or edited by hand: its rewrite (a label, a requeue) must still go through.
+    r = Outcome.from_json(
+        {
+            "id": PID,
+            "status": "done",
+            "incoming_key": 7,
+            "incoming_etag": "e",
+            "source": None,
+            "confidence": "high",
+            "flagged": "yes",
+            "predicted_class": ["Egg"],
+            "reason": {"a": 1},
+        }
+    )
+    tags, metadata = outcome.console_tags(r), outcome.console_metadata(r)
+    assert tags == {
+        "status": "done",
+        "file_name": "7",
+        "confidence": "high",
+        "flagged": "yes",
+        "predicted_class": "Egg",
+        "reason": "a: 1",
+    }
+    assert metadata == {"file-name": "7", "reason": "{'a': 1}"}
+    assert outcome.console_tags(record(Status.DONE, confidence=True))["confidence"] == "True"
+
+
+def test_every_write_of_a_record_carries_its_tags_and_metadata(fake_store):
+    key = f"{PID}.json"
+    outcome.create(fake_store, "events", record(original_filename="été.jpg", source="web"))
+    assert fake_store.get_tags("events", key) == {"status": "pending", "source": "web", "file_name": "ete.jpg"}
+    assert fake_store.head("events", key).metadata == {"file-name": "%C3%A9t%C3%A9.jpg"}
+    failed = outcome.replace(
+        fake_store,
+        "events",
+        record(Status.FAILED, reason="storage unavailable"),
+        outcome.read(fake_store, "events", PID).etag,
+    )
+    assert fake_store.get_tags("events", key)["reason"] == "storage unavailable"
+    done = record(Status.DONE, predicted_class="Soup", confidence=0.5)
+    outcome.replace(fake_store, "events", done, failed.etag)
+    assert fake_store.get_tags("events", key) == {
+        "status": "done",
+        "source": "bucket",
+        "file_name": f"{PID}.jpg",
+        "predicted_class": "Soup",
+        "confidence": "0.500",
+    }
+    assert fake_store.head("events", key).metadata == {"file-name": f"{PID}.jpg"}  # the old reason went
+
+    def flag(r: Outcome) -> Outcome:
+        r.flagged = True
+        return r
+
+    outcome.update(fake_store, "events", PID, flag)
+    assert fake_store.get_tags("events", key)["flagged"] == "true"

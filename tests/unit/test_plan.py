@@ -32,8 +32,12 @@ def buckets_configured(rules=(OURS, OTHER), days=None, versioning=None) -> Curre
 
 def test_a_fresh_server_gets_four_buckets_and_the_subscription():
     steps = plan(WANT, Current(frozenset(), {}))
-    assert [s.bucket for s in steps if isinstance(s, CreateBucket)] == ["incoming", "production", "quarantine",
-                                                                          "events"]
+    assert [s.bucket for s in steps if isinstance(s, CreateBucket)] == [
+        "incoming",
+        "production",
+        "quarantine",
+        "events",
+    ]
     [sub] = [s for s in steps if isinstance(s, Subscribe)]
     assert sub.subscription.events == EVENTS and not sub.replaces
 
@@ -58,12 +62,15 @@ def test_a_wider_subscription_of_ours_is_replaced_and_others_are_left_alone():
 
 
 def test_exactly_the_four_creation_events_and_never_the_mc_put_shorthand():
-    assert set(EVENTS) == {"s3:ObjectCreated:Put", "s3:ObjectCreated:Post", "s3:ObjectCreated:Copy",
-                           "s3:ObjectCreated:CompleteMultipartUpload"}
+    assert set(EVENTS) == {
+        "s3:ObjectCreated:Put",
+        "s3:ObjectCreated:Post",
+        "s3:ObjectCreated:Copy",
+        "s3:ObjectCreated:CompleteMultipartUpload",
+    }
     text = "\n".join(s.mc("local") for s in plan(WANT, Current(frozenset(), {})))
     assert "mc mb --ignore-existing local/incoming" in text
     assert "--event put" not in text and "mc event list local/incoming" in text
-
 
 
 def test_quarantine_expiry_is_off_by_default_and_planned_when_asked():
@@ -83,14 +90,17 @@ IDENTITIES = identities(Settings())
 
 def stored(policy: dict) -> dict:
     """A policy as MinIO gives it back: actions and resources sorted."""
-    return {**policy, "Statement": [{**st, "Action": sorted(st["Action"]), "Resource": sorted(st["Resource"])}
-                                    for st in policy["Statement"]]}
+    return {
+        **policy,
+        "Statement": [
+            {**st, "Action": sorted(st["Action"]), "Resource": sorted(st["Resource"])} for st in policy["Statement"]
+        ],
+    }
 
 
 def configured(**changes) -> dict[str, IdentityState]:
     """The state of a server where `configure` ran, with `changes` for one component ("web")."""
-    have = {i.component: IdentityState(stored(i.policy), UserState(True, True, (i.policy_name,)))
-            for i in IDENTITIES}
+    have = {i.component: IdentityState(stored(i.policy), UserState(True, True, (i.policy_name,))) for i in IDENTITIES}
     if changes:
         have["web"] = IdentityState(**{"policy": have["web"].policy, "user": have["web"].user, **changes})
     return have
@@ -99,8 +109,13 @@ def configured(**changes) -> dict[str, IdentityState]:
 def test_a_fresh_server_gets_a_policy_and_a_user_per_component_with_the_policy_attached():
     steps = plan_identities(IDENTITIES, {})
     assert [(type(s).__name__, s.identity.component) for s in steps] == [
-        ("PutPolicy", "function"), ("SetUser", "function"), ("AttachPolicy", "function"),
-        ("PutPolicy", "web"), ("SetUser", "web"), ("AttachPolicy", "web")]
+        ("PutPolicy", "function"),
+        ("SetUser", "function"),
+        ("AttachPolicy", "function"),
+        ("PutPolicy", "web"),
+        ("SetUser", "web"),
+        ("AttachPolicy", "web"),
+    ]
     text = "\n".join(s.mc("local") for s in steps)
     assert "mc admin policy create local gourmetgram-web /dev/stdin" in text
     assert 'mc admin user add local gourmetgram-web "$WEB_MINIO_PASSWORD"' in text
@@ -134,8 +149,10 @@ def test_more_policies_on_our_user_are_detached_and_a_missing_one_attached():
     assert step.mc("local") == "mc admin policy detach local readwrite --user gourmetgram-web"
     [step] = plan_identities(IDENTITIES, configured(user=UserState(True, True, ("consoleAdmin",))))
     assert step.attach and step.detach == ("consoleAdmin",)
-    assert step.mc("local").splitlines() == ["mc admin policy detach local consoleAdmin --user gourmetgram-web",
-                                             "mc admin policy attach local gourmetgram-web --user gourmetgram-web"]
+    assert step.mc("local").splitlines() == [
+        "mc admin policy detach local consoleAdmin --user gourmetgram-web",
+        "mc admin policy attach local gourmetgram-web --user gourmetgram-web",
+    ]
 
 
 def test_jetstream_subscribes_to_the_nats_target_and_removes_our_webhook_rule():
@@ -157,8 +174,9 @@ def test_jetstream_subscribes_to_the_nats_target_and_removes_our_webhook_rule():
 
 # --- what `configure` prints for each step (its --dry-run is the operator's whole view of the plan) ----------
 
-SUB_EVENTS = ("s3:ObjectCreated:Put, s3:ObjectCreated:Post, s3:ObjectCreated:Copy, "
-              "s3:ObjectCreated:CompleteMultipartUpload")
+SUB_EVENTS = (
+    "s3:ObjectCreated:Put, s3:ObjectCreated:Post, s3:ObjectCreated:Copy, s3:ObjectCreated:CompleteMultipartUpload"
+)
 
 
 def test_a_new_subscription_is_described_and_shown_as_its_api_call():
@@ -167,8 +185,10 @@ def test_a_new_subscription_is_described_and_shown_as_its_api_call():
     assert step.mc("local").splitlines() == [
         "# mc cannot subscribe to exact event names; the step is PutBucketNotification on incoming:",
         f"#   <QueueConfiguration><Id>gourmetgram-classifier</Id><Queue>{ARN}</Queue>"
-        + "".join(f"<Event>{e}</Event>" for e in EVENTS) + "</QueueConfiguration>",
-        f"mc event list local/incoming   # check: {ARN} {','.join(EVENTS)}"]
+        + "".join(f"<Event>{e}</Event>" for e in EVENTS)
+        + "</QueueConfiguration>",
+        f"mc event list local/incoming   # check: {ARN} {','.join(EVENTS)}",
+    ]
 
 
 def test_a_subscription_of_ours_with_a_filter_or_a_twin_is_replaced():
@@ -191,8 +211,9 @@ def test_removing_the_quarantine_expiry_is_described():
     want = desired(Settings(quarantine_expiry_days=7))
     [step] = plan(want, Current(ALL_BUCKETS, {"incoming": (OURS,)}, {}, VERSIONED))
     assert step.describe() == "expire objects in quarantine after 7 days"
-    assert step.mc("local") == ("mc ilm rule add --expire-days 7 local/quarantine"
-                                "   # rule id gourmetgram-quarantine-expiry")
+    assert step.mc("local") == (
+        "mc ilm rule add --expire-days 7 local/quarantine   # rule id gourmetgram-quarantine-expiry"
+    )
 
 
 def test_identity_steps_describe_what_they_do_to_whom():
@@ -203,15 +224,18 @@ def test_identity_steps_describe_what_they_do_to_whom():
         "attach policy gourmetgram-function to user gourmetgram-function",
         "create policy gourmetgram-web (the frontend's rights)",
         "create user gourmetgram-web for the frontend",
-        "attach policy gourmetgram-web to user gourmetgram-web"]
+        "attach policy gourmetgram-web to user gourmetgram-web",
+    ]
     [disabled] = plan_identities(IDENTITIES, configured(user=UserState(False, True, ("gourmetgram-web",))))
     assert disabled.describe() == "enable user gourmetgram-web (the frontend) with its configured secret"
     assert disabled.identity.user == "gourmetgram-web"
     [secret] = plan_identities(IDENTITIES, configured(user=UserState(True, False, ("gourmetgram-web",))))
-    assert secret.describe() == ("set the secret of user gourmetgram-web (the frontend): MinIO refused the "
-                                 "configured one")
-    assert secret.mc("local") == ('mc admin user add local gourmetgram-web "$WEB_MINIO_PASSWORD"'
-                                  "   # the secret is not printed")
+    assert secret.describe() == (
+        "set the secret of user gourmetgram-web (the frontend): MinIO refused the configured one"
+    )
+    assert secret.mc("local") == (
+        'mc admin user add local gourmetgram-web "$WEB_MINIO_PASSWORD"   # the secret is not printed'
+    )
 
 
 def test_a_policy_step_prints_the_policy_it_creates():
@@ -219,12 +243,14 @@ def test_a_policy_step_prints_the_policy_it_creates():
     printed = step.mc("local")
     assert printed.startswith("echo '")
     assert printed.endswith("' | mc admin policy create local gourmetgram-web /dev/stdin")
-    assert json.loads(printed[len("echo '"):printed.index("' |")]) == IDENTITIES[1].policy
+    assert json.loads(printed[len("echo '") : printed.index("' |")]) == IDENTITIES[1].policy
 
 
 def test_detaching_and_attaching_are_described_together():
     [step] = plan_identities(IDENTITIES, configured(user=UserState(True, True, ("consoleAdmin", "readwrite"))))
-    assert step.describe() == ("attach policy gourmetgram-web to user gourmetgram-web; detach policy consoleAdmin "
-                               "from user gourmetgram-web; detach policy readwrite from user gourmetgram-web")
+    assert step.describe() == (
+        "attach policy gourmetgram-web to user gourmetgram-web; detach policy consoleAdmin "
+        "from user gourmetgram-web; detach policy readwrite from user gourmetgram-web"
+    )
     [step] = plan_identities(IDENTITIES, configured(user=UserState(True, True, ("readwrite", "gourmetgram-web"))))
     assert step.describe() == "detach policy readwrite from user gourmetgram-web"

@@ -10,13 +10,19 @@ from gourmetgram.outcome import Outcome, Status
 from ingest import create_app, tokens
 from tests.conftest import photo
 from tests.fakes import FakeStore
+from tests.unit import test_review_page as review_page
 
 PID = "6f1c1f5e-2a55-4c4c-9b44-3c5d2f0a9e01"
 TOKEN = "the-uploaders-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PRODUCTION_KEY = f"class_09/{PID}.jpg"
-MODEL_TAGS = {"predicted_class": "Soup", "confidence": "0.900", "timestamp": "2026-11-26T10:00:00Z",
-              "model_version": "food11-test", "source": "web"}
+MODEL_TAGS = {
+    "predicted_class": "Soup",
+    "confidence": "0.900",
+    "timestamp": "2026-11-26T10:00:00Z",
+    "model_version": "food11-test",
+    "source": "web",
+}
 
 
 @pytest.fixture
@@ -25,15 +31,29 @@ def client(settings, fake_store):
 
 
 def write(store, status: Status, **fields) -> None:
-    o = Outcome(id=PID, status=status, incoming_key=f"{PID}.jpg", incoming_etag="e", source="web",
-                feedback_token_sha256=tokens.digest(TOKEN), **fields)
+    o = Outcome(
+        id=PID,
+        status=status,
+        incoming_key=f"{PID}.jpg",
+        incoming_etag="e",
+        source="web",
+        feedback_token_sha256=tokens.digest(TOKEN),
+        **fields,
+    )
     store.put_json("events", names.record_key(PID), o.to_json())
 
 
 def done(store, **fields) -> None:
     store.put("production", PRODUCTION_KEY, photo(), tags=MODEL_TAGS)
-    write(store, Status.DONE, predicted_class="Soup", class_index=9, confidence=0.9,
-          production_key=PRODUCTION_KEY, **fields)
+    write(
+        store,
+        Status.DONE,
+        predicted_class="Soup",
+        class_index=9,
+        confidence=0.9,
+        production_key=PRODUCTION_KEY,
+        **fields,
+    )
 
 
 def record(store) -> dict:
@@ -44,6 +64,17 @@ def test_unknown_and_invalid_ids_are_404(client):
     assert client.get(f"/predictions/{uuid.uuid4()}").status_code == 404
     assert client.get("/predictions/..%2F..%2Fetc").status_code == 404
     assert "no prediction" in client.get("/predictions/abc").get_json()["error"]
+
+
+def test_the_poll_answer_carries_the_top_classes_the_page_shows(client, fake_store):
+    top = [
+        {"class": "Soup", "confidence": 0.41},
+        {"class": "Bread", "confidence": 0.3},
+        {"class": "Egg", "confidence": 0.1},
+    ]
+    done(fake_store, top=top)
+    body = client.get(f"/predictions/{PID}").get_json()
+    assert body["top"] == top and body["predicted_class"] == "Soup"
 
 
 def test_queued_upload_is_pending(client, fake_store):
@@ -143,6 +174,8 @@ def test_feedback_tags_the_production_object_and_the_record(client, fake_store):
     tags = fake_store.get_tags("production", PRODUCTION_KEY)
     assert tags == {**MODEL_TAGS, "corrected_class": "Egg", "flagged": "true"}
     assert record(fake_store)["corrected_class"] == "Egg" and record(fake_store)["flagged"] is True
+    # when, to the millisecond: feedback later than a review brings the photo back for another review
+    assert names.parse_iso(record(fake_store)["timestamps"]["feedback"]) == pytest.approx(time.time(), abs=60)
 
 
 def test_flagged_false_unflags(client, fake_store):
@@ -180,33 +213,52 @@ def test_tags_left_behind_by_an_interrupted_request_are_repaired_by_sending_it_a
     assert fake_store.get_tags("production", PRODUCTION_KEY)["corrected_class"] == "Egg"
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    pytest.param(b"[1]", "must be a JSON object, not a list", id="list"),
-    pytest.param(b'"x"', 'must be a JSON object, not the string "x"', id="string"),
-    pytest.param(b"42", "must be a JSON object, not the number 42", id="number"),
-    pytest.param(b"null", "must be a JSON object, not null", id="null"),
-    pytest.param(b"[" * 5000 + b"]" * 5000, "nested too deeply", id="deeply-nested-list"),
-    pytest.param(b'{"a":' * 2000 + b"1" + b"}" * 2000, "nested too deeply", id="deeply-nested-object"),
-    pytest.param(b"corrected_class=Egg", "not JSON", id="form-encoded"),
-    pytest.param(b"", "not JSON", id="empty-body"),
-    pytest.param(b'{"flagged": tru', "not JSON", id="truncated"),
-    pytest.param(b"\xff\xfe{}", "not JSON", id="not-utf8"),
-    pytest.param(b"1" * 5000, "not JSON", id="int-over-the-digit-limit"),
-    pytest.param(b"{}", "send corrected_class", id="empty-object"),
-    pytest.param(b'{"colour": "red"}', "unknown feedback field(s) 'colour'", id="unknown-field"),
-    pytest.param(b'{"flagged": "true"}', 'flagged must be true or false (a JSON boolean), not the string "true"',
-                 id="flagged-string-true"),
-    pytest.param(b'{"flagged": 1}', "flagged must be true or false (a JSON boolean), not the number 1", id="flagged-1"),
-    pytest.param(b'{"flagged": "yes"}', "flagged must be true or false", id="flagged-yes"),
-    pytest.param(b'{"flagged": null}', "flagged must be true or false (a JSON boolean), not null", id="flagged-null"),
-    pytest.param(b'{"corrected_class": "Pizza"}', "'Pizza' is not a Food-11 class; the classes are Bread,",
-                 id="unknown-class"),
-    pytest.param(b'{"corrected_class": 5}', "corrected_class must be the name of a Food-11 class, not the number 5",
-                 id="class-number"),
-    pytest.param(b'{"corrected_class": ["Egg"]}', "corrected_class must be the name of a Food-11 class, not a list",
-                 id="class-list"),
-    pytest.param(b'{"corrected_class": null, "flagged": true}', "not null", id="class-null"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param(b"[1]", "must be a JSON object, not a list", id="list"),
+        pytest.param(b'"x"', 'must be a JSON object, not the string "x"', id="string"),
+        pytest.param(b"42", "must be a JSON object, not the number 42", id="number"),
+        pytest.param(b"null", "must be a JSON object, not null", id="null"),
+        pytest.param(b"[" * 5000 + b"]" * 5000, "nested too deeply", id="deeply-nested-list"),
+        pytest.param(b'{"a":' * 2000 + b"1" + b"}" * 2000, "nested too deeply", id="deeply-nested-object"),
+        pytest.param(b"corrected_class=Egg", "not JSON", id="form-encoded"),
+        pytest.param(b"", "not JSON", id="empty-body"),
+        pytest.param(b'{"flagged": tru', "not JSON", id="truncated"),
+        pytest.param(b"\xff\xfe{}", "not JSON", id="not-utf8"),
+        pytest.param(b"1" * 5000, "not JSON", id="int-over-the-digit-limit"),
+        pytest.param(b"{}", "send corrected_class", id="empty-object"),
+        pytest.param(b'{"colour": "red"}', "unknown feedback field(s) 'colour'", id="unknown-field"),
+        pytest.param(
+            b'{"flagged": "true"}',
+            'flagged must be true or false (a JSON boolean), not the string "true"',
+            id="flagged-string-true",
+        ),
+        pytest.param(
+            b'{"flagged": 1}', "flagged must be true or false (a JSON boolean), not the number 1", id="flagged-1"
+        ),
+        pytest.param(b'{"flagged": "yes"}', "flagged must be true or false", id="flagged-yes"),
+        pytest.param(
+            b'{"flagged": null}', "flagged must be true or false (a JSON boolean), not null", id="flagged-null"
+        ),
+        pytest.param(
+            b'{"corrected_class": "Pizza"}',
+            "'Pizza' is not a Food-11 class; the classes are Bread,",
+            id="unknown-class",
+        ),
+        pytest.param(
+            b'{"corrected_class": 5}',
+            "corrected_class must be the name of a Food-11 class, not the number 5",
+            id="class-number",
+        ),
+        pytest.param(
+            b'{"corrected_class": ["Egg"]}',
+            "corrected_class must be the name of a Food-11 class, not a list",
+            id="class-list",
+        ),
+        pytest.param(b'{"corrected_class": null, "flagged": true}', "not null", id="class-null"),
+    ],
+)
 def test_a_bad_feedback_body_is_a_clear_400_and_changes_nothing(client, fake_store, body, message):
     done(fake_store)
     r = client.post(f"/predictions/{PID}/feedback", data=body, content_type="application/json", headers=AUTH)
@@ -230,14 +282,22 @@ def test_feedback_needs_a_done_prediction(client, fake_store):
     assert r.status_code == 409 and "only a done one takes feedback" in r.get_json()["error"]
 
 
-@pytest.mark.parametrize(("headers", "message"), [
-    pytest.param({}, "feedback needs the prediction's feedback token", id="no-header"),
-    pytest.param({"Authorization": "Bearer "}, "feedback needs the prediction's feedback token", id="empty-bearer"),
-    pytest.param({"Authorization": f"Basic {TOKEN}"}, "feedback needs the prediction's feedback token", id="basic"),
-    pytest.param({"Authorization": "Bearer someone-elses-token"}, "only its uploader may give feedback", id="wrong"),
-    pytest.param({"Authorization": f"Bearer {tokens.digest(TOKEN)}"}, "only its uploader may give feedback",
-                 id="the-hash-itself"),
-])
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        pytest.param({}, "feedback needs the prediction's feedback token", id="no-header"),
+        pytest.param({"Authorization": "Bearer "}, "feedback needs the prediction's feedback token", id="empty-bearer"),
+        pytest.param({"Authorization": f"Basic {TOKEN}"}, "feedback needs the prediction's feedback token", id="basic"),
+        pytest.param(
+            {"Authorization": "Bearer someone-elses-token"}, "only its uploader may give feedback", id="wrong"
+        ),
+        pytest.param(
+            {"Authorization": f"Bearer {tokens.digest(TOKEN)}"},
+            "only its uploader may give feedback",
+            id="the-hash-itself",
+        ),
+    ],
+)
 def test_feedback_without_the_uploaders_token_is_403_and_changes_nothing(client, fake_store, headers, message):
     done(fake_store)
     r = client.post(f"/predictions/{PID}/feedback", json={"corrected_class": "Egg"}, headers=headers)
@@ -253,18 +313,25 @@ def test_a_prediction_without_a_token_hash_takes_no_feedback(client, fake_store)
     del doc[names.FEEDBACK_TOKEN_FIELD]
     fake_store.put_json("events", names.record_key(PID), doc)
     for token in (TOKEN, "None", "null", "x"):
-        r = client.post(f"/predictions/{PID}/feedback", json={"flagged": True},
-                        headers={"Authorization": f"Bearer {token}"})
+        r = client.post(
+            f"/predictions/{PID}/feedback", json={"flagged": True}, headers={"Authorization": f"Bearer {token}"}
+        )
         assert r.status_code == 403 and "only its uploader" in r.get_json()["error"]
     assert "flagged" not in fake_store.get_tags("production", PRODUCTION_KEY)
 
 
-def test_the_token_hash_never_leaves_the_frontend(client, fake_store):
+def test_the_token_hash_never_leaves_the_frontend(settings, fake_store):
+    client = create_app(settings.replace(review_token=review_page.TOKEN), store=fake_store).test_client()
     done(fake_store)
     digest = tokens.digest(TOKEN)
     assert digest in fake_store.read("events", names.record_key(PID)).decode()  # it is in the record
-    for url in (f"/predictions/{PID}", f"/predictions/{PID}?wait=1", "/api/events", "/api/events?limit=500"):
-        r = client.get(url)
+    for url in (
+        f"/predictions/{PID}",
+        f"/predictions/{PID}?wait=1",
+        "/review/api/events",
+        "/review/api/events?limit=500",
+    ):
+        r = client.get(url, headers=review_page.BEARER if url.startswith("/review") else {})
         assert r.status_code == 200 and digest not in r.get_data(as_text=True), url
         assert "feedback_token" not in r.get_data(as_text=True), url
     r = client.post(f"/predictions/{PID}/feedback", json={"flagged": True}, headers=AUTH)

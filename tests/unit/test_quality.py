@@ -9,19 +9,31 @@ from gourmetgram.outcome import Outcome, Status
 DAY1 = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
 
 
-def photo(day: int, predicted: str, confidence: float, human: str | None = None, version: str = "v1",
-          **fields) -> Photo:
+def photo(
+    day: int, predicted: str, confidence: float, human: str | None = None, version: str = "v1", **fields
+) -> Photo:
     moment = DAY1 + day * 86400 + 3600
     pid = names.upload_id(moment)
-    return Photo(Outcome(id=pid, status=fields.pop("status", Status.DONE), incoming_key="k", incoming_etag="e",
-                         predicted_class=predicted, confidence=confidence, human_label=human, model_version=version,
-                         **fields), moment)
+    return Photo(
+        Outcome(
+            id=pid,
+            status=fields.pop("status", Status.DONE),
+            incoming_key="k",
+            incoming_etag="e",
+            predicted_class=predicted,
+            confidence=confidence,
+            human_label=human,
+            model_version=version,
+            **fields,
+        ),
+        moment,
+    )
 
 
 def seeded() -> list[Photo]:
     """10 reviewed photos of v1 (8 right), 2 unreviewed, over two days; 3 photos of v2."""
-    v1 = [photo(0, "Soup", 0.95, "Soup") for _ in range(4)]                 # right, confident
-    v1 += [photo(0, "Rice", 0.85, "Rice"), photo(0, "Rice", 0.85, "Egg")]   # one right, one wrong
+    v1 = [photo(0, "Soup", 0.95, "Soup") for _ in range(4)]  # right, confident
+    v1 += [photo(0, "Rice", 0.85, "Rice"), photo(0, "Rice", 0.85, "Egg")]  # one right, one wrong
     v1 += [photo(1, "Bread", 0.65, "Bread"), photo(1, "Bread", 0.65, "Bread"), photo(1, "Meat", 0.35, "Bread")]
     v1 += [photo(1, "Egg", 0.99, "Egg")]
     v1 += [photo(1, "Soup", 0.5, corrected_class="Egg"), photo(1, "Soup", 0.6, flagged=True)]
@@ -41,8 +53,12 @@ def test_the_figures_of_a_known_set():
     assert v1.confusion[soup][soup] == 4 and v1.confusion[egg][rice] == 1 and v1.confusion[bread][meat] == 1
     assert sum(map(sum, v1.confusion)) == 10
     filled = {round(b.lower, 1): (b.count, b.mean_confidence, b.accuracy) for b in v1.bins if b.count}
-    assert filled == {0.3: (1, 0.35, 0.0), 0.6: (2, 0.65, 1.0), 0.8: (2, 0.85, 0.5), 0.9: (5, pytest.approx(0.958),
-                                                                                        1.0)}
+    assert filled == {
+        0.3: (1, 0.35, 0.0),
+        0.6: (2, 0.65, 1.0),
+        0.8: (2, 0.85, 0.5),
+        0.9: (5, pytest.approx(0.958), 1.0),
+    }
     # ECE: (1*0.35 + 2*0.35 + 2*0.35 + 5*0.042) / 10
     assert v1.calibration_error == pytest.approx((0.35 + 0.7 + 0.7 + 5 * 0.042) / 10, abs=1e-9)
     assert list(v1.days) == [date(2026, 3, 1), date(2026, 3, 2)]
@@ -53,9 +69,15 @@ def test_the_figures_of_a_known_set():
     assert (v2.photos, v2.reviewed, v2.accuracy, v2.interval, v2.calibration_error) == (3, 0, None, None, None)
 
 
-@pytest.mark.parametrize(("correct", "total", "expected"), [
-    (0, 10, (0.0, 0.2775)), (10, 10, (0.7225, 1.0)), (1, 1, (0.2065, 1.0)), (50, 100, (0.4038, 0.5962)),
-])
+@pytest.mark.parametrize(
+    ("correct", "total", "expected"),
+    [
+        (0, 10, (0.0, 0.2775)),
+        (10, 10, (0.7225, 1.0)),
+        (1, 1, (0.2065, 1.0)),
+        (50, 100, (0.4038, 0.5962)),
+    ],
+)
 def test_the_wilson_interval(correct, total, expected):
     low, high = quality.wilson_interval(correct, total)
     assert (round(low, 4), round(high, 4)) == expected

@@ -37,8 +37,12 @@ def test_the_gauges_for_prometheus(client, fake_store):
     seed_photo(fake_store, time.time() - 60, "Soup", 0.9, human_label="Soup", model_version="food11-a")
     r = client.get("/quality/metrics", headers=BEARER)
     assert r.content_type.startswith("text/plain")
-    values = {s.name: s.value for f in text_string_to_metric_families(r.get_data(as_text=True)) for s in f.samples
-              if s.labels.get("model_version") == "food11-a"}
+    values = {
+        s.name: s.value
+        for f in text_string_to_metric_families(r.get_data(as_text=True))
+        for s in f.samples
+        if s.labels.get("model_version") == "food11-a"
+    }
     assert values["gourmetgram_quality_photos"] == 1 and values["gourmetgram_quality_accuracy"] == 1.0
 
 

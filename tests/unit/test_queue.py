@@ -1,7 +1,7 @@
 import threading
 import time
 
-from classifier_fn.queue import BACKLOG, LIVE, Item, Offered, WorkQueue
+from classifier_fn.pipeline.queue import BACKLOG, LIVE, Item, Offered, WorkQueue
 
 
 def item(key: str, lane: str = LIVE, etag: str = "e") -> Item:
@@ -19,11 +19,11 @@ def test_live_items_are_served_before_backlog():
 def test_an_object_version_is_held_once_until_done():
     q = WorkQueue(100, 10)
     assert q.offer(item("a"))
-    assert not q.offer(item("a"))                 # duplicate event
-    assert not q.offer(item("a", BACKLOG))        # the reconciler racing the event
-    assert q.offer(item("a", etag="other"))       # a new version is new work
+    assert not q.offer(item("a"))  # duplicate event
+    assert not q.offer(item("a", BACKLOG))  # the reconciler racing the event
+    assert q.offer(item("a", etag="other"))  # a new version is new work
     taken = q.take(0.1)
-    assert q.holds("incoming", "a", "e")          # in flight still counts
+    assert q.holds("incoming", "a", "e")  # in flight still counts
     q.done(taken)
     assert not q.holds("incoming", "a", "e") and q.offer(item("a"))
 
@@ -79,6 +79,7 @@ def test_done_tells_its_listeners_the_result_after_releasing_the_version():
 
 
 # --- the backlog's room, and its rate at the edges ---------------------------------------------------------
+
 
 def in_thread(call):
     """Run `call` in a thread; returns a function that waits (at most 5 s) for its result."""

@@ -1,10 +1,10 @@
 import threading
 
 from classifier_fn.metrics import Metrics
-from classifier_fn.queue import LIVE, Item, WorkQueue
-from classifier_fn.reconciler import reconcile_once
+from classifier_fn.pipeline.queue import LIVE, Item, WorkQueue
+from classifier_fn.pipeline.reconciler import reconcile_once
+from classifier_fn.pipeline.worker import process
 from classifier_fn.runtime import Runtime
-from classifier_fn.worker import process
 from tests.conftest import photo
 from tests.unit.test_worker import FixedBatcher
 
@@ -17,15 +17,24 @@ def fill(store, count: int, age_s: float = 60) -> None:
 
 def test_queues_old_objects_and_skips_young_ones_folders_and_held(fake_store):
     fill(fake_store, 3)
-    fake_store.put("incoming", "fresh.jpg", photo())          # its live event is on the way
+    fake_store.put("incoming", "fresh.jpg", photo())  # its live event is on the way
     fake_store.put("incoming", "folder/", b"")
     fake_store.age("incoming", "folder/", 60)
     queue = WorkQueue(backlog_per_s=100, backlog_capacity=10)
     held = fake_store.head("incoming", "old/000.jpg")
     queue.offer(Item("incoming", "old/000.jpg", held.etag, LIVE))
     report = reconcile_once(fake_store, "incoming", queue, grace_s=10)
-    assert (report.listed, report.queued, report.in_grace, report.in_flight) == (5, 2, 1, 1)
+    assert (report.listed, report.queued, report.in_grace, report.in_flight, report.markers) == (5, 2, 1, 1, 1)
     assert queue.depth()["backlog"] == 2
+
+
+def test_a_key_ending_in_a_slash_that_holds_bytes_is_queued_not_skipped_as_a_folder(fake_store):
+    fake_store.put("incoming", "weird/dirwithdata/", photo())
+    fake_store.age("incoming", "weird/dirwithdata/", 60)
+    queue = WorkQueue(backlog_per_s=100, backlog_capacity=10)
+    report = reconcile_once(fake_store, "incoming", queue, grace_s=10)
+    assert (report.queued, report.markers) == (1, 0)
+    assert queue.take(timeout=1).key == "weird/dirwithdata/"
 
 
 def test_a_long_backlog_drains_within_one_pass(fake_store):
@@ -100,5 +109,7 @@ def test_an_older_version_replaced_before_its_event_was_worked_is_found_at_once(
     queue = WorkQueue(1000, 10)  # backlog rate high: both taken at once
     assert reconcile_once(fake_store, "incoming", queue, grace_s=0).queued == 2
     taken = {(i.etag, i.version_id) for i in (queue.take(timeout=1), queue.take(timeout=1))}
-    assert taken == {(v1.etag, v1.version_id), (fake_store.head("incoming", "k.jpg").etag,
-                                                 fake_store.head("incoming", "k.jpg").version_id)}
+    assert taken == {
+        (v1.etag, v1.version_id),
+        (fake_store.head("incoming", "k.jpg").etag, fake_store.head("incoming", "k.jpg").version_id),
+    }

@@ -1,14 +1,23 @@
 import time
 
 from gourmetgram import names
-from gourmetgram.cli.requeue import requeue
 from gourmetgram.outcome import Outcome, Status
+from gourmetgram_tools.requeue import requeue
 
 
 def failed(store, pid: str, key: str, etag: str) -> None:
-    store.put_json("events", names.record_key(pid), Outcome(
-        id=pid, status=Status.FAILED, incoming_key=key, incoming_etag=etag, reason="MinIO down",
-        retry_after=names.now_iso(time.time() + 300)).to_json())
+    store.put_json(
+        "events",
+        names.record_key(pid),
+        Outcome(
+            id=pid,
+            status=Status.FAILED,
+            incoming_key=key,
+            incoming_etag=etag,
+            reason="MinIO down",
+            retry_after=names.now_iso(time.time() + 300),
+        ).to_json(),
+    )
 
 
 def test_a_failed_photo_still_waiting_is_made_due_now_and_its_record_kept(fake_store, settings):
@@ -36,7 +45,15 @@ def test_a_quarantined_object_goes_back_only_to_a_free_key(fake_store, settings)
     lines: list[str] = []
     done = requeue(fake_store, settings, echo=lines.append)
     assert (done.moved, done.kept) == (1, 1)
-    assert fake_store.head("incoming", "cam/IMG_0001.jpg").etag == waiting      # not replaced
-    assert fake_store.keys("quarantine") == ["p1/IMG_0001.jpg"]                  # still there
+    assert fake_store.head("incoming", "cam/IMG_0001.jpg").etag == waiting  # not replaced
+    assert fake_store.keys("quarantine") == ["p1/IMG_0001.jpg"]  # still there
     assert fake_store.read("incoming", "cam/other.jpg") == b"text"
     assert any("holds another photo" in line for line in lines)
+
+
+def test_a_file_quarantined_from_a_key_ending_in_a_slash_goes_back_under_that_key(fake_store, settings):
+    # The worker quarantined "notes/textdir/" (a file, not a folder marker) as `<id>/textdir`
+    fake_store.put("quarantine", "p1/textdir", b"text now fixed", metadata={"original-key": "notes/textdir/"})
+    done = requeue(fake_store, settings, echo=lambda line: None)
+    assert done.moved == 1 and fake_store.keys("incoming") == ["notes/textdir/"]
+    assert not names.is_folder_marker("notes/textdir/", fake_store.head("incoming", "notes/textdir/").size)

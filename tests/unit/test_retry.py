@@ -101,7 +101,9 @@ def test_each_retry_is_logged_with_what_failed_and_how_many_are_left(caplog):
     with caplog.at_level(logging.WARNING, logger="gourmetgram.retry"):
         assert with_retries(flaky, 4, "head incoming/a.jpg", sleep=lambda s: None) == "ok"
     assert [r.getMessage().split(" in ")[0] for r in caplog.records] == [
-        "head incoming/a.jpg: MinIO unreachable; retry 1/3", "head incoming/a.jpg: MinIO unreachable; retry 2/3"]
+        "head incoming/a.jpg: MinIO unreachable; retry 1/3",
+        "head incoming/a.jpg: MinIO unreachable; retry 2/3",
+    ]
 
 
 def test_a_single_attempt_is_never_retried():

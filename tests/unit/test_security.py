@@ -16,8 +16,19 @@ def client(settings, fake_store):
     return create_app(settings.replace(function_url="http://127.0.0.1:9"), store=fake_store).test_client()
 
 
-@pytest.mark.parametrize("path", ["/", "/events", "/static/app.js", "/static/events.js", "/healthz",
-                                  "/api/events", f"/predictions/{PID}", "/no-such-page"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/events",
+        "/static/app.js",
+        "/static/events.js",
+        "/healthz",
+        "/api/events",
+        f"/predictions/{PID}",
+        "/no-such-page",
+    ],
+)
 def test_every_response_carries_the_security_headers(client, path):
     with client.get(path) as response:  # static files are streamed: close what was opened
         headers = response.headers
@@ -35,15 +46,18 @@ def upload(client, **headers):
     return client.post("/predict", data={"file": (io.BytesIO(photo()), "soup.jpg")}, headers=headers)
 
 
-@pytest.mark.parametrize("headers", [
-    pytest.param({"Sec-Fetch-Site": "cross-site"}, id="cross-site"),
-    pytest.param({"Sec-Fetch-Site": "same-site"}, id="same-site"),
-    pytest.param({"Sec-Fetch-Site": "cross-site", "Origin": "http://localhost"}, id="cross-site-own-origin"),
-    pytest.param({"Origin": "https://evil.example"}, id="foreign-origin"),
-    pytest.param({"Origin": "http://localhost.evil.example"}, id="lookalike-origin"),
-    pytest.param({"Origin": "null"}, id="opaque-origin"),
-    pytest.param({"Sec-Fetch-Site": "same-origin", "Origin": "https://evil.example"}, id="origin-disagrees"),
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"Sec-Fetch-Site": "cross-site"}, id="cross-site"),
+        pytest.param({"Sec-Fetch-Site": "same-site"}, id="same-site"),
+        pytest.param({"Sec-Fetch-Site": "cross-site", "Origin": "http://localhost"}, id="cross-site-own-origin"),
+        pytest.param({"Origin": "https://evil.example"}, id="foreign-origin"),
+        pytest.param({"Origin": "http://localhost.evil.example"}, id="lookalike-origin"),
+        pytest.param({"Origin": "null"}, id="opaque-origin"),
+        pytest.param({"Sec-Fetch-Site": "same-origin", "Origin": "https://evil.example"}, id="origin-disagrees"),
+    ],
+)
 def test_a_cross_origin_upload_is_refused_and_stores_nothing(client, fake_store, headers):
     r = upload(client, **headers)
     assert r.status_code == 403
@@ -51,12 +65,15 @@ def test_a_cross_origin_upload_is_refused_and_stores_nothing(client, fake_store,
     assert fake_store.keys("incoming") == []
 
 
-@pytest.mark.parametrize("headers", [
-    pytest.param({}, id="no-browser-headers"),
-    pytest.param({"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"}, id="own-page"),
-    pytest.param({"Sec-Fetch-Site": "none"}, id="user-initiated"),
-    pytest.param({"Origin": "http://LOCALHOST"}, id="origin-without-fetch-metadata"),
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no-browser-headers"),
+        pytest.param({"Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"}, id="own-page"),
+        pytest.param({"Sec-Fetch-Site": "none"}, id="user-initiated"),
+        pytest.param({"Origin": "http://LOCALHOST"}, id="origin-without-fetch-metadata"),
+    ],
+)
 def test_uploads_from_the_own_page_and_from_tools_are_accepted(client, fake_store, headers):
     r = upload(client, **headers)
     assert r.status_code == 202 and len(fake_store.keys("incoming")) == 1
@@ -64,11 +81,25 @@ def test_uploads_from_the_own_page_and_from_tools_are_accepted(client, fake_stor
 
 def test_a_cross_origin_relabel_is_refused(client, fake_store):
     fake_store.put("production", f"class_09/{PID}.jpg", photo(), tags={"predicted_class": "Soup"})
-    fake_store.put_json("events", names.record_key(PID), Outcome(
-        id=PID, status=Status.DONE, incoming_key=f"{PID}.jpg", incoming_etag="e", predicted_class="Soup",
-        class_index=9, confidence=0.9, production_key=f"class_09/{PID}.jpg").to_json())
-    r = client.post(f"/predictions/{PID}/feedback", json={"corrected_class": "Egg"},
-                    headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
+    fake_store.put_json(
+        "events",
+        names.record_key(PID),
+        Outcome(
+            id=PID,
+            status=Status.DONE,
+            incoming_key=f"{PID}.jpg",
+            incoming_etag="e",
+            predicted_class="Soup",
+            class_index=9,
+            confidence=0.9,
+            production_key=f"class_09/{PID}.jpg",
+        ).to_json(),
+    )
+    r = client.post(
+        f"/predictions/{PID}/feedback",
+        json={"corrected_class": "Egg"},
+        headers={"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+    )
     assert r.status_code == 403 and "another site" in r.get_json()["error"]
     assert fake_store.get_tags("production", f"class_09/{PID}.jpg") == {"predicted_class": "Soup"}
 
@@ -79,28 +110,34 @@ def test_reading_is_allowed_from_anywhere(client):
     assert r.status_code == 200
 
 
-@pytest.mark.parametrize(("method", "site", "origin", "host", "refused"), [
-    ("POST", None, None, "gg.example", False),
-    ("POST", "same-origin", "https://gg.example", "gg.example", False),
-    ("POST", "same-origin", "http://gg.example:5000", "gg.example:5000", False),
-    ("POST", "same-origin", "http://gg.example:5001", "gg.example:5000", True),
-    ("PUT", "cross-site", None, "gg.example", True),
-    ("DELETE", None, "https://evil.example", "gg.example", True),
-    ("POST", "unheard-of", None, "gg.example", True),
-    ("GET", "cross-site", "https://evil.example", "gg.example", False),
-    ("HEAD", "cross-site", None, "gg.example", False),
-])
+@pytest.mark.parametrize(
+    ("method", "site", "origin", "host", "refused"),
+    [
+        ("POST", None, None, "gg.example", False),
+        ("POST", "same-origin", "https://gg.example", "gg.example", False),
+        ("POST", "same-origin", "http://gg.example:5000", "gg.example:5000", False),
+        ("POST", "same-origin", "http://gg.example:5001", "gg.example:5000", True),
+        ("PUT", "cross-site", None, "gg.example", True),
+        ("DELETE", None, "https://evil.example", "gg.example", True),
+        ("POST", "unheard-of", None, "gg.example", True),
+        ("GET", "cross-site", "https://evil.example", "gg.example", False),
+        ("HEAD", "cross-site", None, "gg.example", False),
+    ],
+)
 def test_cross_origin_refusal(method, site, origin, host, refused):
     assert (cross_origin_refusal(method, site, origin, host) is not None) is refused
 
 
-@pytest.mark.parametrize("host", [
-    pytest.param("rebind.evil.example", id="rebinding-name"),
-    pytest.param("rebind.evil.example:5000", id="rebinding-name-and-port"),
-    pytest.param("localhost.evil.example", id="lookalike"),
-    pytest.param("127.0.0.1.nip.io:5000", id="wildcard-dns-to-loopback"),
-    pytest.param("192.168.1.20:5000", id="another-address"),
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        pytest.param("rebind.evil.example", id="rebinding-name"),
+        pytest.param("rebind.evil.example:5000", id="rebinding-name-and-port"),
+        pytest.param("localhost.evil.example", id="lookalike"),
+        pytest.param("127.0.0.1.nip.io:5000", id="wildcard-dns-to-loopback"),
+        pytest.param("192.168.1.20:5000", id="another-address"),
+    ],
+)
 def test_a_page_reaching_us_under_another_name_is_refused_on_every_request(client, fake_store, host):
     # GIVEN a page of another site whose name now resolves to us (DNS rebinding): for the browser it is
     # same-origin, so Origin and Host both name it and the cross-site check alone would let it through
@@ -127,16 +164,19 @@ def test_a_request_without_host_is_no_browsers_and_passes(client):
     assert client.get("/healthz", environ_overrides={"HTTP_HOST": None}).status_code == 200
 
 
-@pytest.mark.parametrize(("allowed", "host", "accepted"), [
-    pytest.param(None, "gg.example:5000", False, id="default-loopback-only"),
-    pytest.param("gg.example", "gg.example:5000", True, id="name-any-port"),
-    pytest.param("gg.example", "GG.example", True, id="case-insensitive"),
-    pytest.param("gg.example:8443", "gg.example:8443", True, id="name-and-port"),
-    pytest.param("gg.example:8443", "gg.example:5000", False, id="other-port"),
-    pytest.param("gg.example, 203.0.113.7", "203.0.113.7:5000", True, id="list"),
-    pytest.param("gg.example", "localhost:5000", True, id="loopback-always"),
-    pytest.param("*", "anything.example", True, id="any"),
-])
+@pytest.mark.parametrize(
+    ("allowed", "host", "accepted"),
+    [
+        pytest.param(None, "gg.example:5000", False, id="default-loopback-only"),
+        pytest.param("gg.example", "gg.example:5000", True, id="name-any-port"),
+        pytest.param("gg.example", "GG.example", True, id="case-insensitive"),
+        pytest.param("gg.example:8443", "gg.example:8443", True, id="name-and-port"),
+        pytest.param("gg.example:8443", "gg.example:5000", False, id="other-port"),
+        pytest.param("gg.example, 203.0.113.7", "203.0.113.7:5000", True, id="list"),
+        pytest.param("gg.example", "localhost:5000", True, id="loopback-always"),
+        pytest.param("*", "anything.example", True, id="any"),
+    ],
+)
 def test_web_allowed_hosts(settings, fake_store, allowed, host, accepted):
     app = create_app(settings.replace(function_url="http://127.0.0.1:9", web_allowed_hosts=allowed), store=fake_store)
     r = app.test_client().get("/healthz", headers={"Host": host})

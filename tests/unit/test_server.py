@@ -7,7 +7,7 @@ import waitress
 from click.testing import CliRunner
 from waitress.adjustments import Adjustments
 
-from gourmetgram import cli
+import gourmetgram_tools as cli
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
 from ingest.server import waitress_options
@@ -18,8 +18,11 @@ def test_serve_web_sets_waitress_limits_from_the_settings(fake_store, monkeypatc
     served = {}
     monkeypatch.setattr(Store, "connect", classmethod(lambda cls, settings, timeout_s=10.0: fake_store))
     monkeypatch.setattr(waitress, "serve", lambda app, **options: served.update(options, app=app))
-    result = CliRunner().invoke(cli.main, ["serve-web", "--port", "5999"], env={
-        "WEB_CONNECTION_LIMIT": "700", "WEB_THREADS": "40", "MAX_UPLOAD_BYTES": "1000000"})
+    result = CliRunner().invoke(
+        cli.main,
+        ["serve-web", "--port", "5999"],
+        env={"WEB_CONNECTION_LIMIT": "700", "WEB_THREADS": "40", "MAX_UPLOAD_BYTES": "1000000"},
+    )
     assert result.exit_code == 0, result.output
     app = served.pop("app")
     assert served["port"] == 5999 and served["threads"] == 40

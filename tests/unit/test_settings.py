@@ -7,9 +7,17 @@ from gourmetgram.settings import Settings, SettingsError
 
 
 def test_from_env_reads_the_course_names_and_casts():
-    s = Settings.from_env({"MINIO_URL": "http://minio:9000", "MINIO_USER": "admin", "MINIO_PASSWORD": "secret-pw",
-                           "WEBHOOK_TOKEN": "tok", "MODEL_PATH": "/models/food11.pth", "BATCH_SIZE": "16",
-                           "RECONCILE_GRACE_S": "2.5"})
+    s = Settings.from_env(
+        {
+            "MINIO_URL": "http://minio:9000",
+            "MINIO_USER": "admin",
+            "MINIO_PASSWORD": "secret-pw",
+            "WEBHOOK_TOKEN": "tok",
+            "MODEL_PATH": "/models/food11.pth",
+            "BATCH_SIZE": "16",
+            "RECONCILE_GRACE_S": "2.5",
+        }
+    )
     assert (s.minio_url, s.minio_user, s.batch_size, s.reconcile_grace_s) == ("http://minio:9000", "admin", 16, 2.5)
     assert s.model_path == Path("/models/food11.pth")
 
@@ -19,22 +27,28 @@ def test_overrides_win_and_none_overrides_are_ignored():
     assert (s.web_port, s.function_port) == (5001, 9999)
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    pytest.param({"BATCH_SIZE": "eight"}, "BATCH_SIZE 'eight' is not a valid int", id="not-int"),
-    pytest.param({"MINIO_URL": "minio:9000"}, "MINIO_URL 'minio:9000' is not an http(s) URL", id="bad-url"),
-    pytest.param({"MINIO_PASSWORD": "short"}, "at least 8 characters", id="short-password"),
-    pytest.param({"WEBHOOK_TOKEN": "two words"}, "one word", id="token-with-space"),
-    pytest.param({"BUCKET_PRODUCTION": "incoming"}, "watched bucket", id="writes-into-watched"),
-    pytest.param({"WORKERS": "-1"}, "WORKERS -1 must not be negative", id="negative"),
-    pytest.param({"LONG_POLL_MAX_S": "inf"}, "LONG_POLL_MAX_S inf must be a finite number", id="endless-wait"),
-    pytest.param({"RECONCILE_GRACE_S": "nan"}, "RECONCILE_GRACE_S nan must be a finite number", id="nan"),
-    pytest.param({"DECODE": "quick"}, "DECODE 'quick' must be one of fast, exact", id="unknown-decode"),
-    pytest.param({"PREDICT_BODY_MIN_BYTES_PER_S": "0"}, "PREDICT_BODY_MIN_BYTES_PER_S", id="no-body-rate"),
-    pytest.param({"PREDICT_BODY_BUDGET_BYTES": "0"}, "PREDICT_BODY_BUDGET_BYTES", id="no-body-budget"),
-    pytest.param({"WEB_ALLOWED_HOSTS": "gg.example, http://gg.example"}, "WEB_ALLOWED_HOSTS entry 'http://gg.example'",
-                 id="url-as-host"),
-    pytest.param({"WEB_ALLOWED_HOSTS": "::1"}, "WEB_ALLOWED_HOSTS entry '::1'", id="ipv6-without-brackets"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        pytest.param({"BATCH_SIZE": "eight"}, "BATCH_SIZE 'eight' is not a valid int", id="not-int"),
+        pytest.param({"MINIO_URL": "minio:9000"}, "MINIO_URL 'minio:9000' is not an http(s) URL", id="bad-url"),
+        pytest.param({"MINIO_PASSWORD": "short"}, "at least 8 characters", id="short-password"),
+        pytest.param({"WEBHOOK_TOKEN": "two words"}, "one word", id="token-with-space"),
+        pytest.param({"BUCKET_PRODUCTION": "incoming"}, "watched bucket", id="writes-into-watched"),
+        pytest.param({"WORKERS": "-1"}, "WORKERS -1 must not be negative", id="negative"),
+        pytest.param({"LONG_POLL_MAX_S": "inf"}, "LONG_POLL_MAX_S inf must be a finite number", id="endless-wait"),
+        pytest.param({"RECONCILE_GRACE_S": "nan"}, "RECONCILE_GRACE_S nan must be a finite number", id="nan"),
+        pytest.param({"DECODE": "quick"}, "DECODE 'quick' must be one of fast, exact", id="unknown-decode"),
+        pytest.param({"PREDICT_BODY_MIN_BYTES_PER_S": "0"}, "PREDICT_BODY_MIN_BYTES_PER_S", id="no-body-rate"),
+        pytest.param({"PREDICT_BODY_BUDGET_BYTES": "0"}, "PREDICT_BODY_BUDGET_BYTES", id="no-body-budget"),
+        pytest.param(
+            {"WEB_ALLOWED_HOSTS": "gg.example, http://gg.example"},
+            "WEB_ALLOWED_HOSTS entry 'http://gg.example'",
+            id="url-as-host",
+        ),
+        pytest.param({"WEB_ALLOWED_HOSTS": "::1"}, "WEB_ALLOWED_HOSTS entry '::1'", id="ipv6-without-brackets"),
+    ],
+)
 def test_bad_values_name_the_variable(env, message):
     with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Settings.from_env(env)
@@ -54,30 +68,43 @@ def test_webhook_endpoint_is_derived_from_function_url():
     assert Settings(function_url="http://fn:8080/").webhook_endpoint == "http://fn:8080/minio/events"
 
 
-@pytest.mark.parametrize(("env", "expected"), [
-    pytest.param({}, {"localhost", "127.0.0.1", "[::1]"}, id="default-loopback"),
-    pytest.param({"BIND_HOST": "0.0.0.0"}, {"localhost", "127.0.0.1", "[::1]"}, id="wildcard-bind-adds-nothing"),
-    pytest.param({"BIND_HOST": "192.168.1.20"}, {"localhost", "127.0.0.1", "[::1]", "192.168.1.20"}, id="bind"),
-    pytest.param({"BIND_HOST": "fd00::7"}, {"localhost", "127.0.0.1", "[::1]", "[fd00::7]"}, id="bind-ipv6"),
-    pytest.param({"WEB_ALLOWED_HOSTS": " GG.example ,gg.example:8443,,[2001:db8::1]"},
-                 {"localhost", "127.0.0.1", "[::1]", "gg.example", "gg.example:8443", "[2001:db8::1]"}, id="list"),
-    pytest.param({"WEB_ALLOWED_HOSTS": "*"}, {"localhost", "127.0.0.1", "[::1]", "*"}, id="any"),
-])
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        pytest.param({}, {"localhost", "127.0.0.1", "[::1]"}, id="default-loopback"),
+        pytest.param({"BIND_HOST": "0.0.0.0"}, {"localhost", "127.0.0.1", "[::1]"}, id="wildcard-bind-adds-nothing"),
+        pytest.param({"BIND_HOST": "192.168.1.20"}, {"localhost", "127.0.0.1", "[::1]", "192.168.1.20"}, id="bind"),
+        pytest.param({"BIND_HOST": "fd00::7"}, {"localhost", "127.0.0.1", "[::1]", "[fd00::7]"}, id="bind-ipv6"),
+        pytest.param(
+            {"WEB_ALLOWED_HOSTS": " GG.example ,gg.example:8443,,[2001:db8::1]"},
+            {"localhost", "127.0.0.1", "[::1]", "gg.example", "gg.example:8443", "[2001:db8::1]"},
+            id="list",
+        ),
+        pytest.param({"WEB_ALLOWED_HOSTS": "*"}, {"localhost", "127.0.0.1", "[::1]", "*"}, id="any"),
+    ],
+)
 def test_allowed_web_hosts(env, expected):
     assert Settings.from_env(env).allowed_web_hosts == expected
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    pytest.param({"EVENT_TRANSPORT": "kafka"}, "EVENT_TRANSPORT 'kafka' must be one of webhook, jetstream",
-                 id="transport"),
-    pytest.param({"NATS_URL": "http://nats:4222"}, "NATS_URL entry 'http://nats:4222' is not nats://host:port",
-                 id="nats-scheme"),
-    pytest.param({"NATS_URL": "nats://a:4222,nats://b"}, "NATS_URL entry 'nats://b'", id="nats-no-port"),
-    pytest.param({"NATS_URL": " , "}, "names no server", id="nats-empty"),
-    pytest.param({"NATS_TOKEN": "two words"}, "NATS_TOKEN must be one word", id="nats-token"),
-    pytest.param({"NATS_REPLICAS": "0"}, "NATS_REPLICAS 0 must be 1 to 5", id="replicas"),
-    pytest.param({"NATS_MAX_DELIVER": "0"}, "NATS_MAX_DELIVER", id="max-deliver"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        pytest.param(
+            {"EVENT_TRANSPORT": "kafka"}, "EVENT_TRANSPORT 'kafka' must be one of webhook, jetstream", id="transport"
+        ),
+        pytest.param(
+            {"NATS_URL": "http://nats:4222"},
+            "NATS_URL entry 'http://nats:4222' is not nats://host:port",
+            id="nats-scheme",
+        ),
+        pytest.param({"NATS_URL": "nats://a:4222,nats://b"}, "NATS_URL entry 'nats://b'", id="nats-no-port"),
+        pytest.param({"NATS_URL": " , "}, "names no server", id="nats-empty"),
+        pytest.param({"NATS_TOKEN": "two words"}, "NATS_TOKEN must be one word", id="nats-token"),
+        pytest.param({"NATS_REPLICAS": "0"}, "NATS_REPLICAS 0 must be 1 to 5", id="replicas"),
+        pytest.param({"NATS_MAX_DELIVER": "0"}, "NATS_MAX_DELIVER", id="max-deliver"),
+    ],
+)
 def test_a_bad_transport_setting_names_the_variable(env, message):
     with pytest.raises(SettingsError, match=re.escape(message)):
         Settings.from_env(env)
@@ -98,15 +125,18 @@ def test_the_nats_token_is_derived_unless_set_and_never_in_repr():
     assert "nats-secret" not in repr(Settings(nats_token="nats-secret"))
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    pytest.param({"REVIEW_CONFIDENCE": "1.5"}, "REVIEW_CONFIDENCE 1.5 must be from 0 to 1", id="over-one"),
-    pytest.param({"REVIEW_CONFIDENCE": "nan"}, "REVIEW_CONFIDENCE nan must be a finite number", id="nan"),
-    pytest.param({"REVIEW_TOKEN": "short"}, "REVIEW_TOKEN must be one word of at least 16", id="short-token"),
-    pytest.param({"REVIEW_TOKEN": "two words of sixteen"}, "one word", id="token-with-space"),
-    pytest.param({"REVIEW_USER": "a:b"}, "without ':'", id="user-with-colon"),
-    pytest.param({"REVIEW_WINDOW_DAYS": "0"}, "at least 1", id="no-window"),
-    pytest.param({"REVIEW_SAMPLE_PER_DAY": "-1"}, "must not be negative", id="negative-sample"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        pytest.param({"REVIEW_CONFIDENCE": "1.5"}, "REVIEW_CONFIDENCE 1.5 must be from 0 to 1", id="over-one"),
+        pytest.param({"REVIEW_CONFIDENCE": "nan"}, "REVIEW_CONFIDENCE nan must be a finite number", id="nan"),
+        pytest.param({"REVIEW_TOKEN": "short"}, "REVIEW_TOKEN must be one word of at least 16", id="short-token"),
+        pytest.param({"REVIEW_TOKEN": "two words of sixteen"}, "one word", id="token-with-space"),
+        pytest.param({"REVIEW_USER": "a:b"}, "without ':'", id="user-with-colon"),
+        pytest.param({"REVIEW_WINDOW_DAYS": "0"}, "at least 1", id="no-window"),
+        pytest.param({"REVIEW_SAMPLE_PER_DAY": "-1"}, "must not be negative", id="negative-sample"),
+    ],
+)
 def test_bad_review_settings_name_the_variable(env, message):
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
@@ -120,8 +150,9 @@ def test_the_review_token_is_a_secret_and_up_derives_one_when_unset():
     assert Settings().review_token is None  # the frontend itself never derives one: unset means off
 
 
-@pytest.mark.parametrize(("torch_threads", "cores", "expected"), [(0, 2, 1), (0, 1, 1), (0, 8, 7), (2, 2, 2),
-                                                                  (3, 8, 3)])
+@pytest.mark.parametrize(
+    ("torch_threads", "cores", "expected"), [(0, 2, 1), (0, 1, 1), (0, 8, 7), (2, 2, 2), (3, 8, 3)]
+)
 def test_the_model_leaves_a_core_to_the_decodes_unless_told(monkeypatch, torch_threads, cores, expected):
     monkeypatch.setattr("gourmetgram.settings.usable_cores", lambda: cores)
     assert Settings.from_env({"TORCH_THREADS": str(torch_threads)}).model_threads == expected

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from gourmetgram.cli.spawn import SECRETS, component_env, inherited_env, tail
 from gourmetgram.settings import Settings
+from gourmetgram_tools.spawn import SECRETS, component_env, inherited_env, tail
 
-SETTINGS = Settings(minio_password="root-password", webhook_token="webhook-secret",
-                    function_minio_password="fn-password", web_minio_password="web-password")
+SETTINGS = Settings(
+    minio_password="root-password",
+    webhook_token="webhook-secret",
+    function_minio_password="fn-password",
+    web_minio_password="web-password",
+)
 
 
 def test_the_secrets_are_known():
-    assert {"MINIO_PASSWORD", "WEBHOOK_TOKEN", "NUDGE_TOKEN", "FUNCTION_MINIO_PASSWORD",
-            "WEB_MINIO_PASSWORD"} <= SECRETS
+    assert {
+        "MINIO_PASSWORD",
+        "WEBHOOK_TOKEN",
+        "NUDGE_TOKEN",
+        "FUNCTION_MINIO_PASSWORD",
+        "WEB_MINIO_PASSWORD",
+    } <= SECRETS
 
 
 def test_the_function_gets_the_webhook_and_nudge_tokens():
@@ -55,8 +64,10 @@ def test_children_do_not_inherit_our_settings_from_the_environment(monkeypatch):
 
 def test_the_tail_of_a_log_shows_only_the_latest_run(tmp_path):
     log = tmp_path / "web.log"
-    log.write_text("==== web started at 2026-01-01 10:00:00 ====\nold run\nold crash\n"
-                   "==== web started at 2026-01-01 10:00:05 ====\n" + "".join(f"line {i}\n" for i in range(40)))
+    log.write_text(
+        "==== web started at 2026-01-01 10:00:00 ====\nold run\nold crash\n"
+        "==== web started at 2026-01-01 10:00:05 ====\n" + "".join(f"line {i}\n" for i in range(40))
+    )
     assert tail(log, 3) == "line 37\nline 38\nline 39"
     assert "old" not in tail(log, 100) and tail(log, 100).startswith("line 0")
     assert tail(tmp_path / "missing.log") == ""
@@ -82,14 +93,15 @@ def test_the_function_s_allocator_keeps_the_model_s_activations_in_its_heap():
     # and took twice as long per image. The workers' largest batch (one photo per worker) must stay below.
     import torch
 
-    from classifier_fn import model
-    from gourmetgram.cli.spawn import FUNCTION_MALLOC_ENV
+    from classifier_fn.inference import model
+    from gourmetgram_tools.spawn import FUNCTION_MALLOC_ENV
 
     module, largest = model.load(None).module, 0
 
     def keep_largest(_module, _inputs, output):
         nonlocal largest
         largest = max(largest, output.nbytes)
+
     hooks = [m.register_forward_hook(keep_largest) for m in module.modules() if not list(m.children())]
     with torch.inference_mode():
         batch = min(Settings().batch_size, Settings().workers)

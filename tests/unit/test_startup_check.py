@@ -2,7 +2,7 @@
 
 import pytest
 
-from classifier_fn.startup_check import UnsafeSubscription, _retriggers, check
+from classifier_fn.pipeline.startup_check import UnsafeSubscription, _retriggers, check
 from gourmetgram.names import SUBSCRIBED_EVENTS, WEBHOOK_ARN
 from gourmetgram.store import QueueRule, StoreUnavailable
 
@@ -43,11 +43,14 @@ def test_no_subscription_is_a_problem_named_not_a_refusal(settings):
     assert not report.subscribed and "has no subscription" in report.problems[0]
 
 
-@pytest.mark.parametrize(("rules", "words"), [
-    pytest.param({"incoming": (rule("s3:ObjectCreated:*"),)}, "PutTagging|ObjectCreated", id="wildcard"),
-    pytest.param({"incoming": (rule("s3:ObjectAccessed:Get"),)}, "ObjectAccessed", id="reads"),
-    pytest.param({"production": (rule("s3:ObjectCreated:Put"),)}, "production", id="written-bucket"),
-])
+@pytest.mark.parametrize(
+    ("rules", "words"),
+    [
+        pytest.param({"incoming": (rule("s3:ObjectCreated:*"),)}, "PutTagging|ObjectCreated", id="wildcard"),
+        pytest.param({"incoming": (rule("s3:ObjectAccessed:Get"),)}, "ObjectAccessed", id="reads"),
+        pytest.param({"production": (rule("s3:ObjectCreated:Put"),)}, "production", id="written-bucket"),
+    ],
+)
 def test_a_subscription_that_would_loop_refuses_to_start(settings, rules, words):
     with pytest.raises(UnsafeSubscription, match=words):
         check(settings, Subscriptions(rules))
@@ -77,12 +80,17 @@ def test_both_of_our_rules_at_once_is_a_problem_named(settings):
     assert report.subscribed and any("announced twice" in p for p in report.problems)
 
 
-@pytest.mark.parametrize(("rules", "words"), [
-    pytest.param({"incoming": (rule("s3:ObjectCreated:*", arn=NATS_ARN),)}, r"includes s3:ObjectCreated:\*",
-                 id="wildcard"),
-    pytest.param({"events": (rule("s3:ObjectCreated:Put", arn=NATS_ARN),)}, "bucket 'events' notifies",
-                 id="written-bucket"),
-])
+@pytest.mark.parametrize(
+    ("rules", "words"),
+    [
+        pytest.param(
+            {"incoming": (rule("s3:ObjectCreated:*", arn=NATS_ARN),)}, r"includes s3:ObjectCreated:\*", id="wildcard"
+        ),
+        pytest.param(
+            {"events": (rule("s3:ObjectCreated:Put", arn=NATS_ARN),)}, "bucket 'events' notifies", id="written-bucket"
+        ),
+    ],
+)
 def test_a_nats_subscription_that_would_loop_refuses_to_start(settings, rules, words):
     # The stream ends at the function too: its loops are as unsafe as the webhook's, whatever the transport.
     with pytest.raises(UnsafeSubscription, match=words):
@@ -98,6 +106,10 @@ def test_an_incoming_without_versions_is_a_problem_named_not_a_refusal(settings,
 
 
 def test_versioning_that_cannot_be_read_is_a_problem_too(settings):
-    report = check(settings, Subscriptions({"incoming": (rule(*SUBSCRIBED_EVENTS),)},
-                                           versioning=StoreUnavailable("GetBucketVersioning: access denied")))
+    report = check(
+        settings,
+        Subscriptions(
+            {"incoming": (rule(*SUBSCRIBED_EVENTS),)}, versioning=StoreUnavailable("GetBucketVersioning: access denied")
+        ),
+    )
     assert report.problems == ["cannot read the versioning of 'incoming': GetBucketVersioning: access denied"]

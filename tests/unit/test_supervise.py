@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gourmetgram.cli.local import supervision
-from gourmetgram.cli.supervise import (
+from gourmetgram_tools.local import supervision
+from gourmetgram_tools.supervise import (
     CrashHistory,
     CrashLoop,
     Liveness,
@@ -45,8 +45,16 @@ def test_crashes_older_than_the_window_do_not_count():
     assert history.recent == 4
 
 
-@pytest.mark.parametrize(("code", "text"), [(1, "exit code 1"), (0, "exit code 0"), (-9, "signal 9 (SIGKILL)"),
-                                            (-15, "signal 15 (SIGTERM)"), (-200, "signal 200")])
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        (1, "exit code 1"),
+        (0, "exit code 0"),
+        (-9, "signal 9 (SIGKILL)"),
+        (-15, "signal 15 (SIGTERM)"),
+        (-200, "signal 200"),
+    ],
+)
 def test_describe_exit(code, text):
     assert describe_exit(code) == text
 
@@ -57,8 +65,8 @@ class FakePart:
         self.log_path = Path(f"/data/logs/{name}.log")
         self.health_path = "/minio/health/live" if name == "minio" else "/healthz"
         self.code: int | None = None
-        self.answers = True   # what `ready` sees
-        self.hangs = False    # runs, but answers no health check
+        self.answers = True  # what `ready` sees
+        self.hangs = False  # runs, but answers no health check
         self.asked: list[float] = []  # the timeouts of the health checks it was asked
         self.starts = 0
         self.stops = 0
@@ -98,8 +106,13 @@ class Clock:
 def rig():
     clock, lines = Clock(), []
     parts = {name: FakePart(name) for name in ("minio", "function", "web")}
-    supervisor = Supervisor(list(parts.values()), lines.append, needs={"function": "minio", "web": "minio"},
-                            start_timeout_s={"function": 120.0}, now=clock)
+    supervisor = Supervisor(
+        list(parts.values()),
+        lines.append,
+        needs={"function": "minio", "web": "minio"},
+        start_timeout_s={"function": 120.0},
+        now=clock,
+    )
     return supervisor, parts, clock, lines
 
 
@@ -221,8 +234,10 @@ def test_a_part_that_stops_answering_is_killed_after_3_misses_and_restarted(rig)
     advance(supervisor, clock, 0.1)
     # THEN it is killed, and restarted through the crash path: report with its log, back-off, restart
     assert parts["web"].stops == 1 and supervisor.phase("web") is Phase.WAITING
-    assert lines[0].startswith("web did not answer /healthz 3 times in a row (asked every 5 s, 3 s to answer): "
-                               "killed it (SIGKILL) to restart it; last lines of /data/logs/web.log:\n")
+    assert lines[0].startswith(
+        "web did not answer /healthz 3 times in a row (asked every 5 s, 3 s to answer): "
+        "killed it (SIGKILL) to restart it; last lines of /data/logs/web.log:\n"
+    )
     assert "last words of web" in lines[0] and "web: restarting in 1 s (1 crash(es) within 120 s" in lines[1]
     advance(supervisor, clock, 1.0)
     assert parts["web"].starts == 1
@@ -269,7 +284,8 @@ def test_minio_is_given_more_patience_than_the_others():
     advance(supervisor, clock, 0.1)
     assert parts["minio"].stops == 1
     assert "minio did not answer /minio/health/live 6 times in a row (asked every 5 s, 5 s to answer)" in "\n".join(
-        lines)
+        lines
+    )
 
 
 def test_a_part_that_keeps_hanging_is_a_crash_loop(rig):

@@ -1,13 +1,18 @@
 import pytest
 
-from classifier_fn.verify import Gone, Stale, current_version
+from classifier_fn.pipeline.verify import Gone, Stale, current_version
 
 
 def test_the_version_the_event_names_is_returned_as_it_is_now(fake_store):
     etag = fake_store.put("incoming", "a.jpg", b"photo", content_type="image/jpeg")
     info = current_version(fake_store, "incoming", "a.jpg", etag)
-    assert (info.bucket, info.key, info.etag, info.size, info.content_type) == ("incoming", "a.jpg", etag, 5,
-                                                                                 "image/jpeg")
+    assert (info.bucket, info.key, info.etag, info.size, info.content_type) == (
+        "incoming",
+        "a.jpg",
+        etag,
+        5,
+        "image/jpeg",
+    )
 
 
 @pytest.mark.parametrize("etag", [pytest.param("", id="empty"), pytest.param(None, id="none")])

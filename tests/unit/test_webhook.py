@@ -6,11 +6,13 @@ from urllib.parse import quote_plus
 import pytest
 from starlette.testclient import TestClient
 
-from classifier_fn import model
 from classifier_fn.app import create_app
+from classifier_fn.inference import model
 from gourmetgram import names
-from gourmetgram.cli.client import wait_outcome
+from gourmetgram.store import StoreUnavailable
+from gourmetgram_tools.client import wait_outcome
 from tests.conftest import load_event, photo
+from tests.unit.test_store_errors import FullMinio, full_store
 
 TOKEN = "gourmetgram-dev-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -50,11 +52,14 @@ def test_a_valid_event_is_queued_at_once_and_processed(client, fake_store):
     assert fake_store.keys("incoming") == []
 
 
-@pytest.mark.parametrize("headers", [
-    pytest.param({}, id="missing"),
-    pytest.param({"Authorization": "Bearer wrong"}, id="wrong"),
-    pytest.param({"Authorization": TOKEN}, id="no-scheme"),
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="missing"),
+        pytest.param({"Authorization": "Bearer wrong"}, id="wrong"),
+        pytest.param({"Authorization": TOKEN}, id="no-scheme"),
+    ],
+)
 def test_wrong_or_missing_token_is_401_and_nothing_happens(client, fake_store, headers):
     fake_store.put("incoming", "photo.jpg", photo())
     doc = event_for(fake_store, "photo.jpg")
@@ -69,26 +74,51 @@ def test_head_is_answered_at_once(client, fake_store):
     assert fake_store.calls == []
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    pytest.param(b"{nope", 400, id="malformed"),
-    pytest.param(b'{"Records": "x"}', 400, id="wrong-shape"),
-    pytest.param(b"x" * 300_000, 413, id="huge"),
-])
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        pytest.param(b"{nope", 400, id="malformed"),
+        pytest.param(b'{"Records": "x"}', 400, id="wrong-shape"),
+        pytest.param(b"x" * 300_000, 413, id="huge"),
+    ],
+)
 def test_hostile_bodies_get_a_4xx_and_touch_nothing(client, fake_store, body, status):
     r = client.post("/minio/events", content=body, headers={**AUTH, "Content-Type": "application/json"})
     assert r.status_code == status and "error" in r.json()
     assert fake_store.calls == []
 
 
-@pytest.mark.parametrize(("name", "result"), [
-    pytest.param("put_tagging", "ignored", id="tagging"),
-    pytest.param("delete", "ignored", id="delete"),
-    pytest.param("other_bucket_put", "other_bucket", id="other-bucket"),
-])
+@pytest.mark.parametrize(
+    ("name", "result"),
+    [
+        pytest.param("put_tagging", "ignored", id="tagging"),
+        pytest.param("delete", "ignored", id="delete"),
+        pytest.param("other_bucket_put", "other_bucket", id="other-bucket"),
+    ],
+)
 def test_events_that_are_not_work_are_acknowledged(client, fake_store, name, result):
     r = client.post("/minio/events", json=load_event(name), headers=AUTH)
     assert r.status_code == 200 and [x["result"] for x in r.json()["results"]] == [result]
     assert fake_store.calls == []
+
+
+def test_a_photo_under_a_key_ending_in_a_slash_is_queued_and_labelled(client, fake_store):
+    # GIVEN a JPEG put under a key ending in '/' (its event carries its size; a folder marker's has none)
+    etag = fake_store.put("incoming", "weird/dirwithdata/", photo())
+    pid = names.drop_id(
+        "incoming", "weird/dirwithdata/", etag, fake_store.head("incoming", "weird/dirwithdata/").last_modified
+    )
+    # WHEN MinIO's event comes, THEN it is queued and ends done, not ignored as a folder
+    r = client.post("/minio/events", json=event_for(fake_store, "weird/dirwithdata/"), headers=AUTH)
+    assert r.status_code == 202 and r.json()["results"] == [{"key": "weird/dirwithdata/", "result": "queued"}]
+    assert wait_outcome(fake_store, "events", pid, timeout=20)["status"] == "done"
+
+
+def test_a_zero_byte_folder_marker_event_is_ignored(client, fake_store):
+    fake_store.put("incoming", "folder/", b"")
+    r = client.post("/minio/events", json=event_for(fake_store, "folder/", "put_zero_bytes"), headers=AUTH)
+    assert r.status_code == 200 and r.json()["results"] == [{"key": "folder/", "result": "ignored"}]
+    assert fake_store.keys("incoming") == ["folder/"] and fake_store.keys("events") == []
 
 
 def wait_items(client, status: str, count: int = 1, timeout: float = 20.0) -> None:
@@ -145,7 +175,8 @@ def test_an_event_names_its_version_which_is_worked_even_after_a_newer_upload(cl
     # THEN each version was labelled on its own, and both are gone from incoming (no version left behind)
     records = [fake_store.get_json("events", key)[0] for key in fake_store.keys("events")]
     assert sorted(r["incoming_etag"] for r in records) == sorted(
-        {first["Records"][0]["s3"]["object"]["eTag"], second["Records"][0]["s3"]["object"]["eTag"]})
+        {first["Records"][0]["s3"]["object"]["eTag"], second["Records"][0]["s3"]["object"]["eTag"]}
+    )
     assert fake_store.keys("incoming") == [] and fake_store.versions("incoming", "photo.jpg") == []
 
 
@@ -178,18 +209,42 @@ def test_health_ready_and_metrics(client):
     assert "gourmetgram_items_total" in client.get("/metrics").text
 
 
+def test_readyz_is_not_ready_while_minio_refuses_writes_for_full_drives(settings, demo):
+    # GIVEN the function on a MinIO whose drives are full (reads answered, writes refused: the SDK's real error)
+    http = FullMinio()
+    store = full_store(http)
+    app = create_app(settings, store=store, loaded=demo, run_check=False, run_reconciler=False)
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200
+        # WHEN a write (a photo's claim) is refused
+        with pytest.raises(StoreUnavailable):  # transient: the worker retries, the photo waits in incoming
+            store.put_json("events", "a.json", {"id": "a"})
+        # THEN /readyz says not ready, and why, though MinIO answers
+        r = client.get("/readyz")
+        body = r.json()
+        assert r.status_code == 503 and not body["ready"] and body["minio"] == "ok"
+        assert any("storage is full" in p and "XMinioStorageFull" in p for p in body["problems"]), body["problems"]
+        # AND ready again once a write goes through
+        http.full = False
+        store.put_json("events", "a.json", {"id": "a"})
+        assert client.get("/readyz").json()["ready"] is True
+
+
 DEEP = "[" * 100_000 + "]" * 100_000  # Python's json gives up with a RecursionError near 1,000 levels
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    pytest.param(b"[1]", "not a list", id="list"),
-    pytest.param(b'"x"', "not a string", id="string"),
-    pytest.param(b"42", "not a number", id="number"),
-    pytest.param(b"null", "not null", id="null"),
-    pytest.param(DEEP.encode(), "nested too deeply", id="deep-list"),
-    pytest.param(b'{"Records": ' + DEEP.encode() + b"}", "nested too deeply", id="deep-records"),
-    pytest.param(b'{"Records": [' + DEEP.encode() + b"]}", "nested too deeply", id="deep-record"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param(b"[1]", "not a list", id="list"),
+        pytest.param(b'"x"', "not a string", id="string"),
+        pytest.param(b"42", "not a number", id="number"),
+        pytest.param(b"null", "not null", id="null"),
+        pytest.param(DEEP.encode(), "nested too deeply", id="deep-list"),
+        pytest.param(b'{"Records": ' + DEEP.encode() + b"}", "nested too deeply", id="deep-records"),
+        pytest.param(b'{"Records": [' + DEEP.encode() + b"]}", "nested too deeply", id="deep-record"),
+    ],
+)
 def test_a_body_that_is_not_a_json_object_is_400_never_500(client, fake_store, monkeypatch, body, message):
     offered = watch_offers(client, monkeypatch)
     r = client.post("/minio/events", content=body, headers={**AUTH, "Content-Type": "application/json"})
@@ -210,22 +265,26 @@ def sample(client, name: str, **labels) -> float:
     return client.app.state.runtime.metrics.registry.get_sample_value(name, labels) or 0.0
 
 
-@pytest.mark.parametrize("raw_key", [
-    pytest.param(quote_plus("a/../b.jpg"), id="dotdot-segment"),
-    pytest.param(quote_plus("../b.jpg"), id="leading-dotdot"),
-    pytest.param(quote_plus("a/ .. /b.jpg"), id="spaced-dotdot"),
-    pytest.param(quote_plus("a/./b.jpg"), id="dot-segment"),
-    pytest.param(quote_plus("a\x00b.jpg"), id="nul"),
-    pytest.param(quote_plus("a\x1b[31mb.jpg"), id="escape-control"),
-    pytest.param(quote_plus("a\nb.jpg"), id="newline"),
-    pytest.param(quote_plus("a//b.jpg"), id="double-slash"),
-    pytest.param(quote_plus("/b.jpg"), id="leading-slash"),
-    pytest.param(quote_plus("x" * 2000 + ".jpg"), id="2000-characters"),
-    pytest.param(quote_plus("é" * 513), id="1026-bytes-of-utf8"),
-    pytest.param("caf%E9.jpg", id="not-utf8"),
-])
+@pytest.mark.parametrize(
+    "raw_key",
+    [
+        pytest.param(quote_plus("a/../b.jpg"), id="dotdot-segment"),
+        pytest.param(quote_plus("../b.jpg"), id="leading-dotdot"),
+        pytest.param(quote_plus("a/ .. /b.jpg"), id="spaced-dotdot"),
+        pytest.param(quote_plus("a/./b.jpg"), id="dot-segment"),
+        pytest.param(quote_plus("a\x00b.jpg"), id="nul"),
+        pytest.param(quote_plus("a\x1b[31mb.jpg"), id="escape-control"),
+        pytest.param(quote_plus("a\nb.jpg"), id="newline"),
+        pytest.param(quote_plus("a//b.jpg"), id="double-slash"),
+        pytest.param(quote_plus("/b.jpg"), id="leading-slash"),
+        pytest.param(quote_plus("x" * 2000 + ".jpg"), id="2000-characters"),
+        pytest.param(quote_plus("é" * 513), id="1026-bytes-of-utf8"),
+        pytest.param("caf%E9.jpg", id="not-utf8"),
+    ],
+)
 def test_an_authenticated_event_for_an_impossible_key_is_2xx_invalid_and_touches_nothing(
-        client, fake_store, monkeypatch, raw_key):
+    client, fake_store, monkeypatch, raw_key
+):
     # GIVEN a correctly authenticated MinIO-style event naming a key no MinIO object can have
     doc = copy.deepcopy(load_event("put_simple"))
     doc["Records"][0]["s3"]["object"]["key"] = raw_key

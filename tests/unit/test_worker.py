@@ -4,11 +4,11 @@ from urllib.parse import quote
 
 import pytest
 
-from classifier_fn.infer import Prediction
+from classifier_fn.inference.infer import Prediction
 from classifier_fn.metrics import Metrics
-from classifier_fn.queue import Item, WorkQueue
+from classifier_fn.pipeline.queue import Item, WorkQueue
+from classifier_fn.pipeline.worker import process
 from classifier_fn.runtime import Runtime
-from classifier_fn.worker import process
 from gourmetgram import names
 from gourmetgram.outcome import Outcome, Status
 from tests.conftest import image_bytes, photo
@@ -20,7 +20,7 @@ class FixedBatcher:
 
     def __init__(self, index: int = 9, probability: float = 0.8734):
         self.calls = 0
-        self.prediction = Prediction(index, probability)
+        self.prediction = Prediction(index, probability, ((index, probability), (3, 0.0912346), (0, 0.02)))
 
     def predict(self, tensor, timeout=120.0):
         assert tuple(tensor.shape) == (3, 224, 224)
@@ -62,8 +62,15 @@ def test_a_photo_ends_in_production_with_tags_record_and_empty_incoming(rt, fake
     doc = record(fake_store, pid)
     assert doc["status"] == "done" and doc["class_index"] == 9 and doc["production_key"] == f"class_09/{pid}.jpg"
     assert doc["incoming_key"] == item.key and doc["latency_ms"] >= 0
-    assert {"uploaded", "received", "claimed", "fetched", "decoded", "classified", "stored", "finished"} <= \
-        set(doc["timestamps"])
+    # the record keeps the runner-ups (the page shows them when the model hesitates); the tags only the top-1
+    assert doc["confidence"] == 0.8734 and doc["top"] == [
+        {"class": "Soup", "confidence": 0.8734},
+        {"class": "Egg", "confidence": 0.091235},
+        {"class": "Bread", "confidence": 0.02},
+    ]
+    assert {"uploaded", "received", "claimed", "fetched", "decoded", "classified", "stored", "finished"} <= set(
+        doc["timestamps"]
+    )
     assert fake_store.keys("incoming") == []
 
 
@@ -142,10 +149,13 @@ def test_a_crash_between_record_and_delete_is_finished_later(rt, fake_store):
     assert fake_store.keys("incoming") == [] and rt.batcher.calls == 1
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    pytest.param(b"", "empty", id="zero-bytes"),
-    pytest.param(b"hello, I am text", "not an image", id="text"),
-])
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        pytest.param(b"", "empty", id="zero-bytes"),
+        pytest.param(b"hello, I am text", "not an image", id="text"),
+    ],
+)
 def test_bad_files_go_to_quarantine_with_a_reason(rt, fake_store, data, reason):
     item = drop(fake_store, "bad/file.jpg", data)
     pid = pid_of(fake_store, item)
@@ -156,6 +166,35 @@ def test_bad_files_go_to_quarantine_with_a_reason(rt, fake_store, data, reason):
     assert reason in fake_store.get_tags("quarantine", doc["quarantine_key"])["reason"]
     assert fake_store.keys("incoming") == [] and fake_store.keys("production") == []
     assert rt.batcher.calls == 0
+
+
+def test_a_photo_under_a_key_ending_in_a_slash_is_labelled_with_the_extension_of_its_content(rt, fake_store):
+    # GIVEN a JPEG whose key ends in '/' (S3 lets a "folder" key hold bytes), so it has no extension of its own
+    item = drop(fake_store, "weird/dirwithdata/", photo())
+    pid = pid_of(fake_store, item)
+    # WHEN it is worked, THEN it is a photo like any other: in production as .jpg, image/jpeg, with its record
+    assert process(rt, item) == "done"
+    assert fake_store.keys("production") == [f"class_09/{pid}.jpg"]
+    assert fake_store.head("production", f"class_09/{pid}.jpg").content_type == "image/jpeg"
+    doc = record(fake_store, pid)
+    assert doc["status"] == "done" and doc["incoming_key"] == "weird/dirwithdata/"
+    assert fake_store.keys("incoming") == []
+
+
+def test_a_file_under_a_key_ending_in_a_slash_that_is_no_photo_is_quarantined_under_its_last_segment(rt, fake_store):
+    item = drop(fake_store, "notes/textdir/", b"hello, I am text")
+    pid = pid_of(fake_store, item)
+    assert process(rt, item) == "rejected"
+    doc = record(fake_store, pid)
+    assert "not an image" in doc["reason"] and doc["quarantine_key"] == f"{pid}/textdir"
+    assert fake_store.keys("quarantine") == [f"{pid}/textdir"] and fake_store.keys("incoming") == []
+
+
+def test_a_zero_byte_folder_marker_that_reaches_the_worker_is_left_alone_without_a_record(rt, fake_store):
+    item = drop(fake_store, "folder/", b"")
+    assert process(rt, item) == "marker"
+    assert fake_store.keys("incoming") == ["folder/"]
+    assert fake_store.keys("events") == [] and fake_store.keys("quarantine") == []
 
 
 def test_over_the_size_limit_is_rejected_without_reading(rt, fake_store):
@@ -224,8 +263,12 @@ def test_a_web_uploads_record_names_the_uploaders_file(rt, fake_store):
     # GIVEN a web upload (stored as <id><ext>) whose metadata carries the file's name, percent-encoded
     pid = names.upload_id()
     name = "Soupe à l'oignon 100%.JPG"
-    item = drop(fake_store, f"{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web",
-                                                      "original-filename": quote(name, safe="")})
+    item = drop(
+        fake_store,
+        f"{pid}.jpg",
+        photo(),
+        **{"prediction-id": pid, "source": "web", "original-filename": quote(name, safe="")},
+    )
     # WHEN it is classified
     assert process(rt, item) == "done"
     # THEN its record names the file as the uploader knows it, beside the key it was stored under
@@ -243,8 +286,12 @@ TOKEN_HASH = "ab" * 32
 
 def test_the_feedback_token_hash_reaches_the_record_of_the_upload_it_was_issued_for(rt, fake_store):
     pid = names.upload_id()
-    item = drop(fake_store, f"{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web",
-                                                      names.FEEDBACK_TOKEN_METADATA: TOKEN_HASH})
+    item = drop(
+        fake_store,
+        f"{pid}.jpg",
+        photo(),
+        **{"prediction-id": pid, "source": "web", names.FEEDBACK_TOKEN_METADATA: TOKEN_HASH},
+    )
     assert process(rt, item) == "done"
     assert record(fake_store, pid)[names.FEEDBACK_TOKEN_FIELD] == TOKEN_HASH
     # The production object does not carry it: a copy of it back into incoming could not either.
@@ -252,15 +299,22 @@ def test_the_feedback_token_hash_reaches_the_record_of_the_upload_it_was_issued_
     assert TOKEN_HASH not in repr(fake_store.head("production", key).metadata)
 
 
-@pytest.mark.parametrize("key", [
-    pytest.param("again.jpg", id="another-name"),
-    pytest.param("folder/{pid}.jpg", id="in-a-folder"),
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("again.jpg", id="another-name"),
+        pytest.param("folder/{pid}.jpg", id="in-a-folder"),
+    ],
+)
 def test_a_copy_carrying_an_uploads_metadata_does_not_carry_its_token(rt, fake_store, key):
     # GIVEN the incoming object of a web upload, copied with its metadata (token hash included) under another key
     pid = names.upload_id()
-    item = drop(fake_store, key.format(pid=pid), photo(), **{"prediction-id": pid, "source": "web",
-                                                             names.FEEDBACK_TOKEN_METADATA: TOKEN_HASH})
+    item = drop(
+        fake_store,
+        key.format(pid=pid),
+        photo(),
+        **{"prediction-id": pid, "source": "web", names.FEEDBACK_TOKEN_METADATA: TOKEN_HASH},
+    )
     own = pid_of(fake_store, item)
     # WHEN it is classified: a new photo with an id of its own
     assert process(rt, item) == "done"
@@ -271,11 +325,19 @@ def test_a_copy_carrying_an_uploads_metadata_does_not_carry_its_token(rt, fake_s
 def test_a_foreign_upload_id_gets_no_token_either(rt, fake_store):
     # GIVEN a done web upload, then another photo PUT under its key with its id and a token hash of its own
     pid = names.upload_id()
-    first = drop(fake_store, f"{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web",
-                                                       names.FEEDBACK_TOKEN_METADATA: TOKEN_HASH})
+    first = drop(
+        fake_store,
+        f"{pid}.jpg",
+        photo(),
+        **{"prediction-id": pid, "source": "web", names.FEEDBACK_TOKEN_METADATA: TOKEN_HASH},
+    )
     assert process(rt, first) == "done"
-    other = drop(fake_store, f"{pid}.jpg", photo("10_36.jpg"), **{"prediction-id": pid, "source": "web",
-                                                                   names.FEEDBACK_TOKEN_METADATA: "cd" * 32})
+    other = drop(
+        fake_store,
+        f"{pid}.jpg",
+        photo("10_36.jpg"),
+        **{"prediction-id": pid, "source": "web", names.FEEDBACK_TOKEN_METADATA: "cd" * 32},
+    )
     other_pid = pid_of(fake_store, other)
     assert process(rt, other) == "done"
     # THEN the upload keeps its own hash and the other photo's record has none
@@ -285,8 +347,12 @@ def test_a_foreign_upload_id_gets_no_token_either(rt, fake_store):
 
 def test_a_malformed_token_hash_is_not_recorded(rt, fake_store):
     pid = names.upload_id()
-    item = drop(fake_store, f"{pid}.jpg", photo(), **{"prediction-id": pid, "source": "web",
-                                                      names.FEEDBACK_TOKEN_METADATA: "not-a-sha256"})
+    item = drop(
+        fake_store,
+        f"{pid}.jpg",
+        photo(),
+        **{"prediction-id": pid, "source": "web", names.FEEDBACK_TOKEN_METADATA: "not-a-sha256"},
+    )
     assert process(rt, item) == "done"
     assert names.FEEDBACK_TOKEN_FIELD not in record(fake_store, pid)
 
@@ -311,7 +377,7 @@ def test_a_worker_whose_claim_was_taken_over_never_overwrites_the_new_owners_rec
 
 
 def test_an_error_after_the_done_record_never_turns_it_into_failed(rt, fake_store, monkeypatch):
-    from classifier_fn import worker
+    from classifier_fn.pipeline import worker
 
     item = drop(fake_store, "a.jpg", photo())
     pid = pid_of(fake_store, item)
@@ -355,7 +421,7 @@ def test_a_file_requeued_within_the_second_of_its_first_verdict_gets_a_record_of
     verdict = record(fake_store, first_pid)
     fake_store.delete("quarantine", verdict["quarantine_key"])
     again = _again_in_the_same_second(fake_store, first, moment, b"plain text")
-    assert pid_of(fake_store, again) == first_pid  # the id DESIGN.md derives cannot tell the two apart
+    assert pid_of(fake_store, again) == first_pid  # docs/contract.md#prediction-ids: one derived id for both
     again_version = fake_store.head("incoming", again.key).version_id
     # WHEN the function meets the copy, THEN it is a new photo version with its own id and verdict
     assert process(rt, again) == "rejected"
@@ -395,9 +461,15 @@ def test_a_twins_production_copy_is_no_proof_for_a_forged_record_under_the_versi
     twin = fake_store.head("incoming", "twin.jpg")
     # AND a forged done record under the twin's version-bound id that names the first photo's copy
     pid = names.drop_id("incoming", "twin.jpg", twin.etag, twin.last_modified, twin.version_id)
-    forged = Outcome(id=pid, status=Status.DONE, incoming_key="twin.jpg", incoming_etag=twin.etag,
-                     incoming_modified=names.timestamp_tag(twin.last_modified), incoming_version=twin.version_id,
-                     production_key=first_copy)
+    forged = Outcome(
+        id=pid,
+        status=Status.DONE,
+        incoming_key="twin.jpg",
+        incoming_etag=twin.etag,
+        incoming_modified=names.timestamp_tag(twin.last_modified),
+        incoming_version=twin.version_id,
+        production_key=first_copy,
+    )
     fake_store.put_json("events", names.record_key(pid), forged.to_json())
     # WHEN the twin is worked, THEN it is classified for real (the copy names another record)
     assert process(rt, Item("incoming", "twin.jpg", twin.etag, version_id=twin.version_id)) == "done"
@@ -405,13 +477,16 @@ def test_a_twins_production_copy_is_no_proof_for_a_forged_record_under_the_versi
 
 
 def test_a_claim_that_finds_only_foreign_records_works_on_none_of_them(rt, fake_store, monkeypatch):
-    from classifier_fn import worker
-    from classifier_fn.claim import IdFrom
+    from classifier_fn.pipeline import worker
+    from classifier_fn.pipeline.claim import IdFrom
 
     # GIVEN an upload id that is another photo's, and (against _ids' promise) no id left after it
     other = names.upload_id()
-    fake_store.put_json("events", names.record_key(other), Outcome(
-        id=other, status=Status.DONE, incoming_key=f"{other}.jpg", incoming_etag="another").to_json())
+    fake_store.put_json(
+        "events",
+        names.record_key(other),
+        Outcome(id=other, status=Status.DONE, incoming_key=f"{other}.jpg", incoming_etag="another").to_json(),
+    )
     monkeypatch.setattr(worker, "_ids", lambda item, info: [(other, IdFrom.UPLOAD)])
     item = drop(fake_store, f"{other}.jpg", photo(), **{"prediction-id": other})
     # THEN nothing is written over the other photo's record and the photo waits for a later attempt
@@ -425,8 +500,14 @@ def test_a_forged_final_record_does_not_get_a_photo_deleted_unclassified(rt, fak
     item = drop(fake_store, "victim.jpg", photo())
     pid = pid_of(fake_store, item)
     info = fake_store.head("incoming", "victim.jpg")
-    forged = Outcome(id=pid, status=Status.DONE, incoming_key="victim.jpg", incoming_etag=item.etag,
-                     incoming_modified=names.timestamp_tag(info.last_modified), production_key="class_00/x.jpg")
+    forged = Outcome(
+        id=pid,
+        status=Status.DONE,
+        incoming_key="victim.jpg",
+        incoming_etag=item.etag,
+        incoming_modified=names.timestamp_tag(info.last_modified),
+        production_key="class_00/x.jpg",
+    )
     fake_store.put_json("events", names.record_key(pid), forged.to_json())
     # WHEN the function meets the photo
     assert process(rt, item) == "done"
@@ -435,24 +516,35 @@ def test_a_forged_final_record_does_not_get_a_photo_deleted_unclassified(rt, fak
     assert doc["production_key"] == f"class_09/{pid}.jpg" and fake_store.keys("production") == [doc["production_key"]]
 
 
-@pytest.mark.parametrize("forged", [
-    pytest.param({"status": "pending", "expires_at": "2099-01-01T00:00:00.000Z"}, id="claim-for-ever"),
-    pytest.param({"status": "failed", "retry_after": "2099-01-01T00:00:00.000Z"}, id="back-off-for-ever"),
-    pytest.param({"status": "pending", "incoming_key": "another.jpg"}, id="another-version-under-a-drop-id"),
-    pytest.param("not json at all", id="not-json"),
-    pytest.param(["a", "list"], id="not-an-object"),
-])
+@pytest.mark.parametrize(
+    "forged",
+    [
+        pytest.param({"status": "pending", "expires_at": "2099-01-01T00:00:00.000Z"}, id="claim-for-ever"),
+        pytest.param({"status": "failed", "retry_after": "2099-01-01T00:00:00.000Z"}, id="back-off-for-ever"),
+        pytest.param({"status": "pending", "incoming_key": "another.jpg"}, id="another-version-under-a-drop-id"),
+        pytest.param("not json at all", id="not-json"),
+        pytest.param(["a", "list"], id="not-an-object"),
+    ],
+)
 def test_a_record_that_cannot_be_genuine_is_taken_over(rt, fake_store, forged):
     item = drop(fake_store, "photo.jpg", photo())
     pid = pid_of(fake_store, item)
     info = fake_store.head("incoming", "photo.jpg")
     if isinstance(forged, dict):
-        base = Outcome(id=pid, status=Status.PENDING, incoming_key="photo.jpg", incoming_etag=item.etag,
-                       incoming_modified=names.timestamp_tag(info.last_modified)).to_json()
+        base = Outcome(
+            id=pid,
+            status=Status.PENDING,
+            incoming_key="photo.jpg",
+            incoming_etag=item.etag,
+            incoming_modified=names.timestamp_tag(info.last_modified),
+        ).to_json()
         fake_store.put_json("events", names.record_key(pid), {**base, **forged})
     else:
-        fake_store.put("events", names.record_key(pid), json.dumps(forged).encode() if forged != "not json at all"
-                       else b"not json at all")
+        fake_store.put(
+            "events",
+            names.record_key(pid),
+            json.dumps(forged).encode() if forged != "not json at all" else b"not json at all",
+        )
     assert process(rt, item) == "done"
     assert record(fake_store, pid)["status"] == "done" and fake_store.keys("incoming") == []
 
@@ -467,10 +559,19 @@ def test_a_late_copy_after_a_takeover_leaves_the_labels_on_the_tags(rt, fake_sto
     class OvertakenWhileClassifying(FixedBatcher):
         def predict(self, tensor, timeout=120.0):
             doc, etag = fake_store.get_json("events", names.record_key(pid))
-            fake_store.copy(fake_store.head("incoming", "slow.jpg"), "production", key,
-                            metadata={"prediction-id": pid}, tags={"predicted_class": "Soup", "corrected_class": "Egg"})
-            fake_store.put_json("events", names.record_key(pid), {**doc, "status": "done", "production_key": key,
-                                                                  "corrected_class": "Egg"}, if_match=etag)
+            fake_store.copy(
+                fake_store.head("incoming", "slow.jpg"),
+                "production",
+                key,
+                metadata={"prediction-id": pid},
+                tags={"predicted_class": "Soup", "corrected_class": "Egg"},
+            )
+            fake_store.put_json(
+                "events",
+                names.record_key(pid),
+                {**doc, "status": "done", "production_key": key, "corrected_class": "Egg"},
+                if_match=etag,
+            )
             return super().predict(tensor, timeout)
 
     rt.batcher = OvertakenWhileClassifying()
@@ -536,11 +637,14 @@ def test_without_versioning_a_newer_upload_still_survives_or_is_labelled(setting
     assert process(rt, second) == "done" and store.keys("incoming") == []
 
 
-@pytest.mark.parametrize(("decode", "data", "used"), [
-    pytest.param("exact", image_bytes("JPEG", (2000, 1500)), "exact", id="exact"),
-    pytest.param("fast", image_bytes("JPEG", (2000, 1500)), "fast 1/2", id="fast-large-jpeg"),
-    pytest.param("fast", image_bytes("PNG", (2000, 1500)), "exact", id="fast-but-a-png"),
-])
+@pytest.mark.parametrize(
+    ("decode", "data", "used"),
+    [
+        pytest.param("exact", image_bytes("JPEG", (2000, 1500)), "exact", id="exact"),
+        pytest.param("fast", image_bytes("JPEG", (2000, 1500)), "fast 1/2", id="fast-large-jpeg"),
+        pytest.param("fast", image_bytes("PNG", (2000, 1500)), "exact", id="fast-but-a-png"),
+    ],
+)
 def test_the_record_names_the_decode_used(rt, fake_store, decode, data, used):
     rt.settings = rt.settings.replace(decode=decode)
     item = drop(fake_store, "photo", data)
@@ -560,6 +664,7 @@ def test_a_held_nudge_is_told_once_the_record_is_final_before_the_delete_from_in
 
     def settle(identity, result):
         seen.append((identity, result, record(fake_store, pid)["status"], fake_store.keys("incoming")))
+
     monkeypatch.setattr(rt.finishes, "settle", settle)
     assert process(rt, item) == "done"
     assert seen == [(item.identity, "done", "done", ["held.jpg"])]

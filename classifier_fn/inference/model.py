@@ -1,0 +1,207 @@
+"""MobileNetV2 for Food-11 in torch alone, loading the course's food11.pth in both of its forms."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from classifier_fn.inference.preprocess import SIZE
+
+log = logging.getLogger(__name__)
+
+NUM_CLASSES = 11
+DEMO_MODEL = Path(__file__).parent / "demo_model" / "food11_demo.pth"
+
+# torchvision's MobileNetV2 layout: (expand ratio t, channels c, repeats n, first stride s).
+_INVERTED_RESIDUAL_SETTING = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+
+
+class ModelLoadError(Exception):
+    """The model file is missing, unreadable, or not a Food-11 MobileNetV2."""
+
+
+class Conv2dNormActivation(nn.Sequential):
+    """Conv, BatchNorm, ReLU6: attribute-compatible with torchvision.ops.misc.Conv2dNormActivation."""
+
+    def __init__(self, inp: int, oup: int, kernel_size: int = 3, stride: int = 1, groups: int = 1):
+        padding = (kernel_size - 1) // 2
+        super().__init__(
+            nn.Conv2d(inp, oup, kernel_size, stride, padding, groups=groups, bias=False),
+            nn.BatchNorm2d(oup),
+            nn.ReLU6(inplace=True),
+        )
+        self.out_channels = oup
+
+
+class InvertedResidual(nn.Module):
+    """Attribute-compatible with torchvision.models.mobilenetv2.InvertedResidual."""
+
+    def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int):
+        super().__init__()
+        self.stride = stride
+        hidden = int(round(inp * expand_ratio))
+        self.use_res_connect = stride == 1 and inp == oup
+        layers: list[nn.Module] = []
+        if expand_ratio != 1:
+            layers.append(Conv2dNormActivation(inp, hidden, kernel_size=1))
+        layers += [
+            Conv2dNormActivation(hidden, hidden, stride=stride, groups=hidden),
+            nn.Conv2d(hidden, oup, 1, 1, 0, bias=False),
+            nn.BatchNorm2d(oup),
+        ]
+        self.conv = nn.Sequential(*layers)
+        self.out_channels = oup
+        self._is_cn = stride > 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.use_res_connect:
+            return x + self.conv(x)
+        return self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    """torchvision's MobileNetV2 with the course's head: Dropout(0.5), Linear(1280, 11)."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES):
+        super().__init__()
+        inp, last = 32, 1280
+        features: list[nn.Module] = [Conv2dNormActivation(3, inp, stride=2)]
+        for t, c, n, s in _INVERTED_RESIDUAL_SETTING:
+            for i in range(n):
+                features.append(InvertedResidual(inp, c, s if i == 0 else 1, t))
+                inp = c
+        features.append(Conv2dNormActivation(inp, last, kernel_size=1))
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(nn.Dropout(p=0.5), nn.Linear(last, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = nn.functional.adaptive_avg_pool2d(x, (1, 1))
+        return self.classifier(torch.flatten(x, 1))
+
+
+# The pickled full model names torchvision's classes; map exactly these to ours so that loading
+# needs neither torchvision nor the unsafe unpickler (any other global is refused by torch).
+_PICKLED_CLASSES = [
+    (MobileNetV2, "torchvision.models.mobilenetv2.MobileNetV2"),
+    (InvertedResidual, "torchvision.models.mobilenetv2.InvertedResidual"),
+    (Conv2dNormActivation, "torchvision.ops.misc.Conv2dNormActivation"),
+]
+_TORCH_CLASSES = [nn.Sequential, nn.Conv2d, nn.BatchNorm2d, nn.ReLU6, nn.Dropout, nn.Linear]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    module: MobileNetV2
+    version: str
+    is_demo: bool
+
+
+def model_version(data: bytes, demo: bool) -> str:
+    return ("demo-" if demo else "food11-") + hashlib.sha256(data).hexdigest()[:12]
+
+
+def load(path: Path | None) -> LoadedModel:
+    """Load `path` (state dict or pickled full model), or the bundled demo model when `path` is None."""
+    demo = path is None
+    path = DEMO_MODEL if demo else Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"MODEL_PATH {str(path)!r} cannot be read: {exc.strerror}") from exc
+    state = _state_dict(data, path)
+    module = MobileNetV2()
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"{path} is not a Food-11 MobileNetV2 (Linear(1280, 11) head): {exc}") from exc
+    module.eval()
+    loaded = LoadedModel(module, model_version(data, demo), demo)
+    if demo:
+        log.warning(
+            "=" * 72 + "\nNO MODEL_PATH GIVEN: serving the bundled DEMO model %s.\nIts labels are "
+            "not trustworthy. Mount a real food11.pth and set MODEL_PATH.\n" + "=" * 72,
+            loaded.version,
+        )
+    else:
+        log.info("model %s loaded from %s", loaded.version, path)
+    return loaded
+
+
+def _state_dict(data: bytes, path: Path) -> dict[str, torch.Tensor]:
+    try:
+        with torch.serialization.safe_globals(_PICKLED_CLASSES + _TORCH_CLASSES):
+            obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError or others for foreign files
+        raise ModelLoadError(
+            f"{path} is not a loadable food11.pth (state dict or the course's full model): {str(exc).splitlines()[0]}"
+        ) from exc
+    if isinstance(obj, nn.Module):
+        obj = obj.state_dict()
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise ModelLoadError(f"{path} holds a {type(obj).__name__}, not a model or a state dict")
+    # A model trained under DataParallel saves its keys with a "module." prefix.
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def for_inference(module: MobileNetV2) -> nn.Module:
+    """A faster copy for serving: BatchNorm folded into the convolutions, channels-last memory, run as one graph.
+
+    Same function up to float rounding (logits within 1e-4 of the plain model on the fixtures), about
+    2x faster on CPU. Inputs must then be channels-last too (`infer.Batcher` does that).
+    """
+    fused = copy.deepcopy(module).eval()
+    for parent in fused.modules():
+        if isinstance(parent, nn.Sequential):
+            children = list(parent.named_children())
+            for (name, child), (next_name, following) in zip(children, children[1:], strict=False):
+                if isinstance(child, nn.Conv2d) and isinstance(following, nn.BatchNorm2d):
+                    setattr(parent, name, fuse_conv_bn_eval(child, following))
+                    setattr(parent, next_name, nn.Identity())
+    return as_graph(fused.to(memory_format=torch.channels_last))
+
+
+def as_graph(module: nn.Module) -> nn.Module:
+    """`module` traced into a TorchScript graph, whose forward pass runs every layer in C++ without Python's GIL.
+
+    Eager, each of the forward pass's ~900 Python calls between layers must take the GIL back, and any other
+    thread of the function running Python meanwhile (the event loop answering requests, a worker's S3 client)
+    delays every layer: beside one thread running pure Python, a single image's forward pass took 667 ms eager
+    and 18 ms traced (docs/benchmarks.md, "model as one graph"). `torch.jit.trace` is deprecated for torch.compile and
+    torch.export, which need a C compiler at start-up or run the graph from Python. A module that cannot be
+    traced, whose trace warns that it may not generalise, or whose graph does not give the module's own logits
+    at another batch size than the example's, is served eagerly (slower under load, the same labels).
+    """
+    example = torch.zeros(1, 3, SIZE, SIZE).contiguous(memory_format=torch.channels_last)
+    check = torch.rand(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+    check = check.contiguous(memory_format=torch.channels_last)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation, weighed above
+            warnings.simplefilter("error", torch.jit.TracerWarning)  # e.g. a branch on the data: a wrong graph
+            graph = torch.jit.trace(module, example, check_trace=False)
+            if not torch.allclose(graph(check), module(check), rtol=0, atol=1e-5):
+                raise ValueError("its graph's logits at batch 3 are not the module's")
+    except Exception as exc:  # whatever went wrong, the module itself still serves
+        log.warning("serving the model eagerly: it could not be traced (%s: %s)", exc.__class__.__name__, exc)
+        return module
+    return graph

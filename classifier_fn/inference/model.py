@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from classifier_fn.inference.preprocess import SIZE
+from gourmetgram import model_registry
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +108,20 @@ _PICKLED_CLASSES = [
 _TORCH_CLASSES = [nn.Sequential, nn.Conv2d, nn.BatchNorm2d, nn.ReLU6, nn.Dropout, nn.Linear]
 
 
+STATE_DICT, FULL_MODEL = "state_dict", "full_model"  # the course's two forms of food11.pth
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     module: MobileNetV2
     version: str
     is_demo: bool
+    format: str = STATE_DICT
 
 
 def model_version(data: bytes, demo: bool) -> str:
-    return ("demo-" if demo else "food11-") + hashlib.sha256(data).hexdigest()[:12]
+    sha = hashlib.sha256(data).hexdigest()
+    return "demo-" + sha[:12] if demo else model_registry.version_of(sha)
 
 
 def load(path: Path | None) -> LoadedModel:
@@ -126,14 +132,7 @@ def load(path: Path | None) -> LoadedModel:
         data = path.read_bytes()
     except OSError as exc:
         raise ModelLoadError(f"MODEL_PATH {str(path)!r} cannot be read: {exc.strerror}") from exc
-    state = _state_dict(data, path)
-    module = MobileNetV2()
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ModelLoadError(f"{path} is not a Food-11 MobileNetV2 (Linear(1280, 11) head): {exc}") from exc
-    module.eval()
-    loaded = LoadedModel(module, model_version(data, demo), demo)
+    loaded = load_bytes(data, str(path), demo)
     if demo:
         log.warning(
             "=" * 72 + "\nNO MODEL_PATH GIVEN: serving the bundled DEMO model %s.\nIts labels are "
@@ -145,7 +144,19 @@ def load(path: Path | None) -> LoadedModel:
     return loaded
 
 
-def _state_dict(data: bytes, path: Path) -> dict[str, torch.Tensor]:
+def load_bytes(data: bytes, name: str, demo: bool = False) -> LoadedModel:
+    """Load a model file's bytes (either course form); `name` says where they came from, in errors."""
+    state, form = _state_dict(data, name)
+    module = MobileNetV2()
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"{name} is not a Food-11 MobileNetV2 (Linear(1280, 11) head): {exc}") from exc
+    module.eval()
+    return LoadedModel(module, model_version(data, demo), demo, form)
+
+
+def _state_dict(data: bytes, path: str) -> tuple[dict[str, torch.Tensor], str]:
     try:
         with torch.serialization.safe_globals(_PICKLED_CLASSES + _TORCH_CLASSES):
             obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
@@ -153,6 +164,7 @@ def _state_dict(data: bytes, path: Path) -> dict[str, torch.Tensor]:
         raise ModelLoadError(
             f"{path} is not a loadable food11.pth (state dict or the course's full model): {str(exc).splitlines()[0]}"
         ) from exc
+    form = FULL_MODEL if isinstance(obj, nn.Module) else STATE_DICT
     if isinstance(obj, nn.Module):
         obj = obj.state_dict()
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
@@ -160,7 +172,7 @@ def _state_dict(data: bytes, path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict):
         raise ModelLoadError(f"{path} holds a {type(obj).__name__}, not a model or a state dict")
     # A model trained under DataParallel saves its keys with a "module." prefix.
-    return {k.removeprefix("module."): v for k, v in obj.items()}
+    return {k.removeprefix("module."): v for k, v in obj.items()}, form
 
 
 def for_inference(module: MobileNetV2) -> nn.Module:

@@ -74,7 +74,10 @@ def test_counts_intervals_agreement_and_confusion():
 
 def test_a_pair_counts_in_either_role():
     # After a promotion the old champion labels in the shadow: the same two models, roles swapped.
-    records = [record("before", "Soup", "Rice", "Rice"), record("after", "Rice", "Soup", "Rice", model=B, shadow_model=A)]
+    records = [
+        record("before", "Soup", "Rice", "Rice"),
+        record("after", "Rice", "Soup", "Rice", model=B, shadow_model=A),
+    ]
     c = mc.compare(records, A, B)
     assert c.paired == 2 and (c.a_correct, c.b_correct) == (0, 2) and c.only_b == ["before", "after"]
     assert mc.compare(records, B, A).only_a == ["before", "after"]

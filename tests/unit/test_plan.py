@@ -63,7 +63,9 @@ def test_versioning_is_turned_on_for_incoming_and_models_alone(status):
     assert step == EnableVersioning("incoming") and step.mc("local") == "mc version enable local/incoming"
     [step] = plan(WANT, buckets_configured(versioning={"incoming": "Enabled", "models": status}))
     assert step == EnableVersioning("models") and step.mc("local") == "mc version enable local/models"
-    assert step.describe() == "turn versioning on for models (a model or an alias written by mistake can be brought back)"
+    assert (
+        step.describe() == "turn versioning on for models (a model or an alias written by mistake can be brought back)"
+    )
     fresh = plan(WANT, Current(frozenset(), {}))
     assert [type(s).__name__ for s in fresh][:7] == ["CreateBucket"] * 5 + ["EnableVersioning"] * 2
 

@@ -462,10 +462,15 @@ def quality(days: int | None, since: str | None, fmt: str, charts: Path | None) 
 
 
 def _roles(store) -> dict[str, str]:
-    """version -> the alias naming it now (champion, challenger)."""
+    """version -> the alias naming it now (champion, challenger); none when the registry cannot be read (the
+    comparisons are made from the records alone, and only named by the aliases)."""
     from gourmetgram import model_registry
+    from gourmetgram.store import StoreError
 
-    found = {alias: model_registry.read_alias(store, alias).version for alias in model_registry.ALIASES}
+    try:
+        found = {alias: model_registry.read_alias(store, alias).version for alias in model_registry.ALIASES}
+    except StoreError:
+        return {}
     return {version: alias for alias, version in found.items() if version}
 
 

@@ -68,8 +68,9 @@ def rolled_head(tmp_path) -> tuple[bytes, str]:
 
 
 def cli(bare, *args: str):
+    started = time.monotonic()
     done = run_cli(bare.settings, "model", *args)
-    print(f"$ gourmetgram model {' '.join(args)}\n{done.stdout}{done.stderr}")
+    print(f"$ gourmetgram model {' '.join(args)}  ({time.monotonic() - started:.1f} s)\n{done.stdout}{done.stderr}")
     return done
 
 

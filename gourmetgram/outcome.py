@@ -51,6 +51,9 @@ class Outcome:
     quarantine_key: str | None = None  # rejected: where the object was moved
     model_version: str | None = None
     decode: str | None = None  # done: how the photo was decoded ("exact", or "fast 1/4": a JPEG at 1/4)
+    # done, with a challenger set: its answer for the same photo, labelled in the shadow (never in the tags):
+    # {"model_version", "predicted_class", "class_index", "confidence"}
+    shadow: dict | None = None
     reason: str | None = None
     attempts: int = 0
     worker: str | None = None

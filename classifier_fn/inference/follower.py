@@ -237,8 +237,8 @@ class Follower:
         # so alive) only until the batch that used it has ended.
         self._batcher.swap(alias, served).result(SWAP_WAIT_S)
         self._on_swap(alias)
-        if alias == CHAMPION:
-            self.status.refused.pop(CHAMPION, None)
+        if served is not None:
+            self.status.refused.pop(alias, None)
 
 
 def initial(store: Store, batch_size: int, room: Room = memory.headroom) -> tuple[ServedModel | None, str]:

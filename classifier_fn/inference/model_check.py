@@ -69,8 +69,8 @@ def checked(data: bytes, name: str, batch_size: int, room: Room = memory.headroo
         loaded = load_bytes(data, name)
     except ModelLoadError as exc:
         raise ModelRefused(str(exc)) from None
-    module = for_inference(loaded.module)
-    answers_photos(module, loaded.version)  # the served form: what will label the photos
+    answers_photos(loaded.module, loaded.version)  # before building: a refused model costs no build
+    module = for_inference(loaded.module)  # checked against the module's own logits (model.as_graph)
     warm(module, batch_size)
     return loaded, ServedModel(module, loaded.version, loaded.is_demo)
 

@@ -21,7 +21,7 @@ from minio.versioningconfig import ENABLED, VersioningConfig
 from classifier_fn.inference import model
 from gourmetgram import model_registry
 from gourmetgram.store import Store
-from gourmetgram_tools.client import Dropped, drop
+from gourmetgram_tools.client import Dropped, drop, post_photo
 from minio_config import current
 from minio_config.identities import identities
 from tests.conftest import FIXTURES, photo
@@ -128,21 +128,27 @@ def drop_photos(store: Store, prefix: str, count: int) -> dict[str, tuple[Droppe
         return dict(pool.map(one, range(count)))
 
 
-def drop_steadily(store: Store, prefix: str, stop: threading.Event, every_s: float = 0.2) -> dict:
-    """Photos dropped one after another until `stop` (bucket drops and web-sized photos alike go this way)."""
+def send_steadily(store: Store, web_url: str, prefix: str, stop: threading.Event, every_s: float = 0.2) -> dict:
+    """Photos sent one after another until `stop`, by turns dropped into the bucket and uploaded on the web page:
+    key or upload id -> (the drop or the upload's id, the fixture model's class)."""
     names = sorted(EXPECTED)
-    drops = {}
+    sent: dict = {}
     i = 0
     while not stop.is_set():
         name = names[i % len(names)]
-        key = f"{prefix}/{i:03d}.jpg"
-        drops[key] = (drop(store, "incoming", key, photo(name) + f"#{prefix}{i}".encode()), EXPECTED[name])
+        data = photo(name) + f"#{prefix}{i}".encode()
+        if i % 2:
+            pid = post_photo(web_url, data, f"{prefix}-{i}.jpg")["id"]
+            sent[pid] = (pid, EXPECTED[name])
+        else:
+            key = f"{prefix}/{i:03d}.jpg"
+            sent[key] = (drop(store, "incoming", key, data), EXPECTED[name])
         i += 1
         stop.wait(every_s)
-    return drops
+    return sent
 
 
-def labelled(store: Store, drops: dict[str, tuple[Dropped, int]], models: dict[str, int]) -> list[dict]:
+def labelled(store: Store, drops: dict[str, tuple[Dropped | str, int]], models: dict[str, int]) -> list[dict]:
     """Every photo done exactly once, by a model of `models` (version -> how far it shifts the fixture's class),
     whose label is that model's: the record names the model that really labelled the photo, and the tag too."""
     records = []
@@ -169,7 +175,7 @@ def test_the_function_follows_the_champion_shadows_the_challenger_and_refuses_a_
     shifted, _ = model_registry.add(root, head_shifted_by_one(), format="state_dict", by="test", note="head +1")
     stop = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        stream = pool.submit(drop_steadily, root, "burst", stop)
+        stream = pool.submit(send_steadily, root, s.web_url, "burst", stop)
         time.sleep(1)
         started = time.monotonic()
         point(root, model_registry.CHAMPION, shifted.version)
@@ -184,6 +190,7 @@ def test_the_function_follows_the_champion_shadows_the_challenger_and_refuses_a_
     by_model = collections.Counter(r["model_version"] for r in during)
     print(f"\nswap seen by /readyz {took:.1f} s after the alias change; {len(burst)} photos across it: {by_model}")
     assert set(by_model) == {fixture, shifted.version}
+    assert {r["source"] for r in during} == {"web", "bucket"}
     after = labelled(root, drop_photos(root, "after", 4), {shifted.version: 1})
     assert all("shadow" not in r for r in after)
 

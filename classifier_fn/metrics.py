@@ -42,6 +42,12 @@ class Metrics:
             "gourmetgram_jetstream_messages_total", "Stream messages settled, by how", ["settled"], registry=r
         )
         self.reconciled = Counter("gourmetgram_reconciler_queued_total", "Objects queued by the reconciler", registry=r)
+        self.registry_requests = Counter(
+            "gourmetgram_model_registry_requests_total",
+            "S3 requests of the model follower (aliases read, models fetched), apart from the photos'",
+            ["operation"],
+            registry=r,
+        )
         self.model_swaps = Counter(
             "gourmetgram_model_swaps_total", "Models swapped in between batches, by alias", ["alias"], registry=r
         )

@@ -80,7 +80,7 @@ def running(
     follower = None
     if follow:
         follower = Follower(
-            store,
+            store.counted_apart(lambda operation: metrics.registry_requests.labels(operation=operation).inc()),
             batcher,
             s.batch_size,
             serving=rt.now_serving,

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MODEL_CHECK_INTERVAL_S = 30.0  # the safety net's period: an alias change reaches every replica within this
 SWAP_WAIT_S = 120.0  # how long a swap may wait for the batch in progress (a batch takes well under a second)
+STOP_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,8 @@ class Follower:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=SWAP_WAIT_S)
+        # A model being built is not waited for long: the thread is a daemon, and what it builds is not served.
+        self._thread.join(timeout=STOP_WAIT_S)
 
     def wait_checks(self, count: int, timeout: float) -> bool:
         """Block until `count` checks have ended since start (for tests and tools)."""
@@ -110,7 +112,7 @@ class Follower:
             "shadow": st.shadow,
             "last_check": st.last_check,
             "problem": st.problem,
-            "refused": [vars(r) for r in st.refused.values()],
+            "refused": [vars(r) for r in self._refusals()],
         }
 
     def problems(self) -> list[str]:
@@ -118,9 +120,13 @@ class Follower:
         lines = [
             f"{r.alias} {r.version} refused at {r.at}: {r.why}; "
             + ("the model serving stays" if r.alias == CHAMPION else "no shadow labels from it")
-            for r in self.status.refused.values()
+            for r in self._refusals()
         ]
         return lines + ([self.status.problem] if self.status.problem else [])
+
+    def _refusals(self) -> list[Refusal]:
+        # A copy taken at once (the follower's thread changes the dict while the event loop reads it).
+        return list(dict(self.status.refused).values())
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -9,6 +9,7 @@ import concurrent.futures
 import io
 import json
 import math
+import re
 import threading
 import time
 import urllib.request
@@ -227,6 +228,8 @@ def test_the_function_follows_the_champion_shadows_the_challenger_and_refuses_a_
     assert 'gourmetgram_models_refused_total{alias="champion"} 1.0' in metrics
     assert 'gourmetgram_model_swaps_total{alias="champion"} 1.0' in metrics
     assert 'gourmetgram_shadow_predictions_total{result="labelled"} 2.0' in metrics
+    # the follower's reads are counted apart from the photos' requests (five per photo)
+    assert re.search(r'^gourmetgram_model_registry_requests_total\{operation="GetObject"\} [1-9]', metrics, re.M)
 
 
 def test_a_restarted_function_starts_on_the_registrys_champion(follow_stack, root):

@@ -116,13 +116,14 @@ class Follower:
         }
 
     def problems(self) -> list[str]:
-        """Lines for /readyz's problems: refused models (the one serving stays) and an unreadable registry."""
-        lines = [
+        """Lines for /readyz's problems: the models refused (the one serving stays). A registry that cannot be read
+        is not one of them (the model serving labels on; a function without rights on `models` never follows one):
+        it is in describe()'s "problem" and the log."""
+        return [
             f"{r.alias} {r.version} refused at {r.at}: {r.why}; "
             + ("the model serving stays" if r.alias == CHAMPION else "no shadow labels from it")
             for r in self._refusals()
         ]
-        return lines + ([self.status.problem] if self.status.problem else [])
 
     def _refusals(self) -> list[Refusal]:
         # A copy taken at once (the follower's thread changes the dict while the event loop reads it).

@@ -197,7 +197,7 @@ def test_an_unreadable_registry_leaves_the_model_serving_and_says_so(following, 
     fake_store.down = True
     follower.check()
     assert batcher.serving(CHAMPION).version == "food11-startup"
-    assert "cannot read the model registry" in follower.problems()[0]
+    assert "cannot read the model registry" in follower.describe()["problem"] and follower.problems() == []
 
 
 def test_at_start_up_the_champion_serves_else_the_model_path(registry, fake_store, quick_build):

@@ -222,3 +222,20 @@ def test_the_thread_checks_at_once_when_woken(registry, following):
         assert batcher.serving(CHAMPION).version == good
     finally:
         follower.stop()
+
+
+def test_a_champion_too_large_for_the_memory_left_is_refused_before_its_file_is_read(registry, fake_store):
+    batcher = Batcher(Counting(), batch_size=2, wait_ms=1, version="food11-startup").start()
+    small = lambda: (1_000_000, "a 1 MB test limit")  # noqa: E731
+    follower = Follower(fake_store, batcher, batch_size=2, room=small)
+    try:
+        good = registry(CHAMPION, "good")
+        fake_store.calls.clear()
+        follower.check()
+        assert batcher.serving(CHAMPION).version == "food11-startup"
+        assert "read" not in fake_store.calls  # the registry's info said its size: the file was never fetched
+        refused = follower.describe()["refused"]
+        assert refused[0]["version"] == good and "too large for the memory left" in refused[0]["why"]
+        assert "a 1 MB test limit" in refused[0]["why"]
+    finally:
+        batcher.stop()

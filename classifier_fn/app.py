@@ -10,7 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from classifier_fn.endpoints import health, nudge, predict, webhook
+from classifier_fn.inference import follower
 from classifier_fn.inference import model as model_module
+from classifier_fn.inference.infer import ServedModel
 from classifier_fn.pipeline.startup_check import CheckReport, check
 from classifier_fn.running import running
 from gourmetgram.settings import Settings
@@ -33,9 +35,22 @@ def create_app(
         report = await run_in_threadpool(check, settings, the_store) if run_check else CheckReport(subscribed=True)
         for problem in report.problems:
             log.warning("start-up check: %s", problem)
-        the_model = loaded or await run_in_threadpool(model_module.load, settings.model_path)
+        # The registry's champion when it has one (checked as any swap is), else MODEL_PATH or the demo model.
+        the_model: model_module.LoadedModel | ServedModel | None = loaded
+        if the_model is None:
+            the_model, why = await run_in_threadpool(follower.initial, the_store, settings.batch_size)
+            log.info("start-up model: %s", why)
+        if the_model is None:
+            the_model = await run_in_threadpool(model_module.load, settings.model_path)
         with running(
-            settings, the_store, the_model, reconcile=run_reconciler, check=report, consume=settings.jetstream
+            settings,
+            the_store,
+            the_model,
+            reconcile=run_reconciler,
+            check=report,
+            consume=settings.jetstream,
+            # A model given by the caller (a test, a tool) is served as given; otherwise the registry's is followed.
+            follow=loaded is None,
         ) as runtime:
             app.state.runtime = runtime
             yield

@@ -42,7 +42,29 @@ class Metrics:
             "gourmetgram_jetstream_messages_total", "Stream messages settled, by how", ["settled"], registry=r
         )
         self.reconciled = Counter("gourmetgram_reconciler_queued_total", "Objects queued by the reconciler", registry=r)
+        self.registry_requests = Counter(
+            "gourmetgram_model_registry_requests_total",
+            "S3 requests of the model follower (aliases read, models fetched), apart from the photos'",
+            ["operation"],
+            registry=r,
+        )
+        self.model_swaps = Counter(
+            "gourmetgram_model_swaps_total", "Models swapped in between batches, by alias", ["alias"], registry=r
+        )
+        self.models_refused = Counter(
+            "gourmetgram_models_refused_total", "Models that failed their check and never served", ["alias"], registry=r
+        )
+        self.shadow = Counter(
+            "gourmetgram_shadow_predictions_total",
+            "Photos of the challenger's shadow, by what became of them (labelled; over_backlog and outside_share: "
+            "left out by the budget; failed)",
+            ["result"],
+            registry=r,
+        )
 
     def on_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.batch_seconds.observe(seconds)
+
+    def on_shadow(self, result: str, count: int) -> None:
+        self.shadow.labels(result=result).inc(count)

@@ -11,11 +11,12 @@ from collections.abc import Iterator
 import torch
 
 from classifier_fn.endpoints.jetstream import JetStreamConsumer
-from classifier_fn.inference.infer import Batcher
+from classifier_fn.inference.follower import Follower
+from classifier_fn.inference.infer import Batcher, ServedModel
 from classifier_fn.inference.model import LoadedModel, for_inference
-from classifier_fn.inference.preprocess import SIZE
+from classifier_fn.inference.model_check import warm
 from classifier_fn.metrics import Metrics
-from classifier_fn.pipeline.queue import WorkQueue
+from classifier_fn.pipeline.queue import BACKLOG, LIVE, WorkQueue
 from classifier_fn.pipeline.reconciler import PassReport, Reconciler
 from classifier_fn.pipeline.startup_check import CheckReport
 from classifier_fn.pipeline.worker import run_workers
@@ -26,46 +27,67 @@ from gourmetgram.store import Store
 log = logging.getLogger(__name__)
 
 
-def warm(module: torch.nn.Module, batch_size: int) -> None:
-    # The first passes allocate and pick kernels; do that before the first photo waits for it.
-    with torch.inference_mode():
-        for size in sorted({1, batch_size}):
-            module(torch.zeros(size, 3, SIZE, SIZE).contiguous(memory_format=torch.channels_last))
-
-
 @contextlib.contextmanager
 def running(
     settings: Settings,
     store: Store,
-    loaded: LoadedModel,
+    loaded: LoadedModel | ServedModel,
     reconcile: bool = True,
     check: CheckReport | None = None,
     consume: bool = False,
+    follow: bool = False,
 ) -> Iterator[Runtime]:
-    """The runtime, with its batcher, workers, (with `reconcile`) reconciler and (with `consume`) stream consumer
-    running, stopped in order."""
+    """The runtime, with its batcher, workers, (with `reconcile`) reconciler, (with `consume`) stream consumer
+    and (with `follow`) model follower running, stopped in order. `loaded` is served first: a model file as
+    loaded, or one the registry gave, checked and built already (classifier_fn.inference.follower.initial)."""
     s = settings
     torch.set_num_threads(s.model_threads)
-    module = for_inference(loaded.module)
-    warm(module, s.batch_size)
+    if isinstance(loaded, ServedModel):
+        served = loaded
+    else:
+        served = ServedModel(for_inference(loaded.module), loaded.version, loaded.is_demo)
+        warm(served.module, s.batch_size)
     metrics = Metrics()
     store.count_requests(lambda operation: metrics.s3_requests.labels(operation=operation).inc())
     queue = WorkQueue(s.backlog_per_s, backlog_capacity=max(2 * s.workers, s.batch_size))
+
+    def waiting() -> int:
+        depth = queue.depth()
+        return depth[LIVE] + depth[BACKLOG]
+
     # Photos held by the queue (waiting or being worked) are the ones that could still join a batch.
     batcher = Batcher(
-        module, s.batch_size, s.batch_wait_ms, metrics.on_batch, others_coming=lambda: queue.depth()["held"]
+        served.module,
+        s.batch_size,
+        s.batch_wait_ms,
+        metrics.on_batch,
+        others_coming=lambda: queue.depth()["held"],
+        version=served.version,
+        waiting=waiting,
+        on_shadow=metrics.on_shadow,
     ).start()
     rt = Runtime(
         s,
         store,
         queue,
         batcher,
-        loaded.version,
+        served.version,
         metrics,
         f"fn-{uuid.uuid4().hex[:8]}",
-        is_demo=loaded.is_demo,
+        is_demo=served.is_demo,
         check=check or CheckReport(subscribed=True),
     )
+    follower = None
+    if follow:
+        follower = Follower(
+            store.counted_apart(lambda operation: metrics.registry_requests.labels(operation=operation).inc()),
+            batcher,
+            s.batch_size,
+            serving=rt.now_serving,
+            on_swap=lambda alias: metrics.model_swaps.labels(alias=alias).inc(),
+            on_refused=lambda alias: metrics.models_refused.labels(alias=alias).inc(),
+        ).start()
+        rt.follower = follower
     stop = threading.Event()
     workers = run_workers(rt, s.workers, stop)
     reconciler = None
@@ -84,7 +106,7 @@ def running(
         rt.consumer_status = consumer.describe
     log.info(
         "processing: model %s, %d workers, batches of up to %d within %d ms, events by %s",
-        loaded.version,
+        served.version,
         s.workers,
         s.batch_size,
         s.batch_wait_ms,
@@ -105,4 +127,6 @@ def running(
             t.join(timeout=60)
         if consumer:
             consumer.close()
+        if follower:
+            follower.stop()
         batcher.stop()

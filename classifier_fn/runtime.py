@@ -10,7 +10,8 @@ from starlette.requests import Request
 
 from classifier_fn.body import ByteBudget
 from classifier_fn.inference.decoding import DecodeBudget
-from classifier_fn.inference.infer import Batcher
+from classifier_fn.inference.follower import Follower
+from classifier_fn.inference.infer import Batcher, ServedModel
 from classifier_fn.metrics import Metrics
 from classifier_fn.pipeline.finishes import Finishes
 from classifier_fn.pipeline.queue import WorkQueue
@@ -41,6 +42,8 @@ class Runtime:
     last_reconcile: PassReport | None = None
     # With EVENT_TRANSPORT=jetstream, the stream consumer's state for /readyz (classifier_fn.endpoints.jetstream).
     consumer_status: Callable[[], dict] | None = None
+    # The model follower (classifier_fn.inference.follower): woken by `models` events, read for /readyz.
+    follower: Follower | None = None
     # Decoding is CPU and memory: at most one photo per core, and MAX_PIXELS pixels in all at once.
     decode_budget: DecodeBudget = field(init=False)
     # Synchronous predictions decode one photo at a time (MAX_PIXELS of their own) on one of decode_budget's
@@ -66,6 +69,15 @@ class Runtime:
         # the limit set; `serve-fn` lowers the one it applies only when the open-files limit is too low for it).
         self.finishes = Finishes(min(held_nudge.HELD, self.settings.function_connection_limit // 4))
         self.queue.on_done(self.finishes.finished)
+
+    def now_serving(self, served: ServedModel) -> None:
+        """The champion changed: /readyz and /healthz name the model that serves now."""
+        self.model_version, self.is_demo = served.version, served.is_demo
+
+    def model_event(self) -> None:
+        """An event of the `models` bucket came: an alias may have changed, the follower checks at once."""
+        if self.follower is not None:
+            self.follower.wake()
 
 
 def of(request: Request) -> Runtime:

@@ -29,22 +29,31 @@ def cgroup_quota(root: Path = CGROUP_ROOT, membership: Path = MEMBERSHIP) -> int
     cores rounded up; None when there is none, or no cgroup v2 to read (a v1 quota is not looked for: hosts
     still on v1, or hybrid ones whose CPU controller is v1's, set TORCH_THREADS). The cgroup2 file system is
     taken to be mounted at `root`, as on Debian 12 and in Docker's containers."""
-    try:
-        lines = membership.read_text().splitlines()
-    except (OSError, ValueError):  # unreadable, or a group name that is not UTF-8
-        return None
-    path = next((line[3:] for line in lines if line.startswith("0::")), None)  # v2's one hierarchy
-    if path is None or ".." in PurePosixPath(path).parts:  # outside this namespace's tree: not under `root`
-        return None
-    group = root / path.strip("/")
     quotas = []
-    for folder in (group, *group.parents):
+    for folder in cgroup_folders(root, membership):
         try:
             limit, period = (int(n) for n in (folder / "cpu.max").read_text().split()[:2])
             if limit > 0 and period > 0:
                 quotas.append(-(-limit // period))  # whole cores, rounded up
         except (OSError, ValueError):  # no quota at this level ("max", or no cpu.max), or garbled
             pass
-        if folder == root:  # the namespace's root: in a container, the container's own quota
-            break
     return min(quotas) if quotas else None
+
+
+def cgroup_folders(root: Path = CGROUP_ROOT, membership: Path = MEMBERSHIP) -> list[Path]:
+    """This process's cgroup v2 folder and those above it up to `root` (the namespace's root: in a container,
+    the container's own group), innermost first; none when there is no cgroup v2 to read."""
+    try:
+        lines = membership.read_text().splitlines()
+    except (OSError, ValueError):  # unreadable, or a group name that is not UTF-8
+        return []
+    path = next((line[3:] for line in lines if line.startswith("0::")), None)  # v2's one hierarchy
+    if path is None or ".." in PurePosixPath(path).parts:  # outside this namespace's tree: not under `root`
+        return []
+    group = root / path.strip("/")
+    folders = []
+    for folder in (group, *group.parents):
+        folders.append(folder)
+        if folder == root:
+            break
+    return folders

@@ -192,6 +192,13 @@ class Store:
         """Call `counter(operation)` for every S3 request this store sends (S3 operation names)."""
         self._counter = counter
 
+    def counted_apart(self, counter: Callable[[str], None]) -> Store:
+        """Another Store on this one's client (the same identity and connections) whose requests go to `counter`
+        instead: the function's model follower reads the registry without adding to the photos' request count."""
+        other = Store(self._client)
+        other.count_requests(counter)
+        return other
+
     @classmethod
     def connect(cls, settings: Settings, timeout_s: float = 10.0) -> Store:
         return cls(minio_client(settings, timeout_s=timeout_s))

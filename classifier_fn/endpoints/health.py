@@ -34,9 +34,11 @@ async def readyz(request: Request) -> JSONResponse:
         "model_version": rt.model_version,
         "demo_model": rt.is_demo,
         "subscription": "ok" if rt.check.subscribed else "missing",
+        # A refused model keeps the function ready (the model before it serves on) but is named here.
         "problems": [
             *rt.check.problems,
             *([full + "; photos wait in incoming until a write succeeds"] if full else []),
+            *(rt.follower.problems() if rt.follower else []),
         ],
         "queue": {
             "live": depth["live"],
@@ -48,6 +50,9 @@ async def readyz(request: Request) -> JSONResponse:
         "last_reconcile": dataclasses.asdict(rt.last_reconcile) if rt.last_reconcile else None,
         "transport": rt.settings.event_transport,
     }
+    if rt.follower:
+        # What the registry's aliases name, the challenger labelling in the shadow, the models refused and why.
+        body["models"] = rt.follower.describe()
     if rt.consumer_status:
         # Not part of "ready": without NATS the reconciler still brings every photo, only later.
         body["jetstream"] = rt.consumer_status()

@@ -37,7 +37,7 @@ from classifier_fn.pipeline.events import MalformedEvent, parse_body
 from classifier_fn.pipeline.queue import BACKLOG, LIVE, Item
 from classifier_fn.pipeline.worker import Result
 from classifier_fn.runtime import Runtime
-from gourmetgram import bus, names
+from gourmetgram import bus, model_registry, names
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +251,9 @@ class JetStreamConsumer:
         if len(events) != 1:  # MinIO publishes one record per message
             return await self._settle(msg, Settle.TERM, f"{len(events)} records")
         event = events[0]
+        if event.bucket == model_registry.BUCKET:  # an alias changed: never a photo
+            self._rt.model_event()
+            return await self._settle(msg, Settle.ACK, Admission.MODEL.value)
         screened = screen(event, self._rt.settings.bucket_incoming)
         if screened is not None:
             return await self._settle(msg, Settle.ACK, screened.value)

@@ -13,6 +13,7 @@ from classifier_fn.body import Refusal, guarded_body
 from classifier_fn.pipeline.admission import Admission, admit_event, screen
 from classifier_fn.pipeline.events import MalformedEvent, ObjectEvent, parse_body
 from classifier_fn.runtime import Runtime
+from gourmetgram import model_registry
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ async def receive(request: Request) -> Response:
 
 
 def _admit(rt: Runtime, event: ObjectEvent) -> Admission:
+    if event.bucket == model_registry.BUCKET:  # an alias changed: never a photo
+        rt.model_event()
+        return Admission.MODEL
     # Never work (a forged or broken event, tagging, another bucket): 2xx, so a retrying sender moves on.
     return screen(event, rt.settings.bucket_incoming) or admit_event(
         rt, event.bucket, event.key, event.etag, event.time, event.version_id

@@ -37,6 +37,7 @@ class Admission(str, enum.Enum):
     INVALID = "invalid"  # a key no object can have
     IGNORED = "ignored"  # an event that is never work (tagging, deletes, reads, zero-byte folder markers)
     OTHER_BUCKET = "other_bucket"
+    MODEL = "model"  # an event of the models bucket: an alias may have changed, the model follower checks at once
 
 
 def screen(event: ObjectEvent, watched: str) -> Admission | None:

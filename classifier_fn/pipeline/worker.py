@@ -240,11 +240,12 @@ def _classify(rt: Runtime, fetched: Fetched, record: Outcome) -> None:
     prepared = preprocess.prepare(data, s.max_pixels, rt.decode_budget, s.decode)
     del data
     record.stamp("decoded")
-    prediction = rt.batcher.predict(prepared.tensor)
+    prediction = rt.batcher.predict(prepared.tensor, shadow=True)
     record.stamp("classified")
     # The extension and Content-Type follow the content: a JPEG named x.png is stored as .jpg.
     key = names.production_key(prediction.index, record.id, names.extension(prepared.format))
-    tags = names.production_tags(prediction.index, prediction.probability, rt.model_version, record.source)
+    # The model that labelled this photo (its batch's), not the one serving now: a swap may have come since.
+    tags = names.production_tags(prediction.index, prediction.probability, prediction.model_version, record.source)
     metadata = {
         "original-key": quote(info.key, safe="/ "),
         "original-etag": info.etag,
@@ -269,8 +270,20 @@ def _classify(rt: Runtime, fetched: Fetched, record: Outcome) -> None:
     record.confidence = round(prediction.probability, 6)
     record.top = [{"class": names.class_name(i), "confidence": round(p, 6)} for i, p in prediction.top] or None
     record.production_key = key
-    record.model_version = rt.model_version
+    record.model_version = prediction.model_version
     record.decode = prepared.decode
+    # The challenger's answer, for the comparison only: never in the tags nor the production key.
+    shadow = prediction.shadow
+    record.shadow = (
+        {
+            "model_version": shadow.model_version,
+            "predicted_class": names.class_name(shadow.index),
+            "class_index": shadow.index,
+            "confidence": round(shadow.probability, 6),
+        }
+        if shadow
+        else None
+    )
 
 
 def _reject(rt: Runtime, info: ObjectInfo, record: Outcome, etag: str, reason: str) -> bool:

@@ -65,7 +65,13 @@ def test_bench_reports_every_figure_as_json():
     assert set(baseline["cpu_ms_per_image"]) == {"minio", "baseline", "bench"}
     assert set(here["cpu_ms_per_image"]) == {"minio", "function", "web", "bench"}
     assert result["decode"] == "fast"
+    shadow = result["shadow_cost"]  # the champion's ceiling with and without a challenger in the shadow
+    assert shadow["with_challenger_images_per_s"] > 0 and shadow["without_challenger_images_per_s"] > 0
+    assert shadow["ratio"] == pytest.approx(
+        shadow["with_challenger_images_per_s"] / shadow["without_challenger_images_per_s"]
+    )
     printed = table(result)  # what `gourmetgram bench` prints without --json: every measure has its line
     assert "photos stored with tags per second" in printed and "while 4 clients flood the function" in printed
     assert f"p50 {flood['web']['p50_ms']:.0f} ms" in printed
+    assert f"{shadow['ratio']:.2f}x (budget: {shadow['budget_share']:.0%} of photos" in printed
     print(done.stdout)

@@ -20,9 +20,11 @@ class FixedBatcher:
 
     def __init__(self, index: int = 9, probability: float = 0.8734):
         self.calls = 0
-        self.prediction = Prediction(index, probability, ((index, probability), (3, 0.0912346), (0, 0.02)))
+        self.prediction = Prediction(
+            index, probability, ((index, probability), (3, 0.0912346), (0, 0.02)), model_version="food11-test"
+        )
 
-    def predict(self, tensor, timeout=120.0):
+    def predict(self, tensor, timeout=120.0, shadow=False):
         assert tuple(tensor.shape) == (3, 224, 224)
         self.calls += 1
         return self.prediction
@@ -363,7 +365,7 @@ def test_a_worker_whose_claim_was_taken_over_never_overwrites_the_new_owners_rec
     pid = pid_of(fake_store, item)
 
     class TakenOverWhileClassifying(FixedBatcher):
-        def predict(self, tensor, timeout=120.0):
+        def predict(self, tensor, timeout=120.0, shadow=False):
             doc, etag = fake_store.get_json("events", names.record_key(pid))
             fake_store.put_json("events", names.record_key(pid), {**doc, "worker": "the-new-owner"}, if_match=etag)
             return super().predict(tensor, timeout)
@@ -557,7 +559,7 @@ def test_a_late_copy_after_a_takeover_leaves_the_labels_on_the_tags(rt, fake_sto
     key = f"class_09/{pid}.jpg"
 
     class OvertakenWhileClassifying(FixedBatcher):
-        def predict(self, tensor, timeout=120.0):
+        def predict(self, tensor, timeout=120.0, shadow=False):
             doc, etag = fake_store.get_json("events", names.record_key(pid))
             fake_store.copy(
                 fake_store.head("incoming", "slow.jpg"),
@@ -605,7 +607,7 @@ def test_a_newer_upload_during_the_work_survives_and_the_worked_version_is_the_o
     pid = pid_of(fake_store, item)
 
     class NewUploadWhileClassifying(FixedBatcher):
-        def predict(self, tensor, timeout=120.0):
+        def predict(self, tensor, timeout=120.0, shadow=False):
             fake_store.put("incoming", "race.jpg", photo("10_36.jpg"))
             return super().predict(tensor, timeout)
 

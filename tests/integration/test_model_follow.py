@@ -16,15 +16,11 @@ import urllib.request
 
 import pytest
 import torch
-from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
-from minio.versioningconfig import ENABLED, VersioningConfig
 
 from classifier_fn.inference import model
 from gourmetgram import model_registry
 from gourmetgram.store import Store
 from gourmetgram_tools.client import Dropped, drop, post_photo
-from minio_config import current
-from minio_config.identities import identities
 from tests.conftest import FIXTURES, photo
 from tests.stack import production_objects, stack_settings, start_stack, wait_final, wait_until
 
@@ -34,7 +30,6 @@ EXPECTED = {  # what the fixture model answers for the sample photos (tests/fixt
     name.removeprefix("photos/"): doc["predicted_index"]
     for name, doc in json.loads((FIXTURES / "expected.json").read_text())["images"].items()
 }
-READ_MODELS_POLICY = "gourmetgram-function-models-test"
 # Well under the follower's MODEL_CHECK_INTERVAL_S (30 s): a swap seen within this came by the alias event.
 BY_EVENT_S = 20
 
@@ -58,45 +53,10 @@ def nan_model() -> bytes:
     return out.getvalue()
 
 
-def give_the_function_the_registry(settings) -> None:
-    """What `configure` does for the registry (minio_config, issue 28): the `models` bucket, the function's read
-    rights on it, and its alias events sent where `incoming`'s go. Done here with root credentials, each step
-    only when missing, so that the test holds before and after configure learns it."""
-    mc = current.client(settings)
-    if not mc.bucket_exists(model_registry.BUCKET):
-        mc.make_bucket(model_registry.BUCKET)
-        mc.set_bucket_versioning(model_registry.BUCKET, VersioningConfig(ENABLED))
-    function = next(i for i in identities(settings) if i.component == "function")
-    adm = current.admin(settings)
-    bucket_arn = f"arn:aws:s3:::{model_registry.BUCKET}"
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"{bucket_arn}/*"]},
-            {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn]},
-        ],
-    }
-    adm.policy_add(READ_MODELS_POLICY, policy=policy)
-    try:
-        adm.attach_policy([READ_MODELS_POLICY], user=function.user)
-    except Exception as exc:  # already attached
-        if "AlreadyApplied" not in str(exc):
-            raise
-    config = current.read_notification(mc, model_registry.BUCKET)
-    if not any(q.queue == settings.transport_arn for q in config.queue_config_list):
-        ours = QueueConfig(
-            ["s3:ObjectCreated:*"],
-            config_id="aliases",
-            prefix_filter_rule=PrefixFilterRule("aliases/"),
-            queue=settings.transport_arn,
-        )
-        mc.set_bucket_notification(model_registry.BUCKET, NotificationConfig(queue_config_list=[ours]))
-
-
 @pytest.fixture(scope="module")
 def follow_stack(tmp_path_factory):
+    # `configure` (run by the stack) made the `models` bucket, the function's read rights on it and its alias events.
     stack = start_stack(tmp_path_factory.mktemp("follow"), stack_settings())
-    give_the_function_the_registry(stack.settings)
     yield stack
     stack.stop_all(kill=True)
 

@@ -172,9 +172,15 @@ class Follower:
             return
         # The challenger promoted: it is built and warm already.
         shadow = self._batcher.serving(CHALLENGER)
-        served = shadow if shadow is not None and shadow.version == version else self._build(CHAMPION, version)
+        promoted = shadow is not None and shadow.version == version
+        served = shadow if promoted else self._build(CHAMPION, version)
         if served is None:
             return
+        if promoted:
+            # Out of the shadow first: a batch between the two swaps would label its photos with the new champion
+            # and give them its own shadow answer as well (a record comparing the model with itself).
+            self._swap(CHALLENGER, None)
+            self.status.shadow = None
         self._swap(CHAMPION, served)
         self._serving(served)
         log.info("now serving %s (was %s)", version, current.version if current else None)

@@ -239,3 +239,27 @@ def test_a_champion_too_large_for_the_memory_left_is_refused_before_its_file_is_
         assert "a 1 MB test limit" in refused[0]["why"]
     finally:
         batcher.stop()
+
+
+def test_a_promoted_challenger_never_labels_a_batch_in_its_own_shadow(registry, following, monkeypatch):
+    follower, batcher, _, _ = following
+    registry(CHAMPION, "good")
+    other = registry(CHALLENGER, "other")
+    follower.check()
+    # The models each batch would run with: recorded every time the batcher applies swaps between two batches.
+    seen: list[tuple[str, str | None]] = []
+    apply = batcher._apply_swaps
+
+    def recorded() -> None:
+        apply()
+        challenger = batcher.serving(CHALLENGER)
+        seen.append((batcher.serving(CHAMPION).version, challenger.version if challenger else None))
+
+    monkeypatch.setattr(batcher, "_apply_swaps", recorded)
+    # WHEN the challenger is promoted (its alias not cleared yet: `model promote` clears it in a second write)
+    registry(CHAMPION, "other")
+    follower.check()
+    # THEN no batch ever had it as both champion and challenger
+    assert (other, other) not in seen, seen
+    assert batcher.serving(CHAMPION).version == other and batcher.serving(CHALLENGER) is None
+    assert follower.describe()["shadow"] is None

@@ -39,6 +39,10 @@ class UnknownVersion(RegistryError):
     """No model of that version is registered."""
 
 
+class BrokenAlias(RegistryError):
+    """An alias document that no version of this code writes (edited by hand): nothing can be read from it."""
+
+
 def version_of(sha256_hex: str) -> str:
     """A model's version: what records and tags name it by (`model_version`)."""
     return "food11-" + sha256_hex[:12]
@@ -136,8 +140,17 @@ def read_alias(store: Store, alias: str) -> Alias:
         doc, etag = store.get_json(BUCKET, alias_key(alias))
     except NotFound:
         return Alias(alias, None)
-    history = tuple(Change(**c) for c in doc.get("history", []))
-    return Alias(alias, doc.get("version"), etag, history)
+    try:
+        version, changes = doc.get("version"), doc.get("history", [])
+        if not (version is None or isinstance(version, str)) or not isinstance(changes, list):
+            raise TypeError("version is not a string, or history is not a list")
+        history = tuple(Change(**c) for c in changes)
+    except (AttributeError, TypeError) as exc:  # a list, a number, a change with missing or foreign fields
+        raise BrokenAlias(
+            f"{BUCKET}/{alias_key(alias)} is not an alias document ({exc}): write it back as it was, or restore "
+            f"an earlier version of it (`mc cp --version-id`, the bucket keeps them)"
+        ) from None
+    return Alias(alias, version, etag, history)
 
 
 def set_alias(store: Store, read: Alias, to: str | None, *, by: str, forced: bool = False, why: str = "") -> Alias:

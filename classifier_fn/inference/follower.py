@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from classifier_fn.inference.infer import CHALLENGER, CHAMPION, Batcher, ServedModel
 from classifier_fn.inference.model_check import ModelRefused, Room, checked, fits
 from gourmetgram import memory, model_registry, names
-from gourmetgram.store import Store, StoreError
+from gourmetgram.store import NotFound, Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class Follower:
         try:
             champion = model_registry.read_alias(self._store, model_registry.CHAMPION).version
             challenger = model_registry.read_alias(self._store, model_registry.CHALLENGER).version
-        except StoreError as exc:
+        except (StoreError, model_registry.BrokenAlias) as exc:  # down, or an alias edited into garbage
             problem = f"cannot read the model registry (bucket {model_registry.BUCKET}): {exc}"
             if problem != self.status.problem:
                 log.warning("%s; the model serving stays", problem)
@@ -221,6 +221,12 @@ class Follower:
             fits(info.size, self._room)  # before its bytes are read
             data = model_registry.read_model(self._store, version)
             _, served = checked(data, version, self._batch_size, self._room)
+        except (NotFound, model_registry.UnknownVersion) as exc:
+            # Not served, and said why; but a missing file or info says nothing of the model: tried again at the
+            # next check (its file may be put back, or not be replicated yet).
+            why = f"its file {model_registry.BUCKET}/{model_registry.model_key(version)} is missing"
+            self._refuse(alias, version, str(exc) if isinstance(exc, model_registry.UnknownVersion) else why, False)
+            return None
         except StoreError as exc:  # MinIO trouble: not the model's fault, try again at the next check
             log.warning("cannot read %s model %s: %s; trying again at the next check", alias, version, exc)
             return None
@@ -232,8 +238,13 @@ class Follower:
             return None
         return served
 
-    def _refuse(self, alias: str, version: str, why: str) -> None:
-        self._refused_versions.add(version)
+    def _refuse(self, alias: str, version: str, why: str, lasting: bool = True) -> None:
+        """`lasting`: the file itself failed, so the version is not tried again."""
+        if lasting:
+            self._refused_versions.add(version)
+        standing = self.status.refused.get(alias)
+        if standing is not None and (standing.version, standing.why) == (version, why):
+            return  # told already, at an earlier check
         self.status.refused[alias] = Refusal(alias, version, why, names.now_iso())
         self._on_refused(alias)
         serving = self._batcher.serving(CHAMPION)

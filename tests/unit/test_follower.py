@@ -263,3 +263,38 @@ def test_a_promoted_challenger_never_labels_a_batch_in_its_own_shadow(registry, 
     assert (other, other) not in seen, seen
     assert batcher.serving(CHAMPION).version == other and batcher.serving(CHALLENGER) is None
     assert follower.describe()["shadow"] is None
+
+
+def test_an_alias_edited_by_hand_into_garbage_leaves_the_model_serving_and_says_why(registry, following, fake_store):
+    follower, batcher, _, _ = following
+    good = registry(CHAMPION, "good")
+    follower.check()
+    # WHEN someone with root's keys writes the champion alias as a JSON list
+    fake_store.put_json(model_registry.BUCKET, "aliases/champion.json", [good])
+    follower.check()  # THEN the check ends (it does not raise into the thread's log alone)
+    # AND the model serving stays, and readiness says which document is wrong
+    assert batcher.serving(CHAMPION).version == good
+    assert "aliases/champion.json" in follower.describe()["problem"]
+    # AND a function starting now starts on MODEL_PATH, saying why (it does not fail to start)
+    served, why = initial(fake_store, 2, room=PLENTY)
+    assert served is None and "aliases/champion.json" in why
+
+
+def test_an_alias_naming_a_model_whose_file_is_missing_is_shown_and_tried_again(registry, following, fake_store):
+    follower, batcher, _, counts = following
+    good = registry(CHAMPION, "good")
+    other = registry(CHAMPION, "other")
+    data = fake_store.read(model_registry.BUCKET, model_registry.model_key(other))
+    fake_store.delete(model_registry.BUCKET, model_registry.model_key(other))
+    # WHEN the champion alias names a version whose file is gone (deleted by hand, or not yet replicated)
+    follower.check()
+    # THEN the model serving stays, and readiness says which version and why
+    assert batcher.serving(CHAMPION).version == "food11-startup" and good
+    refused = follower.describe()["refused"]
+    assert [(r["alias"], r["version"]) for r in refused] == [(CHAMPION, other)] and "missing" in refused[0]["why"]
+    follower.check()
+    assert counts["refused"] == [CHAMPION]  # told once, not at every check
+    # AND once the file is back, the next check serves it (a missing file says nothing about the model)
+    model_registry.add(fake_store, data, format="state_dict", by="test")
+    follower.check()
+    assert batcher.serving(CHAMPION).version == other and follower.problems() == []

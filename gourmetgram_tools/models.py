@@ -152,15 +152,27 @@ def challenge(store: Store, version: str | None, by: str | None = None) -> tuple
     return current.version, True
 
 
+ROLLBACK_WHY = "rollback from "  # how a rollback's change begins its why (followed by the version it left)
+
+
 def rollback(store: Store, by: str | None = None) -> tuple[str, str]:
-    """The champion back to the version it named before its last change; (from, to)."""
+    """The champion back to the one before it, as an undo would: a second rollback goes further back, never to
+    the model the first one left (pressing it twice must not serve the model taken off); (from, to)."""
     champion = model_registry.read_alias(store, CHAMPION)
-    if champion.version is None or not champion.history:
+    if champion.version is None:
         raise RegistryError("no champion is set: there is nothing to roll back")
-    previous = champion.history[-1].previous
+    earlier: list[str | None] = []  # the champions before the current one, newest last, rollbacks undone
+    for change in champion.history:
+        if change.why.startswith(ROLLBACK_WHY):
+            if earlier:
+                earlier.pop()
+        else:
+            earlier.append(change.previous)
+    previous = earlier[-1] if earlier else None
     if previous is None:
         raise RegistryError(f"{champion.version} is the first champion: there is no earlier one to go back to")
-    model_registry.set_alias(store, champion, previous, by=by or operator(), why=f"rollback from {champion.version}")
+    why = f"{ROLLBACK_WHY}{champion.version}"
+    model_registry.set_alias(store, champion, previous, by=by or operator(), why=why)
     return champion.version, previous
 
 

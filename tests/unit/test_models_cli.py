@@ -288,3 +288,39 @@ def test_a_class_name_of_every_index_is_a_shadow_answer():
         "class_index": 6,
         "confidence": 0.5,
     }
+
+
+def test_a_second_rollback_never_brings_back_the_model_the_first_left(store, two):
+    # GIVEN three champions in turn: old, new, then third
+    old, new = two
+    third = register(store, "third")
+    models.promote(store, new, lambda: [], force=True, by=BY)
+    models.promote(store, third, lambda: [], force=True, by=BY)
+    # WHEN the operator rolls back twice (a second press of the same emergency command)
+    assert models.rollback(store, by=BY) == (third, new)
+    # THEN the second goes further back, to old, never to third again (the model the first rollback left)
+    assert models.rollback(store, by=BY) == (new, old)
+    # AND a third finds nothing earlier than the first champion
+    with pytest.raises(RegistryError, match="first champion"):
+        models.rollback(store, by=BY)
+    assert model_registry.read_alias(store, CHAMPION).version == old
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        ["champion", "food11-000000000000"],
+        {"alias": "champion", "version": 5},
+        {"alias": "champion", "version": "food11-000000000000", "history": "none"},
+        {"alias": "champion", "version": "food11-000000000000", "history": [{"to": "x"}]},
+        {"alias": "champion", "version": "food11-000000000000", "history": [5]},
+    ],
+    ids=["a list", "a number for a version", "a string for the history", "a change missing fields", "a number"],
+)
+def test_an_alias_document_edited_by_hand_into_garbage_is_a_registry_error_saying_which(store, runner, doc):
+    register(store, "any")  # `model list` reads the aliases once a model is there
+    store.put_json("models", "aliases/champion.json", doc)
+    with pytest.raises(model_registry.BrokenAlias, match="models/aliases/champion.json"):
+        model_registry.read_alias(store, CHAMPION)
+    listed = runner.invoke(cli.main, ["model", "list"])
+    assert listed.exit_code == 1 and "aliases/champion.json" in listed.output and "Traceback" not in listed.output

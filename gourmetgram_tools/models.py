@@ -44,16 +44,19 @@ def operator() -> str:
 
 
 def add(store: Store, path: Path, note: str = "", by: str | None = None) -> tuple[ModelInfo, bool]:
-    """Register the model file at `path`, once it loads as the function loads a model; Refused if it does not."""
-    from classifier_fn.inference import model  # torch: only for the commands that load a model
+    """Register the model file at `path`, once it loads as the function loads a model and passes the check the
+    function makes before it serves one (11 finite probabilities for its photos); Refused if it does not."""
+    from classifier_fn.inference import model, model_check  # torch: only for the commands that load a model
 
-    size = path.stat().st_size
-    if size > model_registry.MAX_MODEL_BYTES:
-        raise Refused(f"{path} is {size:,} bytes; the limit is {model_registry.MAX_MODEL_BYTES:,}")
-    data = path.read_bytes()
+    limit = model_registry.MAX_MODEL_BYTES
+    with path.open("rb") as file:  # at most one byte over the limit: a pipe or a device has no size to stat
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise Refused(f"{path} is over {limit:,} bytes, the limit")
     try:
         loaded = model.load_bytes(data, str(path))
-    except model.ModelLoadError as exc:
+        model_check.answers_photos(loaded.module, str(path))
+    except (model.ModelLoadError, model_check.ModelRefused) as exc:
         raise Refused(f"not added: {exc}") from None
     return model_registry.add(store, data, format=loaded.format, by=by or operator(), note=note)
 

@@ -94,9 +94,14 @@ def load_classifier(store: Store, version: str, settings: Settings) -> Callable[
     """photo bytes -> (class index, confidence) by the registry's model `version`, as the function computes it."""
     import torch
 
-    from classifier_fn.inference import model, preprocess
+    from classifier_fn.inference import model, model_check, preprocess
 
-    loaded = model.load_bytes(model_registry.read_model(store, version), f"model {version} from the registry")
+    try:
+        # The function's own check first: a model it would refuse to serve writes no answer into the records.
+        loaded = model.load_bytes(model_registry.read_model(store, version), f"model {version} from the registry")
+        model_check.answers_photos(loaded.module, version)
+    except (model.ModelLoadError, model_check.ModelRefused) as exc:
+        raise RegistryError(f"not replayed, the function would refuse it too: {exc}") from None
     module = model.for_inference(loaded.module)
 
     def classify(data: bytes) -> tuple[int, float]:

@@ -105,3 +105,21 @@ def labelled(store: Store, drops: dict[str, tuple[Dropped | str, int]], models: 
         assert tags["model_version"] == record["model_version"]
         records.append(record)
     return records
+
+
+class _Runs:
+    """Unpickled, it would call os.system: what a model file from a stranger may hold."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo this model ran a command",))
+
+
+def foreign_global() -> bytes:
+    """A model file whose pickle names a global that is no part of a model (os.system)."""
+    state = {k: v.clone() for k, v in model.load(FIXTURE_MODEL).module.state_dict().items()}
+    state["extra"] = _Runs()
+    out = io.BytesIO()
+    torch.save(state, out)
+    return out.getvalue()

@@ -75,6 +75,50 @@ def test_add_refuses_a_file_that_does_not_load_saying_why(store, tmp_path):
     assert model_registry.listing(store) == []
 
 
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [("nan_model", "not finite"), ("foreign_global", "not a loadable food11.pth")],
+    ids=["NaN weights", "a pickle naming a foreign global"],
+)
+def test_add_refuses_a_model_the_function_would_refuse_saying_why(store, tmp_path, make, why):
+    from tests import model_photos
+
+    path = tmp_path / "model.pth"
+    path.write_bytes(getattr(model_photos, make)())
+    with pytest.raises(models.Refused, match=f"not added: .*{why}"):
+        models.add(store, path)
+    assert model_registry.listing(store) == []
+
+
+def test_add_reads_no_more_than_the_limit_even_from_a_pipe(store, tmp_path, monkeypatch):
+    import os
+    import threading
+
+    # GIVEN a path whose size is not known before it is read (a pipe; /dev/zero would never end)
+    monkeypatch.setattr(model_registry, "MAX_MODEL_BYTES", 1000)
+    pipe = tmp_path / "model.pth"
+    os.mkfifo(pipe)
+    written = []
+
+    def endless() -> None:
+        try:
+            with open(pipe, "wb") as out:
+                for _ in range(1000):
+                    out.write(b"\0" * 1000)
+                    out.flush()
+                    written.append(1000)
+        except BrokenPipeError:
+            pass  # the reader had enough
+
+    writer = threading.Thread(target=endless, daemon=True)
+    writer.start()
+    # WHEN it is added THEN it is refused for its size after reading just over the limit
+    with pytest.raises(models.Refused, match="over 1,000 bytes"):
+        models.add(store, pipe)
+    writer.join(10)
+    assert sum(written) < 1000 * 1000 and model_registry.listing(store) == []
+
+
 def test_add_stores_a_model_with_its_format_and_version_once(store):
     info, new = models.add(store, FULL, note="course model", by=BY)
     assert new and info.format == model.FULL_MODEL and info.note == "course model" and info.added_by == BY

@@ -12,6 +12,7 @@ from gourmetgram.model_registry import CHALLENGER
 from gourmetgram.outcome import Status
 from gourmetgram.settings import Settings
 from gourmetgram_tools import replay
+from tests.conftest import photo
 from tests.fakes import FakeStore
 from tests.seeding import seed_photo
 
@@ -172,3 +173,16 @@ def test_the_pace_spaces_calls_evenly():
     pace.wait()
     pace.wait()
     assert slept == [0.25, 0.25, 0.25]
+
+
+def test_a_challenger_that_fails_the_functions_check_is_not_replayed(store):
+    # GIVEN a challenger with NaN weights (`model challenge` does not load it; the function refuses to shadow it)
+    from tests.model_photos import nan_model
+
+    info, _ = model_registry.add(store, nan_model(), format="state_dict", by="t")
+    model_registry.set_alias(store, model_registry.read_alias(store, CHALLENGER), info.version, by="t")
+    record = seeded(store, human_label="Soup", data=photo())
+    # WHEN it is replayed THEN it is refused as the function refuses it, and no record gets its answers
+    with pytest.raises(model_registry.RegistryError, match="not finite"):
+        replay.replay(store, Settings(), time.time() - 86400)
+    assert outcome.read(store, "events", record.id).outcome.shadow is None

@@ -7,8 +7,9 @@ one serving, checked (model_check) and handed to the batcher, which swaps it in 
 waits for a restart, and each photo's record names the model of the batch that labelled it.
 
 A model that fails its check never serves: the one serving stays, and /readyz and the log say which version was
-refused and why. The same version is not tried again (a version is its file's content) until an alias names
-another one, or the function restarts.
+refused and why. A version whose file failed (it does not load, or answers NaN) is not tried again until the
+function restarts (a version is its file's content); one refused for the memory left, or whose file or info is
+missing, is tried again at each check, as those change without the file changing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from classifier_fn.inference.infer import CHALLENGER, CHAMPION, Batcher, ServedModel
-from classifier_fn.inference.model_check import ModelRefused, Room, checked, fits
+from classifier_fn.inference.model_check import ModelRefused, Room, TooLarge, checked, fits
 from gourmetgram import memory, model_registry, names
 from gourmetgram.store import NotFound, Store, StoreError
 
@@ -221,6 +222,9 @@ class Follower:
             fits(info.size, self._room)  # before its bytes are read
             data = model_registry.read_model(self._store, version)
             _, served = checked(data, version, self._batch_size, self._room)
+        except TooLarge as exc:  # tried again at the next check: memory may be freed meanwhile
+            self._refuse(alias, version, str(exc), lasting=False)
+            return None
         except (NotFound, model_registry.UnknownVersion) as exc:
             # Not served, and said why; but a missing file or info says nothing of the model: tried again at the
             # next check (its file may be put back, or not be replicated yet).

@@ -30,6 +30,10 @@ class ModelRefused(Exception):
     """The model failed its check: it must not serve. The message says why, for /readyz and the log."""
 
 
+class TooLarge(ModelRefused):
+    """Not served for the memory left now, which changes: unlike the other refusals, it says nothing of the file."""
+
+
 Room = Callable[[], tuple[int | None, str]]  # (bytes this process may still take, how that was found)
 
 
@@ -38,7 +42,7 @@ def fits(size: int, room: Room = memory.headroom) -> None:
     free, how = room()
     needed = size * MEMORY_FACTOR
     if free is not None and needed > free:
-        raise ModelRefused(
+        raise TooLarge(
             f"too large for the memory left: {size:,} bytes x {MEMORY_FACTOR} = {needed:,} needed, "
             f"{free:,} free ({how})"
         )

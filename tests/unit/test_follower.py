@@ -298,3 +298,20 @@ def test_an_alias_naming_a_model_whose_file_is_missing_is_shown_and_tried_again(
     model_registry.add(fake_store, data, format="state_dict", by="test")
     follower.check()
     assert batcher.serving(CHAMPION).version == other and follower.problems() == []
+
+
+def test_a_champion_refused_for_the_memory_left_is_tried_again_when_there_is_room(registry, fake_store, quick_build):
+    batcher = Batcher(Counting(), batch_size=2, wait_ms=1, version="food11-startup").start()
+    room = {"free": 1_000_000}
+    follower = Follower(fake_store, batcher, batch_size=2, room=lambda: (room["free"], "a test limit"))
+    try:
+        good = registry(CHAMPION, "good")
+        follower.check()
+        assert batcher.serving(CHAMPION).version == "food11-startup" and follower.problems()
+        # WHEN memory is freed (another process ended; the memory left says nothing of the model's file)
+        room["free"] = 10**12
+        follower.check()
+        # THEN the next check serves it, without a restart
+        assert batcher.serving(CHAMPION).version == good and follower.problems() == []
+    finally:
+        batcher.stop()

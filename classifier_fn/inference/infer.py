@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import queue
 import threading
 import time
@@ -213,7 +214,7 @@ class Batcher:
             self._on_shadow("outside_share", len(eligible) - len(chosen))
         return chosen
 
-    def _shadow_pass(self, inputs: torch.Tensor, chosen: list[int]) -> list[Prediction] | None:
+    def _shadow_pass(self, inputs: torch.Tensor, chosen: list[int]) -> list[Prediction | None] | None:
         challenger = self._models[CHALLENGER]
         assert challenger is not None
         try:
@@ -224,8 +225,15 @@ class Batcher:
             log.exception("the challenger %s failed on %d images", challenger.version, len(chosen))
             self._on_shadow("failed", len(chosen))
             return None
-        self._on_shadow("labelled", len(chosen))
-        return shadows
+        # A challenger may pass its check on the bundled photos and answer NaN on others: no answer for those (a
+        # record's NaN is JSON no browser parses), counted as failed.
+        kept = [answer if math.isfinite(answer.probability) else None for answer in shadows]
+        unanswered = kept.count(None)
+        if unanswered:
+            self._on_shadow("failed", unanswered)
+        if unanswered < len(kept):
+            self._on_shadow("labelled", len(kept) - unanswered)
+        return kept
 
 
 def _answers(module: torch.nn.Module, inputs: torch.Tensor, version: str) -> list[Prediction]:

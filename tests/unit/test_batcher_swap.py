@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import pytest
@@ -175,3 +176,24 @@ def test_a_failing_challenger_never_touches_the_champions_answers(monkeypatch):
         batcher.stop()
     assert (r.index, r.model_version, r.shadow) == (6, "champ", None)
     assert counted["failed"] == 1
+
+
+def test_a_challenger_answering_nan_on_some_photos_writes_no_answer_for_them(monkeypatch):
+    # A challenger passes its check on the bundled photos, yet answers NaN on others (a record's shadow of NaN
+    # would be written as JSON's forbidden NaN, which a browser reading the record cannot parse).
+    class NanOnSeven(torch.nn.Module):
+        def forward(self, x):
+            logits = Counting()(x)
+            logits[x[:, 0, 0, 0] == 7] = math.nan
+            return logits
+
+    batcher, _, _, counted = shadowed_batcher(monkeypatch, share=1.0)
+    batcher.swap(CHALLENGER, ServedModel(NanOnSeven(), "nan-on-7")).result(5)
+    try:
+        futures = [batcher.submit(image(i), shadow=True) for i in (6, 7)]
+        six, seven = (f.result(10) for f in futures)
+    finally:
+        batcher.stop()
+    assert six.shadow is not None and six.shadow.index == 6
+    assert (seven.index, seven.model_version, seven.shadow) == (7, "champ", None)
+    assert counted["failed"] == 1 and counted["labelled"] == 1

@@ -10,6 +10,7 @@ answer already is left alone, so a second run writes nothing.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -163,6 +164,9 @@ def _answer(
         return
     except (Rejected, StoreError) as exc:
         report.failed.append(f"{record.id}: {exc}")
+        return
+    if not math.isfinite(confidence):  # passed its check on the bundled photos, NaN on this one
+        report.failed.append(f"{record.id}: the challenger answers no finite probability")
         return
     answer = shadow_answer(version, index, confidence)
     wrote = False

@@ -186,3 +186,10 @@ def test_a_challenger_that_fails_the_functions_check_is_not_replayed(store):
     with pytest.raises(model_registry.RegistryError, match="not finite"):
         replay.replay(store, Settings(), time.time() - 86400)
     assert outcome.read(store, "events", record.id).outcome.shadow is None
+
+
+def test_a_non_finite_answer_is_reported_and_not_written(store):
+    record = seeded(store, human_label="Soup")
+    report = run(store, lambda data: (7, float("nan")))
+    assert report.written == 0 and report.failed == [f"{record.id}: the challenger answers no finite probability"]
+    assert outcome.read(store, "events", record.id).outcome.shadow is None

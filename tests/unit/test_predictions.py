@@ -77,6 +77,16 @@ def test_the_poll_answer_carries_the_top_classes_the_page_shows(client, fake_sto
     assert body["top"] == top and body["predicted_class"] == "Soup"
 
 
+def test_the_uploader_never_sees_the_challengers_answer(client, fake_store):
+    # The challenger's answer is for the operators' comparison: the uploader (anyone with the id) sees the
+    # champion's, as the page shows it, and no other model's class for their photo.
+    shadow = {"model_version": "food11-cccccccccccc", "predicted_class": "Rice", "class_index": 7, "confidence": 0.8}
+    done(fake_store, shadow=shadow)
+    body = client.get(f"/predictions/{PID}").get_json()
+    assert body["predicted_class"] == "Soup" and "shadow" not in body
+    assert record(fake_store)["shadow"] == shadow  # still in the record
+
+
 def test_queued_upload_is_pending(client, fake_store):
     fake_store.put("incoming", f"{PID}.jpg", photo())
     body = client.get(f"/predictions/{PID}").get_json()

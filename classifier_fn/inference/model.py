@@ -7,6 +7,7 @@ import hashlib
 import io
 import logging
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,7 +157,26 @@ def load_bytes(data: bytes, name: str, demo: bool = False) -> LoadedModel:
     return LoadedModel(module, model_version(data, demo), demo, form)
 
 
+def _stored_only(data: bytes, path: str) -> None:
+    """ModelLoadError for a zip file with a compressed entry. torch.load unpacks an entry to the size the file
+    declares for it, so a file of a few MB could take gigabytes before any check sees the model (whose memory
+    check judges the file's size); torch.save stores entries as they are, so a model never has one."""
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        return  # torch's older format, or no model: torch.load decides
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            packed = [e.filename for e in archive.infolist() if e.compress_type != zipfile.ZIP_STORED]
+    except (zipfile.BadZipFile, ValueError, NotImplementedError) as exc:
+        raise ModelLoadError(f"{path} is a broken zip file: {exc}") from exc
+    if packed:
+        raise ModelLoadError(
+            f"{path} has compressed entries ({packed[0]!r}...), which torch.save never writes; re-save it with "
+            f"torch.save"
+        )
+
+
 def _state_dict(data: bytes, path: str) -> tuple[dict[str, torch.Tensor], str]:
+    _stored_only(data, path)
     try:
         with torch.serialization.safe_globals(_PICKLED_CLASSES + _TORCH_CLASSES):
             obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)

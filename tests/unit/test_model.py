@@ -1,9 +1,11 @@
+import io
 import json
 import os
 import pickle
 import subprocess
 import sys
 import warnings
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -93,6 +95,23 @@ def test_refuses_a_model_with_another_head(tmp_path):
     torch.save(state, path)
     with pytest.raises(model.ModelLoadError, match="Linear\\(1280, 11\\)"):
         model.load(path)
+
+
+def test_refuses_a_file_whose_entries_are_compressed(tmp_path):
+    # torch.load unpacks a deflated entry to the size it declares: a file of a few MB could ask for gigabytes
+    # before any check sees the model (the memory check judges the file's size). torch.save never compresses.
+    state = model.load(FIXTURES / "food11_full.pth").module.state_dict()
+    state["padding"] = torch.zeros(4_000_000)  # 16 MB of zeros, deflated to a few KB
+    saved = io.BytesIO()
+    torch.save(state, saved)
+    packed = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(saved.getvalue())) as plain, zipfile.ZipFile(packed, "w") as out:
+        for entry in plain.infolist():
+            out.writestr(entry.filename, plain.read(entry.filename), compress_type=zipfile.ZIP_DEFLATED)
+    assert len(packed.getvalue()) < len(saved.getvalue()) - 14_000_000
+    with pytest.raises(model.ModelLoadError, match="compressed"):
+        model.load_bytes(packed.getvalue(), "packed.pth")
+    model.load_bytes((FIXTURES / "food11_full.pth").read_bytes(), "the course's file")  # stored entries: loads
 
 
 def test_accepts_data_parallel_prefix(tmp_path):

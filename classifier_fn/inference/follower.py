@@ -74,7 +74,7 @@ class Follower:
         self._room = room
         self._interval_s = interval_s
         self.status = FollowerStatus()
-        self._refused_versions: set[str] = set()
+        self._refused_versions: dict[str, str] = {}  # version -> why its file was refused
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._checked = threading.Condition()
@@ -192,7 +192,8 @@ class Follower:
         if version is not None and champion is not None and version == champion.version:
             version = None  # the champion in its own shadow would compare it with itself
         if (current.version if current else None) == version:
-            if version is not None:
+            standing = self.status.refused.get(CHALLENGER)
+            if standing is not None and standing.version != version:  # the alias moved on from the refused one
                 self.status.refused.pop(CHALLENGER, None)
             self.status.shadow = version
             return
@@ -215,7 +216,8 @@ class Follower:
 
     def _build(self, alias: str, version: str) -> ServedModel | None:
         """The model of `version` read, checked and built; None (and the refusal recorded) if it fails."""
-        if version in self._refused_versions:
+        if version in self._refused_versions:  # refused before, maybe in the other alias: said again for this one
+            self._refuse(alias, version, self._refused_versions[version])
             return None
         try:
             info = model_registry.get(self._store, version)
@@ -245,7 +247,7 @@ class Follower:
     def _refuse(self, alias: str, version: str, why: str, lasting: bool = True) -> None:
         """`lasting`: the file itself failed, so the version is not tried again."""
         if lasting:
-            self._refused_versions.add(version)
+            self._refused_versions[version] = why
         standing = self.status.refused.get(alias)
         if standing is not None and (standing.version, standing.why) == (version, why):
             return  # told already, at an earlier check

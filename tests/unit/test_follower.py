@@ -315,3 +315,20 @@ def test_a_champion_refused_for_the_memory_left_is_tried_again_when_there_is_roo
         assert batcher.serving(CHAMPION).version == good and follower.problems() == []
     finally:
         batcher.stop()
+
+
+def test_a_model_refused_as_challenger_then_promoted_is_refused_as_champion_too_saying_why(registry, following):
+    follower, batcher, _, _ = following
+    good = registry(CHAMPION, "good")
+    nan = registry(CHALLENGER, "nan")
+    follower.check()
+    # WHEN the refused challenger is promoted anyway (`model promote --force`, which clears the challenger)
+    registry(CHAMPION, "nan")
+    registry(CHALLENGER, None)
+    follower.check()
+    # THEN the champion serving stays, and readiness says the champion alias names a refused model, and why
+    assert batcher.serving(CHAMPION).version == good
+    refused = {r["alias"]: r for r in follower.describe()["refused"]}
+    assert refused[CHAMPION]["version"] == nan and "not finite" in refused[CHAMPION]["why"]
+    assert any(line.startswith(f"champion {nan} refused") for line in follower.problems())
+    assert CHALLENGER not in refused  # the challenger alias names nothing now: its old refusal is not shown

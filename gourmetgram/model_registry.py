@@ -127,9 +127,10 @@ def listing(store: Store) -> list[ModelInfo]:
 
 
 def read_model(store: Store, version: str) -> bytes:
-    """The model file's bytes, checked against the SHA-256 it was registered with."""
+    """The model file's bytes, checked against the SHA-256 it was registered with. No more than its registered
+    size is read (and one byte to tell a larger file): the function judged its memory by that size."""
     info = get(store, version)
-    data = store.read(BUCKET, model_key(version), limit=MAX_MODEL_BYTES)
+    data = store.read(BUCKET, model_key(version), limit=min(info.size, MAX_MODEL_BYTES))
     if hashlib.sha256(data).hexdigest() != info.sha256:
         raise RegistryError(f"the file of {version} is not the one registered (its SHA-256 differs)")
     return data

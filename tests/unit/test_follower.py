@@ -332,3 +332,15 @@ def test_a_model_refused_as_challenger_then_promoted_is_refused_as_champion_too_
     assert refused[CHAMPION]["version"] == nan and "not finite" in refused[CHAMPION]["why"]
     assert any(line.startswith(f"champion {nan} refused") for line in follower.problems())
     assert CHALLENGER not in refused  # the challenger alias names nothing now: its old refusal is not shown
+
+
+def test_a_model_file_larger_than_registered_is_read_no_further_than_its_registered_size(registry, fake_store):
+    # The memory check judged the registered size: a file replaced by a larger one (by hand, with root's keys) is
+    # read no further than that size plus one byte, and refused, never read whole.
+    other = registry.versions["other"]  # type: ignore[attr-defined]
+    size = model_registry.get(fake_store, other).size
+    fake_store.put(model_registry.BUCKET, model_registry.model_key(other), b"\0" * (size * 3))
+    fake_store.bytes_read = 0
+    with pytest.raises(model_registry.RegistryError, match="not the one registered"):
+        model_registry.read_model(fake_store, other)
+    assert fake_store.bytes_read <= size + 1

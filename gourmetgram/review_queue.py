@@ -29,7 +29,7 @@ from gourmetgram import idtime, names
 from gourmetgram.eventlog import RecordCache
 from gourmetgram.idtime import Photo
 from gourmetgram.outcome import Outcome, Status
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FrontendSettings
 from gourmetgram.store import Store
 
 
@@ -50,7 +50,7 @@ class Rule:
     sample_per_day: int  # of the rest, this many per (finished) day
 
     @classmethod
-    def from_settings(cls, s: Settings) -> Rule:
+    def from_settings(cls, s: FrontendSettings) -> Rule:
         return cls(s.review_confidence, s.review_sample_per_day)
 
 
@@ -139,7 +139,7 @@ def build(photos: Iterable[Photo], rule: Rule, today: date) -> list[Queued]:
 
 
 def load(
-    store: Store, settings: Settings, now: float, since: float | None = None, cache: RecordCache | None = None
+    store: Store, settings: FrontendSettings, now: float, since: float | None = None, cache: RecordCache | None = None
 ) -> list[Queued]:
     """The queue of the photos uploaded since `since` (default: the last REVIEW_WINDOW_DAYS UTC days)."""
     if since is None:

@@ -21,7 +21,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from gourmetgram.held_nudge import HELD, HOLD_S, WAKING
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FrontendSettings
 from ingest.arrivals import Arrivals
 
 log = logging.getLogger(__name__)
@@ -36,12 +36,12 @@ UNHELD_SENDERS = 4
 WAITING = 64
 
 
-def nudge_url(settings: Settings, hold_s: float) -> str:
+def nudge_url(settings: FrontendSettings, hold_s: float) -> str:
     return settings.function_url.rstrip("/") + f"/nudge?wait={hold_s:g}"
 
 
 class Nudger:
-    def __init__(self, settings: Settings, arrivals: Arrivals | None = None):
+    def __init__(self, settings: FrontendSettings, arrivals: Arrivals | None = None):
         self._held_url, self._unheld_url = nudge_url(settings, HOLD_S), nudge_url(settings, 0)
         self._token = settings.effective_nudge_token
         self._arrivals = arrivals or Arrivals()

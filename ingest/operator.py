@@ -16,13 +16,13 @@ import hmac
 
 from flask import Blueprint, Response, jsonify, request
 
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FrontendSettings
 from ingest import context
 
 REALM = "GourmetGram operator"
 
 
-def authorized(settings: Settings, header: str | None) -> bool:
+def authorized(settings: FrontendSettings, header: str | None) -> bool:
     """Whether an Authorization header carries the review token (bearer, or basic with REVIEW_USER)."""
     token = settings.review_token
     scheme, _, value = (header or "").strip().partition(" ")

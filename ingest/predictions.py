@@ -75,7 +75,7 @@ def _queued(pid: str) -> dict:
 def _long_poll(pid: str, wait: float) -> dict | None:
     """The record once final (or when `wait` runs out, or the client hangs up), if a slot is free to wait.
 
-    Past LONG_POLL_MAX_CONCURRENT waiting polls: None at once, so waiting clients never hold every thread."""
+    Past long_poll_max_concurrent waiting polls: None at once, so waiting clients never hold every thread."""
     slots = context.long_poll_slots()
     if not slots.acquire(blocking=False):
         return None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from gourmetgram.names import SUBSCRIBED_EVENTS as EVENTS
 from gourmetgram.names import TRANSPORT_ARNS
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FunctionSettings
 from gourmetgram.store import Store, StoreError
 
 
@@ -30,7 +30,7 @@ def _retriggers(event: str) -> bool:
     return event not in EVENTS and (event.startswith("s3:ObjectCreated:") or event.startswith("s3:ObjectAccessed:"))
 
 
-def check(settings: Settings, store: Store) -> CheckReport:
+def check(settings: FunctionSettings, store: Store) -> CheckReport:
     """Raises UnsafeSubscription when running would loop; otherwise reports what is missing."""
     report = CheckReport()
     wanted = settings.transport_arn
@@ -77,7 +77,7 @@ def check(settings: Settings, store: Store) -> CheckReport:
     return report
 
 
-def _check_versioning(settings: Settings, store: Store, report: CheckReport) -> None:
+def _check_versioning(settings: FunctionSettings, store: Store, report: CheckReport) -> None:
     """The worker deletes exactly the version it read, and tells apart two uploads of the same bytes under
     one key in one second, by version ids: without them it still works, with those two weaker."""
     bucket = settings.bucket_incoming

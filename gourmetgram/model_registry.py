@@ -96,7 +96,9 @@ def add(store: Store, data: bytes, *, format: str, by: str, note: str = "") -> t
     sha = hashlib.sha256(data).hexdigest()
     info = ModelInfo(version_of(sha), sha, format, len(data), names.now_iso(), by, note)
     try:
-        store.create(BUCKET, model_key(info.version), data, content_type="application/octet-stream", metadata={"sha256": sha})
+        store.create(
+            BUCKET, model_key(info.version), data, content_type="application/octet-stream", metadata={"sha256": sha}
+        )
     except AlreadyExists:
         pass  # a retry after a lost answer, or the same model again: its info decides below
     try:
@@ -138,9 +140,7 @@ def read_alias(store: Store, alias: str) -> Alias:
     return Alias(alias, doc.get("version"), etag, history)
 
 
-def set_alias(
-    store: Store, read: Alias, to: str | None, *, by: str, forced: bool = False, why: str = ""
-) -> Alias:
+def set_alias(store: Store, read: Alias, to: str | None, *, by: str, forced: bool = False, why: str = "") -> Alias:
     """Point alias `read.name` at version `to` (None clears it), over exactly the alias document `read` was read
     as; AliasMoved if it changed since."""
     if to is None and read.name == CHAMPION:
@@ -156,5 +156,7 @@ def set_alias(
         else:
             etag = store.put_json(BUCKET, alias_key(read.name), doc, if_match=read.etag)
     except (AlreadyExists, Changed, NotFound):
-        raise AliasMoved(f"the {read.name} alias changed while this change was being made; nothing was written") from None
+        raise AliasMoved(
+            f"the {read.name} alias changed while this change was being made; nothing was written"
+        ) from None
     return Alias(read.name, to, etag, history)

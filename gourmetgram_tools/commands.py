@@ -123,8 +123,8 @@ def main() -> None:
     help="Four MinIO nodes, three NATS nodes (JetStream), two function replicas "
     "and the frontend on loopback, behind Debian's nginx (state in <data>/cluster).",
 )
-@click.option("--minio-port", type=int, help="MinIO API port (MINIO_API_PORT, 9000; the front door's with --cluster).")
-@click.option("--console-port", type=int, help="MinIO console port (MINIO_CONSOLE_PORT, 9001).")
+@click.option("--minio-port", type=int, help="MinIO API port (9000; the front door's with --cluster).")
+@click.option("--console-port", type=int, help="MinIO console port (9001).")
 @click.option("--function-port", type=int, help="Function port (FUNCTION_PORT, 8080; the first replica's).")
 @click.option("--web-port", type=int, help="Frontend port (WEB_PORT, 5000).")
 @click.option(
@@ -432,7 +432,7 @@ def review_import(file: Path) -> None:
 
 @main.command()
 @_data_option
-@click.option("--days", type=click.IntRange(1, 3660), help="The last N UTC days (QUALITY_WINDOW_DAYS).")
+@click.option("--days", type=click.IntRange(1, 3660), help="The last N UTC days (default 14).")
 @click.option("--since", help="From this UTC date (2026-11-20) or time, instead of --days.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "prometheus"]), default="text", show_default=True)
 @click.option("--charts", type=click.Path(file_okay=False, path_type=Path), help="Also write the charts (PNG) here.")

@@ -23,8 +23,8 @@ from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 from gourmetgram import names
+from gourmetgram.base_error import GourmetGramError
 from gourmetgram.cores import usable_cores
-from gourmetgram.errors import GourmetGramError
 
 DECODES = ("fast", "exact")
 # Names a browser on this machine uses for it; no other site's page can make a browser send them as Host.

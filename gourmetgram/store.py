@@ -21,13 +21,14 @@ from minio.helpers import MIN_PART_SIZE
 from minio.notificationconfig import NotificationConfig
 
 from gourmetgram import names
+from gourmetgram.base_error import GourmetGramError
 from gourmetgram.settings import SharedSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class StoreError(Exception):
+class StoreError(GourmetGramError):
     """Base of the store's errors."""
 
 

@@ -504,7 +504,7 @@ def export_dataset(out: Path, since: str | None, include_predicted: bool, min_co
     except Locked as exc:
         click.echo(f"another export is writing {out} ({exc.holder}): wait for it to end, or stop it", err=True)
         raise SystemExit(EXIT_FAILED) from None
-    except (exporting.Refused, NotALockFile) as exc:
+    except (exporting.ExportRefused, NotALockFile) as exc:
         click.echo(f"export refused: {exc}", err=True)
         raise SystemExit(EXIT_FAILED) from None
     except Terminated:

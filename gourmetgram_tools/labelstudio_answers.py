@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from gourmetgram import names
 from gourmetgram.terminal import printable
+from gourmetgram_tools.tool_error import ToolError
 
 # A task of the real export is about 2.4 KB with one answer (tests/fixtures/labelstudio-export.json, compact),
 # so this is some 13,000 tasks, far more than a review queue; measured on 2 busy cores, 32 MiB of such tasks
@@ -67,7 +68,7 @@ class Reading:
     problems: list[str] = field(default_factory=list)  # terminal-safe
 
 
-class BadTask(ValueError):
+class BadTask(ToolError, ValueError):
     """This task cannot be imported; the message says why (terminal-safe)."""
 
 

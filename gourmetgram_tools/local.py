@@ -25,17 +25,18 @@ from urllib.parse import urlsplit
 
 from gourmetgram.settings import Settings
 from gourmetgram_tools import nats_server
-from gourmetgram_tools.occupancy import Busy, FolderLock, check_ports, describe_port, holds_port
+from gourmetgram_tools.occupancy import FolderLock, Occupied, check_ports, describe_port, holds_port
 from gourmetgram_tools.ownership import NotTrusted
 from gourmetgram_tools.spawn import FUNCTION_MALLOC_ENV, Child, component_args, component_env, spawn, tail
 from gourmetgram_tools.supervise import Liveness, describe_exit
+from gourmetgram_tools.tool_error import ToolError
 from minio_config.apply import ConfigureError, configure
 from minio_config.desired import nats_env, webhook_env
 
 log = logging.getLogger(__name__)
 
 
-class StartupError(Exception):
+class StartupError(ToolError):
     """A part did not come up; the message says which and shows the end of its log."""
 
 
@@ -395,11 +396,11 @@ class LocalStack:
         lock = FolderLock(self.data_dir)
         try:
             lock.acquire()
-        except (Busy, NotTrusted) as exc:
+        except (Occupied, NotTrusted) as exc:
             raise StartupError(str(exc)) from None
         try:
             check_ports(self.ports())
-        except Busy as exc:
+        except Occupied as exc:
             lock.release()
             raise StartupError(str(exc)) from None
         self._lock = lock

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from gourmetgram.settings import Settings
 from gourmetgram_tools.ownership import NotTrusted, check_owner, check_private
+from gourmetgram_tools.tool_error import ToolError
 
 SECRETS_FILE = "secrets.json"
 CLI_FILE = "cli.json"
@@ -62,7 +63,7 @@ CLI_VARIABLES = (
 _URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
 
 
-class StateError(Exception):
+class StateError(ToolError):
     """A state file cannot be read or written; the message names it."""
 
 

@@ -15,7 +15,7 @@ from ingest import security
 from ingest.arrivals import Arrivals
 from ingest.event_reads import PAGE_SIZES, EventReads
 from ingest.login_limit import FailedLogins
-from ingest.nudge import Nudger
+from ingest.nudger import Nudger
 from ingest.recent_uploads import RecentUploads
 from ingest.server import body_limit
 

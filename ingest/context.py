@@ -11,7 +11,7 @@ from gourmetgram.store import Store
 from gourmetgram.waiter import OutcomeWaiter
 from ingest.event_reads import EventReads
 from ingest.login_limit import FailedLogins
-from ingest.nudge import Nudger
+from ingest.nudger import Nudger
 from ingest.recent_uploads import RecentUploads
 
 

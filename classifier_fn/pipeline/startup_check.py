@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from classifier_fn.function_error import FunctionError
 from gourmetgram.names import SUBSCRIBED_EVENTS as EVENTS
 from gourmetgram.names import TRANSPORT_ARNS
 from gourmetgram.settings import FunctionSettings
 from gourmetgram.store import Store, StoreError
 
 
-class UnsafeSubscription(Exception):
+class UnsafeSubscription(FunctionError):
     """The subscription would make the function trigger itself: refuse to run."""
 
 

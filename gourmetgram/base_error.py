@@ -3,5 +3,5 @@
 
 class GourmetGramError(Exception):
     """An error of GourmetGram's own: the foundation's errors derive from it directly, each part's through its
-    part's base (classifier_fn.errors.FunctionError, ingest.errors.FrontendError,
-    minio_config.errors.MinioConfigError, gourmetgram_tools.errors.ToolError)."""
+    part's base (classifier_fn.function_error.FunctionError, ingest.frontend_error.FrontendError,
+    minio_config.config_error.MinioConfigError, gourmetgram_tools.tool_error.ToolError)."""

@@ -1,6 +1,6 @@
-"""Request bodies for every endpoint: read with a cap while they stream in (and, where a door asks, within
+"""Request bodies for every endpoint: read with a cap while they stream in (and, where an endpoint asks, within
 a deadline and a budget of bytes shared by every reader), and JSON that must be an object; for the
-token-guarded doors (webhook, nudge), the token first."""
+token-guarded endpoints (webhook, nudge), the token first."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from classifier_fn.function_error import FunctionError
 
 
 class Refusal(FunctionError):
-    """A request a door turns away before any work: its answer, and the result its metric counts."""
+    """A request an endpoint turns away before any work: its answer, and the result its metric counts."""
 
     def __init__(self, status: int, error: str, result: str):
         super().__init__(error)

@@ -5,7 +5,7 @@ In this order, so that a slow or idle client holds nothing others need:
    as they arrive against a budget shared by every request (503 at once past it): a slow sender holds what
    it has sent, never a prediction slot;
 2. then one of predict_concurrency slots is taken (503 at once when none is free, the body dropped);
-3. decoding runs in the synchronous predictions' own lane (one photo at a time, on one of the workers'
+3. decoding runs apart from the pipeline's photos (one photo at a time, on one of the workers'
    decode slots), so predictions never take every core, nor the decode pixels, from the pipeline's photos.
 """
 

@@ -1,4 +1,5 @@
-"""The work queue: a live lane served first, a rate-limited backlog lane, the in-flight set, and the object
+"""The work queue: a live queue served first (the events), a rate-limited backlog queue (the reconciler's
+finds), the in-flight set, and the object
 versions this process deleted lately (an event that arrives for one of those needs no look at MinIO)."""
 
 from __future__ import annotations

@@ -51,6 +51,9 @@ class Outcome:
     quarantine_key: str | None = None  # rejected: where the object was moved
     model_version: str | None = None
     decode: str | None = None  # done: how the photo was decoded ("exact", or "fast 1/4": a JPEG at 1/4)
+    # The challenger's answer for this photo, labelled in the shadow (never in tags or the production path):
+    # {"model_version", "predicted_class", "class_index", "confidence"}. docs/contract.md#models.
+    shadow: dict | None = None
     reason: str | None = None
     attempts: int = 0
     worker: str | None = None

@@ -450,20 +450,54 @@ def quality(days: int | None, since: str | None, fmt: str, charts: Path | None) 
     s = _settings()
     now = time.time()
     start = exporting.parse_since(since) if since else idtime.last_days(days or s.quality_window_days, now)[0]
+    store = Store.connect(s)
     try:
-        reports = figures.load(Store.connect(s), s, start, now + 1)
+        photos = list(idtime.read_photos(store, s.bucket_events, start, now + 1))
+        roles = _roles(store) if fmt == "text" else {}
     except StoreError as exc:
         click.echo(f"cannot read the records: {_store_problem(exc, s)}", err=True)
         raise SystemExit(EXIT_FAILED) from None
+    reports = figures.compute(photos, s.review_confidence)
     if fmt == "json":
         click.echo(json.dumps([figures.to_json(r) for r in reports], indent=1))
     elif fmt == "prometheus":
         click.echo(quality_metrics.exposition(reports).decode(), nl=False)
     else:
         click.echo(report.text(reports, s.review_confidence, names.now_iso(start)[:10], names.now_iso(now)[:19]))
+        click.echo("\n".join(_comparisons([p.record for p in photos], roles)))
     if charts:
         for path in report.write_charts(reports, s.review_confidence, charts):
             click.echo(f"wrote {path}", err=True)
+
+
+def _roles(store) -> dict[str, str]:
+    """version -> the alias naming it now (champion, challenger); none when the registry cannot be read (the
+    comparisons are made from the records alone, and only named by the aliases)."""
+    from gourmetgram import model_registry
+    from gourmetgram.store import StoreError
+
+    try:
+        found = {alias: model_registry.read_alias(store, alias).version for alias in model_registry.ALIASES}
+    except StoreError:
+        return {}
+    return {version: alias for alias, version in found.items() if version}
+
+
+def _comparisons(records: list, roles: dict[str, str]) -> list[str]:
+    """The text of every pair of models that labelled the same reviewed photos (production and shadow)."""
+    from gourmetgram import model_comparison, model_registry
+    from gourmetgram.terminal import printable
+    from gourmetgram_tools import quality as report
+
+    by_alias = {alias: version for version, alias in roles.items()}
+    pairs = model_comparison.pairs_found(records)
+    champion, challenger = by_alias.get(model_registry.CHAMPION), by_alias.get(model_registry.CHALLENGER)
+    if champion and challenger:  # the champion and the challenger first (even before a paired photo exists)
+        pairs = [(champion, challenger)] + [p for p in pairs if set(p) != {champion, challenger}]
+    lines = []
+    for a, b in pairs:
+        lines += report.comparison_text(model_comparison.compare(records, a, b), roles)
+    return [printable(line) for line in lines]
 
 
 @main.command("export")
@@ -519,6 +553,204 @@ def export_dataset(out: Path, since: str | None, include_predicted: bool, min_co
         f"{done.unlabelled} photo(s) without a label left out; manifest {out / 'manifest.csv'}"
     )
     raise SystemExit(EXIT_FAILED if done.errors else EXIT_OK)
+
+
+@main.group()
+def model() -> None:
+    """The model registry in MinIO: add models, set the challenger, promote, roll back, compare."""
+
+
+def _registry_call(s: Settings, call):
+    """Run a registry change; a refusal or a concurrent change is said plainly and exits 1."""
+    from gourmetgram.model_registry import RegistryError
+    from gourmetgram.store import StoreError
+    from gourmetgram.terminal import printable
+
+    try:
+        return call()
+    except RegistryError as exc:
+        click.echo(printable(f"error: {exc}"), err=True)
+        raise SystemExit(EXIT_FAILED) from None
+    except StoreError as exc:
+        click.echo(printable(f"cannot reach the registry: {_store_problem(exc, s)}"), err=True)
+        raise SystemExit(EXIT_FAILED) from None
+
+
+@model.command("add")
+@_data_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--note", default="", help="What this model is (training data, date, run): shown by `model list`.")
+def model_add(file: Path, note: str) -> None:
+    """Store a model file (either course format) in the registry under its version, once it loads."""
+    from gourmetgram.store import Store
+    from gourmetgram.terminal import printable
+    from gourmetgram_tools import models
+
+    s = _settings()
+    info, new = _registry_call(s, lambda: models.add(Store.connect(s), file, note))
+    verb = "added" if new else "already in the registry:"
+    click.echo(printable(f"{verb} {info.version} ({info.format}, {info.size:,} bytes, sha256 {info.sha256})"))
+
+
+@model.command("list")
+@_data_option
+def model_list() -> None:
+    """The registered models, oldest first, with the aliases naming each."""
+    from gourmetgram.store import Store
+    from gourmetgram_tools import models
+
+    s = _settings()
+    for line in _registry_call(s, lambda: models.listing_lines(Store.connect(s))):
+        click.echo(line)
+
+
+@model.command("promote")
+@_data_option
+@click.argument("target", default="challenger", metavar="[VERSION|challenger]")
+@click.option("--force", is_flag=True, help="Promote even if the comparison says no (recorded as forced, with why).")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3660),
+    help="Compare on the photos uploaded in the last N UTC days (default 14).",
+)
+def model_promote(target: str, force: bool, days: int | None) -> None:
+    """Make a model the champion (what labels production), if it is at least as good as the champion on at
+    least MIN_PAIRED reviewed photos both labelled."""
+    from gourmetgram import idtime
+    from gourmetgram.store import Store
+    from gourmetgram.terminal import printable
+    from gourmetgram_tools import models
+    from gourmetgram_tools import quality as report
+
+    s = _settings()
+    store = Store.connect(s)
+    since, until = idtime.last_days(days or s.quality_window_days, time.time())
+
+    def records():
+        return [p.record for p in idtime.read_photos(store, s.bucket_events, since, until + 1)]
+
+    def attempt():
+        try:
+            return models.promote(store, target, records, force=force)
+        except models.Refused as exc:
+            return exc
+
+    done = _registry_call(s, attempt)
+    if isinstance(done, models.Refused):  # the comparison that says no, then why
+        if done.comparison is not None:
+            for line in report.comparison_text(done.comparison, {done.comparison.a: "champion"}):
+                click.echo(printable(line))
+        click.echo(printable(f"error: {done}"), err=True)
+        raise SystemExit(EXIT_FAILED)
+    if done.comparison is not None:
+        for line in report.comparison_text(done.comparison, {done.comparison.a: "champion"}):
+            click.echo(printable(line))
+    if not done.changed:
+        click.echo(printable(done.why))
+        return
+    forced = " (forced)" if done.forced else ""
+    click.echo(printable(f"champion: {done.previous or '-'} -> {done.version}{forced}: {done.why}"))
+    if done.challenger_cleared:
+        click.echo("the challenger alias is cleared (its model labels production now)")
+    if done.note:
+        click.echo(printable(done.note))
+
+
+@model.command("challenge")
+@_data_option
+@click.argument("version", required=False)
+@click.option("--clear", is_flag=True, help="Clear the challenger: no model labels in the shadow.")
+def model_challenge(version: str | None, clear: bool) -> None:
+    """Set the challenger: the model that labels every photo in the shadow, beside the champion."""
+    from gourmetgram.store import Store
+    from gourmetgram.terminal import printable
+    from gourmetgram_tools import models
+
+    if clear == (version is not None):
+        raise click.UsageError("give a VERSION (see `gourmetgram model list`), or --clear")
+    s = _settings()
+    previous, changed = _registry_call(s, lambda: models.challenge(Store.connect(s), version))
+    if not changed:
+        click.echo(printable(f"the challenger is {version or 'clear'} already: nothing changed"))
+    else:
+        click.echo(printable(f"challenger: {previous or '-'} -> {version or '(cleared)'}"))
+
+
+@model.command("rollback")
+@_data_option
+def model_rollback() -> None:
+    """Set the champion back to the model it named before its last change (no comparison: an emergency)."""
+    from gourmetgram.store import Store
+    from gourmetgram.terminal import printable
+    from gourmetgram_tools import models
+
+    s = _settings()
+    was, now = _registry_call(s, lambda: models.rollback(Store.connect(s)))
+    click.echo(printable(f"champion: {was} -> {now} (rolled back)"))
+
+
+@model.command("log")
+@_data_option
+def model_log() -> None:
+    """Every change of the champion and challenger aliases: when, who, from, to, forced, why."""
+    from gourmetgram.store import Store
+    from gourmetgram_tools import models
+
+    s = _settings()
+    for line in models.history_lines(_registry_call(s, lambda: models.history(Store.connect(s)))):
+        click.echo(line)
+
+
+@model.command("replay")
+@_data_option
+@click.option(
+    "--since",
+    callback=_age,
+    default="7d",
+    show_default=True,
+    metavar="AGE",
+    help="Photos uploaded this recently: 90m, 12h, 7d.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(0.1, 100.0),
+    default=4.0,  # replay.DEFAULT_RATE (not imported here: the CLI starts without loading every command)
+    show_default=True,
+    help="Photos read from production per second, at most.",
+)
+def model_replay(since: int, rate: float) -> None:
+    """Label, with the challenger, the reviewed photos it has not labelled yet (the record's shadow answer)."""
+    from gourmetgram.store import Store
+    from gourmetgram.terminal import printable
+    from gourmetgram_tools import replay
+
+    s = _settings()
+    store = Store.connect(s)
+    on_terminal = sys.stdout.isatty()
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if on_terminal:
+            if bar is None:
+                bar = click.progressbar(length=total, label="replaying", show_pos=True, show_eta=True)
+                bar.__enter__()
+            bar.update(1)
+            if done == total:
+                bar.__exit__(None, None, None)
+        elif done % replay.PROGRESS_EVERY == 0 or done == total:
+            click.echo(f"replayed {done} of {total}")
+
+    report = _registry_call(s, lambda: replay.replay(store, s, time.time() - since, rate=rate, progress=progress))
+    for problem in report.failed:
+        click.echo(printable(f"not scored: {problem}"), err=True)
+    click.echo(
+        printable(
+            f"{report.version}: {report.candidates} reviewed photo(s) without its answer; wrote {report.written}, "
+            f"{report.already} answered meanwhile, {report.missing} gone, {len(report.failed)} failed"
+        )
+    )
+    raise SystemExit(EXIT_FAILED if report.failed else EXIT_OK)
 
 
 @main.command()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import numbers
 import os
 import secrets
@@ -37,8 +38,9 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 import click
+from PIL import ImageOps
 
-from gourmetgram import idtime, names
+from gourmetgram import idtime, images, names
 from gourmetgram.outcome import Outcome, Status
 from gourmetgram.settings import Settings
 from gourmetgram.store import CorruptDocument, NotFound, ObjectInfo, Store
@@ -90,8 +92,15 @@ COLUMNS = (
     "record_etag",
     "sha256",
     "duplicate_ids",
+    "file_sha256",  # of the file, when it is a PNG made from the photo (`sha256` is the photo's)
 )
+# Columns later versions added: a manifest without them is still read.
+LATER_COLUMNS = ("sha256", "duplicate_ids", "file_sha256")
+REQUIRED_COLUMNS = tuple(c for c in COLUMNS if c not in LATER_COLUMNS)
 RANK = {"human": 3, "corrected": 2, "predicted": 1}
+# What torchvision's ImageFolder reads (torchvision.datasets.folder.IMG_EXTENSIONS). A photo of another format
+# (GIF, HEIC, HEIF, AVIF) is exported as a PNG: the course's trainer would otherwise skip it without a word.
+FOLDER_LOADER_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"})
 # How often a long run writes its manifest while it copies: what SIGKILL can cost is what was copied since.
 CHECKPOINT_S = 10.0
 
@@ -164,8 +173,24 @@ def choose(members: Iterable[Member]) -> Member | None:
 
 def path_of(content_sha256: str, member: Member) -> PurePosixPath:
     index = names.class_index(member.label.class_name)
-    suffix = PurePosixPath(member.fields["production_key"]).suffix
+    suffix = exported_suffix(PurePosixPath(member.fields["production_key"]).suffix)
     return PurePosixPath(split_of(content_sha256), f"class_{index:02d}", member.pid + suffix)
+
+
+def exported_suffix(production_suffix: str) -> str:
+    return production_suffix if production_suffix.lower() in FOLDER_LOADER_SUFFIXES else ".png"
+
+
+def for_folder_loaders(data: bytes, production_suffix: str, max_pixels: int) -> bytes:
+    """The file to export for a production photo: its own bytes when folder loaders read its format, else a
+    lossless PNG of its pixels, turned upright as it is shown (a GIF's first frame)."""
+    if exported_suffix(production_suffix) == production_suffix:
+        return data
+    with images.open_header(data, max_pixels) as image:
+        upright = ImageOps.exif_transpose(image.convert("RGB"))
+        out = io.BytesIO()
+        upright.save(out, "PNG")
+    return out.getvalue()
 
 
 @dataclass
@@ -256,7 +281,7 @@ def check_folder(out: Path) -> None:
     if (out / MANIFEST).exists():
         with open(out / MANIFEST, newline="") as f:
             header = next(csv.reader(f), [])
-        if not set(COLUMNS[:-2]) <= set(header):
+        if not set(REQUIRED_COLUMNS) <= set(header):
             raise ExportRefused(
                 f"{printable(str(out / MANIFEST))} is not an export's manifest: --out must be a folder "
                 "only export writes"
@@ -395,9 +420,12 @@ class _Run:
             # Every file is hashed (0.7 s for 1,000 photos of 270 KB, measured): a row whose sha256 is not its
             # file's is not followed, so a wrong one can neither make a photo another's duplicate nor send it to
             # a wrong split. Manifests from before content hashes have none: the file's bytes are the photo's.
-            sha = file_sha256(self.out / row["path"])
-            if sha is None or row.get("sha256") not in (None, "", sha):
+            on_disk = file_sha256(self.out / row["path"])
+            if on_disk is None or (row.get("file_sha256") or row.get("sha256")) not in (None, "", on_disk):
                 continue  # removed, replaced or moved by hand or by a dead run: the record decides again
+            sha = row["sha256"] if row.get("file_sha256") else on_disk  # the photo's own bytes decide its split
+            if not sha or (row.get("file_sha256") and split_of(sha) != row["split"]):
+                continue  # a converted file cannot show its photo's hash: at least its split must be that hash's
             ids = (row["id"], *(row.get("duplicate_ids") or "").split())
             if sha in self.copies:  # the same bytes exported twice under ids (before dedupe): one stays
                 (self.out / row["path"]).unlink()
@@ -476,19 +504,26 @@ class _Run:
             self.done.errors.append(f"skipped {member.pid}: {self.s.bucket_production}/{printable(key)} is gone")
             return None
         sha = hashlib.sha256(data).hexdigest()
-        self.owner[member.pid] = sha
         if sha in self.copies:
+            self.owner[member.pid] = sha
             return self.copies[sha]
+        try:
+            written = for_folder_loaders(data, PurePosixPath(key).suffix, self.s.max_pixels)
+        except images.ImageRefused as exc:
+            self.done.errors.append(f"skipped {member.pid}: {self.s.bucket_production}/{printable(key)}: {exc}")
+            return None
+        self.owner[member.pid] = sha
         path = path_of(sha, member)
         target = self.out / path
         real_folder(real_folder(target.parent.parent) / target.parent.name)
         partial = target.with_name(f".{target.name}.{self.token}{PARTIAL}")
-        write_new(partial, data)
+        write_new(partial, written)
+        row = _row(member, path, sha, head.etag, len(written), names.timestamp_tag())
+        if written is not data:
+            row["file_sha256"] = hashlib.sha256(written).hexdigest()
         with held():  # the file and the state that names it, together
             os.replace(partial, target)
-            copy = self.copies[sha] = Copy(
-                sha, _row(member, path, sha, head.etag, len(data), names.timestamp_tag()), str(path), fresh=True
-            )
+            copy = self.copies[sha] = Copy(sha, row, str(path), fresh=True)
             self.done.copied += 1
             if time.monotonic() - self.checkpoint >= self.checkpoint_s:
                 self.write()
@@ -541,6 +576,7 @@ class _Run:
         copy.row = {
             **_row(chosen, path, copy.sha256, copy.row["etag"], copy.row["bytes"], copy.row["exported_at"]),
             "duplicate_ids": " ".join(others),
+            "file_sha256": copy.row.get("file_sha256") or "",
         }
 
     def write(self) -> None:
@@ -557,7 +593,7 @@ def _sound(row: dict) -> bool:
     photo ids (a row edited into `../` or an odd id is not followed: its file is then left over, removed);
     its split, class folder, class index and class name agreeing, and the label the record column of its
     source gives (the label of an unchanged record is taken from its row: an edited one must not relabel it)."""
-    if any(row.get(column) is None for column in COLUMNS[:-2]):  # a short line (the last two came later)
+    if any(row.get(column) is None for column in REQUIRED_COLUMNS):  # a short line
         return False
     path = PurePosixPath(row["path"])
     ids = [row["id"], *(row.get("duplicate_ids") or "").split()]
@@ -636,6 +672,7 @@ def _row(member: Member, path: PurePosixPath, sha: str, etag: str, size: int | s
         "exported_at": exported_at,
         "sha256": sha,
         "duplicate_ids": "",
+        "file_sha256": "",
     }
 
 

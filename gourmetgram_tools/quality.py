@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gourmetgram import names
+from gourmetgram.model_comparison import Comparison
 from gourmetgram.quality import ModelQuality
 
 SHORT = ("Brd", "Dai", "Des", "Egg", "Fri", "Mea", "Noo", "Ric", "Sea", "Sou", "Veg")
@@ -47,6 +48,38 @@ def text(reports: list[ModelQuality], threshold: float, since: str, until: str) 
                 + "".join(f"{n:>5}" for n in d.classes)
             )
     return "\n".join(lines)
+
+
+def comparison_text(c: Comparison, roles: dict[str, str] | None = None) -> list[str]:
+    """Two models side by side on the reviewed photos both labelled; `roles` names a version's alias."""
+    roles = roles or {}
+
+    def name(version: str) -> str:
+        return f"{version} ({roles[version]})" if version in roles else version
+
+    def accuracy(correct: int, interval: tuple[float, float] | None) -> str:
+        if interval is None:
+            return "-"
+        return (
+            f"{_percent(correct / c.paired)} (95 % interval {_percent(interval[0])} to {_percent(interval[1])}), "
+            f"{correct} of {c.paired}"
+        )
+
+    lines = [
+        "",
+        f"{name(c.a)} against {name(c.b)}, on the {c.paired} reviewed photo(s) both labelled",
+        f"  {c.a}: {accuracy(c.a_correct, c.a_interval)}",
+        f"  {c.b}: {accuracy(c.b_correct, c.b_interval)}",
+        f"  only {c.a} right: {len(c.only_a)}; only {c.b} right: {len(c.only_b)} "
+        f"(McNemar exact, two-sided: p = {c.p_value:.3g})",
+        f"  same answer: {_percent(c.agreement)}",
+    ]
+    if c.paired:
+        lines.append(f"  answers (rows: {c.a}'s class, columns: {c.b}'s):")
+        lines.append("    " + " " * 16 + "".join(f"{s:>5}" for s in SHORT))
+        for i, row in enumerate(c.confusion):
+            lines.append(f"    {names.CLASSES[i]:16}" + "".join(f"{n:>5}" for n in row))
+    return lines
 
 
 def write_charts(reports: list[ModelQuality], threshold: float, folder: Path) -> list[Path]:

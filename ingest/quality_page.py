@@ -13,7 +13,7 @@ import time
 
 from flask import Blueprint, Response, jsonify, render_template, request
 
-from gourmetgram import idtime, names, quality, quality_metrics
+from gourmetgram import idtime, model_comparison, names, quality, quality_metrics
 from gourmetgram.store import StoreError
 from ingest import context, operator, review
 
@@ -32,25 +32,32 @@ def _bad_days():
     return jsonify({"error": f"days must be a whole number from 1 to {MAX_DAYS}, not {raw!r}"}), 400
 
 
-def _reports(days: int) -> list[quality.ModelQuality]:
+def _photos(days: int) -> list[idtime.Photo]:
     since, until = idtime.last_days(days, time.time())
-    return quality.load(context.store(), context.settings(), since, until + 1, review.records())
+    return list(
+        idtime.read_photos(context.store(), context.settings().bucket_events, since, until + 1, review.records())
+    )
 
 
 def _load():
-    """(days, reports, None) for the window asked, or (None, None, the error answer)."""
+    """(days, reports, comparisons, None) for the window asked, or (None, None, None, the error answer)."""
     days = _days()
     if days is None:
-        return None, None, _bad_days()
+        return None, None, None, _bad_days()
     try:
-        return days, _reports(days), None
+        photos = _photos(days)
     except StoreError as exc:
-        return None, None, (jsonify({"error": f"storage is unavailable: {exc}"}), 503)
+        return None, None, None, (jsonify({"error": f"storage is unavailable: {exc}"}), 503)
+    # Side by side: each pair of models that labelled the same reviewed photos, one in production and one in the
+    # shadow. The records say which, so the frontend needs no right on the models bucket.
+    records = [p.record for p in photos]
+    comparisons = [model_comparison.compare(records, a, b) for a, b in model_comparison.pairs_found(records)]
+    return days, quality.compute(photos, context.settings().review_confidence), comparisons, None
 
 
 @bp.get("/quality")
 def page():
-    days, reports, refusal = _load()
+    days, reports, comparisons, refusal = _load()
     if refusal:
         return refusal
     from gourmetgram import quality_charts  # matplotlib: loaded by the first operator who asks, not at start
@@ -66,6 +73,7 @@ def page():
     return render_template(
         "quality.html",
         reports=list(zip(reports, charts, strict=True)),
+        comparisons=comparisons,
         days=days,
         classes=names.CLASSES,
         threshold=threshold,
@@ -74,7 +82,7 @@ def page():
 
 @bp.get("/quality/metrics")
 def metrics():
-    _, reports, refusal = _load()
+    _, reports, _, refusal = _load()
     if refusal:
         return refusal
     return Response(quality_metrics.exposition(reports), content_type="text/plain; version=0.0.4; charset=utf-8")

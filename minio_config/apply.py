@@ -11,7 +11,7 @@ from minio.commonconfig import ENABLED, Filter
 from minio.error import MinioAdminException, S3Error
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from minio.minioadmin import MinioAdmin
-from minio.notificationconfig import NotificationConfig, QueueConfig
+from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
 from minio.versioningconfig import VersioningConfig
 
 from gourmetgram import names
@@ -159,7 +159,12 @@ def _subscribe(mc: Minio, sub: Subscription, settings: Settings) -> None:
     # PutBucketNotification replaces the whole document: keep every rule that is not ours.
     config = current.read_notification(mc, sub.bucket)
     others = [q for q in config.queue_config_list if q.queue != sub.arn and q.queue not in sub.others]
-    ours = QueueConfig(queue=sub.arn, events=list(sub.events), config_id=sub.config_id)
+    ours = QueueConfig(
+        queue=sub.arn,
+        events=list(sub.events),
+        config_id=sub.config_id,
+        prefix_filter_rule=PrefixFilterRule(sub.prefix) if sub.prefix else None,
+    )
     merged = NotificationConfig(
         cloud_func_config_list=config.cloud_func_config_list,
         queue_config_list=others + [ours],

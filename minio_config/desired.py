@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gourmetgram import bus, names
+from gourmetgram import bus, model_registry, names
 from gourmetgram.names import SUBSCRIBED_EVENTS as EVENTS
 from gourmetgram.names import TARGET_ID
 from gourmetgram.names import WEBHOOK_ARN as ARN  # noqa: F401 (the default transport's ARN, for callers)
@@ -21,12 +21,21 @@ class Subscription:
     arn: str
     events: tuple[str, ...]
     config_id: str = CONFIG_ID
+    prefix: str | None = None  # only keys under it notify
 
     @property
     def others(self) -> frozenset[str]:
         """Our ARNs of the other transport: a rule naming one is removed (every photo would come twice)."""
         return OUR_ARNS - {self.arn}
 
+
+# An alias change in `models` reaches the function through the same target as the photos' events, so a new
+# champion is followed at once (the function also checks every 30 s, in case the event is lost). Only the
+# aliases notify: adding a model file changes nothing the function serves. Every creation event counts here:
+# the function never writes to `models`, so no event of this rule can come from the function itself.
+MODELS_CONFIG_ID = "gourmetgram-model-aliases"
+MODELS_EVENTS = ("s3:ObjectCreated:*",)
+MODELS_PREFIX = "aliases/"
 
 EXPIRY_RULE_ID = "gourmetgram-quarantine-expiry"
 
@@ -46,14 +55,24 @@ class Desired:
     # Buckets with versioning on: in `incoming`, the function deletes exactly the version it read, in one
     # request (MinIO ignores If-Match on DeleteObject), so a newer upload under the same key survives.
     versioned: tuple[str, ...] = ()
+    # Subscriptions besides the photos' one (the models bucket's aliases).
+    more_subscriptions: tuple[Subscription, ...] = ()
+
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        return (self.subscription, *self.more_subscriptions)
 
 
 def desired(settings: Settings) -> Desired:
     return Desired(
-        buckets=settings.buckets,
+        buckets=(*settings.buckets, model_registry.BUCKET),
         subscription=Subscription(settings.bucket_incoming, settings.transport_arn, EVENTS),
         expiry=Expiry(settings.bucket_quarantine, settings.quarantine_expiry_days or None),
-        versioned=(settings.bucket_incoming,),
+        # `models`: a model file or an alias overwritten by mistake can be brought back (`mc cp --version-id`).
+        versioned=(settings.bucket_incoming, model_registry.BUCKET),
+        more_subscriptions=(
+            Subscription(model_registry.BUCKET, settings.transport_arn, MODELS_EVENTS, MODELS_CONFIG_ID, MODELS_PREFIX),
+        ),
     )
 
 

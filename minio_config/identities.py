@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gourmetgram import model_registry
 from gourmetgram.settings import Settings, SettingsError
 
 COMPONENTS = ("function", "web")
@@ -79,6 +80,10 @@ def function_policy(s: Settings) -> dict:
         # and whether `incoming` keeps versions.
         ("CheckSubscriptions", ["s3:GetBucketNotification"], [_bucket(b) for b in s.buckets]),
         ("CheckVersioning", ["s3:GetBucketVersioning"], [_bucket(s.bucket_incoming)]),
+        # The function follows the aliases and loads the model they name; only the operator (root) writes
+        # models and aliases, so a compromised function cannot choose what labels production.
+        ("ReadModels", ["s3:GetObject"], [_objects(model_registry.BUCKET)]),
+        ("ListModels", ["s3:ListBucket"], [_bucket(model_registry.BUCKET)]),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from gourmetgram import model_registry
 from minio_config.current import Current, IdentityState
 from minio_config.desired import Desired, Expiry, Subscription
 from minio_config.identities import Identity, normalized
@@ -31,7 +32,8 @@ class Subscribe:
         s = self.subscription
         verb = "replace" if self.replaces else "add"
         dropped = "".join(f"; remove {s.bucket} -> {arn}" for arn in self.drops)
-        return f"{verb} subscription {s.bucket} -> {s.arn} on {', '.join(s.events)}{dropped}"
+        keys = f" (keys under {s.prefix})" if s.prefix else ""
+        return f"{verb} subscription {s.bucket}{keys} -> {s.arn} on {', '.join(s.events)}{dropped}"
 
     def mc(self, alias: str) -> str:
         s = self.subscription
@@ -41,9 +43,20 @@ class Subscribe:
             removals + f"# mc cannot subscribe to exact event names; the step is PutBucketNotification on "
             f"{s.bucket}:\n#   <QueueConfiguration><Id>{s.config_id}</Id><Queue>{s.arn}</Queue>"
             + "".join(f"<Event>{e}</Event>" for e in s.events)
+            + (
+                f"<Filter><S3Key><FilterRule><Name>prefix</Name><Value>{s.prefix}</Value></FilterRule></S3Key></Filter>"
+                if s.prefix
+                else ""
+            )
             + "</QueueConfiguration>\n"
             f"mc event list {alias}/{s.bucket}   # check: {s.arn} {','.join(s.events)}"
         )
+
+
+REASONS_FOR_VERSIONS = {
+    "incoming": "the function deletes exactly the version it read",
+    model_registry.BUCKET: "a model or an alias written by mistake can be brought back",
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +64,8 @@ class EnableVersioning:
     bucket: str
 
     def describe(self) -> str:
-        return f"turn versioning on for {self.bucket} (the function deletes exactly the version it read)"
+        why = REASONS_FOR_VERSIONS.get(self.bucket, "")
+        return f"turn versioning on for {self.bucket}" + (f" ({why})" if why else "")
 
     def mc(self, alias: str) -> str:
         return f"mc version enable {alias}/{self.bucket}"
@@ -134,13 +148,13 @@ def plan(want: Desired, have: Current) -> list[Step]:
     steps: list[Step] = [CreateBucket(b) for b in want.buckets if b not in have.buckets]
     # Suspended counts as off: new uploads would get the "null" version, and lose the exact delete.
     steps += [EnableVersioning(b) for b in want.versioned if have.versioning.get(b) != "Enabled"]
-    sub = want.subscription
-    rules = have.rules.get(sub.bucket, ())
-    ours = [r for r in rules if r.arn == sub.arn]
-    drops = tuple(sorted({r.arn for r in rules if r.arn in sub.others}))
-    exact = [r for r in ours if set(r.events) == set(sub.events) and r.prefix is None and r.suffix is None]
-    if not exact or len(ours) > 1 or drops:
-        steps.append(Subscribe(sub, replaces=bool(ours), drops=drops))
+    for sub in want.subscriptions:
+        rules = have.rules.get(sub.bucket, ())
+        ours = [r for r in rules if r.arn == sub.arn]
+        drops = tuple(sorted({r.arn for r in rules if r.arn in sub.others}))
+        exact = [r for r in ours if set(r.events) == set(sub.events) and r.prefix == sub.prefix and r.suffix is None]
+        if not exact or len(ours) > 1 or drops:
+            steps.append(Subscribe(sub, replaces=bool(ours), drops=drops))
     expiry = want.expiry
     if expiry is not None and have.expiry_days.get(expiry.bucket) != expiry.days:
         steps.append(SetExpiry(expiry))

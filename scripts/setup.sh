@@ -85,7 +85,8 @@ stamp="$VENV/.pyproject.sha256"
 want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   log "installing Python packages into $VENV (first time: a few minutes, torch is large)"
-  python3 -m venv "$VENV"
+  # An existing venv is kept as it is: made again by another python3 (another PATH), its packages break.
+  [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --upgrade pip
   "$VENV/bin/pip" install --quiet -e "$ROOT[test]"
   echo "$want" > "$stamp"

@@ -328,6 +328,74 @@ def test_imagefolder_reads_the_class_of_every_file_as_the_manifest_says(fake_sto
     assert seen == len(rows) == 8
 
 
+def test_phone_photos_and_gifs_are_exported_as_pngs_that_imagefolder_reads(fake_store, settings, tmp_path):
+    import io
+
+    from PIL import Image
+    from torchvision import datasets
+
+    from tests import phone_photos
+
+    # GIVEN reviewed photos as phones and GIF makers send them, and one whose bytes are no image at all
+    gif = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(gif, "GIF")
+    sent = {".heic": phone_photos.heic(), ".avif": phone_photos.avif(), ".gif": gif.getvalue()}
+    photos = {
+        ext: seed_photo(fake_store, T0 + i, "Egg", 0.5, human_label="Soup", data=data, ext=ext)
+        for i, (ext, data) in enumerate(sent.items())
+    }
+    broken = seed_photo(fake_store, T0 + 9, "Egg", 0.5, human_label="Soup", data=b"not a photo", ext=".heif")
+    done = run(fake_store, settings, tmp_path)
+    rows = manifest(tmp_path)
+    # THEN each is a PNG of its pixels (ImageFolder would skip .heic, .avif and .gif without a word), split by
+    # the photo's own bytes, and the file that cannot be decoded is named and left out
+    assert set(rows) == {p.id for p in photos.values()} and done.copied == 3
+    assert any(broken.id in e for e in done.errors)
+    for ext, record in photos.items():
+        row = rows[record.id]
+        assert row["path"].endswith(".png") and row["sha256"] == sha(sent[ext])
+        assert row["split"] == export.split_of(sha(sent[ext]))
+        assert row["file_sha256"] == sha((tmp_path / row["path"]).read_bytes())
+        with Image.open(tmp_path / row["path"]) as image:
+            assert image.format == "PNG" and image.mode == "RGB"
+    loaded = [
+        s
+        for split in ("training", "validation", "evaluation")
+        for s in datasets.ImageFolder(str(tmp_path / split), allow_empty=True).samples
+    ]
+    assert sorted(os.path.relpath(p, tmp_path) for p, _ in loaded) == sorted(r["path"] for r in rows.values())
+    assert {target for _, target in loaded} == {names.class_index("Soup")}
+    # a second run keeps the PNGs without reading them again (only the undecodable photo is tried, and named, again)
+    fake_store.calls.clear()
+    again = run(fake_store, settings, tmp_path)
+    assert fake_store.calls.count("read") == 1 and any(broken.id in e for e in again.errors)
+    assert again.kept == 3 and manifest(tmp_path) == rows
+
+
+def test_a_converted_files_row_claiming_a_hash_of_another_split_is_not_followed(fake_store, settings, tmp_path):
+    import io
+
+    from PIL import Image
+
+    gif = io.BytesIO()
+    Image.new("RGB", (8, 8), (0, 90, 0)).save(gif, "GIF")
+    record = seed_photo(fake_store, T0, "Egg", 0.5, human_label="Soup", data=gif.getvalue(), ext=".gif")
+    run(fake_store, settings, tmp_path)
+    row = manifest(tmp_path)[record.id]
+    # GIVEN a hand edit that gives the PNG the hash of other bytes, which belong in another split
+    forged = next(h for h in (sha(b"%d" % i) for i in range(100)) if export.split_of(h) != row["split"])
+    with open(tmp_path / export.MANIFEST, newline="") as f:
+        lines = list(csv.DictReader(f))
+    lines[0]["sha256"] = forged
+    with open(tmp_path / export.MANIFEST, "w", newline="") as f:
+        writer = csv.DictWriter(f, export.COLUMNS)
+        writer.writeheader()
+        writer.writerows(lines)
+    # THEN the row is not followed: its file is removed as a leftover and the photo exported again from its record
+    again = run(fake_store, settings, tmp_path)
+    assert (again.leftovers, again.copied) == (1, 1) and manifest(tmp_path)[record.id]["sha256"] == row["sha256"]
+
+
 # --- identical photos: one split, one file -------------------------------------------------------------------
 
 

@@ -46,6 +46,8 @@ def test_the_function_may_work_incoming_and_write_results_and_nothing_more():
         ("s3:PutObject", "arn:aws:s3:::events/*"),
         *(("s3:GetBucketNotification", f"arn:aws:s3:::{b}") for b in buckets),
         ("s3:GetBucketVersioning", "arn:aws:s3:::incoming"),  # the start-up check: does incoming keep versions
+        ("s3:GetObject", "arn:aws:s3:::models/*"),  # follows the aliases and loads the model they name
+        ("s3:ListBucket", "arn:aws:s3:::models"),  # read only: no PutObject on models, the operator decides
     }
 
 
@@ -53,7 +55,7 @@ def test_policies_follow_the_configured_bucket_names():
     s = Settings(bucket_incoming="in-x", bucket_production="prod-x", bucket_quarantine="q-x", bucket_events="ev-x")
     for policy in (function_policy(s), web_policy(s)):
         buckets = {r.removeprefix("arn:aws:s3:::").split("/")[0] for _, r in rights(policy)}
-        assert buckets <= {"in-x", "prod-x", "q-x", "ev-x"}
+        assert buckets <= {"in-x", "prod-x", "q-x", "ev-x", "models"}
     assert ("s3:DeleteObject", "arn:aws:s3:::in-x/*") in rights(function_policy(s))
 
 

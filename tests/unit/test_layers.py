@@ -4,6 +4,7 @@ only the foundation, the tools anything. A shortcut between floors fails here, l
 from __future__ import annotations
 
 import ast
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,20 @@ def test_the_check_sees_a_part_importing_another_part(monkeypatch):
     )
     with pytest.raises(AssertionError, match="ingest.validate imports minio_config"):
         test_imports_only_run_downward(bad)
+
+
+def _drawing_script():
+    spec = importlib.util.spec_from_file_location("draw_layers", ROOT / "scripts" / "draw_layers.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_the_drawing_of_the_layers_is_the_codes_and_every_arrow_runs_down():
+    draw = _drawing_script()
+    edges = draw.arrows()
+    assert set(draw.PACKAGES) == set(MAY_IMPORT)
+    assert edges and all(there in MAY_IMPORT[here] for here, there in edges)
+    assert draw.DRAWING.read_text() == draw.svg(edges), "docs/layers.svg is stale: python scripts/draw_layers.py"
+    # an import added between packages changes the drawing
+    assert draw.svg(edges | {(FOUNDATION, "ingest")}) != draw.svg(edges)

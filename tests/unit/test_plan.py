@@ -1,10 +1,11 @@
+import dataclasses
 import json
 
 import pytest
 
 from gourmetgram.settings import Settings
 from minio_config.current import Current, IdentityState, QueueRule, UserState
-from minio_config.desired import ARN, EVENTS, desired
+from minio_config.desired import ARN, EVENTS, Subscription, desired
 from minio_config.identities import identities
 from minio_config.plan import (
     AttachPolicy,
@@ -21,25 +22,34 @@ from minio_config.plan import (
 WANT = desired(Settings())
 OURS = QueueRule(ARN, EVENTS, "gourmetgram-classifier", None, None)
 OTHER = QueueRule("arn:minio:sqs::AUDIT:webhook", ("s3:ObjectCreated:*",), "audit", None, None)
-ALL_BUCKETS = frozenset({"incoming", "production", "quarantine", "events"})
-VERSIONED = {"incoming": "Enabled"}
+ALL_BUCKETS = frozenset({"incoming", "production", "quarantine", "events", "models"})
+VERSIONED = {"incoming": "Enabled", "models": "Enabled"}
+MODELS_RULE = QueueRule(ARN, ("s3:ObjectCreated:*",), "gourmetgram-model-aliases", "aliases/", None)
+MODELS_RULES = {"models": (MODELS_RULE,)}  # the models bucket as configure leaves it
 
 
 def buckets_configured(rules=(OURS, OTHER), days=None, versioning=None) -> Current:
     """A server where `configure` ran (with these subscriptions, expiry days and versioning on `incoming`)."""
-    return Current(ALL_BUCKETS, {"incoming": rules}, days or {}, VERSIONED if versioning is None else versioning)
+    return Current(
+        ALL_BUCKETS, {**MODELS_RULES, "incoming": rules}, days or {}, VERSIONED if versioning is None else versioning
+    )
 
 
-def test_a_fresh_server_gets_four_buckets_and_the_subscription():
+def test_a_fresh_server_gets_five_buckets_and_the_subscriptions():
     steps = plan(WANT, Current(frozenset(), {}))
     assert [s.bucket for s in steps if isinstance(s, CreateBucket)] == [
         "incoming",
         "production",
         "quarantine",
         "events",
+        "models",
     ]
-    [sub] = [s for s in steps if isinstance(s, Subscribe)]
-    assert sub.subscription.events == EVENTS and not sub.replaces
+    [sub, models] = [s for s in steps if isinstance(s, Subscribe)]
+    assert sub.subscription.events == EVENTS and not sub.replaces and sub.subscription.prefix is None
+    # The models bucket's aliases notify the same target: an alias change reaches the function at once.
+    assert models.subscription == Subscription(
+        "models", ARN, ("s3:ObjectCreated:*",), "gourmetgram-model-aliases", "aliases/"
+    )
 
 
 def test_a_configured_server_needs_nothing():
@@ -47,12 +57,17 @@ def test_a_configured_server_needs_nothing():
 
 
 @pytest.mark.parametrize("status", ["Off", "Suspended"])
-def test_versioning_is_turned_on_for_incoming_alone(status):
-    assert WANT.versioned == ("incoming",)
-    [step] = plan(WANT, buckets_configured(versioning={"incoming": status}))
+def test_versioning_is_turned_on_for_incoming_and_models_alone(status):
+    assert WANT.versioned == ("incoming", "models")
+    [step] = plan(WANT, buckets_configured(versioning={"incoming": status, "models": "Enabled"}))
     assert step == EnableVersioning("incoming") and step.mc("local") == "mc version enable local/incoming"
+    [step] = plan(WANT, buckets_configured(versioning={"incoming": "Enabled", "models": status}))
+    assert step == EnableVersioning("models") and step.mc("local") == "mc version enable local/models"
+    assert (
+        step.describe() == "turn versioning on for models (a model or an alias written by mistake can be brought back)"
+    )
     fresh = plan(WANT, Current(frozenset(), {}))
-    assert [type(s).__name__ for s in fresh][:5] == ["CreateBucket"] * 4 + ["EnableVersioning"]
+    assert [type(s).__name__ for s in fresh][:7] == ["CreateBucket"] * 5 + ["EnableVersioning"] * 2
 
 
 def test_a_wider_subscription_of_ours_is_replaced_and_others_are_left_alone():
@@ -160,16 +175,19 @@ def test_jetstream_subscribes_to_the_nats_target_and_removes_our_webhook_rule():
     want = desired(Settings(event_transport="jetstream"))
     assert want.subscription.arn == "arn:minio:sqs::GOURMETGRAM:nats"
     # WHEN the transport is JetStream
-    [step] = plan(want, buckets_configured())
+    [step, models] = plan(want, buckets_configured())
     # THEN one step puts our NATS rule and removes our webhook rule (every photo would come twice), and says so
     assert isinstance(step, Subscribe) and step.drops == (ARN,) and not step.replaces
     assert f"mc event rm local/incoming {ARN}" in step.mc("local") and "remove incoming ->" in step.describe()
+    assert models.subscription.bucket == "models" and models.drops == (ARN,)  # the aliases' events move too
     # AND once done, nothing is left to do
     nats = QueueRule(want.subscription.arn, EVENTS, "gourmetgram-classifier", None, None)
-    assert plan(want, buckets_configured(rules=(nats, OTHER))) == []
-    # AND back on the webhook, the NATS rule goes
-    [back] = plan(WANT, buckets_configured(rules=(nats, OTHER)))
-    assert back.drops == ("arn:minio:sqs::GOURMETGRAM:nats",)
+    nats_models = dataclasses.replace(MODELS_RULE, arn=want.subscription.arn)
+    done = Current(ALL_BUCKETS, {"incoming": (nats, OTHER), "models": (nats_models,)}, {}, VERSIONED)
+    assert plan(want, done) == []
+    # AND back on the webhook, the NATS rules go
+    [back, back_models] = plan(WANT, done)
+    assert back.drops == back_models.drops == ("arn:minio:sqs::GOURMETGRAM:nats",)
 
 
 # --- what `configure` prints for each step (its --dry-run is the operator's whole view of the plan) ----------
@@ -180,7 +198,7 @@ SUB_EVENTS = (
 
 
 def test_a_new_subscription_is_described_and_shown_as_its_api_call():
-    [step] = plan(WANT, Current(ALL_BUCKETS, {}, {}, VERSIONED))
+    [step] = plan(WANT, Current(ALL_BUCKETS, MODELS_RULES, {}, VERSIONED))
     assert step.describe() == f"add subscription incoming -> {ARN} on {SUB_EVENTS}"
     assert step.mc("local").splitlines() == [
         "# mc cannot subscribe to exact event names; the step is PutBucketNotification on incoming:",
@@ -193,10 +211,10 @@ def test_a_new_subscription_is_described_and_shown_as_its_api_call():
 
 def test_a_subscription_of_ours_with_a_filter_or_a_twin_is_replaced():
     filtered = QueueRule(ARN, EVENTS, "x", "photos/", None)
-    [step] = plan(WANT, Current(ALL_BUCKETS, {"incoming": (filtered,)}, {}, VERSIONED))
+    [step] = plan(WANT, Current(ALL_BUCKETS, {**MODELS_RULES, "incoming": (filtered,)}, {}, VERSIONED))
     assert step.describe() == f"replace subscription incoming -> {ARN} on {SUB_EVENTS}"
     twin = QueueRule(ARN, EVENTS, "y", None, ".jpg")
-    [step] = plan(WANT, Current(ALL_BUCKETS, {"incoming": (OURS, twin)}, {}, VERSIONED))
+    [step] = plan(WANT, Current(ALL_BUCKETS, {**MODELS_RULES, "incoming": (OURS, twin)}, {}, VERSIONED))
     assert isinstance(step, Subscribe) and step.replaces
 
 
@@ -206,10 +224,10 @@ def test_a_bucket_step_is_described():
 
 
 def test_removing_the_quarantine_expiry_is_described():
-    [removal] = plan(WANT, Current(ALL_BUCKETS, {"incoming": (OURS,)}, {"quarantine": 30}, VERSIONED))
+    [removal] = plan(WANT, Current(ALL_BUCKETS, {**MODELS_RULES, "incoming": (OURS,)}, {"quarantine": 30}, VERSIONED))
     assert removal.describe() == "remove the expiry rule of quarantine (keep everything)"
     want = desired(Settings(quarantine_expiry_days=7))
-    [step] = plan(want, Current(ALL_BUCKETS, {"incoming": (OURS,)}, {}, VERSIONED))
+    [step] = plan(want, Current(ALL_BUCKETS, {**MODELS_RULES, "incoming": (OURS,)}, {}, VERSIONED))
     assert step.describe() == "expire objects in quarantine after 7 days"
     assert step.mc("local") == (
         "mc ilm rule add --expire-days 7 local/quarantine   # rule id gourmetgram-quarantine-expiry"
@@ -254,3 +272,30 @@ def test_detaching_and_attaching_are_described_together():
     )
     [step] = plan_identities(IDENTITIES, configured(user=UserState(True, True, ("readwrite", "gourmetgram-web"))))
     assert step.describe() == "detach policy readwrite from user gourmetgram-web"
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        (),  # never subscribed
+        (QueueRule(ARN, ("s3:ObjectCreated:*",), "x", None, None),),  # every key: model files too
+        (QueueRule(ARN, ("s3:ObjectCreated:Put",), "x", "aliases/", None),),  # fewer events
+        (MODELS_RULE, QueueRule(ARN, ("s3:ObjectCreated:*",), "y", "versions/", None)),  # a twin
+    ],
+)
+def test_the_models_subscription_is_made_exact_and_others_are_left_alone(rules):
+    have = Current(ALL_BUCKETS, {"incoming": (OURS,), "models": (*rules, OTHER)}, {}, VERSIONED)
+    [step] = plan(WANT, have)
+    assert isinstance(step, Subscribe) and step.subscription.bucket == "models"
+    assert step.replaces == bool(rules)
+    assert step.describe().endswith(f"subscription models (keys under aliases/) -> {ARN} on s3:ObjectCreated:*")
+    assert "<Name>prefix</Name><Value>aliases/</Value>" in step.mc("local")
+    assert plan(WANT, Current(ALL_BUCKETS, {"incoming": (OURS,), "models": (MODELS_RULE, OTHER)}, {}, VERSIONED)) == []
+
+
+def test_the_models_subscription_follows_the_transport():
+    want = desired(Settings(event_transport="jetstream"))
+    nats = "arn:minio:sqs::GOURMETGRAM:nats"
+    incoming = QueueRule(nats, EVENTS, "gourmetgram-classifier", None, None)
+    [step] = plan(want, Current(ALL_BUCKETS, {"incoming": (incoming,), **MODELS_RULES}, {}, VERSIONED))
+    assert step.subscription.bucket == "models" and step.subscription.arn == nats and step.drops == (ARN,)

@@ -51,3 +51,23 @@ def test_a_bad_window_is_a_400(client, days):
     for path in ("/quality", "/quality/metrics"):
         r = client.get(f"{path}?days={days}", headers=BEARER)
         assert r.status_code == 400 and "from 1 to 366" in r.get_json()["error"]
+
+
+def test_the_page_shows_champion_and_challenger_side_by_side_on_the_same_reviewed_photos(client, fake_store):
+    from gourmetgram import outcome
+
+    now = time.time()
+    # (production's class, the shadow's class, the reviewer's): the challenger gets two the champion missed
+    answers = [("Soup", "Soup", "Soup")] * 3 + [("Rice", "Egg", "Egg")] * 2 + [("Egg", "Rice", "Egg")]
+    for i, (production, shadow, human) in enumerate([*answers, ("Soup", "Rice", None)]):
+        record = seed_photo(fake_store, now - 600 - i, production, 0.9, human_label=human, model_version="food11-a")
+        shadow_answer = {"model_version": "food11-b", "predicted_class": shadow, "class_index": 0, "confidence": 0.5}
+        outcome.update(fake_store, "events", record.id, lambda r, s=shadow_answer: setattr(r, "shadow", s) or r)
+    html = client.get("/quality", headers=BEARER).get_data(as_text=True)
+    [section] = re.findall(
+        r'<section class="card comparison" data-models="food11-a food11-b">(.*?)</section>', html, re.S
+    )
+    assert "On the 6 reviewed photo(s) both labelled" in section
+    assert "66.7 % (30.0 to 90.3 %, 4 of 6)" in section and "83.3 % (43.6 to 97.0 %, 5 of 6)" in section
+    assert re.findall(r'class="only">(\d+)<', section) == ["1", "2"]
+    assert "p = 1" in section and "the same answer on 50.0 % of them" in section

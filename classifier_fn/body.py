@@ -70,7 +70,7 @@ class OverBudget(FunctionError):
 
 
 @dataclass(frozen=True)
-class Pace:
+class BodyPace:
     """How long a body may take to arrive: `grace_s`, plus its length at `min_bytes_per_s`."""
 
     grace_s: float

@@ -28,7 +28,7 @@ from classifier_fn.body import (
     Holding,
     NotAnObject,
     OverBudget,
-    Pace,
+    BodyPace,
     json_object,
     read_capped,
 )
@@ -77,7 +77,7 @@ async def _receive(request: Request, rt: Runtime, holding: Holding) -> bytearray
     s = rt.settings
     limit = body_limit(s.max_object_bytes)
     too_large = f"image over {s.max_object_bytes:,} bytes (the body may be at most {limit:,})"
-    pace = Pace(s.predict_body_grace_s, s.predict_body_min_bytes_per_s)
+    pace = BodyPace(s.predict_body_grace_s, s.predict_body_min_bytes_per_s)
     allowed_s = pace.allowed_s(request, limit)
     try:
         return await read_capped(request, limit, allowed_s, holding)

@@ -23,12 +23,12 @@ from starlette.responses import JSONResponse
 
 from classifier_fn import runtime
 from classifier_fn.body import (
+    BodyPace,
     BodyTimeout,
     BodyTooLarge,
     Holding,
     NotAnObject,
     OverBudget,
-    BodyPace,
     json_object,
     read_capped,
 )

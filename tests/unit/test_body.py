@@ -6,7 +6,7 @@ import anyio
 import pytest
 from starlette.requests import Request
 
-from classifier_fn.body import BodyTimeout, BodyTooLarge, ByteBudget, OverBudget, BodyPace, read_capped
+from classifier_fn.body import BodyPace, BodyTimeout, BodyTooLarge, ByteBudget, OverBudget, read_capped
 
 
 def request_of(chunks, content_length: int | None = None, stall: bool = False) -> Request:

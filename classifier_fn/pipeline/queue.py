@@ -72,7 +72,7 @@ class WorkQueue:
             return True
 
     def wait_for_backlog_room(self, timeout: float) -> bool:
-        """Block until the backlog lane has room (True) or `timeout` passes or the queue closes (False)."""
+        """Block until the backlog queue has room (True) or `timeout` passes or the queue closes (False)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while len(self._backlog) >= self.backlog_capacity and not self._closed:
@@ -83,7 +83,7 @@ class WorkQueue:
             return not self._closed
 
     def offer_when_room(self, item: Item, stop: threading.Event) -> Offered:
-        """Queue `item`, waiting for backlog room if its lane is full; never twice (HELD) and never once
+        """Queue `item`, waiting for backlog room if its queue is full; never twice (HELD) and never once
         `stop` is set or the queue is closed (DEFERRED: the next pass takes it)."""
         while not self.offer(item):
             if self.holds(item.bucket, item.key, item.etag):

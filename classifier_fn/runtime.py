@@ -20,7 +20,7 @@ from classifier_fn.pipeline.startup_check import CheckReport
 from gourmetgram import held_nudge
 from gourmetgram.cores import usable_cores
 from gourmetgram.retry import RetryingStore
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FunctionSettings
 from gourmetgram.store import Store
 
 PREDICT_DECODES = 1  # synchronous predictions decoding at once
@@ -28,7 +28,7 @@ PREDICT_DECODES = 1  # synchronous predictions decoding at once
 
 @dataclass
 class Runtime:
-    settings: Settings
+    settings: FunctionSettings
     # Fail-fast: the webhook's verification and readiness answer at once (MinIO redelivers a 503'd event).
     store: Store
     queue: WorkQueue

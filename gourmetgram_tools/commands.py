@@ -445,7 +445,7 @@ def quality(days: int | None, since: str | None, fmt: str, charts: Path | None) 
     from gourmetgram import quality as figures
     from gourmetgram.store import Store, StoreError
     from gourmetgram_tools import export as exporting
-    from gourmetgram_tools import quality as report
+    from gourmetgram_tools import quality_report as report
 
     s = _settings()
     now = time.time()
@@ -487,7 +487,7 @@ def _comparisons(records: list, roles: dict[str, str]) -> list[str]:
     """The text of every pair of models that labelled the same reviewed photos (production and shadow)."""
     from gourmetgram import model_comparison, model_registry
     from gourmetgram.terminal import printable
-    from gourmetgram_tools import quality as report
+    from gourmetgram_tools import quality_report as report
 
     by_alias = {alias: version for version, alias in roles.items()}
     pairs = model_comparison.pairs_found(records)
@@ -620,7 +620,7 @@ def model_promote(target: str, force: bool, days: int | None) -> None:
     from gourmetgram.store import Store
     from gourmetgram.terminal import printable
     from gourmetgram_tools import models
-    from gourmetgram_tools import quality as report
+    from gourmetgram_tools import quality_report as report
 
     s = _settings()
     store = Store.connect(s)

@@ -31,7 +31,7 @@ STOP_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
-class Refusal:
+class ModelRefusal:
     alias: str
     version: str
     why: str
@@ -47,7 +47,7 @@ class FollowerStatus:
     shadow: str | None = None  # the challenger labelling in the shadow now, if any
     last_check: str | None = None
     problem: str = ""  # why the registry could not be read at the last check, if so
-    refused: dict[str, Refusal] = field(default_factory=dict)  # the last refusal per alias, while it stands
+    refused: dict[str, ModelRefusal] = field(default_factory=dict)  # the last refusal per alias, while it stands
 
 
 class Follower:
@@ -125,7 +125,7 @@ class Follower:
             for r in self._refusals()
         ]
 
-    def _refusals(self) -> list[Refusal]:
+    def _refusals(self) -> list[ModelRefusal]:
         # A copy taken at once (the follower's thread changes the dict while the event loop reads it).
         return list(dict(self.status.refused).values())
 
@@ -228,7 +228,7 @@ class Follower:
 
     def _refuse(self, alias: str, version: str, why: str) -> None:
         self._refused_versions.add(version)
-        self.status.refused[alias] = Refusal(alias, version, why, names.now_iso())
+        self.status.refused[alias] = ModelRefusal(alias, version, why, names.now_iso())
         self._on_refused(alias)
         serving = self._batcher.serving(CHAMPION)
         log.error(

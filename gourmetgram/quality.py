@@ -136,7 +136,7 @@ def compute(photos: Iterable[Photo], low_confidence: float) -> list[ModelQuality
 def load(
     store: Store, settings: FrontendSettings, since: float, until: float, cache: RecordCache | None = None
 ) -> list[ModelQuality]:
-    """The reports of the photos uploaded in [since, until); low confidence is under the review confidence (review_confidence)."""
+    """The reports of the photos uploaded in [since, until); low confidence is under `review_confidence`."""
     photos = idtime.read_photos(store, settings.bucket_events, since, until, cache)
     return compute(photos, settings.review_confidence)
 

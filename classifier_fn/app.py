@@ -15,14 +15,14 @@ from classifier_fn.inference import model as model_module
 from classifier_fn.inference.infer import ServedModel
 from classifier_fn.pipeline.startup_check import CheckReport, check
 from classifier_fn.running import running
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FunctionSettings
 from gourmetgram.store import Store
 
 log = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings,
+    settings: FunctionSettings,
     store: Store | None = None,
     loaded: model_module.LoadedModel | None = None,
     run_check: bool = True,

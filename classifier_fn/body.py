@@ -1,6 +1,6 @@
-"""Request bodies for every endpoint: read with a cap while they stream in (and, where a door asks, within
+"""Request bodies for every endpoint: read with a cap while they stream in (and, where an endpoint asks, within
 a deadline and a budget of bytes shared by every reader), and JSON that must be an object; for the
-token-guarded doors (webhook, nudge), the token first."""
+token-guarded endpoints (webhook, nudge), the token first."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from classifier_fn.function_error import FunctionError
 
-class Refusal(Exception):
-    """A request a door turns away before any work: its answer, and the result its metric counts."""
+
+class Refusal(FunctionError):
+    """A request an endpoint turns away before any work: its answer, and the result its metric counts."""
 
     def __init__(self, status: int, error: str, result: str):
         super().__init__(error)
@@ -43,7 +45,7 @@ async def guarded_body(request: Request, token: str, limit: int) -> bytearray:
         raise Refusal(413, str(exc), "too_large") from None
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(FunctionError):
     """The body is (or says it is) longer than the endpoint accepts; it was not read whole."""
 
     def __init__(self, limit: int):
@@ -51,7 +53,7 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-class BodyTimeout(Exception):
+class BodyTimeout(FunctionError):
     """The body did not arrive within its deadline; what had come of it was dropped."""
 
     def __init__(self, received: int, allowed_s: float):
@@ -59,7 +61,7 @@ class BodyTimeout(Exception):
         self.received, self.allowed_s = received, allowed_s
 
 
-class OverBudget(Exception):
+class OverBudget(FunctionError):
     """Taking this chunk would pass the budget of bytes held by every reader together."""
 
     def __init__(self, budget: int):
@@ -68,7 +70,7 @@ class OverBudget(Exception):
 
 
 @dataclass(frozen=True)
-class Pace:
+class BodyPace:
     """How long a body may take to arrive: `grace_s`, plus its length at `min_bytes_per_s`."""
 
     grace_s: float
@@ -123,7 +125,7 @@ class Holding:
         self.bytes = 0
 
 
-class NotAnObject(ValueError):
+class NotAnObject(FunctionError, ValueError):
     """The body is not one JSON object; the message says what it is instead."""
 
 

@@ -17,7 +17,7 @@ class Metrics:
         )
         self.nudge_held = Counter(
             "gourmetgram_nudge_held_total",
-            "Held nudges by how their photo's item ended (timeout: not within the hold)",
+            "Waiting nudges by how their photo's item ended (timeout: not within the wait)",
             ["finished"],
             registry=r,
         )

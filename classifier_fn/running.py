@@ -21,7 +21,7 @@ from classifier_fn.pipeline.reconciler import PassReport, Reconciler
 from classifier_fn.pipeline.startup_check import CheckReport
 from classifier_fn.pipeline.worker import run_workers
 from classifier_fn.runtime import Runtime
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FunctionSettings
 from gourmetgram.store import Store
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def running(
-    settings: Settings,
+    settings: FunctionSettings,
     store: Store,
     loaded: LoadedModel | ServedModel,
     reconcile: bool = True,

@@ -20,7 +20,7 @@ from classifier_fn.pipeline.startup_check import CheckReport
 from gourmetgram import held_nudge
 from gourmetgram.cores import usable_cores
 from gourmetgram.retry import RetryingStore
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FunctionSettings
 from gourmetgram.store import Store
 
 PREDICT_DECODES = 1  # synchronous predictions decoding at once
@@ -28,7 +28,7 @@ PREDICT_DECODES = 1  # synchronous predictions decoding at once
 
 @dataclass
 class Runtime:
-    settings: Settings
+    settings: FunctionSettings
     # Fail-fast: the webhook's verification and readiness answer at once (MinIO redelivers a 503'd event).
     store: Store
     queue: WorkQueue
@@ -44,22 +44,22 @@ class Runtime:
     consumer_status: Callable[[], dict] | None = None
     # The model follower (classifier_fn.inference.follower): woken by `models` events, read for /readyz.
     follower: Follower | None = None
-    # Decoding is CPU and memory: at most one photo per core, and MAX_PIXELS pixels in all at once.
+    # Decoding is CPU and memory: at most one photo per core, and max_pixels pixels in all at once.
     decode_budget: DecodeBudget = field(init=False)
-    # Synchronous predictions decode one photo at a time (MAX_PIXELS of their own) on one of decode_budget's
+    # Synchronous predictions decode one photo at a time (max_pixels of their own) on one of decode_budget's
     # slots: on two cores or more the pipeline's photos always keep the other slots and all their pixels.
     predict_decodes: DecodeBudget = field(init=False)
     # Synchronous predictions in progress; past the limit `POST /predict` answers 503 at once.
     predict_slots: threading.BoundedSemaphore = field(init=False)
     # Bytes of `POST /predict` bodies held at once (arriving, or being worked), every client together.
     body_budget: ByteBudget = field(init=False)
-    # The workers' store: transient errors retried with back-off (TRANSIENT_RETRIES attempts in all).
+    # The workers' store: transient errors retried with back-off (transient_retries attempts in all).
     retrying: RetryingStore = field(init=False)
     # Nudges waiting for their photo's item to be done (`POST /nudge?wait=S`), told by the queue.
     finishes: Finishes = field(init=False)
 
     def __post_init__(self) -> None:
-        # At least two slots: the predictions' lane takes one, and the pipeline must keep another on one core too.
+        # At least two slots: the synchronous predictions take one, and the pipeline must keep another on one core too.
         self.decode_budget = DecodeBudget(max(2, usable_cores()), self.settings.max_pixels)
         self.predict_decodes = DecodeBudget(PREDICT_DECODES, self.settings.max_pixels, within=self.decode_budget)
         self.predict_slots = threading.BoundedSemaphore(self.settings.predict_concurrency)

@@ -9,13 +9,13 @@ from urllib.parse import urlsplit
 import nats
 from nats.aio.client import Client
 
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FunctionSettings
 
 log = logging.getLogger(__name__)
 
 
 async def connect(
-    settings: Settings,
+    settings: FunctionSettings,
     name: str,
     connect_timeout_s: float = 2.0,
     on_change: Callable[[str], Awaitable[None]] | None = None,

@@ -11,12 +11,13 @@ from typing import IO
 import pillow_heif
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from gourmetgram.base_error import GourmetGramError
 from gourmetgram.names import IMAGE_FORMATS, PILLOW_OPENERS
 
 ACCEPTED = "JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF or AVIF"
 
 
-class ImageRefused(ValueError):
+class ImageRefused(GourmetGramError, ValueError):
     """Bytes we will not decode; `kind` says why ("empty", "not_an_image", "too_many_pixels", "unreadable"),
     the message says it to a person."""
 

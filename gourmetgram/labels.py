@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from gourmetgram import names, outcome
 from gourmetgram.outcome import Outcome, Versioned
-from gourmetgram.settings import Settings
+from gourmetgram.settings import SharedSettings
 from gourmetgram.store import NotFound, Store, StoreUnavailable
 
 # Record fields that are mirrored as production tags of the same name; every other tag (the model's five)
@@ -49,7 +49,7 @@ def write_label_tags(store: Store, bucket: str, record: Outcome) -> dict[str, st
     return tags
 
 
-def sync_label_tags(store: Store, settings: Settings, written: Versioned) -> Versioned:
+def sync_label_tags(store: Store, settings: SharedSettings, written: Versioned) -> Versioned:
     """Write the label tags from `written` (the record as this writer left it), then again from any newer
     record, until the record is unchanged across one tag write. Returns the version last written as tags.
 
@@ -75,7 +75,7 @@ def sync_label_tags(store: Store, settings: Settings, written: Versioned) -> Ver
     raise StoreUnavailable(f"record of {written.outcome.id} kept changing while its tags were written")
 
 
-def change_labels(store: Store, settings: Settings, pid: str, change: Callable[[Outcome], Outcome]) -> Outcome:
+def change_labels(store: Store, settings: SharedSettings, pid: str, change: Callable[[Outcome], Outcome]) -> Outcome:
     """Change the record of `pid` (`outcome.update`), then its production tags from it; returns the record."""
     written = outcome.update(store, settings.bucket_events, pid, change)
     return sync_label_tags(store, settings, written).outcome

@@ -17,6 +17,7 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 
 from gourmetgram import names
+from gourmetgram.base_error import GourmetGramError
 from gourmetgram.store import AlreadyExists, Changed, NotFound, Store
 
 BUCKET = "models"
@@ -27,7 +28,7 @@ MAX_MODEL_BYTES = 200 * 1024 * 1024
 HISTORY_KEPT = 200  # changes kept in an alias document, newest last
 
 
-class RegistryError(Exception):
+class RegistryError(GourmetGramError):
     """The registry cannot do what was asked; the message says why in the operator's words."""
 
 

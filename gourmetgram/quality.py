@@ -17,7 +17,7 @@ from gourmetgram import idtime, names
 from gourmetgram.eventlog import RecordCache
 from gourmetgram.idtime import Photo
 from gourmetgram.outcome import Status
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FrontendSettings
 from gourmetgram.store import Store
 
 Z95 = 1.959964  # the normal quantile of a two-sided 95 % interval
@@ -134,9 +134,9 @@ def compute(photos: Iterable[Photo], low_confidence: float) -> list[ModelQuality
 
 
 def load(
-    store: Store, settings: Settings, since: float, until: float, cache: RecordCache | None = None
+    store: Store, settings: FrontendSettings, since: float, until: float, cache: RecordCache | None = None
 ) -> list[ModelQuality]:
-    """The reports of the photos uploaded in [since, until); low confidence is under REVIEW_CONFIDENCE."""
+    """The reports of the photos uploaded in [since, until); low confidence is under `review_confidence`."""
     photos = idtime.read_photos(store, settings.bucket_events, since, until, cache)
     return compute(photos, settings.review_confidence)
 

@@ -41,7 +41,7 @@ class QualityCollector(Collector):
         bin_confidence = family("reliability_confidence", "Mean confidence per confidence bin", "bin")
         bin_accuracy = family("reliability_accuracy", "Accuracy per confidence bin", "bin")
         day_classes = family("day_class_photos", "Photos per day (UTC) and predicted class", "day", "class")
-        day_low = family("day_low_confidence_share", "Share of photos under REVIEW_CONFIDENCE per day (UTC)", "day")
+        day_low = family("day_low_confidence_share", "Share of photos under the review confidence per day (UTC)", "day")
         for r in self._reports:
             v = r.model_version
             photos.add_metric([v], r.photos)

@@ -1,10 +1,10 @@
 """The review queue: which labelled photos a person should look at, as a pure function of their records.
 
 A photo is queued while it has no `human_label` and at least one reason holds:
-- its model confidence is under REVIEW_CONFIDENCE;
+- its model confidence is under review_confidence (0.7);
 - its uploader flagged or corrected it;
-- it is in its day's sample: of the day's photos at or above REVIEW_CONFIDENCE (UTC days, by upload
-  time), the REVIEW_SAMPLE_PER_DAY whose SHA-256 of the id is smallest. That is a uniform random sample
+- it is in its day's sample: of the day's photos at or above review_confidence (UTC days, by upload
+  time), the review_sample_per_day (5) whose SHA-256 of the id is smallest. That is a uniform random sample
   of the day, fixed by the ids alone, drawn once the day is over (while the day runs, a later photo could
   still take a sampled one's place, and the day would end with more reviewed than its share).
 A reviewed photo comes back, "disputed", when its uploader flagged or corrected it after the review (the
@@ -29,7 +29,7 @@ from gourmetgram import idtime, names
 from gourmetgram.eventlog import RecordCache
 from gourmetgram.idtime import Photo
 from gourmetgram.outcome import Outcome, Status
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FrontendSettings
 from gourmetgram.store import Store
 
 
@@ -50,7 +50,7 @@ class Rule:
     sample_per_day: int  # of the rest, this many per (finished) day
 
     @classmethod
-    def from_settings(cls, s: Settings) -> Rule:
+    def from_settings(cls, s: FrontendSettings) -> Rule:
         return cls(s.review_confidence, s.review_sample_per_day)
 
 
@@ -139,9 +139,9 @@ def build(photos: Iterable[Photo], rule: Rule, today: date) -> list[Queued]:
 
 
 def load(
-    store: Store, settings: Settings, now: float, since: float | None = None, cache: RecordCache | None = None
+    store: Store, settings: FrontendSettings, now: float, since: float | None = None, cache: RecordCache | None = None
 ) -> list[Queued]:
-    """The queue of the photos uploaded since `since` (default: the last REVIEW_WINDOW_DAYS UTC days)."""
+    """The queue of the photos uploaded since `since` (default: the last review_window_days (7) UTC days)."""
     if since is None:
         since, _ = idtime.last_days(settings.review_window_days, now)
     else:

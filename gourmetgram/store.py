@@ -21,13 +21,14 @@ from minio.helpers import MIN_PART_SIZE
 from minio.notificationconfig import NotificationConfig
 
 from gourmetgram import names
-from gourmetgram.settings import Settings
+from gourmetgram.base_error import GourmetGramError
+from gourmetgram.settings import SharedSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class StoreError(Exception):
+class StoreError(GourmetGramError):
     """Base of the store's errors."""
 
 
@@ -144,7 +145,7 @@ _CLIENT_ERRORS = (MinioException, urllib3.exceptions.HTTPError, OSError)
 
 
 def minio_client(
-    settings: Settings, user: str | None = None, password: str | None = None, timeout_s: float = 10.0
+    settings: SharedSettings, user: str | None = None, password: str | None = None, timeout_s: float = 10.0
 ) -> Minio:
     """The one way the product builds a MinIO client: bounded timeouts (the SDK's default is 300 s with five
     retries), the settings' credentials or `user`/`password`, and a fixed region so that the SDK never asks
@@ -200,7 +201,7 @@ class Store:
         return other
 
     @classmethod
-    def connect(cls, settings: Settings, timeout_s: float = 10.0) -> Store:
+    def connect(cls, settings: SharedSettings, timeout_s: float = 10.0) -> Store:
         return cls(minio_client(settings, timeout_s=timeout_s))
 
     def _call(self, operation: str, what: str, call: Callable[[], T], precondition: type[StoreError] = Changed) -> T:

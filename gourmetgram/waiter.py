@@ -19,7 +19,7 @@ from gourmetgram.store import Store
 
 
 def parse_wait(raw: str, most: float) -> float | None:
-    """A `?wait=` of seconds (the page's long-poll, the function's held nudge), or None unless it is a finite
+    """A `?wait=` of seconds (the page's long-poll, the function's waiting nudge), or None unless it is a finite
     number within 0..most."""
     try:
         wait = float(raw)

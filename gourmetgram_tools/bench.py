@@ -83,7 +83,7 @@ def use_function_allocator() -> bool:
 
 
 def ceiling(settings: Settings, images: list[bytes], rounds: int = 2, decoders: int | None = None) -> dict:
-    """The model alone, in process: decode (as DECODE says, as the function does) + preprocess on `decoders`
+    """The model alone, in process: decode (as the decode setting says, as the function does) + preprocess on `decoders`
     threads (default: one per core), forward at the best batch size the function may use (up to BATCH_SIZE);
     images per second. Call use_function_allocator() first, before the model allocates."""
     import torch

@@ -7,22 +7,24 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
-from gourmetgram.settings import Settings, SettingsError
+from gourmetgram.settings import FrontendSettings, FunctionSettings, Settings, SettingsError, SharedSettings
 from gourmetgram_tools import logrepeats
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STARTUP = 0, 1, 2, 3
 _DATA = "gourmetgram.data"  # ctx.meta: the --data an operator's command was given
 _STATE = "gourmetgram.state"  # ctx.meta: the OperatorState its settings were read from
+_Part = TypeVar("_Part", bound=SharedSettings)
 
 
-def _own_settings(**overrides) -> Settings:
-    """The settings of a process `up` starts, or of `up` itself: the environment only, never a state file
-    (a part must hold only the secrets it is given)."""
+def _own_settings(kind: type[_Part] = Settings, fixed: tuple[str, ...] = (), **overrides) -> _Part:  # type: ignore[assignment]
+    """The settings of a process `up` starts (`kind`: its part's own), or of `up` itself: the environment only,
+    never a state file (a part must hold only the secrets it is given); `fixed`: see Settings.fixed_changes."""
     try:
-        return Settings.from_env(**overrides)
+        return kind.from_env(**overrides, **kind.parse_fixed(fixed))
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -121,8 +123,8 @@ def main() -> None:
     help="Four MinIO nodes, three NATS nodes (JetStream), two function replicas "
     "and the frontend on loopback, behind Debian's nginx (state in <data>/cluster).",
 )
-@click.option("--minio-port", type=int, help="MinIO API port (MINIO_API_PORT, 9000; the front door's with --cluster).")
-@click.option("--console-port", type=int, help="MinIO console port (MINIO_CONSOLE_PORT, 9001).")
+@click.option("--minio-port", type=int, help="MinIO API port (9000; the front door's with --cluster).")
+@click.option("--console-port", type=int, help="MinIO console port (9001).")
 @click.option("--function-port", type=int, help="Function port (FUNCTION_PORT, 8080; the first replica's).")
 @click.option("--web-port", type=int, help="Frontend port (WEB_PORT, 5000).")
 @click.option(
@@ -154,7 +156,7 @@ def up(
     data = data or click.get_current_context().meta.get(_DATA) or DEFAULT_DATA
     if cluster and transport == "webhook":
         raise click.UsageError("--cluster runs on JetStream: its function replicas consume the stream")
-    s = _own_settings(
+    s: Settings = _own_settings(
         minio_port=minio_port,
         console_port=console_port,
         function_port=function_port,
@@ -194,27 +196,34 @@ def configure(dry_run: bool) -> None:
         raise SystemExit(EXIT_FAILED) from None
 
 
+_fixed_option = click.option(
+    "--fixed", multiple=True, hidden=True, help="name=value: a fixed value a test changes (never an operator's)."
+)
+
+
 @main.command("serve-fn")
 @click.option("--port", type=int, help="FUNCTION_PORT (8080).")
-def serve_fn(port) -> None:
+@_fixed_option
+def serve_fn(port, fixed) -> None:
     """Run the classifier function (uvicorn, with deliberate connection limits)."""
     from classifier_fn.app import create_app
     from gourmetgram_tools.function_server import serve
 
     _logging()
-    s = _own_settings(function_port=port)
+    s = _own_settings(FunctionSettings, function_port=port, fixed=fixed)
     serve(create_app(s), s)
 
 
 @main.command("serve-web")
 @click.option("--port", type=int, help="WEB_PORT (5000).")
-def serve_web(port) -> None:
+@_fixed_option
+def serve_web(port, fixed) -> None:
     """Run the frontend (waitress: many threads for long-polls, deliberate connection limits)."""
     from ingest import create_app
     from ingest.server import serve
 
     _logging()
-    s = _own_settings(web_port=port)
+    s = _own_settings(FrontendSettings, web_port=port, fixed=fixed)
     serve(create_app(s), s)
 
 
@@ -423,7 +432,7 @@ def review_import(file: Path) -> None:
 
 @main.command()
 @_data_option
-@click.option("--days", type=click.IntRange(1, 3660), help="The last N UTC days (QUALITY_WINDOW_DAYS).")
+@click.option("--days", type=click.IntRange(1, 3660), help="The last N UTC days (default 14).")
 @click.option("--since", help="From this UTC date (2026-11-20) or time, instead of --days.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "prometheus"]), default="text", show_default=True)
 @click.option("--charts", type=click.Path(file_okay=False, path_type=Path), help="Also write the charts (PNG) here.")
@@ -436,7 +445,7 @@ def quality(days: int | None, since: str | None, fmt: str, charts: Path | None) 
     from gourmetgram import quality as figures
     from gourmetgram.store import Store, StoreError
     from gourmetgram_tools import export as exporting
-    from gourmetgram_tools import quality as report
+    from gourmetgram_tools import quality_report as report
 
     s = _settings()
     now = time.time()
@@ -478,7 +487,7 @@ def _comparisons(records: list, roles: dict[str, str]) -> list[str]:
     """The text of every pair of models that labelled the same reviewed photos (production and shadow)."""
     from gourmetgram import model_comparison, model_registry
     from gourmetgram.terminal import printable
-    from gourmetgram_tools import quality as report
+    from gourmetgram_tools import quality_report as report
 
     by_alias = {alias: version for version, alias in roles.items()}
     pairs = model_comparison.pairs_found(records)
@@ -529,7 +538,7 @@ def export_dataset(out: Path, since: str | None, include_predicted: bool, min_co
     except Locked as exc:
         click.echo(f"another export is writing {out} ({exc.holder}): wait for it to end, or stop it", err=True)
         raise SystemExit(EXIT_FAILED) from None
-    except (exporting.Refused, NotALockFile) as exc:
+    except (exporting.ExportRefused, NotALockFile) as exc:
         click.echo(f"export refused: {exc}", err=True)
         raise SystemExit(EXIT_FAILED) from None
     except Terminated:
@@ -602,7 +611,7 @@ def model_list() -> None:
 @click.option(
     "--days",
     type=click.IntRange(1, 3660),
-    help="Compare on the photos uploaded in the last N UTC days (QUALITY_WINDOW_DAYS).",
+    help="Compare on the photos uploaded in the last N UTC days (default 14).",
 )
 def model_promote(target: str, force: bool, days: int | None) -> None:
     """Make a model the champion (what labels production), if it is at least as good as the champion on at
@@ -611,7 +620,7 @@ def model_promote(target: str, force: bool, days: int | None) -> None:
     from gourmetgram.store import Store
     from gourmetgram.terminal import printable
     from gourmetgram_tools import models
-    from gourmetgram_tools import quality as report
+    from gourmetgram_tools import quality_report as report
 
     s = _settings()
     store = Store.connect(s)

@@ -47,6 +47,7 @@ from gourmetgram.store import CorruptDocument, NotFound, ObjectInfo, Store
 from gourmetgram.terminal import printable
 from gourmetgram_tools.folder_lock import holding
 from gourmetgram_tools.termination import held, terminating
+from gourmetgram_tools.tool_error import ToolError
 
 # Food-11's own proportions (9,866 / 3,430 / 3,347 photos), in percent of the hash's 100 buckets.
 SPLITS = (("training", 60), ("validation", 20), ("evaluation", 20))
@@ -149,11 +150,11 @@ class Member:
         return cls(row["id"], Label(row["class_name"], row["label_source"]), {k: row[k] for k in RECORD_COLUMNS})
 
 
-class Refused(Exception):
+class ExportRefused(ToolError):
     """The output folder is not one this export may write (nothing in it was touched): says why."""
 
 
-class Conflict(Exception):
+class Conflict(ToolError):
     """Identical photos whose best labels disagree: the file is left out rather than given either."""
 
 
@@ -233,7 +234,7 @@ def real_folder(path: Path) -> Path:
         pass  # a file or a dangling symlink there: named below
     st = _lstat(path)
     if st is None or not stat.S_ISDIR(st.st_mode):
-        raise Refused(
+        raise ExportRefused(
             f"{printable(str(path))} is not a folder (a symlink or a file): export writes only into folders of its own"
         )
     return path
@@ -263,17 +264,17 @@ def _ours_without_manifest(out: Path) -> str | None:
 
 
 def check_folder(out: Path) -> None:
-    """Refuse (`Refused`, having touched nothing) a folder this export may not write: one holding files but
+    """Refuse (`ExportRefused`, having touched nothing) a folder this export may not write: one holding files but
     no manifest of ours (another dataset, someone's photos: the sweep would take them for a dead run's), or
     one whose lock, manifest, split or class folders are not what export makes (a symlink above all)."""
     for path in (out / LOCK, out / MANIFEST):
         st = _lstat(path)
         if st is not None and not stat.S_ISREG(st.st_mode):
-            raise Refused(f"{printable(str(path))} is not a regular file (a symlink?): export does not follow it")
+            raise ExportRefused(f"{printable(str(path))} is not a regular file (a symlink?): export does not follow it")
     for folder in [PurePosixPath(split) for split, _ in SPLITS] + class_folders():
         st = _lstat(out / folder)
         if st is not None and not stat.S_ISDIR(st.st_mode):
-            raise Refused(
+            raise ExportRefused(
                 f"{printable(str(out / folder))} is not a folder (a symlink or a file): export writes "
                 "only into folders of its own"
             )
@@ -281,14 +282,14 @@ def check_folder(out: Path) -> None:
         with open(out / MANIFEST, newline="") as f:
             header = next(csv.reader(f), [])
         if not set(REQUIRED_COLUMNS) <= set(header):
-            raise Refused(
+            raise ExportRefused(
                 f"{printable(str(out / MANIFEST))} is not an export's manifest: --out must be a folder "
                 "only export writes"
             )
         return
     foreign = _ours_without_manifest(out)
     if foreign is not None:
-        raise Refused(
+        raise ExportRefused(
             f"{printable(str(out))} holds {printable(foreign)} and no {MANIFEST} of an export: --out "
             "must be an empty folder, or one only export writes"
         )
@@ -347,7 +348,7 @@ def export(
     echo: Callable[[str], None] = click.echo,
     checkpoint_s: float = CHECKPOINT_S,
 ) -> Exported:
-    """Raises `Refused` (nothing touched) when `out` is not a folder only export writes, `folder_lock.Locked`
+    """Raises `ExportRefused` (nothing touched) when `out` is not a folder only export writes, `folder_lock.Locked`
     when another export writes it, `folder_lock.NotALockFile` when its lock is a symlink or no regular file,
     `termination.Terminated` on SIGTERM (after writing the manifest)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -398,7 +399,7 @@ class _Run:
             if st is None:
                 continue
             if not stat.S_ISDIR(st.st_mode):  # planted since `check_folder`
-                raise Refused(
+                raise ExportRefused(
                     f"{printable(str(path))} is not a folder (a symlink or a file): export does not follow it"
                 )
             for entry in os.scandir(path):

@@ -18,15 +18,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gourmetgram import names
+from gourmetgram_tools.tool_error import ToolError
 
 HOLDER_WAIT_S = 1.0  # a holder writes its name just after locking: how long a refused run waits to read it
 
 
-class NotALockFile(Exception):
+class NotALockFile(ToolError):
     """The lock's path is a symlink, a folder or another non-regular file: not opened, not written."""
 
 
-class Locked(Exception):
+class Locked(ToolError):
     def __init__(self, path: Path, holder: str):
         super().__init__(f"{path} is held by {holder}")
         self.path, self.holder = path, holder

@@ -3,7 +3,7 @@
 uvicorn's `limit_concurrency` answers 503 to a request made while too many connections are open, but it keeps
 accepting them, and holds one that never sends anything for ever (it has no deadline for a request's
 headers). ~20,000 idle connections so used up the process's descriptors: it then accepted nothing, not even
-/healthz, and asyncio logged every failed accept. So the function holds at most FUNCTION_CONNECTION_LIMIT
+/healthz, and asyncio logged every failed accept. So the function holds at most function_connection_limit
 connections: one more closes the connection idle longest (no request running: it never sent one, sits
 between keep-alive requests, or is still trickling its headers), and only when every connection has a
 request running is the newcomer answered uvicorn's 503. Idle clients cannot crowd out one that asks.
@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from gourmetgram.openfiles import fit_open_files
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FunctionSettings
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class LimitedH11Protocol(H11Protocol):
         assert isinstance(victim, LimitedH11Protocol)
         victim._close_idle()
         log.warning(
-            "FUNCTION_CONNECTION_LIMIT (%d connections) reached: closed the connection idle longest (%s, idle %.1f s)",
+            "the connection limit (%d connections) reached: closed the connection idle longest (%s, idle %.1f s)",
             self._limit,
             _address(victim.client),
             self.loop.time() - since,
@@ -119,7 +119,7 @@ def _address(client: tuple[str, int] | None) -> str:
     return f"{client[0]}:{client[1]}" if client else "unknown client"
 
 
-def uvicorn_config(app: Starlette, settings: Settings, connection_limit: int) -> uvicorn.Config:
+def uvicorn_config(app: Starlette, settings: FunctionSettings, connection_limit: int) -> uvicorn.Config:
     protocol = functools.partial(LimitedH11Protocol, idle=IdleConnections(), limit=connection_limit)
     return uvicorn.Config(
         app,
@@ -138,13 +138,13 @@ def uvicorn_config(app: Starlette, settings: Settings, connection_limit: int) ->
     )
 
 
-def serve(app: Starlette, settings: Settings) -> None:
+def serve(app: Starlette, settings: FunctionSettings) -> None:
     """Serve `app` until interrupted; exit 3 when it never started (as `uvicorn.run`)."""
     connection_limit, shortfall = fit_open_files(
         settings.function_connection_limit,
         files_per_connection=FILES_PER_CONNECTION,
         reserved=FILES_RESERVED,
-        setting="FUNCTION_CONNECTION_LIMIT",
+        setting="function_connection_limit",
     )
     if shortfall:
         log.warning("%s", shortfall)

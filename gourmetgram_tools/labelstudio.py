@@ -24,7 +24,7 @@ from gourmetgram.settings import Settings
 from gourmetgram.store import NotFound, Store, StoreError
 from gourmetgram.terminal import printable
 from gourmetgram_tools import labelstudio_answers as answers
-from gourmetgram_tools.labelstudio_answers import CLOCK_SKEW_S, Answer
+from gourmetgram_tools.labelstudio_answers import CLOCK_SKEW_S, LabelStudioAnswer
 
 FROM_NAME, TO_NAME = "label", "image"
 
@@ -109,7 +109,7 @@ def _held_review(pid: str, reviewed_at: object) -> float | None:
         ) from None
 
 
-def save(store: Store, settings: Settings, answer: Answer, imported: Imported, now: float) -> None:
+def save(store: Store, settings: Settings, answer: LabelStudioAnswer, imported: Imported, now: float) -> None:
     """Save one answer as `human_label` through the record, unless the record holds a newer review. A record's
     `reviewed_at` in the future (beyond the allowed skew) is no review: an import before this check could
     store one, and it would shadow every genuine answer after it."""

@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from gourmetgram import names
 from gourmetgram.terminal import printable
+from gourmetgram_tools.tool_error import ToolError
 
 # A task of the real export is about 2.4 KB with one answer (tests/fixtures/labelstudio-export.json, compact),
 # so this is some 13,000 tasks, far more than a review queue; measured on 2 busy cores, 32 MiB of such tasks
@@ -48,7 +49,7 @@ _EXTENSIONS = frozenset(ext for ext, _ in names.IMAGE_FORMATS.values())
 
 
 @dataclass(frozen=True)
-class Answer:
+class LabelStudioAnswer:
     """One task's answer: the class a person chose for a photo, and when."""
 
     id: str
@@ -62,12 +63,12 @@ class Answer:
 
 @dataclass
 class Reading:
-    answers: list[Answer] = field(default_factory=list)  # at most one per photo
+    answers: list[LabelStudioAnswer] = field(default_factory=list)  # at most one per photo
     unanswered: int = 0  # tasks with no annotation, or only skipped ones
     problems: list[str] = field(default_factory=list)  # terminal-safe
 
 
-class BadTask(ValueError):
+class BadTask(ToolError, ValueError):
     """This task cannot be imported; the message says why (terminal-safe)."""
 
 
@@ -121,7 +122,7 @@ def read(export: list, bucket: str, now: float) -> Reading:
     """The answers of an export's tasks: each task's newest annotation that was not skipped, one per photo.
     `bucket` is the production bucket the photos' URLs must name; `now` bounds the answers' times."""
     reading = Reading()
-    per_photo: dict[str, list[Answer]] = {}
+    per_photo: dict[str, list[LabelStudioAnswer]] = {}
     for position, item in enumerate(export, 1):
         try:
             given = task_answers(item, task_name(item, position), bucket, now)
@@ -145,7 +146,7 @@ def read(export: list, bucket: str, now: float) -> Reading:
     return reading
 
 
-def newest_of_each_person(given: list[Answer]) -> list[Answer]:
+def newest_of_each_person(given: list[LabelStudioAnswer]) -> list[LabelStudioAnswer]:
     """Each person's newest answers (several only when given at the same moment)."""
     newest: dict[str, float] = {}
     for answer in given:
@@ -161,7 +162,7 @@ def task_name(item: object, position: int) -> str:
     return f"task at position {position}"
 
 
-def task_answers(item: object, where: str, bucket: str, now: float) -> list[Answer]:
+def task_answers(item: object, where: str, bucket: str, now: float) -> list[LabelStudioAnswer]:
     """The task's answers that were not skipped (none: not answered); BadTask says what is wrong with it,
     naming the task. Every annotation must be well formed: with one unreadable, which is newest is unknown."""
     pid = None
@@ -175,7 +176,7 @@ def task_answers(item: object, where: str, bucket: str, now: float) -> list[Answ
         if named is not None and named != key:
             raise BadTask(f"its meta.production_key {shown(named)} is not the photo of its image ({key})")
         return [
-            Answer(pid, key, label, names.timestamp_tag(moment), where, by, moment.timestamp())
+            LabelStudioAnswer(pid, key, label, names.timestamp_tag(moment), where, by, moment.timestamp())
             for by, moment, label in choices(item, now)
         ]
     except BadTask as exc:

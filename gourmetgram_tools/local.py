@@ -25,17 +25,18 @@ from urllib.parse import urlsplit
 
 from gourmetgram.settings import Settings
 from gourmetgram_tools import nats_server
-from gourmetgram_tools.occupancy import Busy, FolderLock, check_ports, describe_port, holds_port
+from gourmetgram_tools.occupancy import FolderLock, Occupied, check_ports, describe_port, holds_port
 from gourmetgram_tools.ownership import NotTrusted
-from gourmetgram_tools.spawn import FUNCTION_MALLOC_ENV, Child, component_env, spawn, tail
+from gourmetgram_tools.spawn import FUNCTION_MALLOC_ENV, Child, component_args, component_env, spawn, tail
 from gourmetgram_tools.supervise import Liveness, describe_exit
+from gourmetgram_tools.tool_error import ToolError
 from minio_config.apply import ConfigureError, configure
 from minio_config.desired import nats_env, webhook_env
 
 log = logging.getLogger(__name__)
 
 
-class StartupError(Exception):
+class StartupError(ToolError):
     """A part did not come up; the message says which and shows the end of its log."""
 
 
@@ -356,7 +357,13 @@ class LocalStack:
         base = f"http://127.0.0.1:{s.function_port}"
         env = {**FUNCTION_MALLOC_ENV, **component_env(s, "function"), **(extra_env or {})}
         self.spawn_part(
-            name, PartSpec([sys.executable, "-m", "gourmetgram", "serve-fn"], env, f"{base}/healthz", s.function_port)
+            name,
+            PartSpec(
+                [sys.executable, "-m", "gourmetgram", "serve-fn", *component_args(s, "function")],
+                env,
+                f"{base}/healthz",
+                s.function_port,
+            ),
         )
         if wait:
             self.wait_ready(name, timeout_s)
@@ -367,7 +374,7 @@ class LocalStack:
         self.spawn_part(
             "web",
             PartSpec(
-                [sys.executable, "-m", "gourmetgram", "serve-web"],
+                [sys.executable, "-m", "gourmetgram", "serve-web", *component_args(s, "web")],
                 component_env(s, "web"),
                 f"{self.web_url}/healthz",
                 s.web_port,
@@ -389,11 +396,11 @@ class LocalStack:
         lock = FolderLock(self.data_dir)
         try:
             lock.acquire()
-        except (Busy, NotTrusted) as exc:
+        except (Occupied, NotTrusted) as exc:
             raise StartupError(str(exc)) from None
         try:
             check_ports(self.ports())
-        except Busy as exc:
+        except Occupied as exc:
             lock.release()
             raise StartupError(str(exc)) from None
         self._lock = lock

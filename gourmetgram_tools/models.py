@@ -22,11 +22,12 @@ from gourmetgram.model_registry import CHALLENGER, CHAMPION, Change, ModelInfo, 
 from gourmetgram.outcome import Outcome
 from gourmetgram.store import Store
 from gourmetgram.terminal import printable
+from gourmetgram_tools.tool_error import ToolError
 
 CHALLENGER_ARGUMENT = "challenger"  # `model promote challenger`: whatever the challenger alias names
 
 
-class Refused(RegistryError):
+class Refused(ToolError, RegistryError):
     """The change was not made: the comparison says no (the message has the counts), or the file is no model."""
 
     def __init__(self, message: str, comparison: Comparison | None = None):

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gourmetgram_tools.ownership import private_folder
+from gourmetgram_tools.tool_error import ToolError
 
 PID_FILE = "up.pid"
 _LISTEN = "0A"  # TCP state LISTEN in /proc/net/tcp
 
 
-class Busy(Exception):
+class Occupied(ToolError):
     """A folder or a port is held by someone else; the message names the holder when it can be found."""
 
 
@@ -71,7 +72,7 @@ class FolderLock:
         return self._fd is not None
 
     def acquire(self) -> None:
-        """Raises Busy naming the holder (its pid, command line and children) when another process has it, and
+        """Raises Occupied naming the holder (its pid, command line and children) when another process has it, and
         NotTrusted when the folder is another user's. The folder is made (or tightened to) 0700: MinIO's store
         under it holds the parts' secret keys in plain text, and every photo and record."""
         self.tightened_from = private_folder(self.path.parent, self.uid)
@@ -82,7 +83,7 @@ class FolderLock:
             os.close(fd)
             if exc.errno not in (errno.EWOULDBLOCK, errno.EACCES):
                 raise
-            raise Busy(
+            raise Occupied(
                 f"{self.path.parent.resolve()} is in use by {self.describe_holder()}: stop that one first "
                 f"(Ctrl-C in its terminal), or give this one another --data folder"
             ) from None
@@ -193,10 +194,10 @@ def describe_port(port: int) -> str:
 
 
 def check_ports(ports: dict[str, tuple[str, int]]) -> None:
-    """Raises Busy naming every port of {what: (host, port)} that is already taken, and by whom."""
+    """Raises Occupied naming every port of {what: (host, port)} that is already taken, and by whom."""
     busy = [f"{what} {describe_port(port)}" for what, (host, port) in ports.items() if not port_free(host, port)]
     if busy:
-        raise Busy(
+        raise Occupied(
             "; ".join(busy) + ". Stop what holds them, or choose other ports (--minio-port, "
             "--console-port, --function-port, --web-port)"
         )

@@ -14,10 +14,12 @@ import pwd
 import stat
 from pathlib import Path
 
+from gourmetgram_tools.tool_error import ToolError
+
 SHARED_BITS = 0o077  # group's and others' rights
 
 
-class NotTrusted(Exception):
+class NotTrusted(ToolError):
     """A state folder or file that is not the operator's own, or that others can read; the message says why."""
 
 

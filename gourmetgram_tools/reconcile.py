@@ -34,7 +34,7 @@ def run(settings: Settings, dry_run: bool = False, echo: Callable[[str], None] =
         echo(f"{len(objects)} object(s) waiting in {settings.bucket_incoming}")
         return report
     loaded = model.load(settings.model_path)
-    # This process is the only consumer of its own queue: everything goes in the live lane.
+    # This process is the only consumer of its own queue: everything goes in the live queue.
     never = threading.Event()
     with running(settings, store, loaded, reconcile=False) as rt:
         with click.progressbar(length=len(objects), label="processing incoming", show_pos=True) as bar:

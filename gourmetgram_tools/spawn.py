@@ -26,23 +26,25 @@ from gourmetgram.settings import Settings
 _PR_SET_PDEATHSIG = 1
 
 # Settings fields declared with repr=False are the secrets: no child gets one it does not need.
-SECRETS = frozenset(f.metadata["env"] for f in dataclasses.fields(Settings) if not f.repr)
+SECRETS = frozenset(f.metadata["env"] for f in dataclasses.fields(Settings) if not f.repr and "env" in f.metadata)
 
 
 def component_env(settings: Settings, component: str) -> dict[str, str]:
-    """The settings a component's process runs with ("function" or "web"): every public one, its MinIO
-    credentials, and only the tokens it needs (the function checks WEBHOOK_TOKEN and NUDGE_TOKEN and consumes
-    the stream with NATS_TOKEN; the frontend sends NUDGE_TOKEN, checks REVIEW_TOKEN and holds neither
-    WEBHOOK_TOKEN nor NATS_TOKEN)."""
-    env = {name: value for name, value in settings.to_env().items() if name not in SECRETS}
-    # The one place that chooses a component's MinIO identity: its own, created by `configure`, never root.
-    user, password = settings.component_credentials(component)
-    env.update(MINIO_USER=user, MINIO_PASSWORD=password, NUDGE_TOKEN=settings.effective_nudge_token)
+    """The settings a component's process runs with ("function" or "web"): its part's own only (see
+    Settings.function and Settings.frontend), with its MinIO credentials and only the tokens it needs (the
+    function checks WEBHOOK_TOKEN and NUDGE_TOKEN and consumes the stream with NATS_TOKEN; the frontend sends
+    NUDGE_TOKEN, checks REVIEW_TOKEN and holds neither WEBHOOK_TOKEN nor NATS_TOKEN)."""
     if component == "function":
-        env.update(WEBHOOK_TOKEN=settings.webhook_token, NATS_TOKEN=settings.effective_nats_token)
-    else:  # the operator pages (/review, /quality) are the frontend's, and only its own
-        env["REVIEW_TOKEN"] = settings.local_review_token
-    return env
+        return settings.function().to_env()
+    # The operator pages (/review, /quality) are the frontend's, and only its own.
+    return settings.frontend().replace(review_token=settings.local_review_token).to_env()
+
+
+def component_args(settings: Settings, component: str) -> list[str]:
+    """The command-line arguments that give a component's process the fixed values a test changed (e.g. a
+    short claim); none in a real stack."""
+    part = settings.function() if component == "function" else settings.frontend()
+    return [arg for name, value in part.fixed_changes().items() for arg in ("--fixed", f"{name}={value}")]
 
 
 # glibc's allocator for the function, which decodes big photos on many threads: few arenas (each thread's

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from gourmetgram.settings import Settings
 from gourmetgram_tools.ownership import NotTrusted, check_owner, check_private
+from gourmetgram_tools.tool_error import ToolError
 
 SECRETS_FILE = "secrets.json"
 CLI_FILE = "cli.json"
@@ -54,11 +55,6 @@ CLI_VARIABLES = (
     "FUNCTION_URL",
     "EVENT_TRANSPORT",
     "NATS_URL",
-    "BUCKET_INCOMING",
-    "BUCKET_PRODUCTION",
-    "BUCKET_QUARANTINE",
-    "BUCKET_EVENTS",
-    "REVIEW_USER",
     "REVIEW_TOKEN",
     "WEBHOOK_TOKEN",
     "NATS_TOKEN",
@@ -67,7 +63,7 @@ CLI_VARIABLES = (
 _URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
 
 
-class StateError(Exception):
+class StateError(ToolError):
     """A state file cannot be read or written; the message names it."""
 
 

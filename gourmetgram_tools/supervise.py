@@ -17,6 +17,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
+from gourmetgram_tools.tool_error import ToolError
+
 
 @dataclass(frozen=True)
 class RestartPolicy:
@@ -110,7 +112,7 @@ class Part(Protocol):
         """The last lines of its log."""
 
 
-class CrashLoop(Exception):
+class CrashLoop(ToolError):
     """A part crashed too often: the message names it and says why."""
 
 

@@ -8,10 +8,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from gourmetgram_tools.tool_error import ToolError
+
 STOPPING = {signal.SIGINT, signal.SIGTERM}
 
 
-class Terminated(Exception):
+class Terminated(ToolError):
     """SIGTERM arrived: the command stops as after Ctrl-C."""
 
 

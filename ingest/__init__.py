@@ -8,20 +8,20 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from gourmetgram.eventlog import EventLog
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FrontendSettings
 from gourmetgram.store import Store
 from gourmetgram.waiter import OutcomeWaiter
 from ingest import security
 from ingest.arrivals import Arrivals
 from ingest.event_reads import PAGE_SIZES, EventReads
 from ingest.login_limit import FailedLogins
-from ingest.nudge import Nudger
+from ingest.nudger import Nudger
 from ingest.recent_uploads import RecentUploads
 from ingest.server import body_limit
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
-    settings = settings or Settings.from_env()
+def create_app(settings: FrontendSettings | None = None, store: Store | None = None) -> Flask:
+    settings = settings or FrontendSettings.from_env()
     store = store or Store.connect(settings)
     arrivals = Arrivals()
     app = Flask(__name__)

@@ -1,4 +1,4 @@
-"""Photos the function just finished, as its answers to held nudges say (ingest.nudge): the long-polls of this
+"""Photos the function just finished, as its answers to waiting nudges say (ingest.nudger): the long-polls of this
 process waiting on one of them re-read its record at once instead of at their next poll.
 
 Only a hint: the waiter still reads the record, and a photo that never arrives here (the nudge failed, MinIO's

@@ -6,16 +6,16 @@ import threading
 
 from flask import current_app
 
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FrontendSettings
 from gourmetgram.store import Store
 from gourmetgram.waiter import OutcomeWaiter
 from ingest.event_reads import EventReads
 from ingest.login_limit import FailedLogins
-from ingest.nudge import Nudger
+from ingest.nudger import Nudger
 from ingest.recent_uploads import RecentUploads
 
 
-def settings() -> Settings:
+def settings() -> FrontendSettings:
     return current_app.extensions["gourmetgram"]["settings"]
 
 
@@ -28,7 +28,7 @@ def waiter() -> OutcomeWaiter:
 
 
 def long_poll_slots() -> threading.BoundedSemaphore:
-    """One slot per long-poll allowed to wait at once (LONG_POLL_MAX_CONCURRENT)."""
+    """One slot per long-poll allowed to wait at once (long_poll_max_concurrent)."""
     return current_app.extensions["gourmetgram"]["long_polls"]
 
 

@@ -17,6 +17,7 @@ from typing import Generic, TypeVar
 
 from gourmetgram.eventlog import EventLog
 from ingest import tokens
+from ingest.frontend_error import FrontendError
 
 T = TypeVar("T")
 PAGE_SIZES = (100, 500)  # reads are made at these sizes and cut to what was asked
@@ -26,7 +27,7 @@ MAX_WAIT_S = 15.0
 _UNFINISHED = object()  # a read stopped by something other than an Exception (it answers nobody)
 
 
-class Busy(Exception):
+class EventLogBusy(FrontendError):
     """Enough requests wait for the event log already; ask again in a second."""
 
 
@@ -61,7 +62,7 @@ class SharedRead(Generic[T]):
                     break
                 left = self._max_wait - (now - arrived)
                 if self._waiting >= self._max_waiting or left <= 0:
-                    raise Busy(f"{self._waiting} requests already wait for the event log")
+                    raise EventLogBusy(f"{self._waiting} requests already wait for the event log")
                 self._waiting += 1
                 try:  # woken when a read ends, or when the next read may begin
                     self._changed.wait(left if self._reading else min(left, self._every - (now - self._began)))

@@ -1,6 +1,6 @@
 """Who may open the operator pages (/review, /quality): whoever presents REVIEW_TOKEN.
 
-Browsers send it as the password of HTTP basic auth (user REVIEW_USER): they ask once and then send it
+Browsers send it as the password of HTTP basic auth (user `operator`, review_user): they ask once and then send it
 with every request of the page, its photos and its fetches. Scripts and Prometheus send it as
 `Authorization: Bearer <token>`. Both are compared in constant time. Unset, the pages are off (503).
 Wrong credentials are limited per client address (`ingest.login_limit`): past a few, 429 with Retry-After.
@@ -16,14 +16,14 @@ import hmac
 
 from flask import Blueprint, Response, jsonify, request
 
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FrontendSettings
 from ingest import context
 
 REALM = "GourmetGram operator"
 
 
-def authorized(settings: Settings, header: str | None) -> bool:
-    """Whether an Authorization header carries the review token (bearer, or basic with REVIEW_USER)."""
+def authorized(settings: FrontendSettings, header: str | None) -> bool:
+    """Whether an Authorization header carries the review token (bearer, or basic with review_user)."""
     token = settings.review_token
     scheme, _, value = (header or "").strip().partition(" ")
     if not token or not value:

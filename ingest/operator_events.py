@@ -18,7 +18,7 @@ from gourmetgram.images import ImageRefused
 from gourmetgram.outcome import Status
 from gourmetgram.store import StoreError
 from ingest import context, operator, production_photos
-from ingest.event_reads import PAGE_SIZES, Busy
+from ingest.event_reads import PAGE_SIZES, EventLogBusy
 from ingest.thumbnails import ThumbnailCache, thumbnail
 
 bp = operator.protect(Blueprint("operator_events", __name__))
@@ -76,7 +76,7 @@ def records():
         return jsonify({"error": f"limit must be a whole number from 1 to {MAX_EVENTS}, not {raw[:40]!r}"}), 400
     try:
         return jsonify(context.event_reads().newest(limit))
-    except Busy:
+    except EventLogBusy:
         return (
             jsonify({"error": "too many requests read the event log at once: ask again in a second"}),
             503,

@@ -13,7 +13,7 @@ from gourmetgram import images, names
 from ingest import context
 
 bp = Blueprint("pages", __name__)
-PAGE_POLL_WAIT_S = 20  # how long the page's long-polls wait, within LONG_POLL_MAX_S
+PAGE_POLL_WAIT_S = 20  # how long the page's long-polls wait, within long_poll_max_s
 
 
 @bp.get("/")

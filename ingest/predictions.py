@@ -12,7 +12,7 @@ from gourmetgram.outcome import Outcome, Status
 from gourmetgram.store import CorruptDocument, NotFound, StoreError
 from gourmetgram.waiter import parse_wait
 from ingest import context, feedback_body, tokens
-from ingest.feedback_body import Refused
+from ingest.feedback_body import FeedbackRefused
 
 bp = Blueprint("predictions", __name__)
 
@@ -84,7 +84,7 @@ def _queued(pid: str) -> dict:
 def _long_poll(pid: str, wait: float) -> dict | None:
     """The record once final (or when `wait` runs out, or the client hangs up), if a slot is free to wait.
 
-    Past LONG_POLL_MAX_CONCURRENT waiting polls: None at once, so waiting clients never hold every thread."""
+    Past long_poll_max_concurrent waiting polls: None at once, so waiting clients never hold every thread."""
     slots = context.long_poll_slots()
     if not slots.acquire(blocking=False):
         return None
@@ -117,7 +117,7 @@ def feedback(pid: str):
         record = change_labels(
             context.store(), context.settings(), pid, lambda doc: _with_feedback(pid, doc, token, labels)
         )
-    except Refused as exc:
+    except FeedbackRefused as exc:
         return jsonify({"error": exc.message}), exc.status
     except NotFound as exc:
         return jsonify({"error": str(exc)}), 404
@@ -131,11 +131,11 @@ def feedback(pid: str):
 def _with_feedback(pid: str, record: Outcome, token: str, labels: dict) -> Outcome:
     """The record with the feedback applied, if the token is its uploader's and the prediction done."""
     if not tokens.matches(token, record.feedback_token_sha256):
-        raise Refused(
+        raise FeedbackRefused(
             403, f"this feedback token is not the one of prediction {pid}: only its uploader may give feedback"
         )
     if record.status is not Status.DONE:
-        raise Refused(409, f"prediction {pid} is {record.status.value}: only a done one takes feedback")
+        raise FeedbackRefused(409, f"prediction {pid} is {record.status.value}: only a done one takes feedback")
     if labels.get("corrected_class") == record.predicted_class:
         # The model was right: that is no correction (training data must not hold one equal to the
         # prediction), and it takes back an earlier one, so an uploader can undo a wrong pick.

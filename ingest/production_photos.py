@@ -6,9 +6,10 @@ from __future__ import annotations
 from gourmetgram import names, outcome
 from gourmetgram.store import CorruptDocument, NotFound
 from ingest import context
+from ingest.frontend_error import FrontendError
 
 
-class NoPhoto(Exception):
+class NoPhoto(FrontendError):
     """No photo to show for this id (404): the message says why to a person."""
 
 

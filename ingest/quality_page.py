@@ -3,7 +3,7 @@
 `GET /quality?days=N` the page, charts drawn on the server and embedded as PNG data (the CSP allows
 `data:` images; no script); `GET /quality/metrics?days=N` the same figures as Prometheus gauges (scrape
 it with `authorization: {credentials: <REVIEW_TOKEN>}`). Both cover the last N UTC days (default
-QUALITY_WINDOW_DAYS, at most MAX_DAYS).
+quality_window_days, at most MAX_DAYS).
 """
 
 from __future__ import annotations

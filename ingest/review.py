@@ -29,7 +29,7 @@ from gourmetgram.outcome import Outcome, Status
 from gourmetgram.review_queue import Queued
 from gourmetgram.store import Changed, CorruptDocument, NotFound, StoreError
 from ingest import context, operator, production_photos
-from ingest.feedback_body import Refused
+from ingest.feedback_body import FeedbackRefused
 from ingest.thumbnails import thumbnail
 
 bp = operator.protect(Blueprint("review", __name__))
@@ -159,7 +159,7 @@ def label(pid: str):
         human_label, replace = parse(request.mimetype, request.stream.read(MAX_BODY_BYTES + 1))
         written = outcome.update(store, s.bucket_events, pid, change)
         sync_label_tags(store, s, written)
-    except Refused as exc:
+    except FeedbackRefused as exc:
         return jsonify({"error": exc.message}), exc.status
     except NotFound as exc:
         return jsonify({"error": str(exc)}), 404
@@ -194,20 +194,20 @@ def undo(pid: str):
     try:
         etag = request.headers.get("If-Match", "").strip()
         if not etag:
-            raise Refused(428, f"an undo names the record it undoes: {UNDO_HOW}")
+            raise FeedbackRefused(428, f"an undo names the record it undoes: {UNDO_HOW}")
         restore = parse_before(request.mimetype, request.stream.read(MAX_BODY_BYTES + 1))
         current = outcome.read(store, s.bucket_events, pid)
         if current is None:
             raise NotFound(f"no outcome record of prediction {pid}")
         if current.etag != etag:
-            raise Refused(
+            raise FeedbackRefused(
                 412,
                 f"prediction {pid} changed since that answer (now human_label "
                 f"{current.outcome.human_label!r}): nothing undone",
             )
         written = outcome.replace(store, s.bucket_events, restored(current.outcome, restore), etag)
         sync_label_tags(store, s, written)
-    except Refused as exc:
+    except FeedbackRefused as exc:
         return jsonify({"error": exc.message}), exc.status
     except Changed:
         return jsonify({"error": f"prediction {pid} changed while it was undone: nothing undone"}), 412
@@ -237,13 +237,13 @@ def json_body(mimetype: str, data: bytes, names_: tuple[str, str], how: str) -> 
     basic-auth credentials."""
     article, noun = names_
     if mimetype != "application/json":
-        raise Refused(415, f"{article} is JSON (Content-Type: application/json): {how}")
+        raise FeedbackRefused(415, f"{article} is JSON (Content-Type: application/json): {how}")
     if len(data) > MAX_BODY_BYTES:
-        raise Refused(413, f"{article} body is at most {MAX_BODY_BYTES} bytes: {how}")
+        raise FeedbackRefused(413, f"{article} body is at most {MAX_BODY_BYTES} bytes: {how}")
     try:
         return json.loads(data)
     except (ValueError, RecursionError):
-        raise Refused(400, f"the {noun} body is not JSON: {how}") from None
+        raise FeedbackRefused(400, f"the {noun} body is not JSON: {how}") from None
 
 
 def parse_before(mimetype: str, data: bytes) -> dict:
@@ -255,22 +255,22 @@ def parse_before(mimetype: str, data: bytes) -> dict:
         "reviewed_at",
         "reviewed",
     }:
-        raise Refused(400, UNDO_HOW)
+        raise FeedbackRefused(400, UNDO_HOW)
     label, at, millisecond = body["human_label"], body["reviewed_at"], body.get("reviewed")
     if not (millisecond is None or isinstance(millisecond, str) and MILLISECOND.fullmatch(millisecond)) or (
         millisecond is not None and at is None
     ):
-        raise Refused(400, UNDO_HOW)
+        raise FeedbackRefused(400, UNDO_HOW)
     if (
         (label is None) != (at is None)
         or not (label is None or isinstance(label, str))
         or not (at is None or isinstance(at, str) and TAG_TIME.fullmatch(at))
     ):
-        raise Refused(400, UNDO_HOW)
+        raise FeedbackRefused(400, UNDO_HOW)
     try:
         label = None if label is None else names.class_name(names.class_index(label))
     except ValueError as exc:
-        raise Refused(400, f"{exc}; the classes are {', '.join(names.CLASSES)}") from None
+        raise FeedbackRefused(400, f"{exc}; the classes are {', '.join(names.CLASSES)}") from None
     return {"human_label": label, "reviewed_at": at, "reviewed": millisecond}
 
 
@@ -285,22 +285,24 @@ def parse(mimetype: str, data: bytes) -> tuple[str, bool]:
     """The class a review names (its own spelling) and whether it may replace an earlier review."""
     body = json_body(mimetype, data, ("a review", "review"), HOW)
     if not isinstance(body, dict) or set(body) - {"human_label", "replace"} or "human_label" not in body:
-        raise Refused(400, HOW)
+        raise FeedbackRefused(400, HOW)
     value, replace = body["human_label"], body.get("replace", False)
     if not isinstance(value, str) or not isinstance(replace, bool):
-        raise Refused(400, HOW)
+        raise FeedbackRefused(400, HOW)
     try:
         return names.class_name(names.class_index(value)), replace
     except ValueError as exc:
-        raise Refused(400, f"{exc}; the classes are {', '.join(names.CLASSES)}") from None
+        raise FeedbackRefused(400, f"{exc}; the classes are {', '.join(names.CLASSES)}") from None
 
 
 def reviewed(record: Outcome, human_label: str, replace: bool) -> Outcome:
     """The record with a reviewer's answer; refused for a photo that is not done, or already reviewed."""
     if record.status is not Status.DONE or not record.production_key:
-        raise Refused(409, f"prediction {record.id} is {record.status.value}: only a labelled photo is reviewed")
+        raise FeedbackRefused(
+            409, f"prediction {record.id} is {record.status.value}: only a labelled photo is reviewed"
+        )
     if record.human_label and not replace:
-        raise Refused(
+        raise FeedbackRefused(
             409,
             f"prediction {record.id} was reviewed already ({record.human_label!r} at "
             f'{record.reviewed_at}); send "replace": true to change it',

@@ -11,7 +11,7 @@ import waitress
 from flask import Flask
 
 from gourmetgram import openfiles
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FrontendSettings
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,12 @@ FILES_PER_CONNECTION = 2
 FILES_RESERVED = 256  # the threads' MinIO connections, logs, waitress's own pipes
 
 
-def body_limit(settings: Settings) -> int:
+def body_limit(settings: FrontendSettings) -> int:
     """The largest request body the app reads (anything larger is a JSON 413 naming MAX_UPLOAD_BYTES)."""
     return settings.max_upload_bytes + MULTIPART_OVERHEAD
 
 
-def waitress_options(settings: Settings, connection_limit: int) -> dict:
+def waitress_options(settings: FrontendSettings, connection_limit: int) -> dict:
     return {
         "host": settings.host,
         "port": settings.web_port,
@@ -59,11 +59,11 @@ def fit_open_files(connection_limit: int) -> tuple[int, str | None]:
         connection_limit,
         files_per_connection=FILES_PER_CONNECTION,
         reserved=FILES_RESERVED,
-        setting="WEB_CONNECTION_LIMIT",
+        setting="web_connection_limit",
     )
 
 
-def serve(app: Flask, settings: Settings) -> None:
+def serve(app: Flask, settings: FrontendSettings) -> None:
     """Serve `app` until interrupted."""
     connection_limit, shortfall = fit_open_files(settings.web_connection_limit)
     if shortfall:

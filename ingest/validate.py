@@ -1,4 +1,4 @@
-"""Checks on an upload before anything is written. Pure: each returns a Refusal or the detected format."""
+"""Checks on an upload before anything is written. Pure: each returns a UploadRefusal or the detected format."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from gourmetgram import images
 
 
 @dataclass(frozen=True)
-class Refusal:
+class UploadRefusal:
     status: int
     message: str
 
 
-def check_size(size: int, limit: int) -> Refusal | None:
+def check_size(size: int, limit: int) -> UploadRefusal | None:
     if size == 0:
-        return Refusal(400, "the file is empty")
+        return UploadRefusal(400, "the file is empty")
     if size > limit:
-        return Refusal(413, f"the file is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB")
+        return UploadRefusal(413, f"the file is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB")
     return None
 
 
@@ -26,12 +26,12 @@ def check_size(size: int, limit: int) -> Refusal | None:
 _STATUS = {"empty": 400, "not_an_image": 415, "too_many_pixels": 413, "unreadable": 415}
 
 
-def check_image(stream: IO[bytes], max_pixels: int) -> tuple[str, Refusal | None]:
+def check_image(stream: IO[bytes], max_pixels: int) -> tuple[str, UploadRefusal | None]:
     """Identify the image by its content (the header only; the function decodes it fully)."""
     try:
         image = images.open_header(stream, max_pixels)
     except images.ImageRefused as exc:
-        return "", Refusal(
+        return "", UploadRefusal(
             _STATUS[exc.kind], f"{exc}: upload a {images.ACCEPTED} photo" if exc.kind == "not_an_image" else str(exc)
         )
     finally:

@@ -17,6 +17,7 @@ from minio.versioningconfig import VersioningConfig
 from gourmetgram import names
 from gourmetgram.settings import Settings, SettingsError
 from minio_config import current
+from minio_config.config_error import MinioConfigError
 from minio_config.desired import TARGET_ID, Desired, Expiry, Subscription, desired
 from minio_config.identities import identities
 from minio_config.plan import (
@@ -36,7 +37,7 @@ from minio_config.stream_apply import NatsUnavailable, StreamConflict, configure
 log = logging.getLogger(__name__)
 
 
-class ConfigureError(Exception):
+class ConfigureError(MinioConfigError):
     """MinIO refused the configuration; the message says what to do."""
 
 

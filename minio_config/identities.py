@@ -14,7 +14,7 @@ from gourmetgram.settings import Settings, SettingsError
 COMPONENTS = ("function", "web")
 NAMES = {"function": "function", "web": "frontend"}  # what people call them
 POLICY_NAMES = {"function": "gourmetgram-function", "web": "gourmetgram-web"}
-_USER_VARIABLES = {"function": "FUNCTION_MINIO_USER", "web": "WEB_MINIO_USER"}
+_USER_NAMES = {"function": "the function's MinIO user", "web": "the frontend's MinIO user"}
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def identities(settings: Settings) -> tuple[Identity, ...]:
     found = []
     for component in COMPONENTS:
         user, password = settings.component_credentials(component)
-        variable = _USER_VARIABLES[component]
+        variable = _USER_NAMES[component]
         if user == settings.minio_user:
             raise SettingsError(
                 f"{variable} and MINIO_USER are both {user!r}: configure runs with MinIO's root "

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from gourmetgram import names
 from gourmetgram.settings import Settings
+from minio_config.config_error import MinioConfigError
 
 # A message only says "look at this photo" (the photo is in `incoming`, and the reconciler finds what no
 # message announced): a week-old one is of no use, and the stream must not grow without bound while every
@@ -17,7 +18,7 @@ MAX_AGE_S = 7 * 24 * 3600
 MAX_ACK_PENDING = 1000
 
 
-class StreamConflict(Exception):
+class StreamConflict(MinioConfigError):
     """The stream or consumer exists in a form that cannot be changed in place; the message says what to do."""
 
 

@@ -21,6 +21,7 @@ from nats.js.client import JetStreamContext
 
 from gourmetgram import bus
 from gourmetgram.settings import Settings
+from minio_config.config_error import MinioConfigError
 from minio_config.stream import (
     AddConsumer,
     AddStream,
@@ -35,7 +36,7 @@ from minio_config.stream import (
 )
 
 
-class NatsUnavailable(Exception):
+class NatsUnavailable(MinioConfigError):
     """NATS could not be reached or refused a request; the message says which and what NATS said."""
 
 

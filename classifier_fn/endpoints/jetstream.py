@@ -4,10 +4,10 @@ room for them, and settles each message once the photo's outcome says how it end
 Every function replica pulls from one durable consumer, so each message goes to one replica at a time (the
 claims in MinIO still make sure one photo gets one production object, whatever a message does):
 
-- **Room.** A message is fetched only while the live lane and the workers hold fewer photos than `capacity`:
+- **Room.** A message is fetched only while the live queue and the workers hold fewer photos than `capacity`:
   a busy replica leaves the stream's messages to the others (backpressure), where a webhook pushes regardless.
 - **Ack only at the end.** A message stays unacknowledged while its photo waits or is worked, its deadline
-  extended (in progress) every third of NATS_ACK_WAIT_S; it is acknowledged once the worker's result is final
+  extended (in progress) every third of `nats_ack_wait_s`; it is acknowledged once the worker's result is final
   for this message: the photo's record is done, rejected or failed with its retry time, or another worker or a
   newer version owns the photo, or it is gone. A message for a photo already held (by another message, the
   nudge or the reconciler) waits for that one's result.

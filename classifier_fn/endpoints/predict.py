@@ -4,8 +4,8 @@ In this order, so that a slow or idle client holds nothing others need:
 1. the body is read first, capped, within a deadline that follows its size (408 past it), its bytes counted
    as they arrive against a budget shared by every request (503 at once past it): a slow sender holds what
    it has sent, never a prediction slot;
-2. then one of PREDICT_CONCURRENCY slots is taken (503 at once when none is free, the body dropped);
-3. decoding runs in the synchronous predictions' own lane (one photo at a time, on one of the workers'
+2. then one of predict_concurrency slots is taken (503 at once when none is free, the body dropped);
+3. decoding runs apart from the pipeline's photos (one photo at a time, on one of the workers'
    decode slots), so predictions never take every core, nor the decode pixels, from the pipeline's photos.
 """
 
@@ -23,15 +23,16 @@ from starlette.responses import JSONResponse
 
 from classifier_fn import runtime
 from classifier_fn.body import (
+    BodyPace,
     BodyTimeout,
     BodyTooLarge,
     Holding,
     NotAnObject,
     OverBudget,
-    Pace,
     json_object,
     read_capped,
 )
+from classifier_fn.function_error import FunctionError
 from classifier_fn.inference import preprocess
 from classifier_fn.inference.errors import Rejected
 from classifier_fn.runtime import Runtime
@@ -47,7 +48,7 @@ def body_limit(max_object_bytes: int) -> int:
     return 4 * math.ceil(max_object_bytes / 3) + JSON_OVERHEAD
 
 
-class Refused(Exception):
+class PredictRefused(FunctionError):
     """An answer other than a prediction, in the course server's (FastAPI's) error shape."""
 
     def __init__(self, status: int, detail: str, retry: bool = False):
@@ -68,7 +69,7 @@ async def predict(request: Request) -> JSONResponse:
                 doc = _parse(body)
                 del body  # the JSON's string is a copy of it: one photo-sized buffer less while decoding
                 return await _predict(rt, doc)
-    except Refused as exc:
+    except PredictRefused as exc:
         return exc.response()
 
 
@@ -76,33 +77,33 @@ async def _receive(request: Request, rt: Runtime, holding: Holding) -> bytearray
     s = rt.settings
     limit = body_limit(s.max_object_bytes)
     too_large = f"image over {s.max_object_bytes:,} bytes (the body may be at most {limit:,})"
-    pace = Pace(s.predict_body_grace_s, s.predict_body_min_bytes_per_s)
+    pace = BodyPace(s.predict_body_grace_s, s.predict_body_min_bytes_per_s)
     allowed_s = pace.allowed_s(request, limit)
     try:
         return await read_capped(request, limit, allowed_s, holding)
     except BodyTooLarge:
-        raise Refused(413, too_large) from None
+        raise PredictRefused(413, too_large) from None
     except BodyTimeout as exc:
-        raise Refused(
+        raise PredictRefused(
             408,
             f"the body did not arrive in time: {exc.received:,} bytes in {allowed_s:.1f} s "
             f"(allowed: {pace.grace_s:g} s plus its length at {pace.min_bytes_per_s:,} bytes/s)",
         ) from None
     except OverBudget:
-        raise Refused(
+        raise PredictRefused(
             503,
             f"busy: the request bodies being received fill the function's "
             f"{s.predict_body_budget_bytes:,} bytes for them, retry in {RETRY_AFTER_S} s",
             retry=True,
         ) from None
     except ClientDisconnect:
-        raise Refused(400, "the client went away before its body arrived") from None  # nobody reads it
+        raise PredictRefused(400, "the client went away before its body arrived") from None  # nobody reads it
 
 
 @contextlib.contextmanager
 def _prediction_slot(rt: Runtime) -> Iterator[None]:
     if not rt.predict_slots.acquire(blocking=False):
-        raise Refused(
+        raise PredictRefused(
             503,
             f"busy: {rt.settings.predict_concurrency} predictions in progress, retry in {RETRY_AFTER_S} s",
             retry=True,
@@ -117,7 +118,7 @@ def _parse(body: bytearray) -> dict[str, Any]:
     try:
         return json_object(body)
     except NotAnObject as exc:
-        raise Refused(400, f"{exc}; {EXPECTED}") from None
+        raise PredictRefused(400, f"{exc}; {EXPECTED}") from None
 
 
 async def _predict(rt: Runtime, doc: dict[str, Any]) -> JSONResponse:
@@ -126,14 +127,14 @@ async def _predict(rt: Runtime, doc: dict[str, Any]) -> JSONResponse:
         # a2b_base64 reads the str in place; b64decode would first copy it to bytes (a photo's size again).
         data = binascii.a2b_base64(doc.pop("image"), strict_mode=True)
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise Refused(422, EXPECTED) from None
+        raise PredictRefused(422, EXPECTED) from None
     del doc
     if len(data) > s.max_object_bytes:
-        raise Refused(413, f"image over {s.max_object_bytes:,} bytes")
+        raise PredictRefused(413, f"image over {s.max_object_bytes:,} bytes")
     try:
         prepared = await run_in_threadpool(_decode, rt, data)
     except Rejected as exc:
-        raise Refused(422, exc.reason) from None
+        raise PredictRefused(422, exc.reason) from None
     del data
     result = await run_in_threadpool(rt.batcher.predict, prepared.tensor)
     return JSONResponse({"prediction": names.class_name(result.index), "probability": result.probability})

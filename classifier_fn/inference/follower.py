@@ -32,7 +32,7 @@ STOP_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
-class Refusal:
+class ModelRefusal:
     alias: str
     version: str
     why: str
@@ -48,7 +48,7 @@ class FollowerStatus:
     shadow: str | None = None  # the challenger labelling in the shadow now, if any
     last_check: str | None = None
     problem: str = ""  # why the registry could not be read at the last check, if so
-    refused: dict[str, Refusal] = field(default_factory=dict)  # the last refusal per alias, while it stands
+    refused: dict[str, ModelRefusal] = field(default_factory=dict)  # the last refusal per alias, while it stands
 
 
 class Follower:
@@ -126,7 +126,7 @@ class Follower:
             for r in self._refusals()
         ]
 
-    def _refusals(self) -> list[Refusal]:
+    def _refusals(self) -> list[ModelRefusal]:
         # A copy taken at once (the follower's thread changes the dict while the event loop reads it).
         return list(dict(self.status.refused).values())
 
@@ -251,7 +251,7 @@ class Follower:
         standing = self.status.refused.get(alias)
         if standing is not None and (standing.version, standing.why) == (version, why):
             return  # told already, at an earlier check
-        self.status.refused[alias] = Refusal(alias, version, why, names.now_iso())
+        self.status.refused[alias] = ModelRefusal(alias, version, why, names.now_iso())
         self._on_refused(alias)
         serving = self._batcher.serving(CHAMPION)
         log.error(

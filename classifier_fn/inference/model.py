@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from classifier_fn.function_error import FunctionError
 from classifier_fn.inference.preprocess import SIZE
 from gourmetgram import model_registry
 
@@ -35,7 +36,7 @@ _INVERTED_RESIDUAL_SETTING = (
 )
 
 
-class ModelLoadError(Exception):
+class ModelLoadError(FunctionError):
     """The model file is missing, unreadable, or not a Food-11 MobileNetV2."""
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from classifier_fn.function_error import FunctionError
 from classifier_fn.inference import preprocess
 from classifier_fn.inference.infer import ServedModel
 from classifier_fn.inference.model import NUM_CLASSES, LoadedModel, ModelLoadError, for_inference, load_bytes
@@ -26,7 +27,7 @@ MEMORY_FACTOR = 6
 SUM_TOLERANCE = 1e-3  # how far from 1 the probabilities of one photo may sum (float rounding is ~1e-6)
 
 
-class ModelRefused(Exception):
+class ModelRefused(FunctionError):
     """The model failed its check: it must not serve. The message says why, for /readyz and the log."""
 
 

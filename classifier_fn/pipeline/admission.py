@@ -1,4 +1,4 @@
-"""Admitting one object version to the live lane, once.
+"""Admitting one object version to the live queue, once.
 
 MinIO's events are queued as they come, without a request: the worker's first request is a GET made
 conditional on the event's ETag (and version), which checks the object as a HEAD here would, and answers
@@ -33,7 +33,7 @@ class Admission(str, enum.Enum):
     GONE = "gone"  # already done and removed, or deleted by its owner
     STALE = "stale"  # overwritten since; the newer version has its own event
     UNAVAILABLE = "unavailable"  # MinIO could not be asked: the frontend's upload waits for MinIO's event
-    REFUSED = "refused"  # not an object this door takes (a nudge for something not uploaded)
+    REFUSED = "refused"  # not an object this endpoint takes (a nudge for something not uploaded)
     INVALID = "invalid"  # a key no object can have
     IGNORED = "ignored"  # an event that is never work (tagging, deletes, reads, zero-byte folder markers)
     OTHER_BUCKET = "other_bucket"

@@ -14,8 +14,9 @@ redelivered event racing the reconciler) agree through MinIO's conditional write
 A record is data anyone with write access to `events` (the frontend, for labels) could have written, so
 one that cannot be genuine is taken over like an expired claim: a record that is not an outcome; a
 final one without `proof` that the function did the work; a claim or back-off longer than any this
-function grants; another version's record under an id derived from this very version (unless it is a twin,
-`Outcome.twin_of`: the same key, ETag and second under another version id share the id derived from those).
+function grants; another version's record under an id derived from this very version (unless that version is a copy
+of this one, `Outcome.twin_of`: the same key, ETag and second under another version id share the id derived
+from those).
 """
 
 from __future__ import annotations

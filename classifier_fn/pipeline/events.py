@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from classifier_fn.body import NotAnObject, json_object
+from classifier_fn.function_error import FunctionError
 from gourmetgram import names
 
 # Exactly what the subscription asks for; tagging, retention and access events are never work.
@@ -16,7 +17,7 @@ ACCEPTED = frozenset(names.SUBSCRIBED_EVENTS)
 MAX_KEY_BYTES = 1024  # S3's (and MinIO's) limit on an object name
 
 
-class MalformedEvent(ValueError):
+class MalformedEvent(FunctionError, ValueError):
     """The body is not a MinIO S3 event."""
 
 

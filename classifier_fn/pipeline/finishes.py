@@ -1,8 +1,8 @@
-"""Held nudges: a nudge may wait until the worker is done with its photo, so the frontend learns it at once.
+"""Waiting nudges: a nudge may wait until the worker is done with its photo, so the frontend learns it at once.
 
 MinIO's listen API delivers nothing on the pinned server, so the frontend's long-poll otherwise re-reads the
 record every 50 ms or more: about 20 ms of a single upload's label time went to that alone. The answer to a
-held nudge is only a hint to read the record now; the record stays the one source of truth.
+waiting nudge is only a hint to read the record now; the record stays the one source of truth.
 """
 
 from __future__ import annotations

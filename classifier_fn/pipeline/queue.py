@@ -1,4 +1,5 @@
-"""The work queue: a live lane served first, a rate-limited backlog lane, the in-flight set, and the object
+"""The work queue: a live queue served first (the events), a rate-limited backlog queue (the reconciler's
+finds), the in-flight set, and the object
 versions this process deleted lately (an event that arrives for one of those needs no look at MinIO)."""
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class WorkQueue:
             return True
 
     def wait_for_backlog_room(self, timeout: float) -> bool:
-        """Block until the backlog lane has room (True) or `timeout` passes or the queue closes (False)."""
+        """Block until the backlog queue has room (True) or `timeout` passes or the queue closes (False)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while len(self._backlog) >= self.backlog_capacity and not self._closed:
@@ -82,7 +83,7 @@ class WorkQueue:
             return not self._closed
 
     def offer_when_room(self, item: Item, stop: threading.Event) -> Offered:
-        """Queue `item`, waiting for backlog room if its lane is full; never twice (HELD) and never once
+        """Queue `item`, waiting for backlog room if its queue is full; never twice (HELD) and never once
         `stop` is set or the queue is closed (DEFERRED: the next pass takes it)."""
         while not self.offer(item):
             if self.holds(item.bucket, item.key, item.etag):

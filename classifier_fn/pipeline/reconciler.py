@@ -43,8 +43,8 @@ class PassReport:
 def reconcile_once(
     store: Store, bucket: str, queue: WorkQueue, grace_s: float, stop: threading.Event | None = None
 ) -> PassReport:
-    """One pass over `bucket`. When the backlog lane is full it waits for room, so a long backlog drains
-    at the backlog rate within one pass; live events never wait for it (they have their own lane)."""
+    """One pass over `bucket`. When the backlog queue is full it waits for room, so a long backlog drains
+    at the backlog rate within one pass; live events never wait for it (they have a queue of their own)."""
     report = PassReport(started_at=names.now_iso())
     stop = stop or threading.Event()
     cutoff = datetime.now(UTC) - timedelta(seconds=grace_s)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from classifier_fn.function_error import FunctionError
 from gourmetgram.names import SUBSCRIBED_EVENTS as EVENTS
 from gourmetgram.names import TRANSPORT_ARNS
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FunctionSettings
 from gourmetgram.store import Store, StoreError
 
 
-class UnsafeSubscription(Exception):
+class UnsafeSubscription(FunctionError):
     """The subscription would make the function trigger itself: refuse to run."""
 
 
@@ -30,7 +31,7 @@ def _retriggers(event: str) -> bool:
     return event not in EVENTS and (event.startswith("s3:ObjectCreated:") or event.startswith("s3:ObjectAccessed:"))
 
 
-def check(settings: Settings, store: Store) -> CheckReport:
+def check(settings: FunctionSettings, store: Store) -> CheckReport:
     """Raises UnsafeSubscription when running would loop; otherwise reports what is missing."""
     report = CheckReport()
     wanted = settings.transport_arn
@@ -77,7 +78,7 @@ def check(settings: Settings, store: Store) -> CheckReport:
     return report
 
 
-def _check_versioning(settings: Settings, store: Store, report: CheckReport) -> None:
+def _check_versioning(settings: FunctionSettings, store: Store, report: CheckReport) -> None:
     """The worker deletes exactly the version it read, and tells apart two uploads of the same bytes under
     one key in one second, by version ids: without them it still works, with those two weaker."""
     bucket = settings.bucket_incoming

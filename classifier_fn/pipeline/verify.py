@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from classifier_fn.function_error import FunctionError
 from gourmetgram.store import NotFound, ObjectInfo, Store
 
 
-class Gone(Exception):
+class Gone(FunctionError):
     """The object is no longer where the event said: done by someone else, or deleted by its owner."""
 
 
-class Stale(Exception):
+class Stale(FunctionError):
     """The key holds a newer version than the event's: that upload has an event of its own."""
 
 

@@ -19,6 +19,7 @@ import threading
 import time
 from urllib.parse import quote, unquote
 
+from classifier_fn.function_error import FunctionError
 from classifier_fn.inference import preprocess
 from classifier_fn.inference.errors import Rejected
 from classifier_fn.pipeline.claim import Claim, ClaimResult, IdFrom, claim
@@ -49,7 +50,7 @@ class Result(str, enum.Enum):
     MARKER = "marker"  # a zero-byte "folder/" object: never a photo, left in incoming without a record
 
 
-class LostClaim(Exception):
+class LostClaim(FunctionError):
     """The record is no longer the one our claim wrote: another worker owns the photo now."""
 
 
@@ -209,7 +210,7 @@ def _work_exists(rt: Runtime, record: Outcome, info: ObjectInfo) -> bool:
     except NotFound:
         return False
     meta = copy.metadata
-    # Twin versions (same key and bytes in one second) share the original key and ETag: the copy must also
+    # Two versions of one key with the same bytes in one second share the original key and ETag: the copy must also
     # name this record (copies made before they carried the id are taken on key and ETag alone).
     return (
         meta.get("original-etag") == info.etag

@@ -8,9 +8,9 @@ const $ = (id) => document.getElementById(id);
 const form = $('upload-form'), input = $('file'), drop = $('drop'), choose = $('choose');
 const submit = $('submit'), cancel = $('cancel'), statusLine = $('status');
 const progressRow = $('progress-row'), progress = $('progress'), bar = $('bar'), progressText = $('progress-text');
-const pollWait = Number(form.dataset.pollWait);   // seconds a poll may wait (LONG_POLL_MAX_S)
+const pollWait = Number(form.dataset.pollWait);   // seconds a poll may wait (long_poll_max_s)
 const maxBytes = Number(form.dataset.maxBytes), maxMb = form.dataset.maxMb, formats = form.dataset.formats;
-// Below this confidence (REVIEW_CONFIDENCE, where operators start reviewing) an answer is a guess.
+// Below this confidence (review_confidence, where operators start reviewing) an answer is a guess.
 const sureFrom = Number(form.dataset.sureFrom);
 const reducedMotion = window.matchMedia('(prefers-reduced-motion: reduce)').matches;
 

@@ -136,7 +136,7 @@ def test_kill_9_of_the_stream_leader_mid_burst(cluster, cstore):
     back(cluster, leader)
     records = ledger.assert_each_once(drops)
     report(f"NATS stream leader {leader} killed mid-burst", records, fault_at)
-    # An ack sent while the consumer's leader changed is lost: that message comes again after NATS_ACK_WAIT_S and
+    # An ack sent while the consumer's leader changed is lost: that message comes again after nats_ack_wait_s and
     # is acked at once (its photo is done).
     emptied = (
         wait_until(
@@ -166,7 +166,7 @@ def test_every_replica_down_for_30_s_while_photos_are_dropped(cluster, cstore):
         kill(cluster, name)
     try:
         down_at = time.monotonic()
-        # What a killed replica held is still unacknowledged in the stream (redelivered after NATS_ACK_WAIT_S).
+        # What a killed replica held is still unacknowledged in the stream (redelivered after nats_ack_wait_s).
         waiting = stream_state(cluster.settings).messages
         drops = Burst(cstore, "all-down", 15, every_s=1.8).wait()  # one photo every 1.8 s, for about 27 s
         wait_until(lambda: time.monotonic() - down_at >= 30, 10, "30 s down")

@@ -274,7 +274,7 @@ def test_the_function_refuses_to_start_on_a_looping_subscription(faults):
 
 
 def test_a_fresh_upload_overtakes_a_large_backlog(faults, fstore):
-    """Objects that predate the subscription drain at BACKLOG_PER_S; a new photo does not queue behind them."""
+    """Objects that predate the subscription drain at backlog_per_s; a new photo does not queue behind them."""
     mc = current.client(faults.settings)
     mc.delete_bucket_notification("incoming")
     try:

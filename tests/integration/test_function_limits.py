@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from gourmetgram_tools.local import PartSpec, stack_ports
-from gourmetgram_tools.spawn import FUNCTION_MALLOC_ENV, component_env
+from gourmetgram_tools.spawn import FUNCTION_MALLOC_ENV, component_args, component_env
 from tests.stack import free_port
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,8 @@ def function(stack):
     port = free_port(stack_ports(stack.settings))  # not a port of a part the session's stack may restart
     s = stack.settings.replace(function_port=port, function_connection_limit=LIMIT)
     env = {**FUNCTION_MALLOC_ENV, **component_env(s, "function")}
-    argv = ["sh", "-c", f'ulimit -n {OPEN_FILES} && exec "$0" -m gourmetgram serve-fn', sys.executable]
+    fixed = component_args(s, "function")  # the limit: a fixed value, given on the command line
+    argv = ["sh", "-c", f'ulimit -n {OPEN_FILES} && exec "$0" -m gourmetgram serve-fn "$@"', sys.executable, *fixed]
     child = stack.spawn_part("fn-flooded", PartSpec(argv, env, f"http://127.0.0.1:{port}/healthz", port))
     try:
         stack.wait_ready("fn-flooded", timeout_s=120)

@@ -256,7 +256,6 @@ def test_up_brings_back_each_killed_part_and_every_photo_ends_once(tmp_path):
         MODEL_PATH=str(FIXTURES / "food11_full.pth"),
         CLAIM_TTL_S="8",
         RECONCILE_INTERVAL_S="2",
-        RECONCILE_GRACE_S="3",
     )
     took = {}
     try:

@@ -1,4 +1,4 @@
-"""The shared body reader: its deadline (Pace), and the byte budget every reader of `POST /predict` shares."""
+"""The shared body reader: its deadline (BodyPace), and the byte budget every reader of `POST /predict` shares."""
 
 import time
 
@@ -6,7 +6,7 @@ import anyio
 import pytest
 from starlette.requests import Request
 
-from classifier_fn.body import BodyTimeout, BodyTooLarge, ByteBudget, OverBudget, Pace, read_capped
+from classifier_fn.body import BodyPace, BodyTimeout, BodyTooLarge, ByteBudget, OverBudget, read_capped
 
 
 def request_of(chunks, content_length: int | None = None, stall: bool = False) -> Request:
@@ -39,7 +39,7 @@ def request_of(chunks, content_length: int | None = None, stall: bool = False) -
     ],
 )
 def test_the_deadline_is_a_grace_plus_the_length_at_the_minimum_rate(content_length, expected_s):
-    pace = Pace(grace_s=2, min_bytes_per_s=50_000)
+    pace = BodyPace(grace_s=2, min_bytes_per_s=50_000)
     assert pace.allowed_s(request_of([], content_length), limit=1_000_000) == pytest.approx(expected_s)
 
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from gourmetgram.store import StoreUnavailable
-from ingest.event_reads import Busy, SharedRead
+from ingest.event_reads import EventLogBusy, SharedRead
 
 
 class Gate:
@@ -36,7 +36,7 @@ def test_requests_during_a_read_wait_for_one_that_began_after_them_and_the_rest_
         later = [pool.submit(shared.get) for _ in range(7)]
         time.sleep(0.3)
         refused = [f for f in later if f.done()]
-        assert len(refused) == 4 and all(isinstance(f.exception(), Busy) for f in refused)
+        assert len(refused) == 4 and all(isinstance(f.exception(), EventLogBusy) for f in refused)
         gate.opened.set()
         assert first.result(5) == 1
         waited = [f.result(5) for f in later if f not in refused]

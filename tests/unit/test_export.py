@@ -619,7 +619,7 @@ def test_a_folder_holding_files_but_no_manifest_of_an_export_is_refused_untouche
         (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_bytes(data)
     seed_photo(fake_store, T0 + 1, "Soup", 0.4, human_label="Seafood")
-    with pytest.raises(export.Refused, match="Food-11"):
+    with pytest.raises(export.ExportRefused, match="Food-11"):
         run(fake_store, settings, out)
     assert _tree(out) == planted and not (out / export.LOCK).exists() and "read" not in fake_store.calls
 
@@ -656,7 +656,7 @@ def test_a_symlinked_split_or_class_folder_is_refused_by_name_and_not_followed(f
     os.replace(out / link, tmp_path / "moved-aside")
     (out / link).symlink_to(outside)
     seed_photo(fake_store, T0 + 2, "Egg", 0.4, human_label="Fried food", data=b"new")
-    with pytest.raises(export.Refused, match=f"out/{link} is not a folder"):
+    with pytest.raises(export.ExportRefused, match=f"out/{link} is not a folder"):
         run(fake_store, settings, out)
     assert _tree(outside) == {"holiday.jpg": b"not the export's", "class_04/holiday.jpg": b"not the export's"}
     assert set(manifest(out)) == {photo.id}
@@ -690,7 +690,7 @@ def test_the_lock_never_follows_a_symlink_nor_writes_a_file_that_is_not_one(fake
     out = tmp_path / "out"
     out.mkdir()
     (out / export.LOCK).symlink_to(victim)
-    with pytest.raises(export.Refused, match=r"\.export\.lock is not a regular file"):
+    with pytest.raises(export.ExportRefused, match=r"\.export\.lock is not a regular file"):
         run(fake_store, settings, out)
     assert victim.read_text() == "precious\n"
 

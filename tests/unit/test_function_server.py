@@ -27,7 +27,7 @@ from tests.conftest import ROOT
 
 @pytest.fixture
 def served_config(fake_store, monkeypatch):
-    """Runs `serve-fn` with `env`; returns the uvicorn.Config it would have served with."""
+    """Runs `serve-fn` with `args`; returns the uvicorn.Config it would have served with."""
     configs = []
 
     def run(server, sockets=None):
@@ -37,8 +37,8 @@ def served_config(fake_store, monkeypatch):
     monkeypatch.setattr(Store, "connect", classmethod(lambda cls, settings, timeout_s=10.0: fake_store))
     monkeypatch.setattr(uvicorn.Server, "run", run)
 
-    def serve(env: dict[str, str]) -> uvicorn.Config:
-        result = CliRunner().invoke(cli.main, ["serve-fn", "--port", "8999"], env=env)
+    def serve(args: list[str]) -> uvicorn.Config:
+        result = CliRunner().invoke(cli.main, ["serve-fn", "--port", "8999", *args])
         assert result.exit_code == 0, result.output
         return configs.pop()
 
@@ -46,7 +46,7 @@ def served_config(fake_store, monkeypatch):
 
 
 def test_serve_fn_sets_the_connection_limit_keep_alive_and_backlog(served_config):
-    config = served_config({"FUNCTION_CONNECTION_LIMIT": "300"})
+    config = served_config(["--fixed", "function_connection_limit=300"])
     assert config.port == 8999
     # uvicorn answers 503 once this many connections are open, the asking one included: 300 held, one asking
     assert config.limit_concurrency == 301
@@ -58,9 +58,9 @@ def test_serve_fn_sets_the_connection_limit_keep_alive_and_backlog(served_config
 
 def test_serve_fn_uses_the_limit_the_open_files_allow(served_config, monkeypatch, caplog):
     monkeypatch.setattr(function_server, "fit_open_files", lambda limit, **kw: (40, f"{kw['setting']}: too few"))
-    config = served_config({"FUNCTION_CONNECTION_LIMIT": "300"})
+    config = served_config(["--fixed", "function_connection_limit=300"])
     assert config.limit_concurrency == 41 and config.http.keywords["limit"] == 40
-    assert "FUNCTION_CONNECTION_LIMIT: too few" in caplog.text
+    assert "function_connection_limit: too few" in caplog.text
 
 
 def test_serve_fn_exits_3_when_uvicorn_never_started(fake_store, monkeypatch):
@@ -69,10 +69,11 @@ def test_serve_fn_exits_3_when_uvicorn_never_started(fake_store, monkeypatch):
     assert CliRunner().invoke(cli.main, ["serve-fn"]).exit_code == 3
 
 
-def test_the_connection_limit_is_a_setting_of_at_least_one():
+def test_the_connection_limit_is_a_fixed_value_of_at_least_one():
     assert Settings().function_connection_limit == 1000
-    assert Settings.from_env({"FUNCTION_CONNECTION_LIMIT": "50"}).function_connection_limit == 50
-    with pytest.raises(SettingsError, match="FUNCTION_CONNECTION_LIMIT 0 must be at least 1"):
+    assert "FUNCTION_CONNECTION_LIMIT" not in Settings.env_names().values()  # nobody needs to tune it
+    assert Settings(function_connection_limit=50).function_connection_limit == 50
+    with pytest.raises(SettingsError, match="function_connection_limit 0 must be at least 1"):
         Settings(function_connection_limit=0)
 
 

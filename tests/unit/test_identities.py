@@ -81,10 +81,10 @@ def test_each_component_gets_its_own_user_with_the_settings_password():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        pytest.param({"minio_user": "gourmetgram-web"}, "WEB_MINIO_USER and MINIO_USER are both", id="root"),
+        pytest.param({"minio_user": "gourmetgram-web"}, "the frontend's MinIO user and MINIO_USER are both", id="root"),
         pytest.param(
             {"function_minio_user": "shared", "web_minio_user": "shared"},
-            "WEB_MINIO_USER 'shared' is the function's user too",
+            "the frontend's MinIO user 'shared' is the function's user too",
             id="shared",
         ),
     ],

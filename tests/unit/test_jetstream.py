@@ -162,7 +162,7 @@ def test_trouble_that_recorded_nothing_naks_with_a_growing_delay(rt, consumer, f
         finish(rt, result)
 
     run(consumer, steps)
-    assert msg.settled == [("nak", 4.0)]  # NATS_NAK_DELAY_S x the deliveries so far
+    assert msg.settled == [("nak", 4.0)]  # nats_nak_delay_s x the deliveries so far
 
 
 def test_at_its_delivery_limit_a_message_is_terminated_and_the_photo_left_in_incoming(rt, consumer, fake_store):
@@ -281,7 +281,7 @@ def test_a_waiting_message_has_its_deadline_extended(rt, consumer, fake_store):
     async def steps():
         await consumer._take(msg)
         keep = asyncio.ensure_future(consumer._keep_alive())
-        await asyncio.sleep(0.8)  # NATS_ACK_WAIT_S 1: extended every third of it
+        await asyncio.sleep(0.8)  # nats_ack_wait_s 1: extended every third of it
         keep.cancel()
 
     run(consumer, steps)

@@ -12,18 +12,26 @@ import pytest
 import torch
 
 from classifier_fn.inference import model, preprocess
-from tests.conftest import FIXTURES, PHOTOS, ROOT, fixture_file, in_ci
+from tests.conftest import FIXTURES, PHOTOS, ROOT, fixture_file
 
 FULL = FIXTURES / "food11_full.pth"  # the course's torch.save(model), pickled torchvision classes
 STATE = model.DEMO_MODEL  # the same model as a state dict (the course's Flask app form)
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())["images"]
 
 
+@pytest.fixture(scope="module")
+def full_and_served() -> tuple[model.LoadedModel, torch.nn.Module]:
+    """The full pickle as loaded, and as the function serves it (BatchNorm folded, channels-last, traced into a
+    graph): tracing takes seconds, so the tests share one."""
+    plain = model.load(FULL)
+    return plain, model.for_inference(plain.module)
+
+
 @pytest.fixture(scope="module", params=[FULL, STATE, "served"], ids=["full-pickle", "state-dict", "served"])
 def loaded(request):
-    if request.param == "served":  # BatchNorm folded, channels-last: what the function runs
-        plain = model.load(FULL)
-        return model.LoadedModel(model.for_inference(plain.module), plain.version, False)
+    if request.param == "served":  # what the function runs
+        plain, served = request.getfixturevalue("full_and_served")
+        return model.LoadedModel(served, plain.version, False)
     return model.load(request.param)
 
 
@@ -43,28 +51,6 @@ def test_reproduces_the_reference_logits(loaded, name):
     assert torch.allclose(got, torch.tensor(expected["logits"]), atol=1e-3)
     assert got.argmax().item() == expected["predicted_index"]
     assert torch.softmax(got, 0).max().item() == pytest.approx(expected["probability"], abs=1e-4)
-
-
-def _shared_fixtures() -> Path:
-    return Path(os.environ.get("GOURMETGRAM_SHARED", ROOT.parent / "shared")) / "fixtures"
-
-
-def test_every_shared_photo_with_both_forms():
-    """The full proof over ../shared/fixtures (present beside the clone in CI)."""
-    shared = _shared_fixtures()
-    if not (shared / "model" / "expected.json").exists():
-        if in_ci():
-            pytest.fail(f"shared fixtures not found at {shared}")
-        pytest.skip(f"shared fixtures not found at {shared}")
-    expected = json.loads((shared / "model" / "expected.json").read_text())["images"]
-    models = [model.load(shared / "model" / "food11_full.pth"), model.load(shared / "model" / "food11_state.pth")]
-    assert len(expected) >= 27
-    for name, want in expected.items():
-        data = (shared / "food" / name).read_bytes()
-        for m in models:
-            got = logits(m, data)
-            assert torch.allclose(got, torch.tensor(want["logits"]), atol=1e-3), name
-            assert got.argmax().item() == want["predicted_index"], name
 
 
 def test_version_comes_from_content_and_demo_is_marked():
@@ -168,10 +154,10 @@ def _python_calls_in_forward(module: torch.nn.Module) -> int:
     return calls
 
 
-def test_the_served_model_runs_its_layers_without_returning_to_python():
-    plain = model.load(STATE).module
-    assert _python_calls_in_forward(plain) > 100  # eager: the count sees every layer's call
-    assert _python_calls_in_forward(model.for_inference(plain)) < 50  # torch's call wrappers, then C++ alone
+def test_the_served_model_runs_its_layers_without_returning_to_python(full_and_served):
+    plain, served = full_and_served
+    assert _python_calls_in_forward(plain.module) > 100  # eager: the count sees every layer's call
+    assert _python_calls_in_forward(served) < 50  # torch's call wrappers, then C++ alone
 
 
 def test_a_model_that_cannot_be_traced_is_served_eagerly(monkeypatch, caplog):
@@ -188,9 +174,9 @@ def test_a_model_that_cannot_be_traced_is_served_eagerly(monkeypatch, caplog):
     assert torch.allclose(logits(model.LoadedModel(served, "v", False), data), expected, atol=1e-4)
 
 
-def test_the_served_graph_gives_the_module_s_logits_for_a_batch_of_different_photos(monkeypatch):
-    plain = model.load(FULL).module
-    served = model.for_inference(plain)
+def test_the_served_graph_gives_the_module_s_logits_for_a_batch_of_different_photos(monkeypatch, full_and_served):
+    loaded_plain, served = full_and_served
+    plain = loaded_plain.module
     monkeypatch.setattr(model, "as_graph", lambda module: module)
     eager = model.for_inference(plain)  # the same folding, not traced
     assert isinstance(served, torch.jit.ScriptModule) and not isinstance(eager, torch.jit.ScriptModule)

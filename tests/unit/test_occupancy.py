@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from gourmetgram_tools.occupancy import Busy, FolderLock, check_ports, holds_port, port_free, read_pids
+from gourmetgram_tools.occupancy import FolderLock, Occupied, check_ports, holds_port, port_free, read_pids
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def test_a_second_lock_on_a_folder_is_refused_naming_the_holder_and_its_parts(tm
     first = FolderLock(tmp_path)
     first.acquire()
     first.record({"minio": 111, "web": 222})
-    with pytest.raises(Busy) as refused:
+    with pytest.raises(Occupied) as refused:
         FolderLock(tmp_path).acquire()
     message = str(refused.value)
     assert str(tmp_path) in message and f"pid {os.getpid()}" in message
@@ -37,7 +37,7 @@ def test_a_second_lock_on_a_folder_is_refused_naming_the_holder_and_its_parts(tm
 
 
 def test_a_busy_port_is_refused_naming_it_and_its_holder(listener):
-    with pytest.raises(Busy) as refused:
+    with pytest.raises(Occupied) as refused:
         check_ports({"frontend": ("127.0.0.1", listener)})
     assert f"frontend port {listener} is in use by pid {os.getpid()} (" in str(refused.value)
 
@@ -48,7 +48,7 @@ def test_free_ports_pass_and_every_busy_one_is_named(listener):
         free = s.getsockname()[1]
     assert port_free("127.0.0.1", free)
     check_ports({"function": ("127.0.0.1", free)})
-    with pytest.raises(Busy, match=f"MinIO API port {listener} is in use") as refused:
+    with pytest.raises(Occupied, match=f"MinIO API port {listener} is in use") as refused:
         check_ports({"function": ("127.0.0.1", free), "MinIO API": ("127.0.0.1", listener)})
     assert f"port {free}" not in str(refused.value)
 

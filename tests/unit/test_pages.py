@@ -33,7 +33,7 @@ def test_the_page_has_a_focusable_photo_control_and_a_named_progress_bar(client)
     assert 'data-max-bytes="10000000"' in html
     assert "JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF or AVIF, up to 10 MB" in html
     assert re.search(r'<input id="file"[^>]*accept="image/\*,\.heic,\.heif,\.avif"', html)  # a phone offers its HEICs
-    assert 'data-sure-from="0.7"' in html  # REVIEW_CONFIDENCE: below it the page shows a guess as a guess
+    assert 'data-sure-from="0.7"' in html  # review_confidence: below it the page shows a guess as a guess
     # No class is preselected as a correction: saving the prediction itself must be a choice
     assert '<option value="">Choose a class…</option>' in html
 

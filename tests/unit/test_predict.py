@@ -175,7 +175,7 @@ def test_decoding_runs_in_the_predictions_lane_on_one_of_the_workers_decode_slot
 def test_while_a_prediction_decodes_a_photo_of_max_pixels_a_pipeline_photo_still_decodes_at_once(
     settings, fake_store, demo, monkeypatch, cores
 ):
-    # GIVEN two cores (or a container's one), and a synchronous prediction decoding a photo as large as MAX_PIXELS
+    # GIVEN two cores (or a container's one), and a synchronous prediction decoding a photo as large as max_pixels
     monkeypatch.setattr(runtime, "usable_cores", lambda: cores)
     width, height = Image.open(io.BytesIO(photo())).size
     settings = settings.replace(max_pixels=width * height)
@@ -368,7 +368,7 @@ def wait_for(condition, timeout: float = 10.0) -> bool:
 
 
 def test_four_slow_senders_no_longer_shut_a_normal_request_out(settings, serve):
-    # GIVEN four clients (as many as PREDICT_CONCURRENCY) that declared 100,000 bytes and sent 11 of them
+    # GIVEN four clients (as many as predict_concurrency) that declared 100,000 bytes and sent 11 of them
     assert settings.predict_concurrency == 4
     received = []
     app, port = serve(settings, wrap=lambda app: counting_receives(app, received))

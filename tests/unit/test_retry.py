@@ -119,7 +119,7 @@ def test_a_single_attempt_is_never_retried():
 
 
 def test_no_attempt_configured_still_calls_once():
-    # TRANSIENT_RETRIES=0 made every store call of the workers raise AssertionError("unreachable")
+    # transient_retries=0 made every store call of the workers raise AssertionError("unreachable")
     assert with_retries(lambda: "ok", 0, "x", sleep=lambda s: pytest.fail("slept")) == "ok"
     calls = []
 

@@ -20,8 +20,8 @@ def test_serve_web_sets_waitress_limits_from_the_settings(fake_store, monkeypatc
     monkeypatch.setattr(waitress, "serve", lambda app, **options: served.update(options, app=app))
     result = CliRunner().invoke(
         cli.main,
-        ["serve-web", "--port", "5999"],
-        env={"WEB_CONNECTION_LIMIT": "700", "WEB_THREADS": "40", "MAX_UPLOAD_BYTES": "1000000"},
+        ["serve-web", "--port", "5999", "--fixed", "web_connection_limit=700", "--fixed", "web_threads=40"],
+        env={"MAX_UPLOAD_BYTES": "1000000"},
     )
     assert result.exit_code == 0, result.output
     app = served.pop("app")
@@ -63,7 +63,7 @@ def test_the_open_files_limit_is_raised_to_what_the_connections_need():
 def test_a_hard_limit_too_low_lowers_the_connection_limit_and_says_so():
     got = fit_in_child(soft=512, hard=1024, connection_limit=1000)
     assert got["soft"] == 1024 and got["limit"] == (1024 - 256) // 2
-    assert "WEB_CONNECTION_LIMIT=1000" in got["why"] and "accepting at most 384 connections" in got["why"]
+    assert "web_connection_limit=1000" in got["why"] and "accepting at most 384 connections" in got["why"]
 
 
 @pytest.mark.parametrize("soft", [4096, 20000])

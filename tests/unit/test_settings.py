@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from gourmetgram.settings import Settings, SettingsError
+from gourmetgram.settings import FrontendSettings, FunctionSettings, Settings, SettingsError
 
 
 def test_from_env_reads_the_course_names_and_casts():
@@ -15,10 +15,10 @@ def test_from_env_reads_the_course_names_and_casts():
             "WEBHOOK_TOKEN": "tok",
             "MODEL_PATH": "/models/food11.pth",
             "BATCH_SIZE": "16",
-            "RECONCILE_GRACE_S": "2.5",
+            "CLAIM_TTL_S": "2.5",
         }
     )
-    assert (s.minio_url, s.minio_user, s.batch_size, s.reconcile_grace_s) == ("http://minio:9000", "admin", 16, 2.5)
+    assert (s.minio_url, s.minio_user, s.batch_size, s.claim_ttl_s) == ("http://minio:9000", "admin", 16, 2.5)
     assert s.model_path == Path("/models/food11.pth")
 
 
@@ -34,13 +34,9 @@ def test_overrides_win_and_none_overrides_are_ignored():
         pytest.param({"MINIO_URL": "minio:9000"}, "MINIO_URL 'minio:9000' is not an http(s) URL", id="bad-url"),
         pytest.param({"MINIO_PASSWORD": "short"}, "at least 8 characters", id="short-password"),
         pytest.param({"WEBHOOK_TOKEN": "two words"}, "one word", id="token-with-space"),
-        pytest.param({"BUCKET_PRODUCTION": "incoming"}, "watched bucket", id="writes-into-watched"),
         pytest.param({"WORKERS": "-1"}, "WORKERS -1 must not be negative", id="negative"),
-        pytest.param({"LONG_POLL_MAX_S": "inf"}, "LONG_POLL_MAX_S inf must be a finite number", id="endless-wait"),
-        pytest.param({"RECONCILE_GRACE_S": "nan"}, "RECONCILE_GRACE_S nan must be a finite number", id="nan"),
-        pytest.param({"DECODE": "quick"}, "DECODE 'quick' must be one of fast, exact", id="unknown-decode"),
-        pytest.param({"PREDICT_BODY_MIN_BYTES_PER_S": "0"}, "PREDICT_BODY_MIN_BYTES_PER_S", id="no-body-rate"),
-        pytest.param({"PREDICT_BODY_BUDGET_BYTES": "0"}, "PREDICT_BODY_BUDGET_BYTES", id="no-body-budget"),
+        pytest.param({"CLAIM_TTL_S": "inf"}, "CLAIM_TTL_S inf must be a finite number", id="endless-wait"),
+        pytest.param({"RECONCILE_INTERVAL_S": "nan"}, "RECONCILE_INTERVAL_S nan must be a finite number", id="nan"),
         pytest.param(
             {"WEB_ALLOWED_HOSTS": "gg.example, http://gg.example"},
             "WEB_ALLOWED_HOSTS entry 'http://gg.example'",
@@ -54,13 +50,79 @@ def test_bad_values_name_the_variable(env, message):
         Settings.from_env(env)
 
 
+@pytest.mark.parametrize(
+    ("fixed", "message"),
+    [
+        pytest.param({"bucket_production": "incoming"}, "watched bucket", id="writes-into-watched"),
+        pytest.param({"long_poll_max_s": float("inf")}, "long_poll_max_s inf must be a finite number", id="endless"),
+        pytest.param({"reconcile_grace_s": float("nan")}, "reconcile_grace_s nan must be a finite number", id="nan"),
+        pytest.param({"decode": "quick"}, "decode 'quick' must be one of fast, exact", id="unknown-decode"),
+        pytest.param({"predict_body_min_bytes_per_s": 0}, "predict_body_min_bytes_per_s", id="no-body-rate"),
+        pytest.param({"predict_body_budget_bytes": 0}, "predict_body_budget_bytes", id="no-body-budget"),
+    ],
+)
+def test_bad_fixed_values_name_the_field(fixed, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings(**fixed)
+
+
+def test_fixed_values_are_never_read_from_the_environment():
+    env = {"RECONCILE_GRACE_S": "2.5", "DECODE": "exact", "BUCKET_EVENTS": "log", "WEB_THREADS": "3"}
+    assert Settings.from_env(env) == Settings()
+    assert not {"RECONCILE_GRACE_S", "DECODE", "BUCKET_EVENTS", "WEB_THREADS"} & set(Settings.env_names().values())
+
+
+def test_fixed_values_a_test_changed_travel_as_arguments():
+    s = Settings(reconcile_grace_s=2.5, decode="exact", web_threads=3, workers=2)
+    assert s.fixed_changes() == {"reconcile_grace_s": "2.5", "decode": "exact", "web_threads": "3"}
+    assert FunctionSettings.parse_fixed(["reconcile_grace_s=2.5", "decode=exact"]) == {
+        "reconcile_grace_s": 2.5,
+        "decode": "exact",
+    }
+    with pytest.raises(SettingsError, match="not name=value of a fixed value of FunctionSettings"):
+        FunctionSettings.parse_fixed(["web_threads=3"])  # the frontend's
+    with pytest.raises(SettingsError, match="not name=value"):
+        FunctionSettings.parse_fixed(["workers=3"])  # read from WORKERS, not fixed
+    with pytest.raises(SettingsError, match="reconcile_grace_s 'soon' is not a valid float"):
+        FunctionSettings.parse_fixed(["reconcile_grace_s=soon"])
+
+
+def test_each_part_reads_only_its_own_variables():
+    function, frontend = set(FunctionSettings.env_names().values()), set(FrontendSettings.env_names().values())
+    assert {"WEBHOOK_TOKEN", "NATS_TOKEN", "MODEL_PATH"} <= function - frontend
+    assert {"REVIEW_TOKEN", "WEB_ALLOWED_HOSTS", "FUNCTION_URL"} <= frontend - function
+    stack_only = set(Settings.env_names().values()) - function - frontend
+    assert stack_only == {
+        "FUNCTION_MINIO_PASSWORD",
+        "WEB_MINIO_PASSWORD",
+        "NATS_REPLICAS",
+        "QUARANTINE_EXPIRY_DAYS",
+        "GOURMETGRAM_BIN",
+    }
+    assert len(Settings.env_names()) < 30
+
+
+def test_each_part_is_given_its_own_identity_and_tokens_only():
+    s = Settings(minio_password="root-password", webhook_token="webhook-secret", review_token="r" * 16)
+    function, frontend = s.function(), s.frontend()
+    assert type(function) is FunctionSettings and type(frontend) is FrontendSettings
+    assert (function.minio_user, function.minio_password) == s.component_credentials("function")
+    assert (frontend.minio_user, frontend.minio_password) == s.component_credentials("web")
+    assert function.effective_nudge_token == frontend.effective_nudge_token == s.effective_nudge_token
+    assert function.effective_nats_token == s.effective_nats_token
+    assert "webhook-secret" not in frontend.to_env().values() and "root-password" not in frontend.to_env().values()
+    assert "REVIEW_TOKEN" not in function.to_env() and frontend.review_token == "r" * 16
+    assert FunctionSettings.from_env(function.to_env()) == function
+    assert FrontendSettings.from_env(frontend.to_env()) == frontend
+
+
 def test_secrets_stay_out_of_repr():
     s = Settings(minio_password="very-secret-pw", webhook_token="tok-123")
     assert "very-secret-pw" not in repr(s) and "tok-123" not in repr(s)
 
 
 def test_to_env_round_trips():
-    s = Settings(batch_size=3, model_path=Path("/m.pth"), bucket_events="log")
+    s = Settings(batch_size=3, model_path=Path("/m.pth"), quarantine_expiry_days=3)
     assert Settings.from_env(s.to_env()) == s
 
 
@@ -102,12 +164,13 @@ def test_allowed_web_hosts(env, expected):
         pytest.param({"NATS_URL": " , "}, "names no server", id="nats-empty"),
         pytest.param({"NATS_TOKEN": "two words"}, "NATS_TOKEN must be one word", id="nats-token"),
         pytest.param({"NATS_REPLICAS": "0"}, "NATS_REPLICAS 0 must be 1 to 5", id="replicas"),
-        pytest.param({"NATS_MAX_DELIVER": "0"}, "NATS_MAX_DELIVER", id="max-deliver"),
     ],
 )
 def test_a_bad_transport_setting_names_the_variable(env, message):
     with pytest.raises(SettingsError, match=re.escape(message)):
         Settings.from_env(env)
+    with pytest.raises(SettingsError, match="nats_max_deliver"):
+        Settings(nats_max_deliver=0)
 
 
 def test_the_transport_picks_the_target_and_the_servers_are_a_list():
@@ -128,18 +191,18 @@ def test_the_nats_token_is_derived_unless_set_and_never_in_repr():
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        pytest.param({"REVIEW_CONFIDENCE": "1.5"}, "REVIEW_CONFIDENCE 1.5 must be from 0 to 1", id="over-one"),
-        pytest.param({"REVIEW_CONFIDENCE": "nan"}, "REVIEW_CONFIDENCE nan must be a finite number", id="nan"),
-        pytest.param({"REVIEW_TOKEN": "short"}, "REVIEW_TOKEN must be one word of at least 16", id="short-token"),
-        pytest.param({"REVIEW_TOKEN": "two words of sixteen"}, "one word", id="token-with-space"),
-        pytest.param({"REVIEW_USER": "a:b"}, "without ':'", id="user-with-colon"),
-        pytest.param({"REVIEW_WINDOW_DAYS": "0"}, "at least 1", id="no-window"),
-        pytest.param({"REVIEW_SAMPLE_PER_DAY": "-1"}, "must not be negative", id="negative-sample"),
+        pytest.param({"review_confidence": 1.5}, "review_confidence 1.5 must be from 0 to 1", id="over-one"),
+        pytest.param({"review_confidence": float("nan")}, "review_confidence nan must be a finite number", id="nan"),
+        pytest.param({"review_token": "short"}, "REVIEW_TOKEN must be one word of at least 16", id="short-token"),
+        pytest.param({"review_token": "two words of sixteen"}, "one word", id="token-with-space"),
+        pytest.param({"review_user": "a:b"}, "without ':'", id="user-with-colon"),
+        pytest.param({"review_window_days": 0}, "at least 1", id="no-window"),
+        pytest.param({"review_sample_per_day": -1}, "must not be negative", id="negative-sample"),
     ],
 )
 def test_bad_review_settings_name_the_variable(env, message):
     with pytest.raises(SettingsError, match=message):
-        Settings.from_env(env)
+        FrontendSettings(**env)
 
 
 def test_the_review_token_is_a_secret_and_up_derives_one_when_unset():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gourmetgram.settings import Settings
-from gourmetgram_tools.spawn import SECRETS, component_env, inherited_env, tail
+from gourmetgram.settings import FrontendSettings, FunctionSettings, Settings
+from gourmetgram_tools.spawn import SECRETS, component_args, component_env, inherited_env, tail
 
 SETTINGS = Settings(
     minio_password="root-password",
@@ -48,9 +48,25 @@ def test_each_runs_as_its_own_minio_identity_never_root():
 
 
 def test_public_settings_reach_the_children():
-    env = component_env(SETTINGS.replace(web_port=5123, bucket_events="log"), "web")
-    rebuilt = Settings.from_env(env)
-    assert (rebuilt.web_port, rebuilt.bucket_events) == (5123, "log")
+    env = component_env(SETTINGS.replace(web_port=5123, max_upload_bytes=1000), "web")
+    rebuilt = FrontendSettings.from_env(env)
+    assert (rebuilt.web_port, rebuilt.max_upload_bytes) == (5123, 1000)
+
+
+def test_each_child_gets_its_own_part_s_variables_only():
+    function, web = component_env(SETTINGS, "function"), component_env(SETTINGS, "web")
+    assert set(function) <= set(FunctionSettings.env_names().values())
+    assert set(web) <= set(FrontendSettings.env_names().values())
+    assert "FUNCTION_URL" not in function and "MODEL_PATH" not in web and "WORKERS" not in web
+
+
+def test_fixed_values_a_test_changed_reach_the_children_as_arguments_never_the_environment():
+    changed = SETTINGS.replace(bucket_events="log", reconcile_grace_s=2.0, web_threads=3)
+    function, web = component_args(changed, "function"), component_args(changed, "web")
+    assert function == ["--fixed", "bucket_events=log", "--fixed", "reconcile_grace_s=2.0"]
+    assert web == ["--fixed", "bucket_events=log", "--fixed", "web_threads=3"]
+    assert component_args(SETTINGS, "function") == component_args(SETTINGS, "web") == []
+    assert component_env(changed, "function") == component_env(SETTINGS, "function")
 
 
 def test_children_do_not_inherit_our_settings_from_the_environment(monkeypatch):

@@ -2,15 +2,15 @@ import io
 
 import pytest
 
-from ingest.validate import Refusal, check_image, check_size
+from ingest.validate import UploadRefusal, check_image, check_size
 from tests import phone_photos
 from tests.conftest import bomb_png, image_bytes
 
 
 def test_a_file_up_to_the_limit_is_accepted_and_one_byte_more_refused():
     assert check_size(1, 2_000_000) is None and check_size(2_000_000, 2_000_000) is None
-    assert check_size(2_000_001, 2_000_000) == Refusal(413, "the file is 2.0 MB; the limit is 2 MB")
-    assert check_size(0, 2_000_000) == Refusal(400, "the file is empty")
+    assert check_size(2_000_001, 2_000_000) == UploadRefusal(413, "the file is 2.0 MB; the limit is 2 MB")
+    assert check_size(0, 2_000_000) == UploadRefusal(400, "the file is empty")
 
 
 @pytest.mark.parametrize(
@@ -42,17 +42,17 @@ def test_the_pixel_limit_is_inclusive_on_the_page_too():
     assert check_image(io.BytesIO(image_bytes("PNG", (100, 50))), max_pixels=5000) == ("PNG", None)
     assert check_image(io.BytesIO(image_bytes("PNG", (100, 50))), max_pixels=4999) == (
         "",
-        Refusal(413, "too many pixels: 100x50 is more than 4,999"),
+        UploadRefusal(413, "too many pixels: 100x50 is more than 4,999"),
     )
 
 
 @pytest.mark.parametrize(
     ("data", "refusal"),
     [
-        pytest.param(b"", Refusal(400, "the file is empty (0 bytes)"), id="empty"),
+        pytest.param(b"", UploadRefusal(400, "the file is empty (0 bytes)"), id="empty"),
         pytest.param(
             b"name,price\nsoup,3\n",
-            Refusal(
+            UploadRefusal(
                 415,
                 "not an image: the content is in no image format we accept "
                 "(JPEG, PNG, GIF, WebP, BMP, TIFF, HEIC/HEIF or AVIF): upload "
@@ -63,7 +63,7 @@ def test_the_pixel_limit_is_inclusive_on_the_page_too():
         ),
         pytest.param(
             b"BM" + bytes(20),
-            Refusal(415, "corrupt or truncated image: Unsupported BMP header type (0)"),
+            UploadRefusal(415, "corrupt or truncated image: Unsupported BMP header type (0)"),
             id="broken-header",
         ),
     ],
@@ -79,5 +79,5 @@ def test_a_decompression_bomb_past_pillows_own_limit_is_refused_on_the_page():
     # upload test never reaches
     assert check_image(io.BytesIO(bomb_png(15000, 15000)), 40_000_000) == (
         "",
-        Refusal(413, "too many pixels (more than 40,000,000): refused as a decompression bomb"),
+        UploadRefusal(413, "too many pixels (more than 40,000,000): refused as a decompression bomb"),
     )

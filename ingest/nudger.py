@@ -6,7 +6,7 @@ for a label feels. The frontend already knows the key and ETag, so it posts them
 function at a web upload in `incoming` (never WEBHOOK_TOKEN, which could forge any MinIO event).
 MinIO's event still arrives and is the durable path; the function sees it as a duplicate.
 
-The nudge is held (`?wait=HOLD_S`) until the function is done with the photo; its answer wakes this process's
+The nudge waits (`?wait=HOLD_S`) until the function is done with the photo; its answer wakes this process's
 long-poll on that photo (ingest.arrivals), which then reads the record at once.
 """
 
@@ -21,14 +21,14 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from gourmetgram.held_nudge import HELD, HOLD_S, WAKING
-from gourmetgram.settings import Settings
+from gourmetgram.settings import FrontendSettings
 from ingest.arrivals import Arrivals
 
 log = logging.getLogger(__name__)
 
 
-# Past HELD held nudges, nudges go out unheld at once, as they always did: a burst of uploads never waits for
-# a held nudge to end before it is nudged.
+# Past HELD waiting nudges, nudges go out without waiting, as they always did: a burst of uploads never waits
+# for a waiting nudge to end before it is nudged.
 UNHELD_SENDERS = 4
 # Nudges waiting for a sender beyond the senders themselves. Past them a nudge is dropped (MinIO's event still
 # brings the photo): a function that takes connections and never answers would otherwise grow the queue with
@@ -36,12 +36,12 @@ UNHELD_SENDERS = 4
 WAITING = 64
 
 
-def nudge_url(settings: Settings, hold_s: float) -> str:
+def nudge_url(settings: FrontendSettings, hold_s: float) -> str:
     return settings.function_url.rstrip("/") + f"/nudge?wait={hold_s:g}"
 
 
 class Nudger:
-    def __init__(self, settings: Settings, arrivals: Arrivals | None = None):
+    def __init__(self, settings: FrontendSettings, arrivals: Arrivals | None = None):
         self._held_url, self._unheld_url = nudge_url(settings, HOLD_S), nudge_url(settings, 0)
         self._token = settings.effective_nudge_token
         self._arrivals = arrivals or Arrivals()

@@ -12,7 +12,7 @@ import pytest
 from gourmetgram.held_nudge import HELD, HOLD_S
 from gourmetgram.settings import Settings
 from ingest.arrivals import Arrivals
-from ingest.nudge import UNHELD_SENDERS, WAITING, Nudger
+from ingest.nudger import UNHELD_SENDERS, WAITING, Nudger
 
 WEBHOOK_TOKEN = "the-webhook-token-only-minio-holds"
 
@@ -150,7 +150,7 @@ def test_a_function_that_never_answers_leaves_a_bounded_backlog_and_drops_the_re
 
 
 def test_an_answer_that_is_not_http_is_logged_not_lost_in_the_executor(caplog):
-    caplog.set_level(logging.INFO, logger="ingest.nudge")
+    caplog.set_level(logging.INFO, logger="ingest.nudger")
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()

@@ -20,26 +20,10 @@ from gourmetgram_tools import quantize
 from gourmetgram_tools.models import Refused
 from tests.conftest import FIXTURES, PHOTOS
 from tests.fakes import FakeStore
-from tests.seeding import seed_photo
+from tests.seeding import photo_variants, seed_photo
 
 FIXTURE_MODEL = FIXTURES / "food11_full.pth"
 SAMPLES = sorted(PHOTOS.glob("*.jpg"))
-
-
-def variants(count: int) -> list[bytes]:
-    """`count` distinct JPEGs made from the sample photos (crops and sizes): calibration photos."""
-    from PIL import Image
-
-    out = []
-    for i in range(count):
-        image = Image.open(SAMPLES[i % len(SAMPLES)]).convert("RGB")
-        w, h = image.size
-        cut = (i // len(SAMPLES)) * 0.06
-        image = image.crop((int(w * cut), int(h * cut), w, h)).resize((300 + 10 * i, 260 + 7 * i))
-        buf = io.BytesIO()
-        image.save(buf, "JPEG", quality=85)
-        out.append(buf.getvalue())
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -102,9 +86,13 @@ def test_the_function_checks_and_serves_an_int8_model_as_one_graph(int8_file, sa
         assert torch.equal(served.module(inputs), made(sample_batch))
 
 
-def test_an_int8_model_too_large_for_the_memory_left_is_refused(int8_file):
+def test_an_int8_model_needs_the_room_of_the_float_model_it_is_rebuilt_through(int8_file):
+    size = len(int8_file[1])
+    assert size < model_check.SMALLEST_COUNTED / 3  # a quarter of the float model's file, about
+    just_enough = model_check.SMALLEST_COUNTED * model_check.MEMORY_FACTOR
     with pytest.raises(model_check.ModelRefused, match="too large"):
-        model_check.checked(int8_file[1], "int8", batch_size=4, room=lambda: (1_000_000, "a small container"))
+        model_check.fits(size, lambda: (just_enough - 1, "a small container"))
+    model_check.fits(size, lambda: (just_enough, "just enough"))
 
 
 # -- the command's choices, checks and refusals
@@ -143,7 +131,7 @@ def store() -> FakeStore:
 def seed(store, count: int) -> list[str]:
     now = time.time() - 600
     ids = []
-    for i, data in enumerate(variants(count)):
+    for i, data in enumerate(photo_variants(count)):
         r = seed_photo(store, now + i, names.CLASSES[i % 5], 0.8, data=data)
         ids.append(r.id)
     return ids

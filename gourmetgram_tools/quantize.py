@@ -60,6 +60,8 @@ def source_bytes(store: Store, source: str) -> tuple[bytes, str]:
         if path.stat().st_size > model_registry.MAX_MODEL_BYTES:
             raise Refused(f"{path} is over the registry's limit of {model_registry.MAX_MODEL_BYTES:,} bytes")
         return path.read_bytes(), str(path)
+    if not source.startswith("food11-"):  # not a version's name: a file that is not there
+        raise Refused(f"not quantized: {source} is neither a file nor a registered version (food11-…)")
     return model_registry.read_model(store, source), f"model {source}"  # UnknownVersion names what exists
 
 

@@ -175,6 +175,13 @@ def test_no_champion_to_quantize_is_refused(store):
         quantize.quantize(store, Settings(), CHAMPION, time.time() - 86400, by="test")
 
 
+def test_a_source_that_is_neither_a_file_nor_a_version_is_refused(store, tmp_path):
+    with pytest.raises(Refused, match="neither a file nor a registered version"):
+        quantize.quantize(store, Settings(), str(tmp_path / "missing.pth"), time.time() - 86400, by="test")
+    with pytest.raises(model_registry.UnknownVersion):
+        quantize.quantize(store, Settings(), "food11-000000000000", time.time() - 86400, by="test")
+
+
 def test_the_check_refuses_a_file_that_does_not_give_the_models_logits(int8_file, sample_batch):
     photos = [quantize.Photo(str(i), t) for i, t in enumerate(sample_batch)]
     with pytest.raises(Refused, match="does not give the logits"):

@@ -84,6 +84,8 @@ def test_bench_reports_every_figure_as_json():
         result["latency_int8"]["web"]["p50_ms"] / course["single"]["p50_ms"]
     )
     assert versus8["burst_vs_cpu_bound"] == result["burst_int8"]["ratio_to_cpu_bound"] > 0
+    off = result["burst_int8_queue_dir_off"]
+    assert off["done"] == 6 and off["ratio_to_cpu_bound"] > 0
     printed = table(result)  # what `gourmetgram bench` prints without --json: every measure has its line
     assert f"{alone['ratio']:.2f}x (target >= 2.5x)" in printed and "course-as-served" in printed
     assert "photos stored with tags per second" in printed and "while 4 clients flood the function" in printed

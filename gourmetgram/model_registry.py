@@ -3,7 +3,9 @@ model labels production (`champion`) and which labels in the shadow (`challenger
 
 Keys:
     versions/<version>/model.pth   the file as the operator gave it (either course format), never rewritten
-    versions/<version>/info.json   what it is: sha256, format, size, when and by whom it was added, a note
+    versions/<version>/info.json   what it is: sha256, format, size, when and by whom it was added, a note; for a
+                                   model made from another (int8), its source version, calibration photos and
+                                   agreement with the source
     aliases/<alias>.json           the version an alias names now, with every change made to it (its history)
 
 An alias changes only by a conditional write over the version its writer read (If-Match, or If-None-Match for
@@ -67,11 +69,16 @@ def alias_key(alias: str) -> str:
 class ModelInfo:
     version: str
     sha256: str
-    format: str  # "state_dict" or "full_model": the course's two forms
+    format: str  # "state_dict" or "full_model": the course's two forms; "int8": made by `model quantize`
     size: int
     added_at: str
     added_by: str
     note: str = ""
+    # A model made from another one (`gourmetgram model quantize`): the version it was made from, the ids of the
+    # production photos it was calibrated on, and how it agreed with its source on photos it did not see.
+    source: str = ""
+    calibration: list[str] = field(default_factory=list)
+    agreement: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -93,13 +100,34 @@ class Alias:
     history: tuple[Change, ...] = field(default_factory=tuple)
 
 
-def add(store: Store, data: bytes, *, format: str, by: str, note: str = "") -> tuple[ModelInfo, bool]:
+def add(
+    store: Store,
+    data: bytes,
+    *,
+    format: str,
+    by: str,
+    note: str = "",
+    source: str = "",
+    calibration: list[str] | None = None,
+    agreement: dict | None = None,
+) -> tuple[ModelInfo, bool]:
     """Store a model file under its version; (its info, whether it was new). Adding the same bytes again changes
     nothing. The file is written before its info, so an info always names a file that is there."""
     if len(data) > MAX_MODEL_BYTES:
         raise RegistryError(f"the model file is {len(data):,} bytes; the limit is {MAX_MODEL_BYTES:,}")
     sha = hashlib.sha256(data).hexdigest()
-    info = ModelInfo(version_of(sha), sha, format, len(data), names.now_iso(), by, note)
+    info = ModelInfo(
+        version_of(sha),
+        sha,
+        format,
+        len(data),
+        names.now_iso(),
+        by,
+        note,
+        source,
+        list(calibration or []),
+        dict(agreement or {}),
+    )
     try:
         store.create(
             BUCKET, model_key(info.version), data, content_type="application/octet-stream", metadata={"sha256": sha}

@@ -8,7 +8,11 @@ after its call to the model server. One process rather than the course's two (Fl
 server) spares the baseline an HTTP hop and a base64 round trip: it is, if anything, faster than the
 original. `GET /drain` waits until every accepted photo is stored and tagged.
 
-Run by the bench only: `python -m gourmetgram_tools.baseline --port N`, settings from the environment.
+Two variants: by default the model is served as this project serves it (BatchNorm folded, channels-last, traced);
+with `--course`, as the course serves it (the plain eager module, BatchNorm not folded, contiguous input): what a
+user would run instead of this project.
+
+Run by the bench only: `python -m gourmetgram_tools.baseline --port N [--course]`, settings from the environment.
 """
 
 from __future__ import annotations
@@ -33,10 +37,12 @@ PREFIX = "baseline/"  # in the production bucket: apart from the pipeline's own 
 
 
 class Baseline:
-    def __init__(self, settings: Settings, store: Store | None = None):
+    def __init__(self, settings: Settings, store: Store | None = None, course: bool = False):
         self.settings = settings
+        self.course = course
         # torch's own default threads, as the course's server (TORCH_THREADS is this project's setting)
-        self.module = model.for_inference(model.load(settings.model_path).module)
+        loaded = model.load(settings.model_path).module
+        self.module = loaded if course else model.for_inference(loaded)
         warm(self.module, 1)
         self.store = store or Store.connect(settings)
         self.one_at_a_time = threading.Lock()
@@ -49,7 +55,9 @@ class Baseline:
     def classify(self, data: bytes) -> tuple[int, float, str]:
         prepared = preprocess.prepare(data, self.settings.max_pixels)  # exact
         with self.one_at_a_time, torch.inference_mode():
-            batch = prepared.tensor[None].contiguous(memory_format=torch.channels_last)
+            batch = prepared.tensor[None]
+            if not self.course:
+                batch = batch.contiguous(memory_format=torch.channels_last)
             probabilities = torch.softmax(self.module(batch), 1)[0]
         probability, index = probabilities.max(0)
         return int(index), float(probability), prepared.format
@@ -114,11 +122,12 @@ def create_app(baseline: Baseline) -> Flask:
 
 @click.command()
 @click.option("--port", type=int, required=True)
-def main(port: int) -> None:
+@click.option("--course", is_flag=True, help="Serve the model as the course does: eager, BatchNorm not folded.")
+def main(port: int, course: bool) -> None:
     import waitress
 
     settings = Settings.from_env()
-    waitress.serve(create_app(Baseline(settings)), host="127.0.0.1", port=port, threads=8, _quiet=True)
+    waitress.serve(create_app(Baseline(settings, course=course)), host="127.0.0.1", port=port, threads=8, _quiet=True)
 
 
 if __name__ == "__main__":

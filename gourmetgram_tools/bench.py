@@ -35,6 +35,7 @@ from gourmetgram import names
 from gourmetgram.cores import usable_cores
 from gourmetgram.settings import Settings
 from gourmetgram.store import Store
+from gourmetgram_tools import bench_int8
 from gourmetgram_tools.client import drop, post_photo, wait_outcome
 from gourmetgram_tools.local import LocalStack, PartSpec, free_port, on_loopback, stack_ports
 from gourmetgram_tools.spawn import FUNCTION_MALLOC_ENV, component_env
@@ -422,18 +423,21 @@ def uploads_here(stack: LocalStack, store: Store, images: list[bytes], count: in
     }
 
 
-def baseline(stack: LocalStack, images: list[bytes], count: int, singles: int) -> dict:
+def baseline(
+    stack: LocalStack, images: list[bytes], count: int, singles: int, course: bool = False, model_path=None
+) -> dict:
     """The course's design (`gourmetgram_tools.baseline`) on the same MinIO, the pipeline's own processes
-    stopped meanwhile: single uploads one at a time, then `count` photos UPLOADERS at a time."""
+    stopped meanwhile: single uploads one at a time, then `count` photos UPLOADERS at a time. `course`: its model
+    served as the course serves it (eager, BatchNorm not folded); `model_path`: another model than the stack's."""
     port = free_port(avoid=stack_ports(stack.settings))  # the pipeline's stopped parts come back on theirs
     base = f"http://127.0.0.1:{port}"
     env = {**FUNCTION_MALLOC_ENV, **component_env(stack.settings, "function")}
-    stack.spawn_part(
-        "baseline",
-        PartSpec(
-            [sys.executable, "-m", "gourmetgram_tools.baseline", "--port", str(port)], env, f"{base}/healthz", port
-        ),
+    if model_path is not None:
+        env["MODEL_PATH"] = str(model_path)
+    command = [sys.executable, "-m", "gourmetgram_tools.baseline", "--port", str(port)] + (
+        ["--course"] if course else []
     )
+    stack.spawn_part("baseline", PartSpec(command, env, f"{base}/healthz", port))
     try:
         stack.wait_ready("baseline", 120)
         single = []
@@ -473,7 +477,14 @@ def run(settings: Settings, photos: int = 200, singles: int = 20, echo=click.ech
     }
     echo("measuring the challenger's cost in the shadow…", err=True)
     result["shadow_cost"] = shadow_cost(settings, images)
+    echo("quantizing the model to int8 (calibrated on the sample photos), the model alone fp32 vs int8…", err=True)
+    int8_data = bench_int8.make_int8(settings, images)
+    result["int8_model_alone"] = bench_int8.model_alone(settings, int8_data)
+    result["int8_answers"] = bench_int8.answers_changed(settings, int8_data, sorted(SAMPLE_PHOTOS.glob("*.jpg")))
     with tempfile.TemporaryDirectory(prefix="gourmetgram-bench-") as tmp:
+        int8_path = Path(tmp) / "food11_int8.pth"
+        int8_path.write_bytes(int8_data)
+        result.update(_int8_serving(settings, Path(tmp), int8_path, images, photos, singles, echo))
         for queue_dir in (True, False):
             stack = _stack(settings, Path(tmp) / f"queue-{queue_dir}", queue_dir)
             try:
@@ -508,8 +519,52 @@ def run(settings: Settings, photos: int = 200, singles: int = 20, echo=click.ech
         "stored_per_s": result["uploads"]["stored_per_s"] / result["baseline"]["stored_per_s"],
         "single_label_p50": on["web"]["p50_ms"] / result["baseline"]["single"]["p50_ms"],
     }
+    i8, course = result["uploads_int8"], result["baseline_course"]
+    result["int8_versus_course"] = {
+        "stored_per_s": i8["stored_per_s"] / course["stored_per_s"],
+        "single_label_p50": result["latency_int8"]["web"]["p50_ms"] / course["single"]["p50_ms"],
+        "burst_vs_cpu_bound": result["burst_int8"]["ratio_to_cpu_bound"],
+    }
     result["decode"] = settings.decode
     return result
+
+
+def _int8_serving(
+    settings: Settings, tmp: Path, int8_path: Path, images: list[bytes], photos: int, singles: int, echo
+) -> dict:
+    """The function serving the int8 model (queue_dir on): single uploads, a burst, UPLOADERS at a time; then the
+    course's model as the course serves it (eager, float, exact decode, one image at a time) on the same MinIO."""
+    out: dict = {}
+    stack = _stack(settings.replace(model_path=int8_path), tmp / "int8", True)
+    try:
+        stack.start()
+        store = Store.connect(stack.settings)
+        echo(f"[int8] latency of {singles} single photos…", err=True)
+        out["latency_int8"] = latency(stack, store, images, singles)
+        b = out["burst_int8"] = burst(stack, store, images, photos)
+        b["cpu_bound_images_per_s"] = cpu_bound(b["cpu_ms_per_image"], usable_cores())
+        b["ratio_to_cpu_bound"] = b["images_per_s"] / b["cpu_bound_images_per_s"]
+        echo(
+            f"[int8] {photos} uploads, {UPLOADERS} at a time, then the course's model as the course serves it…",
+            err=True,
+        )
+        out["uploads_int8"] = uploads_here(stack, store, images, photos)
+        stack.stop("web")
+        stack.stop("function")
+        out["baseline_course"] = baseline(stack, images, photos, singles, course=True, model_path=settings.model_path)
+    finally:
+        stack.stop_all()
+    # And a burst without MinIO's queue_dir, whose delivery (not the CPU) bounds the burst above (as with fp32).
+    stack = _stack(settings.replace(model_path=int8_path), tmp / "int8-off", False)
+    try:
+        stack.start()
+        echo("[int8, queue_dir off] burst…", err=True)
+        b = out["burst_int8_queue_dir_off"] = burst(stack, Store.connect(stack.settings), images, photos)
+        b["cpu_bound_images_per_s"] = cpu_bound(b["cpu_ms_per_image"], usable_cores())
+        b["ratio_to_cpu_bound"] = b["images_per_s"] / b["cpu_bound_images_per_s"]
+    finally:
+        stack.stop_all()
+    return out
 
 
 def _stack(settings: Settings, data: Path, queue_dir: bool) -> LocalStack:
@@ -617,6 +672,7 @@ def table(r: dict) -> str:
             "",
         ),
     ]
+    rows += _int8_rows(r)
     width = max(len(row[0]) for row in rows)
     lines = [f"GourmetGram bench, {r['date']}, {r['machine']}, DECODE={r['decode']}"]
     lines += [f"{a:<{width}}  {b_:<36}  {c_}" for a, b_, c_ in rows]
@@ -625,3 +681,48 @@ def table(r: dict) -> str:
 
 def _cpu(per_photo: dict[str, float]) -> str:
     return "  ".join(f"{name} {ms:.0f}" for name, ms in per_photo.items()) + " ms"
+
+
+def _int8_rows(r: dict) -> list[tuple[str, str, str]]:
+    alone, answers, versus = r["int8_model_alone"], r["int8_answers"], r["int8_versus_course"]
+    i8, course, b = r["uploads_int8"], r["baseline_course"], r["burst_int8"]
+    off = r["burst_int8_queue_dir_off"]
+    lat = r["latency_int8"]
+    t = TARGETS
+    return [
+        (
+            f"model alone, 1 thread, batch {alone['batch']}: int8 vs fp32",
+            f"{alone['int8_images_per_s']:.1f} vs {alone['fp32_images_per_s']:.1f} img/s",
+            f"{alone['ratio']:.2f}x (target >= {alone['target']}x)",
+        ),
+        (
+            f"int8 vs fp32 on {answers['photos']} fixture photos (q90)",
+            f"top-1 changed {answers['int8']['top1']}, largest prob. change {answers['int8']['largest']:.3f}",
+            f"re-encoding q80 vs q90: top-1 changed {answers['reencoding']['top1']}, "
+            f"largest {answers['reencoding']['largest']:.3f}",
+        ),
+        (
+            f"int8: {UPLOADERS} uploaders, photos stored with tags per second",
+            f"{i8['stored_per_s']:.1f} int8, {course['stored_per_s']:.1f} course-as-served",
+            f"{versus['stored_per_s']:.2f}x (target >= {t['stored_vs_baseline']}x)",
+        ),
+        (
+            "int8: single upload, page to label",
+            f"p50 {lat['web']['p50_ms']:.0f} ms int8, {course['single']['p50_ms']:.0f} ms course-as-served",
+            f"{versus['single_label_p50']:.2f}x (target <= {t['label_p50_vs_baseline']}x)",
+        ),
+        (
+            f"int8: burst of {b['images']} drops, queue_dir on",
+            f"{b['images_per_s']:.1f} img/s",
+            f"{b['ratio_to_cpu_bound']:.2f} of what its CPU allows ({b['cpu_bound_images_per_s']:.1f}; "
+            f"target >= {t['burst_vs_cpu_bound']}); other processes took {b['others_cpu_share']:.0%}",
+        ),
+        ("int8: CPU per photo, burst, queue_dir on", _cpu(b["cpu_ms_per_image"]), ""),
+        (
+            f"int8: burst of {off['images']} drops, queue_dir off",
+            f"{off['images_per_s']:.1f} img/s",
+            f"{off['ratio_to_cpu_bound']:.2f} of what its CPU allows ({off['cpu_bound_images_per_s']:.1f}); "
+            f"CPU per photo {_cpu(off['cpu_ms_per_image'])}; other processes took {off['others_cpu_share']:.0%}",
+        ),
+        (f"course-as-served: CPU per photo, {UPLOADERS} uploaders", _cpu(course["cpu_ms_per_image"]), ""),
+    ]

@@ -701,6 +701,55 @@ def model_log() -> None:
         click.echo(line)
 
 
+@model.command("quantize")
+@_data_option
+@click.option(
+    "--from",
+    "source",
+    default="champion",
+    show_default=True,
+    metavar="champion|VERSION|FILE",
+    help="The float model to quantize: the champion, a registered version, or a model file.",
+)
+@click.option(
+    "--calibrate-since",
+    callback=_age,
+    default="7d",
+    show_default=True,
+    metavar="AGE",
+    help="Calibrate on production photos uploaded this recently: 90m, 12h, 7d.",
+)
+@click.option(
+    "--max",
+    "maximum",
+    type=click.IntRange(1, 10_000),
+    default=200,  # quantize.DEFAULT_MAX (not imported here: the CLI starts without loading every command)
+    show_default=True,
+    help="Photos to read, at most, spread over the classes (a quarter of them held out to compare).",
+)
+@click.option("--note", default="", help="What this model is: shown by `model list`.")
+def model_quantize(source: str, calibrate_since: int, maximum: int, note: str) -> None:
+    """Add an int8 copy of a model (x86), calibrated on recent production photos and compared with its source on
+    photos it did not see. It labels nothing until it is set as challenger and promoted."""
+    from gourmetgram.store import Store
+    from gourmetgram.terminal import printable
+    from gourmetgram_tools import quantize
+
+    s = _settings()
+    store = Store.connect(s)
+    since = time.time() - calibrate_since
+
+    def progress(line: str) -> None:
+        click.echo(printable(line), err=True)
+
+    done = _registry_call(
+        s, lambda: quantize.quantize(store, s, source, since, maximum=maximum, note=note, progress=progress)
+    )
+    for problem in done.skipped:
+        click.echo(printable(f"not used: {problem}"), err=True)
+    click.echo(printable(quantize.summary(done)))
+
+
 @model.command("replay")
 @_data_option
 @click.option(

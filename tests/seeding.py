@@ -60,3 +60,25 @@ def seed_photo(
         metadata=outcome.console_metadata(record),
     )
     return record
+
+
+def photo_variants(count: int) -> list[bytes]:
+    """`count` distinct JPEGs (other pixels, not only other bytes) made from the sample Food-11 photos by cropping
+    and resizing them: calibration photos for `gourmetgram model quantize`."""
+    import io
+
+    from PIL import Image
+
+    from tests.conftest import PHOTOS
+
+    samples = sorted(PHOTOS.glob("*.jpg"))
+    out = []
+    for i in range(count):
+        image = Image.open(samples[i % len(samples)]).convert("RGB")
+        w, h = image.size
+        cut = (i // len(samples)) * 0.06
+        image = image.crop((int(w * cut), int(h * cut), w, h)).resize((300 + 10 * i, 260 + 7 * i))
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", quality=85)
+        out.append(buf.getvalue())
+    return out

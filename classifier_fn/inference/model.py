@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from classifier_fn.function_error import FunctionError
+from classifier_fn.inference import quantized
 from classifier_fn.inference.preprocess import SIZE
 from gourmetgram import model_registry
 
@@ -111,11 +112,12 @@ _TORCH_CLASSES = [nn.Sequential, nn.Conv2d, nn.BatchNorm2d, nn.ReLU6, nn.Dropout
 
 
 STATE_DICT, FULL_MODEL = "state_dict", "full_model"  # the course's two forms of food11.pth
+INT8 = quantized.INT8  # ours: the int8 form `gourmetgram model quantize` makes (classifier_fn/inference/quantized.py)
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    module: MobileNetV2
+    module: nn.Module  # our MobileNetV2, or its int8 form (a torch.fx GraphModule)
     version: str
     is_demo: bool
     format: str = STATE_DICT
@@ -147,8 +149,15 @@ def load(path: Path | None) -> LoadedModel:
 
 
 def load_bytes(data: bytes, name: str, demo: bool = False) -> LoadedModel:
-    """Load a model file's bytes (either course form); `name` says where they came from, in errors."""
-    state, form = _state_dict(data, name)
+    """Load a model file's bytes (either course form, or our int8 form); `name` says where they came from, in
+    errors."""
+    obj = _weights_only(data, name)
+    if quantized.is_quantized_file(obj):
+        try:
+            return LoadedModel(quantized.from_file(obj, name), model_version(data, demo), demo, INT8)
+        except quantized.QuantizedFileError as exc:
+            raise ModelLoadError(str(exc)) from exc
+    state, form = _state_dict(obj, name)
     module = MobileNetV2()
     try:
         module.load_state_dict(state)
@@ -176,15 +185,20 @@ def _stored_only(data: bytes, path: str) -> None:
         )
 
 
-def _state_dict(data: bytes, path: str) -> tuple[dict[str, torch.Tensor], str]:
+def _weights_only(data: bytes, path: str) -> object:
     _stored_only(data, path)
     try:
-        with torch.serialization.safe_globals(_PICKLED_CLASSES + _TORCH_CLASSES):
-            obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_PICKLED_CLASSES + _TORCH_CLASSES), warnings.catch_warnings():
+            # torch's own loader of quantized tensors (an int8 file) still goes through its deprecated TypedStorage.
+            warnings.filterwarnings("ignore", "TypedStorage is deprecated", UserWarning)
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError or others for foreign files
         raise ModelLoadError(
             f"{path} is not a loadable food11.pth (state dict or the course's full model): {str(exc).splitlines()[0]}"
         ) from exc
+
+
+def _state_dict(obj: object, path: str) -> tuple[dict[str, torch.Tensor], str]:
     form = FULL_MODEL if isinstance(obj, nn.Module) else STATE_DICT
     if isinstance(obj, nn.Module):
         obj = obj.state_dict()
@@ -196,12 +210,15 @@ def _state_dict(data: bytes, path: str) -> tuple[dict[str, torch.Tensor], str]:
     return {k.removeprefix("module."): v for k, v in obj.items()}, form
 
 
-def for_inference(module: MobileNetV2) -> nn.Module:
+def for_inference(module: nn.Module) -> nn.Module:
     """A faster copy for serving: BatchNorm folded into the convolutions, channels-last memory, run as one graph.
 
     Same function up to float rounding (logits within 1e-4 of the plain model on the fixtures), about
-    2x faster on CPU. Inputs must then be channels-last too (`infer.Batcher` does that).
+    2x faster on CPU. Inputs must then be channels-last too (`infer.Batcher` does that). An int8 model has its
+    BatchNorm folded already (by its quantization): it is only traced, and takes the same channels-last inputs.
     """
+    if quantized.is_quantized(module):
+        return as_graph(module, constant_scales=True)
     fused = copy.deepcopy(module).eval()
     for parent in fused.modules():
         if isinstance(parent, nn.Sequential):
@@ -213,7 +230,7 @@ def for_inference(module: MobileNetV2) -> nn.Module:
     return as_graph(fused.to(memory_format=torch.channels_last))
 
 
-def as_graph(module: nn.Module) -> nn.Module:
+def as_graph(module: nn.Module, constant_scales: bool = False) -> nn.Module:
     """`module` traced into a TorchScript graph, whose forward pass runs every layer in C++ without Python's GIL.
 
     Eager, each of the forward pass's ~900 Python calls between layers must take the GIL back, and any other
@@ -223,6 +240,10 @@ def as_graph(module: nn.Module) -> nn.Module:
     torch.export, which need a C compiler at start-up or run the graph from Python. A module that cannot be
     traced, whose trace warns that it may not generalise, or whose graph does not give the module's own logits
     at another batch size than the example's, is served eagerly (slower under load, the same labels).
+
+    `constant_scales`: an int8 model reads each activation's scale and zero point into Python numbers as it
+    quantizes, which the trace warns about; they are fixed once the model is converted, so the graph holding them
+    as constants is right (and the check at batch 3 still compares it with the module).
     """
     example = torch.zeros(1, 3, SIZE, SIZE).contiguous(memory_format=torch.channels_last)
     check = torch.rand(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
@@ -231,6 +252,10 @@ def as_graph(module: nn.Module) -> nn.Module:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit's deprecation, weighed above
             warnings.simplefilter("error", torch.jit.TracerWarning)  # e.g. a branch on the data: a wrong graph
+            if constant_scales:
+                warnings.filterwarnings(
+                    "ignore", "Converting a tensor to a Python (float|integer)", torch.jit.TracerWarning
+                )
             graph = torch.jit.trace(module, example, check_trace=False)
             if not torch.allclose(graph(check), module(check), rtol=0, atol=1e-5):
                 raise ValueError("its graph's logits at batch 3 are not the module's")

@@ -24,3 +24,16 @@ def test_it_answers_the_label_then_stores_the_photo_with_three_tags(settings, fa
     assert set(tags) == {"predicted_class", "confidence", "timestamp"}
     assert tags["predicted_class"] == answer.json["prediction"]
     assert client.post("/predict", data={"file": (io.BytesIO(b"not a photo"), "x.jpg")}).status_code == 400
+
+
+def test_the_course_variant_serves_the_plain_eager_model_with_the_same_answer(settings, fake_store):
+    import torch
+
+    s = settings.replace(model_path=FIXTURES / "food11_full.pth")
+    ours, course = Baseline(s, store=fake_store), Baseline(s, store=fake_store, course=True)
+    assert isinstance(ours.module, torch.jit.ScriptModule)  # folded and traced, as this project serves it
+    assert not isinstance(course.module, torch.jit.ScriptModule)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in course.module.modules())  # BatchNorm not folded
+    index, probability, _ = course.classify(photo("9_452.jpg"))
+    assert ours.classify(photo("9_452.jpg"))[0] == index
+    assert abs(ours.classify(photo("9_452.jpg"))[1] - probability) < 1e-4

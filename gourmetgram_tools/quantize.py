@@ -33,7 +33,7 @@ DEFAULT_RATE = 20.0  # photos read from production per second, at most: it share
 
 
 @dataclass(frozen=True)
-class Photo:
+class CalibrationPhoto:
     id: str
     tensor: Any  # a torch.Tensor, 3x224x224 (torch is imported only by the commands that need it)
 
@@ -96,13 +96,15 @@ def choose(records: Iterable[Outcome], maximum: int) -> list[Outcome]:
     return chosen
 
 
-def split(photos: list[Photo]) -> tuple[list[Photo], list[Photo]]:
+def split(photos: list[CalibrationPhoto]) -> tuple[list[CalibrationPhoto], list[CalibrationPhoto]]:
     """(to calibrate on, held out): every HELD_OUT_EVERY-th photo held out."""
     held = [p for i, p in enumerate(photos) if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1]
     return [p for i, p in enumerate(photos) if i % HELD_OUT_EVERY != HELD_OUT_EVERY - 1], held
 
 
-def read_photos(store: Store, settings: Settings, records: list[Outcome], pace: Pace) -> tuple[list[Photo], list[str]]:
+def read_photos(
+    store: Store, settings: Settings, records: list[Outcome], pace: Pace
+) -> tuple[list[CalibrationPhoto], list[str]]:
     """The chosen photos read from `production` and preprocessed as the function does; (photos, skipped)."""
     from classifier_fn.inference import preprocess
     from classifier_fn.inference.errors import Rejected
@@ -120,18 +122,18 @@ def read_photos(store: Store, settings: Settings, records: list[Outcome], pace: 
         except (Rejected, StoreError) as exc:
             skipped.append(f"{record.id}: {exc}")
             continue
-        photos.append(Photo(record.id, tensor))
+        photos.append(CalibrationPhoto(record.id, tensor))
     return photos, skipped
 
 
-def batches(photos: list[Photo], size: int = CALIBRATION_BATCH) -> Iterable:
+def batches(photos: list[CalibrationPhoto], size: int = CALIBRATION_BATCH) -> Iterable:
     import torch
 
     for start in range(0, len(photos), size):
         yield torch.stack([p.tensor for p in photos[start : start + size]])
 
 
-def agreement(source, int8, photos: list[Photo]) -> dict:
+def agreement(source, int8, photos: list[CalibrationPhoto]) -> dict:
     """How the int8 model answers `photos` beside its source: same top-1 class, largest probability change."""
     import torch
 
@@ -150,7 +152,7 @@ def agreement(source, int8, photos: list[Photo]) -> dict:
     }
 
 
-def check(data: bytes, made, photos: list[Photo], name: str):
+def check(data: bytes, made, photos: list[CalibrationPhoto], name: str):
     """The int8 file loaded back as the function loads it (weights only, the structure rebuilt), giving the logits of
     the model it was saved from, and answering the bundled photos with 11 finite probabilities; Refused if not."""
     import torch

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from classifier_fn.function_error import FunctionError
 from classifier_fn.inference.preprocess import SIZE
 
 INT8 = "int8"  # the registry's `format` of such a file
@@ -32,7 +33,7 @@ FILE_FORMAT = "gourmetgram-int8-fx"  # the marker of the file's dict: what tells
 FILE_VERSION = 1
 
 
-class QuantizedFileError(Exception):
+class QuantizedFileError(FunctionError):
     """The file says it is an int8 model but cannot be rebuilt from what it holds."""
 
 

@@ -118,7 +118,7 @@ def test_choose_takes_the_classes_in_turn_up_to_the_maximum():
 
 
 def test_a_quarter_is_held_out_spread_over_the_order():
-    photos = [quantize.Photo(str(i), None) for i in range(10)]
+    photos = [quantize.CalibrationPhoto(str(i), None) for i in range(10)]
     calibrate, held = quantize.split(photos)
     assert [p.id for p in held] == ["3", "7"] and len(calibrate) == 8
 
@@ -183,7 +183,7 @@ def test_a_source_that_is_neither_a_file_nor_a_version_is_refused(store, tmp_pat
 
 
 def test_the_check_refuses_a_file_that_does_not_give_the_models_logits(int8_file, sample_batch):
-    photos = [quantize.Photo(str(i), t) for i, t in enumerate(sample_batch)]
+    photos = [quantize.CalibrationPhoto(str(i), t) for i, t in enumerate(sample_batch)]
     with pytest.raises(Refused, match="does not give the logits"):
         quantize.check(int8_file[1], lambda batch: torch.zeros(len(batch), 11), photos, "int8")
 

@@ -1,6 +1,7 @@
 """The scale-out topology, run for real on loopback (`up --cluster`'s ClusterStack): four MinIO nodes behind nginx,
 three NATS nodes, two function replicas consuming the stream. Faults mid-burst; in every case each photo ends with
-exactly one production object and one final record, and `incoming` ends empty.
+exactly one production object and one final record, and `incoming` ends empty. Last, a new champion reaches
+every replica, though its alias event reaches only one.
 
 One cluster serves the module (about 15 s to start); each test leaves it whole again. Bursts stay small: two
 torch replicas, four MinIO nodes and three NATS servers share two cores here.
@@ -65,14 +66,13 @@ def cstore(cluster) -> Store:
     return Store.connect(cluster.settings, timeout_s=front.STALE_LOCK_S + 10)
 
 
-def settled(cluster: ClusterStack, name: str) -> dict:
-    with urllib.request.urlopen(cluster.function_url(name) + "/readyz", timeout=10) as r:
-        return json.load(r)["jetstream"]["settled"]
-
-
 def readyz(cluster: ClusterStack, name: str) -> dict:
     with urllib.request.urlopen(cluster.function_url(name) + "/readyz", timeout=10) as r:
         return json.load(r)
+
+
+def settled(cluster: ClusterStack, name: str) -> dict:
+    return readyz(cluster, name)["jetstream"]["settled"]
 
 
 # Time for a replica to build and warm a model once its check saw the alias change: both replicas load it at the

@@ -1,6 +1,7 @@
 """The scale-out topology, run for real on loopback (`up --cluster`'s ClusterStack): four MinIO nodes behind nginx,
 three NATS nodes, two function replicas consuming the stream. Faults mid-burst; in every case each photo ends with
-exactly one production object and one final record, and `incoming` ends empty.
+exactly one production object and one final record, and `incoming` ends empty. Last, a new champion reaches
+every replica, though its alias event reaches only one.
 
 One cluster serves the module (about 15 s to start); each test leaves it whole again. Bursts stay small: two
 torch replicas, four MinIO nodes and three NATS servers share two cores here.
@@ -16,12 +17,16 @@ import urllib.request
 
 import pytest
 
+from classifier_fn.inference import model
+from classifier_fn.inference.follower import MODEL_CHECK_INTERVAL_S
+from gourmetgram import model_registry
 from gourmetgram.names import parse_iso
 from gourmetgram.store import Store
 from gourmetgram_tools import front
 from gourmetgram_tools.cluster import ClusterLayout, ClusterStack
 from gourmetgram_tools.local import stack_ports
 from tests.bus import Burst, Ledger, purge_stream, stream_state
+from tests.model_photos import FIXTURE_MODEL, drop_photos, head_shifted_by_one, labelled, point
 from tests.stack import stack_settings, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -61,9 +66,35 @@ def cstore(cluster) -> Store:
     return Store.connect(cluster.settings, timeout_s=front.STALE_LOCK_S + 10)
 
 
-def settled(cluster: ClusterStack, name: str) -> dict:
+def readyz(cluster: ClusterStack, name: str) -> dict:
     with urllib.request.urlopen(cluster.function_url(name) + "/readyz", timeout=10) as r:
-        return json.load(r)["jetstream"]["settled"]
+        return json.load(r)
+
+
+def settled(cluster: ClusterStack, name: str) -> dict:
+    return readyz(cluster, name)["jetstream"]["settled"]
+
+
+# Time for a replica to build and warm a model once its check saw the alias change: both replicas load it at the
+# same time on two shared cores.
+SWITCH_MARGIN_S = 30.0
+
+
+def switch_times(cluster: ClusterStack, version: str, since: float) -> dict[str, float]:
+    """Seconds from `since` until each replica's /readyz serves `version` as champion; fails after the follower's
+    period plus the margin."""
+    seen: dict[str, float] = {}
+
+    def all_seen() -> bool:
+        for name in cluster.function_names:
+            if name not in seen:
+                doc = readyz(cluster, name)
+                if doc["model_version"] == version and doc["models"]["champion"] == version:
+                    seen[name] = time.monotonic() - since
+        return len(seen) == len(cluster.function_names)
+
+    wait_until(all_seen, MODEL_CHECK_INTERVAL_S + SWITCH_MARGIN_S, f"every replica serving {version}")
+    return seen
 
 
 def kill(cluster: ClusterStack, name: str) -> None:
@@ -194,3 +225,31 @@ def test_the_stream_purged_mid_burst(cluster, cstore):
     assert purged > 0, "the purge came too late to remove anything"
     records = ledger.assert_each_once(drops)  # the reconciler finds the photos no message announces any more
     report("stream purged mid-burst", records, fault_at)
+
+
+# Last in the module: it changes the champion, and puts the fixture model back as champion at its end.
+def test_a_new_champion_reaches_every_replica(cluster, cstore):
+    loaded = model.load(FIXTURE_MODEL)
+    fixture = loaded.version
+    # GIVEN every replica serving the fixture model (MODEL_PATH: the cluster starts with no champion)
+    assert {readyz(cluster, name)["model_version"] for name in cluster.function_names} == {fixture}
+    # WHEN a second model (the fixture's head moved one class on) is registered and made champion
+    shifted, _ = model_registry.add(cstore, head_shifted_by_one(), format="state_dict", by="test", note="issue 28")
+    assert shifted.version != fixture
+    promoted_at = time.monotonic()
+    point(cstore, model_registry.CHAMPION, shifted.version)
+    try:
+        # THEN every replica serves it within the follower's period (the alias event wakes one replica only,
+        # the period's check the others) plus the time to build it
+        took = switch_times(cluster, shifted.version, promoted_at)
+        print(f"\nseconds from promotion to serving {shifted.version}: {took}")
+        # AND the photos dropped then are labelled by it, their records and tags naming it
+        records = labelled(cstore, drop_photos(cstore, "new-champion", 6), {shifted.version: 1})
+        assert {r["model_version"] for r in records} == {shifted.version}
+    finally:
+        # The cluster whole again: the fixture model back as champion, served by every replica.
+        model_registry.add(cstore, FIXTURE_MODEL.read_bytes(), format=loaded.format, by="test", note="restore")
+        restored_at = time.monotonic()
+        point(cstore, model_registry.CHAMPION, fixture)
+        back_took = switch_times(cluster, fixture, restored_at)
+        print(f"seconds from restoring to serving {fixture}: {back_took}")

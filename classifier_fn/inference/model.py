@@ -17,88 +17,17 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from classifier_fn.function_error import FunctionError
 from classifier_fn.inference import quantized
+from classifier_fn.inference.mobilenet import Conv2dNormActivation, InvertedResidual, MobileNetV2
 from classifier_fn.inference.preprocess import SIZE
 from gourmetgram import model_registry
 
 log = logging.getLogger(__name__)
 
-NUM_CLASSES = 11
 DEMO_MODEL = Path(__file__).parent / "demo_model" / "food11_demo.pth"
-
-# torchvision's MobileNetV2 layout: (expand ratio t, channels c, repeats n, first stride s).
-_INVERTED_RESIDUAL_SETTING = (
-    (1, 16, 1, 1),
-    (6, 24, 2, 2),
-    (6, 32, 3, 2),
-    (6, 64, 4, 2),
-    (6, 96, 3, 1),
-    (6, 160, 3, 2),
-    (6, 320, 1, 1),
-)
 
 
 class ModelLoadError(FunctionError):
     """The model file is missing, unreadable, or not a Food-11 MobileNetV2."""
-
-
-class Conv2dNormActivation(nn.Sequential):
-    """Conv, BatchNorm, ReLU6: attribute-compatible with torchvision.ops.misc.Conv2dNormActivation."""
-
-    def __init__(self, inp: int, oup: int, kernel_size: int = 3, stride: int = 1, groups: int = 1):
-        padding = (kernel_size - 1) // 2
-        super().__init__(
-            nn.Conv2d(inp, oup, kernel_size, stride, padding, groups=groups, bias=False),
-            nn.BatchNorm2d(oup),
-            nn.ReLU6(inplace=True),
-        )
-        self.out_channels = oup
-
-
-class InvertedResidual(nn.Module):
-    """Attribute-compatible with torchvision.models.mobilenetv2.InvertedResidual."""
-
-    def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int):
-        super().__init__()
-        self.stride = stride
-        hidden = int(round(inp * expand_ratio))
-        self.use_res_connect = stride == 1 and inp == oup
-        layers: list[nn.Module] = []
-        if expand_ratio != 1:
-            layers.append(Conv2dNormActivation(inp, hidden, kernel_size=1))
-        layers += [
-            Conv2dNormActivation(hidden, hidden, stride=stride, groups=hidden),
-            nn.Conv2d(hidden, oup, 1, 1, 0, bias=False),
-            nn.BatchNorm2d(oup),
-        ]
-        self.conv = nn.Sequential(*layers)
-        self.out_channels = oup
-        self._is_cn = stride > 1
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.use_res_connect:
-            return x + self.conv(x)
-        return self.conv(x)
-
-
-class MobileNetV2(nn.Module):
-    """torchvision's MobileNetV2 with the course's head: Dropout(0.5), Linear(1280, 11)."""
-
-    def __init__(self, num_classes: int = NUM_CLASSES):
-        super().__init__()
-        inp, last = 32, 1280
-        features: list[nn.Module] = [Conv2dNormActivation(3, inp, stride=2)]
-        for t, c, n, s in _INVERTED_RESIDUAL_SETTING:
-            for i in range(n):
-                features.append(InvertedResidual(inp, c, s if i == 0 else 1, t))
-                inp = c
-        features.append(Conv2dNormActivation(inp, last, kernel_size=1))
-        self.features = nn.Sequential(*features)
-        self.classifier = nn.Sequential(nn.Dropout(p=0.5), nn.Linear(last, num_classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.features(x)
-        x = nn.functional.adaptive_avg_pool2d(x, (1, 1))
-        return self.classifier(torch.flatten(x, 1))
 
 
 # The pickled full model names torchvision's classes; map exactly these to ours so that loading

@@ -16,7 +16,8 @@ import torch
 from classifier_fn.function_error import FunctionError
 from classifier_fn.inference import preprocess
 from classifier_fn.inference.infer import ServedModel
-from classifier_fn.inference.model import NUM_CLASSES, LoadedModel, ModelLoadError, for_inference, load_bytes
+from classifier_fn.inference.mobilenet import NUM_CLASSES
+from classifier_fn.inference.model import LoadedModel, ModelLoadError, for_inference, load_bytes
 from gourmetgram import memory
 
 # Three small food photos (an egg dish, a dessert, fruit; under 20 KB each) that every model answers before it serves.

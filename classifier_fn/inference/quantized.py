@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from classifier_fn.function_error import FunctionError
+from classifier_fn.inference.mobilenet import MobileNetV2
 from classifier_fn.inference.preprocess import SIZE
 
 INT8 = "int8"  # the registry's `format` of such a file
@@ -76,7 +77,6 @@ def quantize(module: nn.Module, calibration: Iterable[torch.Tensor]) -> nn.Modul
 
 def structure() -> nn.Module:
     """An int8 MobileNetV2 with the right layers and no meaningful numbers: what a file's tensors load into."""
-    from classifier_fn.inference.model import MobileNetV2
 
     return _converted(_prepared(MobileNetV2()))
 

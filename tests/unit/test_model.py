@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from classifier_fn.inference import model, preprocess
+from classifier_fn.inference import mobilenet, model, preprocess
 from tests.conftest import FIXTURES, PHOTOS, ROOT, fixture_file
 
 FULL = FIXTURES / "food11_full.pth"  # the course's torch.save(model), pickled torchvision classes
@@ -76,7 +76,7 @@ def test_refuses_to_unpickle_arbitrary_code(tmp_path):
 
 
 def test_refuses_a_model_with_another_head(tmp_path):
-    state = model.MobileNetV2(num_classes=5).state_dict()
+    state = mobilenet.MobileNetV2(num_classes=5).state_dict()
     path = tmp_path / "five.pth"
     torch.save(state, path)
     with pytest.raises(model.ModelLoadError, match="Linear\\(1280, 11\\)"):
@@ -187,7 +187,7 @@ def test_the_served_graph_gives_the_module_s_logits_for_a_batch_of_different_pho
             served(batch.contiguous(memory_format=torch.channels_last)),
             eager(batch.contiguous(memory_format=torch.channels_last)),
         )
-    assert got.shape == (3, model.NUM_CLASSES) and torch.allclose(got, want, rtol=0, atol=1e-5)
+    assert got.shape == (3, mobilenet.NUM_CLASSES) and torch.allclose(got, want, rtol=0, atol=1e-5)
     assert [row.argmax().item() for row in got] == [EXPECTED[n]["predicted_index"] for n in names]
 
 

@@ -46,6 +46,10 @@ class BrokenAlias(RegistryError):
     """An alias document that no version of this code writes (edited by hand): nothing can be read from it."""
 
 
+class BrokenInfo(RegistryError):
+    """A model's info document that no version of this code writes (edited by hand)."""
+
+
 def version_of(sha256_hex: str) -> str:
     """A model's version: what records and tags name it by (`model_version`)."""
     return "food11-" + sha256_hex[:12]
@@ -146,6 +150,31 @@ def get(store: Store, version: str) -> ModelInfo:
         doc, _ = store.get_json(BUCKET, info_key(version))
     except NotFound:
         raise UnknownVersion(f"no model {version!r} in the registry (`gourmetgram model list` shows them)") from None
+    return _info(doc, version)
+
+
+# What an info document must hold, and of which type, before anything trusts it (the function judges a model's
+# memory by `size` before it reads the file).
+_INFO_TYPES = {"version": str, "sha256": str, "format": str, "size": int, "added_at": str, "added_by": str}
+_INFO_OPTIONAL = {"note": str, "source": str, "calibration": list, "agreement": dict}
+
+
+def _info(doc: object, version: str) -> ModelInfo:
+    """The info document as a ModelInfo; BrokenInfo when it is not what `add` writes (edited by hand)."""
+
+    def wrong(why: str) -> BrokenInfo:
+        return BrokenInfo(f"{BUCKET}/{info_key(version)} {why}: restore an earlier version (mc cp --version-id)")
+
+    if not isinstance(doc, dict):
+        raise wrong("is not a JSON object")
+    for name, kind in _INFO_TYPES.items():
+        if type(doc.get(name)) is not kind:  # bool is no size; a string of digits is no size
+            raise wrong(f"has no {kind.__name__} {name!r}")
+    for name, kind in _INFO_OPTIONAL.items():
+        if name in doc and not isinstance(doc[name], kind):
+            raise wrong(f"has a {name!r} that is not a {kind.__name__}")
+    if doc["version"] != version or doc["size"] < 0:
+        raise wrong("does not describe this version")
     return ModelInfo(**{k: doc[k] for k in ModelInfo.__dataclass_fields__ if k in doc})
 
 

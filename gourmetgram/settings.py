@@ -327,6 +327,11 @@ class FrontendSettings(SharedSettings):
             raise SettingsError(f"FUNCTION_URL {self.function_url!r} is not an http(s) URL")
         if self.long_poll_max_concurrent < 1:
             raise SettingsError("long_poll_max_concurrent must be at least 1")
+        if self.max_upload_bytes > self.max_object_bytes:  # the page would take photos the function quarantines
+            raise SettingsError(
+                f"MAX_UPLOAD_BYTES {self.max_upload_bytes} must not exceed the function's limit per photo "
+                f"({self.max_object_bytes} bytes)"
+            )
         if self.web_allowed_hosts is not None:
             _host_entries(self.web_allowed_hosts)  # a bad entry is refused now, not at every request
         if not 0 <= self.review_confidence <= 1:  # nan included

@@ -674,7 +674,7 @@ def table(r: dict) -> str:
     ]
     rows += _int8_rows(r)
     width = max(len(row[0]) for row in rows)
-    lines = [f"GourmetGram bench, {r['date']}, {r['machine']}, DECODE={r['decode']}"]
+    lines = [f"GourmetGram bench, {r['date']}, {r['machine']}, decode={r['decode']}"]
     lines += [f"{a:<{width}}  {b_:<36}  {c_}" for a, b_, c_ in rows]
     return "\n".join(lines)
 

@@ -1,6 +1,6 @@
 """The int8 model's part of `gourmetgram bench`: the model alone, float against int8 (one thread, batch 8), and how
 much int8 changes the answers on the fixture photos beside what re-encoding a photo (JPEG quality 90 against 80)
-changes, as the evidence for DECODE=fast was weighed (tests/unit/test_fast_decode.py)."""
+changes, as the evidence for the fast decode was weighed (tests/integration/test_fast_decode_evidence.py)."""
 
 from __future__ import annotations
 

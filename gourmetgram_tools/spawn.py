@@ -63,10 +63,19 @@ FUNCTION_MALLOC_ENV = {
 }
 
 
+# Credentials an operator's shell may hold that no child is given by inheritance: `env.sh` exports mc's alias with
+# MinIO's root keys (MC_HOST_local), and a shell may hold root's or an S3 client's keys. MinIO gets root's from `up`.
+CREDENTIAL_PREFIXES = ("MC_HOST_", "MINIO_ROOT_", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "AWS_")
+
+
 def inherited_env() -> dict[str, str]:
-    """Our environment without any GourmetGram setting: each child is given its settings explicitly."""
+    """Our environment without any GourmetGram setting or credential: each child is given its own explicitly."""
     ours = set(Settings.env_names().values())
-    return {name: value for name, value in os.environ.items() if name not in ours}
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ours and not name.startswith(CREDENTIAL_PREFIXES)
+    }
 
 
 def _die_with_parent() -> Callable[[], None] | None:

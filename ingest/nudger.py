@@ -44,6 +44,12 @@ class Nudger:
     def __init__(self, settings: FrontendSettings, arrivals: Arrivals | None = None):
         self._held_url, self._unheld_url = nudge_url(settings, HOLD_S), nudge_url(settings, 0)
         self._token = settings.effective_nudge_token
+        if settings.nudge_token is None:
+            # The frontend never holds WEBHOOK_TOKEN, so it cannot derive the function's nudge token from it.
+            log.warning(
+                "NUDGE_TOKEN is unset: nudges carry the public default token, which the function takes only while "
+                "its WEBHOOK_TOKEN is the public default too; set NUDGE_TOKEN for both (up and compose do)"
+            )
         self._arrivals = arrivals or Arrivals()
         self._holds = threading.BoundedSemaphore(HELD)
         self._pool = ThreadPoolExecutor(max_workers=HELD + UNHELD_SENDERS, thread_name_prefix="nudge")

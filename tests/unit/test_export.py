@@ -372,6 +372,42 @@ def test_phone_photos_and_gifs_are_exported_as_pngs_that_imagefolder_reads(fake_
     assert again.kept == 3 and manifest(tmp_path) == rows
 
 
+def test_a_phone_photo_held_in_a_format_folder_loaders_skip_is_turned_upright_into_a_png(
+    fake_store, settings, tmp_path
+):
+    import io
+
+    from PIL import Image
+
+    from tests import phone_photos
+    from tests.conftest import photo
+
+    # GIVEN a HEIC whose EXIF says "turned 90 degrees" and whose container does not turn it (heif-enc's)
+    width, height = Image.open(io.BytesIO(photo())).size
+    sent = phone_photos.heic(phone_photos.turned(photo(), 6))
+    record = seed_photo(fake_store, T0, "Egg", 0.5, human_label="Soup", data=sent, ext=".heic")
+    run(fake_store, settings, tmp_path)
+    row = manifest(tmp_path)[record.id]
+    # THEN the PNG is the photo as it is seen: upright, its sides swapped
+    with Image.open(tmp_path / row["path"]) as image:
+        assert image.size == (height, width)
+    # WHEN an earlier export had kept it as .heic (its row without file_sha256)
+    old = row["path"].removesuffix(".png") + ".heic"
+    (tmp_path / row["path"]).rename(tmp_path / old)
+    (tmp_path / old).write_bytes(sent)
+    with open(tmp_path / export.MANIFEST, newline="") as f:
+        lines = list(csv.DictReader(f))
+    lines[0].update(path=old, file_sha256="", bytes=str(len(sent)))
+    with open(tmp_path / export.MANIFEST, "w", newline="") as f:
+        writer = csv.DictWriter(f, export.COLUMNS)
+        writer.writeheader()
+        writer.writerows(lines)
+    again = run(fake_store, settings, tmp_path)
+    # THEN the next run replaces it by a PNG (never renames HEIC bytes to .png)
+    assert (again.leftovers, again.copied) == (1, 1) and files(tmp_path) == {row["path"]}
+    assert (tmp_path / row["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_a_converted_files_row_claiming_a_hash_of_another_split_is_not_followed(fake_store, settings, tmp_path):
     import io
 

@@ -280,6 +280,25 @@ def test_an_alias_edited_by_hand_into_garbage_leaves_the_model_serving_and_says_
     assert served is None and "aliases/champion.json" in why
 
 
+@pytest.mark.parametrize("edit", [{"size": "9000000"}, {"size": None}, {"version": "food11-another"}], ids=str)
+def test_an_info_document_edited_by_hand_leaves_the_model_serving_and_says_why(registry, following, fake_store, edit):
+    follower, batcher, _, _ = following
+    good = registry(CHAMPION, "good")
+    follower.check()
+    other = registry(CHAMPION, "other")
+    # WHEN someone with root's keys edits the new champion's info document out of shape
+    doc, _ = fake_store.get_json(model_registry.BUCKET, model_registry.info_key(other))
+    fake_store.put_json(model_registry.BUCKET, model_registry.info_key(other), {**doc, **edit})
+    follower.check()  # THEN the check ends, the model serving stays, and readiness names the document
+    assert batcher.serving(CHAMPION).version == good
+    assert any("info.json" in r["why"] for r in follower.describe()["refused"]) or "info.json" in str(
+        follower.describe()["problem"]
+    )
+    # AND a function starting now starts on MODEL_PATH, saying why (it does not fail to start)
+    served, why = initial(fake_store, 2, room=PLENTY)
+    assert served is None and "info.json" in why
+
+
 def test_an_alias_naming_a_model_whose_file_is_missing_is_shown_and_tried_again(registry, following, fake_store):
     follower, batcher, _, counts = following
     good = registry(CHAMPION, "good")

@@ -166,3 +166,16 @@ def test_an_answer_that_is_not_http_is_logged_not_lost_in_the_executor(caplog):
         nudger.nudge("k", "k.jpg", "e")
         nudger._pool.shutdown(wait=True)
     assert any("could not nudge the function" in r.getMessage() for r in caplog.records)
+
+
+def test_a_frontend_without_nudge_token_says_its_nudges_carry_the_public_default(caplog):
+    from gourmetgram.settings import FrontendSettings
+    from ingest.nudger import Nudger
+
+    with caplog.at_level("WARNING", logger="ingest.nudger"):
+        Nudger(FrontendSettings())
+    assert "NUDGE_TOKEN is unset" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ingest.nudger"):
+        Nudger(FrontendSettings(nudge_token="a-token-of-its-own"))
+    assert "NUDGE_TOKEN" not in caplog.text

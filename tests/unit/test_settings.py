@@ -43,6 +43,9 @@ def test_overrides_win_and_none_overrides_are_ignored():
             id="url-as-host",
         ),
         pytest.param({"WEB_ALLOWED_HOSTS": "::1"}, "WEB_ALLOWED_HOSTS entry '::1'", id="ipv6-without-brackets"),
+        pytest.param(
+            {"MAX_UPLOAD_BYTES": str(30 * 1024 * 1024)}, "must not exceed the function's limit", id="upload-over-limit"
+        ),
     ],
 )
 def test_bad_values_name_the_variable(env, message):

@@ -78,6 +78,18 @@ def test_children_do_not_inherit_our_settings_from_the_environment(monkeypatch):
     assert env["SOMETHING_ELSE"] == "kept" and "PATH" in env
 
 
+def test_children_do_not_inherit_root_keys_from_an_operators_shell(monkeypatch):
+    # GIVEN the shell of an operator who sourced the data folder's env.sh (mc's alias holds root's keys)
+    monkeypatch.setenv("MC_HOST_local", "http://gourmetgram:root-secret@127.0.0.1:9000")
+    monkeypatch.setenv("MINIO_ROOT_PASSWORD", "root-secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3-secret")
+    monkeypatch.setenv("MC_CONFIG_DIR", "/tmp/mc")
+    env = inherited_env()
+    # THEN no child gets them by inheritance (the function and the frontend hold their own identities only)
+    assert not {"MC_HOST_local", "MINIO_ROOT_PASSWORD", "AWS_SECRET_ACCESS_KEY"} & set(env)
+    assert env["MC_CONFIG_DIR"] == "/tmp/mc"
+
+
 def test_the_tail_of_a_log_shows_only_the_latest_run(tmp_path):
     log = tmp_path / "web.log"
     log.write_text(

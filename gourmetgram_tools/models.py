@@ -81,7 +81,7 @@ def listing_lines(store: Store) -> list[str]:
     for m in models:
         lines.append(
             f"{m.version:20} {','.join(named.get(m.version, [])) or '-':21} {m.format:10} "
-            f"{m.size / 1e6:>7.1f}MB  {m.added_at:20} {m.added_by:24} {m.note}"
+            f"{m.size / 1e6:>7.1f}MB  {m.added_at[:19]:20} {m.added_by:24} {m.note}"
         )
     return [printable(line) for line in lines]
 
@@ -194,6 +194,6 @@ def history_lines(changes: list[Change]) -> list[str]:
     for c in changes:
         forced = "FORCED: " if c.forced else ""
         lines.append(
-            f"{c.at:20} {c.alias:10} {c.previous or '-':20} -> {c.to or '(cleared)':20} {c.by:24} {forced}{c.why}"
+            f"{c.at[:19]:20} {c.alias:10} {c.previous or '-':20} -> {c.to or '(cleared)':20} {c.by:24} {forced}{c.why}"
         )
     return [printable(line) for line in lines]
